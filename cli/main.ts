@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/**
+ * The kprune command line: wires commands, maps errors to exit codes. Everything it does is a
+ * library call (src/index.ts).
+ */
+import { Command, CommanderError } from 'commander';
+import { VERSION, isKpruneError } from '../src/index.js';
+import { analyzeCommand } from './commands/analyze.js';
+import { pruneCommand } from './commands/prune.js';
+import { shapesCommand } from './commands/shapes.js';
+import { EXIT_BAD_INPUT, EXIT_INTERNAL } from './exit-codes.js';
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`kprune: ${message}\n`);
+  process.exit(code);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('kprune')
+    .description('make convolutional networks smaller by reshaping their 3x3 kernels (ONNX in, ONNX out)')
+    .version(VERSION)
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `kprune: ${s}` : s) });
+  program.addCommand(pruneCommand(), { isDefault: true });
+  program.addCommand(analyzeCommand());
+  program.addCommand(shapesCommand());
+  for (const c of program.commands) c.exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.exitCode === 0) process.exit(0);
+      process.exit(EXIT_BAD_INPUT);
+    }
+    if (isKpruneError(e)) fail(e.oneLine(), EXIT_BAD_INPUT);
+    const detail = e instanceof Error ? (process.env.KPRUNE_DEBUG ? e.stack ?? e.message : e.message) : String(e);
+    fail(`internal error: ${detail} (please report it; KPRUNE_DEBUG=1 shows the stack)`, EXIT_INTERNAL);
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,56 @@
+/**
+ * The format-neutral view of a model's 3x3 convolutions. Format readers (ONNX, later TF.js) produce
+ * these; the analysis, the planner and the reshaping see nothing else.
+ */
+
+/** One place a weight tensor is used as a convolution (a weight can feed several). */
+export interface ConvUse {
+  /** The node (or layer) name in the model. */
+  node: string;
+  /** The name of the value the convolution produces, to look up its spatial size. */
+  output: string;
+  group: number;
+  strides: [number, number];
+  dilations: [number, number];
+}
+
+export type ConvKind = 'standard' | 'depthwise' | 'grouped';
+
+/**
+ * A 3x3 convolution weight tensor and every convolution using it. Pruning works per weight tensor,
+ * so a tensor shared by two convolutions is pruned once, consistently.
+ */
+export interface Conv3x3Layer {
+  /** Stable key: the weight tensor's name in the model. */
+  id: string;
+  /** For people: the first using node's name. */
+  name: string;
+  /** Position in topological order among the model's 3x3 layers. */
+  index: number;
+  uses: ConvUse[];
+  outChannels: number;
+  inChannelsPerGroup: number;
+  group: number;
+  kind: ConvKind;
+  /**
+   * The weights as [outChannels][inChannelsPerGroup][9]: every kernel's 9 values contiguous, positions
+   * row-major. ONNX's OIHW is exactly this; other layouts are converted by their format reader.
+   */
+  weights: Float32Array;
+}
+
+export function kernelCount(layer: Conv3x3Layer): number {
+  return layer.outChannels * layer.inChannelsPerGroup;
+}
+
+export function convKind(group: number, outChannels: number, inChannelsPerGroup: number): ConvKind {
+  if (group === 1) return 'standard';
+  if (inChannelsPerGroup === 1 && outChannels % group === 0) return 'depthwise';
+  return 'grouped';
+}
+
+export function countNonzero(values: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] !== 0) n++;
+  return n;
+}

@@ -1,0 +1,57 @@
+/**
+ * The one error type kprune throws on purpose. The CLI maps `code` to an exit status and prints
+ * `message` as one line; library users can switch on `code`.
+ */
+export type ErrorCode =
+  | 'usage' // a bad option or argument
+  | 'not-found' // an input file that does not exist
+  | 'bad-model' // not a model, truncated or corrupt, or inconsistent
+  | 'unsupported' // a valid model using something kprune cannot handle (named in the message)
+  | 'no-3x3' // a model without a single prunable 3x3 convolution
+  | 'bad-shape' // an unknown shape name or a malformed custom mask
+  | 'bad-data' // data that does not fit the model
+  | 'unsafe-path' // a path that escapes the model's folder, or an output that would clobber an input
+  | 'io' // the file system refused a read or a write
+  | 'runtime'; // the execution runtime failed on a model
+
+export interface KpruneErrorContext {
+  /** The file the error concerns. */
+  file?: string;
+  /** The graph node or layer the error concerns. */
+  node?: string;
+  /** What the user can do about it. */
+  suggestion?: string;
+  cause?: unknown;
+}
+
+export class KpruneError extends Error {
+  readonly code: ErrorCode;
+  readonly file?: string;
+  readonly node?: string;
+  readonly suggestion?: string;
+
+  constructor(code: ErrorCode, message: string, context: KpruneErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.name = 'KpruneError';
+    this.code = code;
+    this.file = context.file;
+    this.node = context.node;
+    this.suggestion = context.suggestion;
+  }
+
+  /** One line: "<file>: <message> (<suggestion>)". */
+  oneLine(): string {
+    const where = this.file ? `${this.file}: ` : '';
+    const hint = this.suggestion ? ` (${this.suggestion})` : '';
+    return `${where}${this.message}${hint}`.replace(/\s*\n\s*/g, ' ');
+  }
+}
+
+export function isKpruneError(e: unknown): e is KpruneError {
+  return e instanceof KpruneError;
+}
+
+/** For exhaustive switches over string-literal unions. */
+export function assertNever(x: never, what: string): never {
+  throw new Error(`unhandled ${what}: ${String(x)}`);
+}

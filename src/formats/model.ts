@@ -1,0 +1,39 @@
+/**
+ * The contract between the format modules and the rest of kprune: a loaded model exposes its 3x3
+ * convolutions as format-neutral layers, an inventory for measurement, and a writer that takes new
+ * weights by layer id. ONNX implements it today; TF.js formats plug in beside it.
+ */
+import { Conv3x3Layer } from '../core/conv.js';
+import { ModelInventory } from './onnx/inventory.js';
+import { InputSpec } from '../runtime/onnx-runtime.js';
+import { SkippedConv } from './onnx/convs.js';
+
+export type ModelFormat = 'onnx';
+
+export interface WriteResult {
+  /** Every file written, the model file last. */
+  files: string[];
+}
+
+export interface LoadedModel {
+  format: ModelFormat;
+  path: string;
+  /** The files the model consists of (the model file first, then data files). */
+  files: string[];
+  /** Opsets or format versions, for the report. */
+  formatInfo: Record<string, string | number>;
+  /** Inputs fed at run time. */
+  inputs: InputSpec[];
+  layers: Conv3x3Layer[];
+  skipped: SkippedConv[];
+  /** Inventory with some weights (by tensor name = layer id) replaced. */
+  inventory(overrides?: Map<string, Float32Array>): ModelInventory;
+  /**
+   * Output sizes of the inventory's compute nodes from one run of the model at the given input
+   * shapes (dims by input name).
+   */
+  outputShapes(inputShapes: Map<string, number[]>): Promise<Map<string, number[]>>;
+  /** The default output path for a slimmed copy. */
+  defaultOutputPath(): string;
+  write(weights: Map<string, Float32Array>, outPath: string): Promise<WriteResult>;
+}

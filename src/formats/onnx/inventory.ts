@@ -1,0 +1,103 @@
+/**
+ * A format-neutral inventory of an ONNX model for the report: its inputs, its weights, and the nodes
+ * whose multiply-accumulates we count; plus a probe copy of the model that exposes those nodes'
+ * outputs, so one onnxruntime run can tell their sizes.
+ */
+import { countNonzero } from '../../core/conv.js';
+import { InputSpec, ElementType } from '../../runtime/onnx-runtime.js';
+import { Attributes } from './attributes.js';
+import { ModelProto, ValueInfoProto, onnx, toNumber } from './proto.js';
+import { OnnxModel, externalBytes, tensorFloats } from './read.js';
+import { FLOAT_TYPES, elementCount } from './tensor.js';
+
+export interface ComputeNode {
+  node: string;
+  opType: string;
+  output: string;
+  weight: string;
+  /** Multiply-accumulates per output element with a dense weight. */
+  macsPerOutput: number;
+}
+
+export interface WeightInfo {
+  name: string;
+  elements: number;
+  nonzero: number;
+}
+
+export interface ModelInventory {
+  inputs: InputSpec[];
+  compute: ComputeNode[];
+  /** Float constant tensors: the model's parameters. */
+  weights: WeightInfo[];
+}
+
+const ELEMENT_TYPES: Record<number, ElementType> = {
+  1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64',
+};
+
+function inputSpec(v: ValueInfoProto): InputSpec {
+  const t = v.type?.tensorType;
+  const dims = (t?.shape?.dim ?? []).map((d, i) => (d.dimValue !== undefined && d.dimValue !== null && toNumber(d.dimValue) > 0 ? toNumber(d.dimValue) : d.dimParam || `dim${i}`));
+  return { name: v.name ?? '', dims, type: ELEMENT_TYPES[t?.elemType ?? 1] ?? 'float32' };
+}
+
+
+/** `overrides` gives new values for some weights (the reshaped ones), to count their zeros. */
+export function onnxInventory(model: OnnxModel, overrides: Map<string, Float32Array> = new Map()): ModelInventory {
+  const weights: WeightInfo[] = [];
+  for (const ref of model.constants.values()) {
+    if (!FLOAT_TYPES.has(ref.dataType)) continue;
+    const values = overrides.get(ref.name) ?? tensorFloats(model, ref);
+    weights.push({ name: ref.name, elements: elementCount(ref.dims), nonzero: countNonzero(values) });
+  }
+  return { inputs: onnxInputs(model), compute: onnxComputeNodes(model), weights };
+}
+
+/** The graph inputs that are fed at run time (initializers listed as inputs excluded). */
+export function onnxInputs(model: OnnxModel): InputSpec[] {
+  const inits = new Set((model.graph.initializer ?? []).map((t) => t.name ?? ''));
+  return (model.graph.input ?? []).filter((v) => !inits.has(v.name ?? '')).map(inputSpec);
+}
+
+export function onnxComputeNodes(model: OnnxModel): ComputeNode[] {
+  const compute: ComputeNode[] = [];
+  (model.graph.node ?? []).forEach((n, i) => {
+    const op = n.opType ?? '';
+    const weight = n.input?.[1] ?? '';
+    const ref = model.constants.get(weight);
+    const output = n.output?.[0] ?? '';
+    if (!ref || !output || (n.domain && n.domain !== 'ai.onnx')) return;
+    const node = n.name || `${op}#${i}`;
+    const dims = ref.dims;
+    if (op === 'Conv' && dims.length >= 3) {
+      compute.push({ node, opType: op, output, weight, macsPerOutput: elementCount(dims.slice(1)) });
+    } else if (op === 'Gemm' && dims.length === 2) {
+      const transB = new Attributes(n).int('transB', 0);
+      compute.push({ node, opType: op, output, weight, macsPerOutput: transB ? dims[1] : dims[0] });
+    } else if (op === 'MatMul' && dims.length === 2) {
+      compute.push({ node, opType: op, output, weight, macsPerOutput: dims[0] });
+    }
+  });
+  return compute;
+}
+
+/**
+ * A copy of the model that also outputs the given values, with external data inlined so it loads
+ * from memory. Decoded and re-encoded with the schema: fine for a probe that is never written.
+ */
+export function probeModelBytes(model: OnnxModel, outputs: string[]): Uint8Array {
+  const probe: ModelProto = onnx.ModelProto.decode(model.bytes);
+  const graph = probe.graph!;
+  for (const t of graph.initializer ?? []) {
+    if (t.dataLocation !== 1) continue;
+    const ref = model.constants.get(t.name ?? '');
+    if (!ref) continue;
+    t.rawData = externalBytes(model, ref);
+    t.externalData = [];
+    t.dataLocation = 0;
+  }
+  const existing = new Set((graph.output ?? []).map((o) => o.name));
+  graph.output = [...(graph.output ?? []), ...outputs.filter((n) => !existing.has(n)).map((name) => onnx.ValueInfoProto.create({ name }))];
+  return onnx.ModelProto.encode(probe).finish();
+}

@@ -1,0 +1,136 @@
+/**
+ * Reading an ONNX file: detection, decoding, the constant tensors wherever they live (initializers,
+ * `Constant` nodes, external data files inside the model's folder), with errors that say which.
+ */
+import { promises as fs, realpathSync } from 'node:fs';
+import path from 'node:path';
+import { KpruneError } from '../../errors.js';
+import { GraphProto, ModelProto, onnx, toNumber } from './proto.js';
+import { TensorRef, bytesToFloats, describeTensor, elementCount, inlineFloats } from './tensor.js';
+import { scanFields } from './wire.js';
+
+export interface OnnxModel {
+  format: 'onnx';
+  path: string;
+  dir: string;
+  /** The file's bytes as read; the writer splices edits into them. */
+  bytes: Uint8Array;
+  proto: ModelProto;
+  graph: GraphProto;
+  /** Initializers and `Constant` node outputs, by value name. */
+  constants: Map<string, TensorRef>;
+  /** External data files by their `location`, read once. */
+  externalFiles: Map<string, Uint8Array>;
+  opsets: { domain: string; version: number }[];
+}
+
+async function readBytes(file: string): Promise<Uint8Array> {
+  try {
+    const stat = await fs.stat(file);
+    if (stat.isDirectory()) throw new KpruneError('usage', 'is a directory, not an ONNX file', { file });
+    return await fs.readFile(file);
+  } catch (e) {
+    if (e instanceof KpruneError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new KpruneError('not-found', 'no such file', { file, cause: e });
+    throw new KpruneError('io', `cannot read (${code ?? String(e)})`, { file, cause: e });
+  }
+}
+
+function decode(bytes: Uint8Array, file: string): ModelProto {
+  if (bytes.length === 0) throw new KpruneError('bad-model', 'empty file, not an ONNX model', { file });
+  let proto: ModelProto;
+  try {
+    // A wire-level scan first: it catches truncation precisely, and the writer relies on it.
+    scanFields(bytes);
+    proto = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    // A ModelProto starts with ir_version (field 1, varint): tag byte 0x08.
+    const looksOnnx = bytes[0] === 0x08;
+    const why = e instanceof Error ? e.message : String(e);
+    throw new KpruneError('bad-model', looksOnnx ? `truncated or corrupt ONNX file (${why})` : `not an ONNX model (the bytes are not a protobuf ModelProto: ${why})`, { file, cause: e });
+  }
+  if (!proto.graph || toNumber(proto.irVersion) <= 0) {
+    throw new KpruneError('bad-model', 'not an ONNX model (no graph or no IR version)', { file });
+  }
+  if (!proto.opsetImport || proto.opsetImport.length === 0) {
+    throw new KpruneError('bad-model', 'truncated or corrupt ONNX file (no opset import)', { file });
+  }
+  return proto;
+}
+
+/** Resolves an external data location inside the model's folder, refusing anything that escapes it. */
+export function resolveInside(dir: string, location: string, file: string): string {
+  const unsafe = (why: string) => new KpruneError('unsafe-path', `external data location "${location}" ${why}`, {
+    file, suggestion: 'external data must be a relative path inside the model\'s folder',
+  });
+  if (path.isAbsolute(location) || /^[a-zA-Z]:[\\/]/.test(location)) throw unsafe('is absolute');
+  const resolved = path.resolve(dir, location);
+  const rel = path.relative(dir, resolved);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw unsafe('escapes the model\'s folder');
+  let real: string;
+  try {
+    real = realpathSync(resolved);
+  } catch (e) {
+    throw new KpruneError('bad-model', `external data file "${location}" is missing`, { file, cause: e });
+  }
+  const realDir = realpathSync(dir);
+  const realRel = path.relative(realDir, real);
+  if (realRel.startsWith('..') || path.isAbsolute(realRel)) throw unsafe('resolves through a link outside the model\'s folder');
+  return real;
+}
+
+function collectConstants(graph: GraphProto, file: string): Map<string, TensorRef> {
+  const constants = new Map<string, TensorRef>();
+  for (const init of graph.initializer ?? []) {
+    const ref = describeTensor(init, { kind: 'initializer' }, '');
+    if (!ref.name) throw new KpruneError('bad-model', 'an initializer has no name', { file });
+    constants.set(ref.name, ref);
+  }
+  for (const node of graph.node ?? []) {
+    if (node.opType !== 'Constant' || (node.domain && node.domain !== 'ai.onnx')) continue;
+    const value = (node.attribute ?? []).find((a) => a.name === 'value');
+    const out = node.output?.[0];
+    if (!value?.t || !out) continue; // value_float, value_ints...: scalars, never conv weights
+    constants.set(out, describeTensor(value.t, { kind: 'constant', node: node.name || out }, out));
+  }
+  return constants;
+}
+
+export async function readOnnxModel(file: string): Promise<OnnxModel> {
+  const bytes = await readBytes(file);
+  const proto = decode(bytes, file);
+  const graph = proto.graph!;
+  const dir = path.dirname(path.resolve(file));
+  const constants = collectConstants(graph, file);
+  const externalFiles = new Map<string, Uint8Array>();
+  for (const ref of constants.values()) {
+    if (ref.storage !== 'external') continue;
+    const loc = ref.external!.location;
+    if (!externalFiles.has(loc)) {
+      const real = resolveInside(dir, loc, file);
+      externalFiles.set(loc, await readBytes(real));
+    }
+    const data = externalFiles.get(loc)!;
+    const { offset, length } = ref.external!;
+    if (offset + (length ?? 0) > data.length) {
+      throw new KpruneError('bad-model', `tensor "${ref.name}" lies past the end of external file "${loc}" (needs ${offset + (length ?? 0)} bytes, has ${data.length})`, { file });
+    }
+  }
+  const opsets = (proto.opsetImport ?? []).map((o) => ({ domain: o.domain ?? '', version: toNumber(o.version) }));
+  return { format: 'onnx', path: file, dir, bytes, proto, graph, constants, externalFiles, opsets };
+}
+
+/** The bytes of an external tensor, a view into its file. */
+export function externalBytes(model: OnnxModel, ref: TensorRef): Uint8Array {
+  const ext = ref.external!;
+  const data = model.externalFiles.get(ext.location)!;
+  const end = ext.length === undefined ? data.length : ext.offset + ext.length;
+  return data.subarray(ext.offset, end);
+}
+
+/** A constant tensor's values as float32 (float32, float16, bfloat16 and float64 tensors). */
+export function tensorFloats(model: OnnxModel, ref: TensorRef): Float32Array {
+  if (ref.storage === 'external') return bytesToFloats(externalBytes(model, ref), ref.dataType, elementCount(ref.dims), ref.name);
+  return inlineFloats(ref);
+}

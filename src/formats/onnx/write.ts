@@ -1,0 +1,208 @@
+/**
+ * Writing an edited ONNX model. The original bytes are copied; only the data fields of the tensors
+ * that changed (and the locations of external data, which moves to new files beside the output) are
+ * re-encoded. Field order, unknown fields, doc strings, metadata and everything else stay
+ * byte-identical, because they are never decoded and re-encoded.
+ */
+import path from 'node:path';
+import { KpruneError } from '../../errors.js';
+import { PendingFile, writeFilesAtomically } from '../../io/atomic-write.js';
+import { DataType } from './proto.js';
+import { OnnxModel } from './read.js';
+import { TensorRef, floatsToBytes } from './tensor.js';
+import {
+  Chunks, WIRE_LEN, WireField, fieldString, lengthDelimited, packedVarints, scanFields, slice, stringField,
+} from './wire.js';
+import { floatToBfloat16, floatToHalf } from './half.js';
+
+// Field numbers from onnx.proto.
+const MODEL_GRAPH = 7;
+const GRAPH_NODE = 1;
+const GRAPH_INITIALIZER = 5;
+const NODE_OUTPUT = 2;
+const NODE_OP_TYPE = 4;
+const NODE_ATTRIBUTE = 5;
+const ATTR_NAME = 1;
+const ATTR_T = 5;
+const TENSOR_FLOAT_DATA = 4;
+const TENSOR_INT32_DATA = 5;
+const TENSOR_NAME = 8;
+const TENSOR_RAW_DATA = 9;
+const TENSOR_DOUBLE_DATA = 10;
+const TENSOR_EXTERNAL_DATA = 13;
+const ENTRY_KEY = 1;
+const ENTRY_VALUE = 2;
+const DATA_FIELDS = new Set([TENSOR_FLOAT_DATA, TENSOR_INT32_DATA, TENSOR_RAW_DATA, TENSOR_DOUBLE_DATA]);
+
+export interface OnnxWriteResult {
+  /** Every file written, the model last. */
+  files: string[];
+  modelBytes: number;
+}
+
+/** The new tensor data fields for an inline tensor, in its original storage. */
+function encodeInline(ref: TensorRef, values: Float32Array): Chunks {
+  switch (ref.storage) {
+    case 'raw_data':
+      return lengthDelimited(TENSOR_RAW_DATA, [floatsToBytes(values, ref.dataType)]);
+    case 'float_data':
+      return lengthDelimited(TENSOR_FLOAT_DATA, [floatsToBytes(values, DataType.FLOAT)]);
+    case 'double_data':
+      return lengthDelimited(TENSOR_DOUBLE_DATA, [floatsToBytes(values, DataType.DOUBLE)]);
+    case 'int32_data': {
+      const conv = ref.dataType === DataType.BFLOAT16 ? floatToBfloat16 : floatToHalf;
+      return packedVarints(TENSOR_INT32_DATA, Array.from(values, conv));
+    }
+    case 'external':
+      throw new Error('encodeInline called on an external tensor');
+  }
+}
+
+interface TensorEdits {
+  /** New values by tensor name. */
+  values: Map<string, Float32Array>;
+  refs: Map<string, TensorRef>;
+  /** Old external location -> new one. */
+  locations: Map<string, string>;
+}
+
+/** Re-encodes a TensorProto if it changes; null when it stays as it is. */
+function rewriteTensor(buf: Uint8Array, start: number, end: number, edits: TensorEdits, nameHint?: string): Chunks | null {
+  const fields = scanFields(buf, start, end);
+  const nameField = fields.find((f) => f.field === TENSOR_NAME && f.wire === WIRE_LEN);
+  const name = nameField ? fieldString(buf, nameField) : nameHint ?? '';
+  const ref = edits.refs.get(nameHint ?? name) ?? edits.refs.get(name);
+  const values = ref ? edits.values.get(ref.name) : undefined;
+  const external = fields.some((f) => f.field === TENSOR_EXTERNAL_DATA);
+  if (!values && !(external && edits.locations.size > 0)) return null;
+  const out: Chunks = [];
+  let dataWritten = false;
+  for (const f of fields) {
+    if (values && ref && ref.storage !== 'external' && DATA_FIELDS.has(f.field)) {
+      if (!dataWritten) out.push(...encodeInline(ref, values));
+      dataWritten = true;
+      continue;
+    }
+    if (f.field === TENSOR_EXTERNAL_DATA && f.wire === WIRE_LEN) {
+      out.push(...rewriteExternalEntry(buf, f, edits.locations));
+      continue;
+    }
+    out.push(slice(buf, f));
+  }
+  if (values && ref && ref.storage !== 'external' && !dataWritten) out.push(...encodeInline(ref, values));
+  return out;
+}
+
+function rewriteExternalEntry(buf: Uint8Array, entry: WireField, locations: Map<string, string>): Chunks {
+  const fields = scanFields(buf, entry.dataStart, entry.dataEnd);
+  const key = fields.find((f) => f.field === ENTRY_KEY);
+  const value = fields.find((f) => f.field === ENTRY_VALUE);
+  if (!key || !value || fieldString(buf, key) !== 'location') return [slice(buf, entry)];
+  const to = locations.get(fieldString(buf, value));
+  if (to === undefined) return [slice(buf, entry)];
+  const payload: Chunks = fields.map((f) => (f === value ? stringField(ENTRY_VALUE, to) : [slice(buf, f)])).flat();
+  return lengthDelimited(TENSOR_EXTERNAL_DATA, payload);
+}
+
+function rewriteNode(buf: Uint8Array, start: number, end: number, edits: TensorEdits): Chunks | null {
+  const fields = scanFields(buf, start, end);
+  const op = fields.find((f) => f.field === NODE_OP_TYPE);
+  if (!op || fieldString(buf, op) !== 'Constant') return null;
+  const outField = fields.find((f) => f.field === NODE_OUTPUT);
+  const output = outField ? fieldString(buf, outField) : '';
+  let changed = false;
+  const out: Chunks = [];
+  for (const f of fields) {
+    if (f.field === NODE_ATTRIBUTE && f.wire === WIRE_LEN) {
+      const attrFields = scanFields(buf, f.dataStart, f.dataEnd);
+      const nameF = attrFields.find((a) => a.field === ATTR_NAME);
+      const tF = attrFields.find((a) => a.field === ATTR_T && a.wire === WIRE_LEN);
+      if (nameF && tF && fieldString(buf, nameF) === 'value') {
+        const t = rewriteTensor(buf, tF.dataStart, tF.dataEnd, edits, output);
+        if (t) {
+          changed = true;
+          out.push(...lengthDelimited(NODE_ATTRIBUTE, attrFields.map((a) => (a === tF ? lengthDelimited(ATTR_T, t) : [slice(buf, a)])).flat()));
+          continue;
+        }
+      }
+    }
+    out.push(slice(buf, f));
+  }
+  return changed ? out : null;
+}
+
+function rewriteGraph(buf: Uint8Array, start: number, end: number, edits: TensorEdits): Chunks | null {
+  let changed = false;
+  const out: Chunks = [];
+  for (const f of scanFields(buf, start, end)) {
+    let sub: Chunks | null = null;
+    if (f.wire === WIRE_LEN && f.field === GRAPH_INITIALIZER) sub = rewriteTensor(buf, f.dataStart, f.dataEnd, edits);
+    else if (f.wire === WIRE_LEN && f.field === GRAPH_NODE) sub = rewriteNode(buf, f.dataStart, f.dataEnd, edits);
+    if (sub) {
+      changed = true;
+      out.push(...lengthDelimited(f.field, sub));
+    } else {
+      out.push(slice(buf, f));
+    }
+  }
+  return changed ? out : null;
+}
+
+/** The model's bytes with the edits spliced in. */
+export function rewriteModelBytes(model: OnnxModel, values: Map<string, Float32Array>, locations: Map<string, string>): Chunks {
+  const refs = new Map<string, TensorRef>();
+  for (const [name, ref] of model.constants) if (values.has(ref.name)) refs.set(name, ref);
+  for (const name of values.keys()) {
+    if (!refs.has(name)) throw new Error(`no constant tensor named "${name}" to update`);
+  }
+  const edits: TensorEdits = { values, refs, locations };
+  const buf = model.bytes;
+  const out: Chunks = [];
+  for (const f of scanFields(buf)) {
+    const sub = f.field === MODEL_GRAPH && f.wire === WIRE_LEN ? rewriteGraph(buf, f.dataStart, f.dataEnd, edits) : null;
+    out.push(...(sub ? lengthDelimited(MODEL_GRAPH, sub) : [slice(buf, f)]));
+  }
+  return out;
+}
+
+/** `weights.bin` beside `out/model.kpruned.onnx` becomes `model.kpruned.weights.bin`. */
+export function externalLocationFor(outPath: string, location: string): string {
+  const stem = path.basename(outPath).replace(/\.onnx$/i, '');
+  const dir = path.posix.dirname(location.replace(/\\/g, '/'));
+  const base = `${stem}.${path.posix.basename(location.replace(/\\/g, '/'))}`;
+  return dir === '.' ? base : `${dir}/${base}`;
+}
+
+/**
+ * Writes the model with new values for some float tensors (same shapes, same element types) to
+ * outPath, atomically, with its external data (if any) copied beside it under new names.
+ */
+export async function writeOnnxModel(model: OnnxModel, values: Map<string, Float32Array>, outPath: string): Promise<OnnxWriteResult> {
+  const out = path.resolve(outPath);
+  const inputs = [path.resolve(model.path), ...[...model.externalFiles.keys()].map((l) => path.resolve(model.dir, l))];
+  const outDir = path.dirname(out);
+  const locations = new Map<string, string>();
+  const pending: PendingFile[] = [];
+  for (const [loc, data] of model.externalFiles) {
+    const newLoc = externalLocationFor(out, loc);
+    locations.set(loc, newLoc);
+    const copy = new Uint8Array(data);
+    for (const ref of model.constants.values()) {
+      const v = values.get(ref.name);
+      if (!v || ref.storage !== 'external' || ref.external!.location !== loc) continue;
+      copy.set(floatsToBytes(v, ref.dataType), ref.external!.offset);
+    }
+    pending.push({ path: path.resolve(outDir, newLoc), data: copy });
+  }
+  pending.push({ path: out, data: rewriteModelBytes(model, values, locations) });
+  for (const p of pending) {
+    if (inputs.includes(path.resolve(p.path))) {
+      throw new KpruneError('unsafe-path', `the output would overwrite the input${p.path === out ? '' : `'s data file ${p.path}`}`, {
+        file: model.path, suggestion: 'choose another output path with -o',
+      });
+    }
+  }
+  await writeFilesAtomically(pending);
+  const modelBytes = (pending[pending.length - 1].data as Uint8Array[]).reduce((a, c) => a + c.length, 0);
+  return { files: pending.map((p) => p.path), modelBytes };
+}

@@ -1,0 +1,22 @@
+/**
+ * kprune as a library. Every CLI command is one of these calls.
+ */
+export { analyze } from './pipeline/analyze.js';
+export type { AnalyzeOptions } from './pipeline/analyze.js';
+export { prune, DEFAULT_SHAPE } from './pipeline/prune.js';
+export type { PruneOptions } from './pipeline/prune.js';
+export { loadModel } from './formats/index.js';
+export type { LoadedModel } from './formats/index.js';
+export * from './core/lattice.js';
+export { analyzeModel, analyzeLayer } from './core/analysis.js';
+export type { LayerAnalysis, ModelAnalysis, ShapeSummary } from './core/analysis.js';
+export { planShapes } from './core/plan.js';
+export type { PrunePlan, PlanEntry, PlanOptions } from './core/plan.js';
+export { applyPlan, maskWeights } from './core/reshape.js';
+export type { Conv3x3Layer, ConvUse } from './core/conv.js';
+export { KpruneError, isKpruneError } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export type { PruneReport, AnalyzeReport, LayerReport, ModelFigures } from './report/report.js';
+export { REPORT_SCHEMA_VERSION } from './report/report.js';
+export { renderAnalyze, renderPrune, renderShapes } from './report/text.js';
+export { VERSION } from './version.js';

@@ -1,0 +1,39 @@
+/**
+ * Writing a set of files so that either all of them appear complete or none does: each is written
+ * to a temporary name beside its target, flushed, then renamed into place; on any failure the
+ * temporaries are removed. The last file of the list is renamed last (put the model there, its
+ * data files first, so a reader never sees a model whose data is missing).
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { KpruneError } from '../errors.js';
+
+export interface PendingFile {
+  path: string;
+  data: Uint8Array | Uint8Array[];
+}
+
+export async function writeFilesAtomically(files: PendingFile[]): Promise<void> {
+  const temps: { tmp: string; target: string }[] = [];
+  try {
+    for (const f of files) {
+      const target = path.resolve(f.path);
+      const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+      temps.push({ tmp, target });
+      const handle = await fs.open(tmp, 'wx');
+      try {
+        for (const chunk of Array.isArray(f.data) ? f.data : [f.data]) await handle.write(chunk);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+    for (const { tmp, target } of temps) await fs.rename(tmp, target);
+  } catch (e) {
+    await Promise.all(temps.map(({ tmp }) => fs.rm(tmp, { force: true })));
+    if (e instanceof KpruneError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new KpruneError('io', `cannot write (${code ?? String(e)})`, { file: files[files.length - 1]?.path, cause: e });
+  }
+}

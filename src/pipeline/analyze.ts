@@ -1,0 +1,38 @@
+/** `kprune analyze`: where each 3x3 layer's weight magnitude sits, and what each shape keeps. */
+import { DEFAULT_LOW_THRESHOLD, analyzeModel } from '../core/analysis.js';
+import { KpruneError } from '../errors.js';
+import { AnalyzeReport, REPORT_SCHEMA_VERSION } from '../report/report.js';
+import { VERSION } from '../version.js';
+import { loadPrunable } from './load.js';
+
+export interface AnalyzeOptions {
+  /** Positions whose normalised mean |w| is below this are listed as low-magnitude edges. */
+  threshold?: number;
+}
+
+export function checkThreshold(t: number): number {
+  if (!(t >= 0 && t <= 1)) throw new KpruneError('usage', `--threshold must be between 0 and 1, got ${t}`);
+  return t;
+}
+
+export async function analyze(file: string, options: AnalyzeOptions = {}): Promise<AnalyzeReport> {
+  const threshold = checkThreshold(options.threshold ?? DEFAULT_LOW_THRESHOLD);
+  const model = await loadPrunable(file);
+  const a = analyzeModel(model.layers, threshold);
+  return {
+    schemaVersion: REPORT_SCHEMA_VERSION,
+    kind: 'analyze',
+    tool: { name: 'kprune', version: VERSION },
+    input: { path: file, format: model.format, formatInfo: model.formatInfo },
+    threshold,
+    layers: a.layers,
+    shapes: a.shapes,
+    energyShare: a.energyShare,
+    skipped: model.skipped,
+    method: {
+      meanAbs: 'mean |w| over all kernels of the layer at each of the 9 positions, divided by the largest of the nine',
+      energyKept: 'sum of w^2 at the positions a shape keeps over the sum of w^2 of the layer',
+      shapes: 'energy kept over all 3x3 layers (each layer weighted by its parameter count), divided by the share of positions kept',
+    },
+  };
+}

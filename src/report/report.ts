@@ -1,0 +1,77 @@
+/**
+ * The report of a prune run: plain data, the same for the terminal, `--json` and `--report`.
+ * `schemaVersion` changes whenever a field changes meaning or goes away.
+ */
+import { LayerAnalysis, ShapeSummary } from '../core/analysis.js';
+import { PrunePlan } from '../core/plan.js';
+import { SkippedConv } from '../formats/onnx/convs.js';
+import { MacFigures, ParamFigures, SizeFigures } from './measure.js';
+
+export const REPORT_SCHEMA_VERSION = 1;
+
+export interface ModelFigures {
+  size: SizeFigures;
+  params: ParamFigures;
+  macs: MacFigures;
+}
+
+export interface LayerReport {
+  id: string;
+  name: string;
+  kind: LayerAnalysis['kind'];
+  shape: LayerAnalysis['shape'];
+  group: number;
+  /** Nodes that use this weight (more than one when it is shared). */
+  nodes: string[];
+  chosenShape: string;
+  mask: string;
+  chosenBy: PrunePlan['entries'][number]['chosenBy'];
+  params: number;
+  keptParams: number;
+  nonzeroBefore: number;
+  nonzeroAfter: number;
+  /** Share of the layer's squared-weight energy kept. */
+  energyKept: number;
+  /** Summed over the nodes using the weight, at the measured input shape; null if unknown. */
+  macsDense: number | null;
+  macsEffective: number | null;
+  meanAbs: number[];
+  lowPositions: number[];
+}
+
+export type AccuracyFigures =
+  | { status: 'unknown'; reason: string };
+
+export interface PruneReport {
+  schemaVersion: number;
+  kind: 'prune';
+  tool: { name: 'kprune'; version: string };
+  input: { path: string; format: string; formatInfo: Record<string, string | number> };
+  output: { path: string; files: string[]; verified: string };
+  plan: PrunePlan;
+  before: ModelFigures;
+  after: ModelFigures;
+  accuracy: AccuracyFigures;
+  layers: LayerReport[];
+  skipped: SkippedConv[];
+  shapeRanking: ShapeSummary[];
+  /** How each figure was obtained. */
+  method: Record<string, string>;
+  /** Wall time per phase, milliseconds. */
+  timings: Record<string, number>;
+}
+
+export interface AnalyzeReport {
+  schemaVersion: number;
+  kind: 'analyze';
+  tool: { name: 'kprune'; version: string };
+  input: { path: string; format: string; formatInfo: Record<string, string | number> };
+  threshold: number;
+  layers: LayerAnalysis[];
+  /** Named shapes, best energy per parameter first. */
+  shapes: ShapeSummary[];
+  /** Over all 3x3 layers, parameter-weighted share of energy at each position. */
+  energyShare: number[];
+  skipped: SkippedConv[];
+  method: Record<string, string>;
+}

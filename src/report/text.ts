@@ -1,0 +1,151 @@
+/**
+ * Terminal renderings of the reports. Plain text; colour is the CLI's business.
+ */
+import { LayerAnalysis } from '../core/analysis.js';
+import { NAMED_SHAPES, NAMED_SHAPE_NAMES, QH_CYCLE, drawMask, parseMask } from '../core/lattice.js';
+import { AnalyzeReport, ModelFigures, PruneReport } from './report.js';
+
+const SHADES = ['  ', '░░', '▒▒', '▓▓', '██'];
+
+/** A 3x3 block of shading, one string per row, for values in [0, 1]. */
+export function shade3x3(values: number[]): string[] {
+  const rows: string[] = [];
+  for (let r = 0; r < 3; r++) {
+    let row = '';
+    for (let c = 0; c < 3; c++) {
+      const v = values[3 * r + c];
+      row += SHADES[Math.min(SHADES.length - 1, Math.max(0, Math.floor(v * SHADES.length)))];
+    }
+    rows.push(row);
+  }
+  return rows;
+}
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(2)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}
+
+export function formatCount(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} G`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e4) return `${(n / 1e3).toFixed(1)} k`;
+  return String(Math.round(n));
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+function padLeft(s: string, n: number): string {
+  return s.length >= n ? s : ' '.repeat(n - s.length) + s;
+}
+
+function table(rows: string[][], rightAlign: Set<number> = new Set()): string[] {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => (rightAlign.has(c) ? padLeft(cell, widths[c]) : pad(cell, widths[c]))).join('  ').trimEnd());
+}
+
+const POSITION_NAMES = ['top-left', 'top', 'top-right', 'left', 'centre', 'right', 'bottom-left', 'bottom', 'bottom-right'];
+
+function bestQh(l: LayerAnalysis): string {
+  const qh = NAMED_SHAPE_NAMES.filter((n) => n.startsWith('qh-'));
+  const best = qh.reduce((a, b) => (l.energyKept[b] > l.energyKept[a] ? b : a));
+  return `${best} ${pct(l.energyKept[best])}`;
+}
+
+export function renderAnalyze(r: AnalyzeReport): string {
+  const out: string[] = [];
+  out.push(`${r.input.path}  (${r.input.format}; ${Object.entries(r.input.formatInfo).map(([k, v]) => `${k} ${v}`).join('; ')})`);
+  const total = r.layers.reduce((a, l) => a + l.params, 0);
+  out.push(`${r.layers.length} prunable 3x3 convolution weight tensors, ${formatCount(total)} weights${r.skipped.length ? `; ${r.skipped.length} skipped` : ''}`);
+  out.push('');
+  out.push('mean |w| per position (darker = larger, normalised per layer); energy kept by shape; low-magnitude positions (< ' + r.threshold + ')');
+  for (const l of r.layers) {
+    const s = shade3x3(l.meanAbs);
+    const low = l.lowPositions.length ? l.lowPositions.map((p) => POSITION_NAMES[p]).join(', ') : 'none';
+    out.push(`${padLeft(String(l.index), 3)} ${s[0]}  ${l.name}  [${l.shape.join('x')}] ${l.kind}${l.group > 1 ? ` g=${l.group}` : ''}`);
+    out.push(`    ${s[1]}  keeps: cross ${pct(l.energyKept.cross)}, ${bestQh(l)}, x ${pct(l.energyKept.x)}`);
+    out.push(`    ${s[2]}  low: ${low}`);
+  }
+  out.push('');
+  out.push('Whole model: energy kept per shape (layers weighted by parameters)');
+  out.push(...table([
+    ['shape', 'positions', 'energy kept', 'per parameter'],
+    ...r.shapes.map((s) => [s.shape, String(s.positions), pct(s.energyKept), s.energyPerParam.toFixed(3)]),
+  ], new Set([1, 2, 3])).map((l) => `  ${l}`));
+  for (const s of r.skipped) out.push(`skipped ${s.node} (${s.opType}): ${s.reason}`);
+  return out.join('\n');
+}
+
+function ratio(a: number, b: number): string {
+  return a > 0 ? (b / a).toFixed(3) : '-';
+}
+
+function figureRows(b: ModelFigures, a: ModelFigures): string[][] {
+  const rows: string[][] = [['', 'before', 'after', 'after/before']];
+  rows.push(['file size', formatBytes(b.size.bytes), formatBytes(a.size.bytes), ratio(b.size.bytes, a.size.bytes)]);
+  rows.push(['  gzip', formatBytes(b.size.gzipBytes), formatBytes(a.size.gzipBytes), ratio(b.size.gzipBytes, a.size.gzipBytes)]);
+  rows.push(['parameters (non-zero)', formatCount(b.params.nonzero), formatCount(a.params.nonzero), ratio(b.params.nonzero, a.params.nonzero)]);
+  rows.push(['  in 3x3 convs', formatCount(b.params.conv3x3Nonzero), formatCount(a.params.conv3x3Nonzero), ratio(b.params.conv3x3Nonzero, a.params.conv3x3Nonzero)]);
+  if (b.macs.status === 'measured' && a.macs.status === 'measured') {
+    rows.push(['MACs (skipping zeros)', formatCount(b.macs.effective), formatCount(a.macs.effective), ratio(b.macs.effective, a.macs.effective)]);
+    rows.push(['  in 3x3 convs', formatCount(b.macs.conv3x3Effective), formatCount(a.macs.conv3x3Effective), ratio(b.macs.conv3x3Effective, a.macs.conv3x3Effective)]);
+  } else {
+    rows.push(['MACs', 'unknown', 'unknown', '']);
+  }
+  return rows;
+}
+
+export function renderPrune(r: PruneReport, verbose = true): string {
+  const out: string[] = [];
+  const planName = r.plan.spec === 'auto' ? `auto, budget ${r.plan.budget}` : r.plan.spec;
+  out.push(`${r.input.path} -> ${r.output.path}`);
+  out.push(`shape ${planName}: ${r.layers.length} 3x3 weight tensors reshaped, ${pct(r.plan.keptFraction)} of their positions kept`);
+  out.push('');
+  out.push(...table(figureRows(r.before, r.after), new Set([1, 2, 3])));
+  out.push(`accuracy: unknown (${r.accuracy.reason})`);
+  if (r.before.macs.status === 'measured') {
+    out.push(`MACs at input ${Object.entries(r.before.macs.inputShapes).map(([k, v]) => `${k}[${v.join(',')}]`).join(' ')}, dense before: ${formatCount(r.before.macs.dense)}`);
+  } else {
+    out.push(`MACs unknown: ${r.before.macs.reason}`);
+  }
+  out.push(`output ${r.output.verified}`);
+  if (r.after.size.gzipBytes < r.before.size.gzipBytes && r.after.size.bytes >= r.before.size.bytes) {
+    out.push('note: the masked layout keeps zeros in place, so the raw file keeps its size; the savings show in gzip and in effective MACs');
+  }
+  if (verbose) {
+    out.push('');
+    out.push(...table([
+      ['#', 'layer', 'kernel', 'shape', 'mask', 'energy kept', 'weights kept', 'MACs after'],
+      ...r.layers.map((l, i) => [
+        String(i), l.name, l.shape.join('x'), l.chosenShape, l.mask, pct(l.energyKept),
+        `${formatCount(l.nonzeroAfter)}/${formatCount(l.params)}`, l.macsEffective === null ? '?' : formatCount(l.macsEffective),
+      ]),
+    ], new Set([0, 5, 6, 7])));
+  }
+  for (const s of r.skipped) out.push(`skipped ${s.node} (${s.opType}): ${s.reason}`);
+  return out.join('\n');
+}
+
+export function renderShapes(): string {
+  const names = [...NAMED_SHAPE_NAMES];
+  const blocks = names.map((n) => ({ title: n, rows: drawMask(parseMask(NAMED_SHAPES[n])), mask: NAMED_SHAPES[n] }));
+  const width = 13;
+  const out: string[] = [];
+  for (let i = 0; i < blocks.length; i += 5) {
+    const group = blocks.slice(i, i + 5);
+    out.push(group.map((b) => pad(b.title, width)).join(''));
+    for (let r = 0; r < 3; r++) out.push(group.map((b) => pad(b.rows[r], width)).join(''));
+    out.push(group.map((b) => pad(b.mask, width)).join(''));
+    out.push('');
+  }
+  out.push(`qh      the quasi-hexagonal scheme: ${QH_CYCLE.join(', ')} in turn, one per 3x3 layer in topological order`);
+  out.push('auto    per layer, the shape that keeps the most energy under --budget (share of 3x3 weights kept)');
+  out.push('custom  any mask written as rows, e.g. 010/111/010 (the centre must be kept)');
+  return out.join('\n');
+}

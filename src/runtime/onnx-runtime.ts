@@ -1,0 +1,89 @@
+/**
+ * Executing ONNX models in onnxruntime-node, the runtime users deploy them in.
+ */
+import * as ort from 'onnxruntime-node';
+import { KpruneError } from '../errors.js';
+
+export type ElementType = 'float32' | 'float16' | 'float64' | 'int64' | 'int32' | 'uint8' | 'int8' | 'bool';
+
+export interface InputSpec {
+  name: string;
+  /** A number, or the symbolic name of a dynamic dimension. */
+  dims: (number | string)[];
+  type: ElementType;
+}
+
+export interface SessionOptions {
+  threads?: number;
+}
+
+export async function createSession(model: Uint8Array | string, options: SessionOptions = {}, file?: string): Promise<ort.InferenceSession> {
+  try {
+    const opts: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: options.threads ?? 0,
+      interOpNumThreads: 1,
+      logSeverityLevel: 3,
+      graphOptimizationLevel: 'all',
+    };
+    return typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(model, opts);
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new KpruneError('runtime', `onnxruntime cannot load the model: ${why}`, { file, cause: e });
+  }
+}
+
+/** Concrete dims for an input: `override` if given, else the model's, with a dynamic batch as 1. */
+export function concreteDims(spec: InputSpec, override?: number[]): number[] {
+  if (override) {
+    if (override.length !== spec.dims.length) {
+      throw new KpruneError('usage', `--input-shape for "${spec.name}" has ${override.length} dims, the model's input has ${spec.dims.length}`);
+    }
+    return override;
+  }
+  return spec.dims.map((d, i) => {
+    if (typeof d === 'number' && d > 0) return d;
+    if (i === 0) return 1;
+    throw new KpruneError('usage', `input "${spec.name}" has a dynamic dimension "${d}" at axis ${i}`, {
+      suggestion: `pass --input-shape, e.g. --input-shape ${spec.dims.map((x, j) => (typeof x === 'number' && x > 0 ? x : j === 0 ? 1 : 224)).join(',')}`,
+    });
+  });
+}
+
+export function zeros(type: ElementType, dims: number[]): ort.Tensor {
+  const n = dims.reduce((a, b) => a * b, 1);
+  switch (type) {
+    case 'float32': return new ort.Tensor('float32', new Float32Array(n), dims);
+    case 'float64': return new ort.Tensor('float64', new Float64Array(n), dims);
+    case 'float16': return new ort.Tensor('float16', new Uint16Array(n), dims);
+    case 'int64': return new ort.Tensor('int64', new BigInt64Array(n), dims);
+    case 'int32': return new ort.Tensor('int32', new Int32Array(n), dims);
+    case 'uint8': return new ort.Tensor('uint8', new Uint8Array(n), dims);
+    case 'int8': return new ort.Tensor('int8', new Int8Array(n), dims);
+    case 'bool': return new ort.Tensor('bool', new Uint8Array(n), dims);
+  }
+}
+
+/** Runs once on zero inputs and returns the dims of the requested outputs. */
+export async function outputShapes(
+  session: ort.InferenceSession,
+  inputs: InputSpec[],
+  shapes: Map<string, number[]>,
+  wanted: string[],
+): Promise<Map<string, number[]>> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const spec of inputs) feeds[spec.name] = zeros(spec.type, shapes.get(spec.name)!);
+  let results: ort.InferenceSession.OnnxValueMapType;
+  try {
+    results = await session.run(feeds, wanted);
+  } catch (e) {
+    const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new KpruneError('runtime', `onnxruntime failed to run the model: ${why}`, { cause: e });
+  }
+  const out = new Map<string, number[]>();
+  for (const name of wanted) {
+    const t = results[name] as ort.Tensor | undefined;
+    if (t) out.set(name, [...t.dims]);
+    t?.dispose?.();
+  }
+  return out;
+}
