@@ -76,7 +76,8 @@ export function analyzeLayer(layer: Conv3x3Layer, threshold = DEFAULT_LOW_THRESH
   // A layer of zeros has no preference: treat its energy as uniform rather than divide by zero.
   const energyShare = Array.from(sq, (e) => (total > 0 ? e / total : 1 / 9));
   const energyKept = {} as Record<NamedShape, number>;
-  for (const name of NAMED_SHAPE_NAMES) energyKept[name] = energyKeptBy(energyShare, namedMask(name));
+  // From the sums themselves (not the shares) so that `full` keeps exactly 1.
+  for (const name of NAMED_SHAPE_NAMES) energyKept[name] = total > 0 ? energyKeptBy(sq, namedMask(name)) / total : energyKeptBy(energyShare, namedMask(name));
   const lowPositions: number[] = [];
   for (let p = 0; p < 9; p++) if (meanAbs[p] < threshold) lowPositions.push(p);
   return {
