@@ -1,0 +1,104 @@
+/**
+ * The command line as a user meets it: outputs, exit codes, one-line errors, nothing written on error.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { CLI, FIXTURES, listing, tempDir } from './helpers/tmp.js';
+
+const dir = tempDir();
+
+function kprune(args: string[], cwd = dir) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const vgg = path.join(FIXTURES, 'models', 'vgg-fmnist.onnx');
+
+test('kprune shapes draws every named shape', () => {
+  const r = kprune(['shapes']);
+  assert.equal(r.code, 0);
+  for (const name of ['full', 'cross', 'x', 'qh-right', 'qh-left', 'qh-up', 'qh-down', 'qh-cw', 'qh-ccw']) assert.match(r.stdout, new RegExp(`\\b${name}\\b`));
+  assert.match(r.stdout, /# # #\s+\. # \.\s+# \. #/); // first rows of full, cross, x
+});
+
+test('kprune analyze prints a table, and --json one parseable document', () => {
+  const text = kprune(['analyze', vgg]);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /Whole model: energy kept per shape/);
+  const json = kprune(['analyze', vgg, '--json']);
+  assert.equal(json.code, 0);
+  const doc = JSON.parse(json.stdout);
+  assert.equal(doc.kind, 'analyze');
+  assert.equal(doc.schemaVersion, 1);
+  assert.ok(doc.layers.length >= 5);
+  for (const l of doc.layers) {
+    assert.equal(Math.max(...l.meanAbs), 1);
+    assert.ok(Math.abs(l.energyShare.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-9);
+  }
+});
+
+test('kprune <model> --shape cross writes <name>.kpruned.onnx beside a copy, and a JSON report', () => {
+  const input = path.join(dir, 'vgg.onnx');
+  copyFileSync(vgg, input);
+  const r = kprune([input, '--shape', 'cross', '--report', path.join(dir, 'vgg.report.json')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(existsSync(path.join(dir, 'vgg.kpruned.onnx')));
+  assert.match(r.stdout, /gzip/);
+  assert.match(r.stdout, /accuracy: unknown/);
+  const report = JSON.parse(readFileSync(path.join(dir, 'vgg.report.json'), 'utf8'));
+  assert.equal(report.accuracy.status, 'unknown');
+  assert.ok(report.after.params.conv3x3Nonzero < report.before.params.conv3x3Nonzero);
+  assert.ok(report.after.macs.effective < report.before.macs.effective);
+  assert.equal(report.before.macs.dense, report.after.macs.dense);
+  assert.ok(report.plan.entries.every((e: { shape: string }) => e.shape === 'cross'));
+});
+
+test('--json prints only JSON on stdout; --plan replays a report\'s plan', () => {
+  const out1 = path.join(dir, 'auto.onnx');
+  const r = kprune([vgg, '--shape', 'auto', '--budget', '0.7', '-o', out1, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const report = JSON.parse(r.stdout);
+  assert.ok(report.plan.keptFraction <= 0.7);
+  writeFileSync(path.join(dir, 'auto.report.json'), r.stdout);
+  const out2 = path.join(dir, 'replayed.onnx');
+  const r2 = kprune([vgg, '--plan', path.join(dir, 'auto.report.json'), '-o', out2, '--json']);
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.ok(readFileSync(out1).equals(readFileSync(out2)));
+});
+
+test('bad input: one line on stderr naming the problem, exit 2, nothing written', () => {
+  const bad = path.join(dir, 'bad');
+  const text = path.join(dir, 'notes.onnx');
+  writeFileSync(text, 'this is not a model\n');
+  const truncated = path.join(dir, 'truncated.onnx');
+  writeFileSync(truncated, readFileSync(vgg).subarray(0, 5000));
+  const empty = path.join(dir, 'empty.onnx');
+  writeFileSync(empty, '');
+  const cases: [string[], RegExp][] = [
+    [[path.join(dir, 'missing.onnx')], /missing\.onnx: no such file/],
+    [[text], /notes\.onnx: not an ONNX model/],
+    [[truncated], /truncated\.onnx: truncated or corrupt ONNX file/],
+    [[empty], /empty\.onnx: empty file/],
+    [[path.join(FIXTURES, 'models', 'no-3x3.onnx'), '-o', path.join(bad, 'x.onnx')], /no-3x3\.onnx: no prunable 3x3 convolution/],
+    [[vgg, '--shape', 'hexagon', '-o', path.join(dir, 'h.onnx')], /unknown shape "hexagon"/],
+    [[vgg, '--shape', '01/111/010', '-o', path.join(dir, 'h.onnx')], /malformed mask "01\/111\/010"/],
+    [[vgg, '--shape', '111/101/111', '-o', path.join(dir, 'h.onnx')], /drops the centre/],
+    [[vgg, '-o', vgg], /vgg-fmnist\.onnx: the output path is the input model/],
+    [[vgg, '--shape', 'auto', '--budget', '0.3', '-o', path.join(dir, 'h.onnx')], /budget cannot be met/],
+    [[vgg, '--bogus'], /unknown option '--bogus'/],
+  ];
+  const before = listing(dir);
+  const fixturesBefore = listing(path.join(FIXTURES, 'models'));
+  for (const [args, message] of cases) {
+    const r = kprune(args);
+    assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}, ${r.stderr}`);
+    assert.match(r.stderr, message, args.join(' '));
+    assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+    assert.equal(r.stdout, '');
+  }
+  assert.deepEqual(listing(dir), before);
+  assert.deepEqual(listing(path.join(FIXTURES, 'models')), fixturesBefore);
+});
