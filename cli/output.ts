@@ -13,16 +13,3 @@ export async function writeJsonFile(file: string, value: unknown): Promise<void>
 export async function readJsonFile(file: string): Promise<unknown> {
   return JSON.parse(await fs.readFile(file, 'utf8'));
 }
-
-/** A one-line phase indicator on a TTY; silent otherwise. */
-export function phasePrinter(enabled: boolean): { phase: (p: string) => void; done: () => void } {
-  const tty = enabled && process.stderr.isTTY;
-  return {
-    phase: (p) => {
-      if (tty) process.stderr.write(`\r\x1b[2Kkprune: ${p}…`);
-    },
-    done: () => {
-      if (tty) process.stderr.write('\r\x1b[2K');
-    },
-  };
-}

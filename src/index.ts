@@ -5,6 +5,8 @@ export { analyze } from './pipeline/analyze.js';
 export type { AnalyzeOptions } from './pipeline/analyze.js';
 export { prune, DEFAULT_SHAPE } from './pipeline/prune.js';
 export type { PruneOptions } from './pipeline/prune.js';
+export type { Progress, ProgressListener } from './pipeline/progress.js';
+export type { DataOptions, MeasuredAccuracy } from './pipeline/recover.js';
 export { loadModel } from './formats/index.js';
 export type { LoadedModel } from './formats/index.js';
 export * from './core/lattice.js';

@@ -1,7 +1,9 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { DEFAULT_SHAPE, KpruneError, PrunePlan, prune, renderPrune } from '../../src/index.js';
-import { phasePrinter, printJson, readJsonFile, writeJsonFile } from '../output.js';
-import { collectPairs, parseNumber } from '../parse.js';
+import type { PruneOptions } from '../../src/index.js';
+import { printJson, readJsonFile, writeJsonFile } from '../output.js';
+import { progressView } from '../progress.js';
+import { collectPairs, parseInteger, parseList, parseNumber } from '../parse.js';
 
 interface PruneFlags {
   shape?: string;
@@ -14,6 +16,20 @@ interface PruneFlags {
   threshold?: number;
   plan?: string;
   quiet?: boolean;
+  data?: string;
+  calib?: number;
+  eval?: number;
+  seed?: number;
+  recover?: 'reconstruct' | 'none';
+  preset?: 'imagenet' | 'fashion-mnist';
+  size?: number[];
+  channels?: number;
+  layout?: 'NCHW' | 'NHWC';
+  scale?: number;
+  mean?: number[];
+  std?: number[];
+  occlusion?: number;
+  ridge?: number;
 }
 
 async function readPlan(file: string): Promise<PrunePlan> {
@@ -32,6 +48,30 @@ async function readPlan(file: string): Promise<PrunePlan> {
   return plan;
 }
 
+function dataOptions(o: PruneFlags): PruneOptions['data'] {
+  if (!o.data) {
+    for (const flag of ['calib', 'eval', 'preset', 'size', 'channels', 'layout', 'scale', 'mean', 'std', 'occlusion', 'ridge'] as const) {
+      if (o[flag] !== undefined) throw new KpruneError('usage', `--${flag} needs --data`);
+    }
+    return undefined;
+  }
+  const preprocess: NonNullable<NonNullable<PruneOptions['data']>['preprocess']> = {};
+  if (o.size) {
+    if (o.size.length > 2) throw new KpruneError('usage', '--size takes H,W or one number');
+    preprocess.height = o.size[0];
+    preprocess.width = o.size[1] ?? o.size[0];
+  }
+  if (o.channels !== undefined) preprocess.channels = o.channels;
+  if (o.layout) preprocess.layout = o.layout;
+  if (o.scale !== undefined) preprocess.scale = o.scale;
+  if (o.mean) preprocess.mean = o.mean;
+  if (o.std) preprocess.std = o.std;
+  return {
+    data: o.data, calib: o.calib, eval: o.eval, seed: o.seed, preset: o.preset, preprocess,
+    occlusion: o.occlusion, ridge: o.ridge,
+  };
+}
+
 export function pruneCommand(): Command {
   return new Command('prune')
     .description('reshape every 3x3 kernel to a lattice shape and write the slimmed model (the default command)')
@@ -46,8 +86,22 @@ export function pruneCommand(): Command {
     .option('--threshold <t>', 'low-magnitude threshold for the analysis (default 0.5)', parseNumber('--threshold'))
     .option('--plan <file>', 'replay the plan of an earlier report (or a plan file) instead of choosing shapes')
     .option('-q, --quiet', 'print only the summary, not the per-layer table')
+    .option('--data <source>', 'calibration/evaluation data: fashion-mnist, a folder of images (class sub-folders = labels), an .npy/.npz, or an IDX images file')
+    .option('--calib <n>', 'calibration samples (default 512)', parseInteger('--calib'))
+    .option('--eval <n>', 'evaluation samples (default 2000)', parseInteger('--eval'))
+    .option('--seed <n>', 'seed for sampling and occlusion (default 0)', parseInteger('--seed'))
+    .addOption(new Option('--recover <method>', 'recovery with data (default reconstruct)').choices(['reconstruct', 'none']))
+    .addOption(new Option('--preset <name>', 'preprocessing preset').choices(['imagenet', 'fashion-mnist']))
+    .option('--size <h,w>', 'resize images to this size (default: the model input size)', parseList('--size'))
+    .option('--channels <n>', 'image channels (1 or 3; default: the model input)', parseInteger('--channels'))
+    .addOption(new Option('--layout <layout>', 'input layout (default: from the model input)').choices(['NCHW', 'NHWC']))
+    .option('--scale <s>', 'multiply 0..255 pixel values by s (default 1/255)', parseNumber('--scale'))
+    .option('--mean <m,...>', 'per-channel mean subtracted after scaling', parseList('--mean'))
+    .option('--std <s,...>', 'per-channel std divided after the mean', parseList('--std'))
+    .option('--occlusion <area>', 'share of the image the occlusion patch covers (default 0.25; 0 = off)', parseNumber('--occlusion'))
+    .option('--ridge <r>', 'ridge strength for reconstruction (default 1e-3)', parseNumber('--ridge'))
     .action(async (model: string, opts: PruneFlags) => {
-      const progress = phasePrinter(!opts.json);
+      const view = progressView(!opts.json);
       const plan = opts.plan ? await readPlan(opts.plan) : undefined;
       try {
         const report = await prune(model, {
@@ -58,14 +112,16 @@ export function pruneCommand(): Command {
           inputShape: opts.inputShape,
           threshold: opts.threshold,
           plan,
-          onPhase: progress.phase,
+          data: dataOptions(opts),
+          recover: opts.recover,
+          onProgress: view.update,
         });
-        progress.done();
+        view.done();
         if (opts.report) await writeJsonFile(opts.report, report);
         if (opts.json) printJson(report);
         else process.stdout.write(renderPrune(report, !opts.quiet) + '\n');
       } finally {
-        progress.done();
+        view.done();
       }
     });
 }

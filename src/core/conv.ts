@@ -7,11 +7,19 @@
 export interface ConvUse {
   /** The node (or layer) name in the model. */
   node: string;
+  /** The value the convolution reads (NCHW activations). */
+  input: string;
   /** The name of the value the convolution produces, to look up its spatial size. */
   output: string;
+  /** The bias, if the convolution has one (it stays exact during recovery). */
+  bias?: string;
+  biasValues?: Float32Array;
   group: number;
   strides: [number, number];
   dilations: [number, number];
+  /** Explicit pads [top, left, bottom, right]; with `autoPad` other than NOTSET they are computed. */
+  pads: [number, number, number, number];
+  autoPad: 'NOTSET' | 'SAME_UPPER' | 'SAME_LOWER' | 'VALID';
 }
 
 export type ConvKind = 'standard' | 'depthwise' | 'grouped';

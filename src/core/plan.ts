@@ -23,7 +23,7 @@ export interface PlanEntry {
   params: number;
   keptParams: number;
   /** How the shape was chosen. */
-  chosenBy: 'fixed' | 'cycle' | 'auto-weights' | 'override';
+  chosenBy: 'fixed' | 'cycle' | 'auto-weights' | 'auto-data' | 'override';
 }
 
 export interface PrunePlan {
@@ -42,6 +42,12 @@ export interface PlanOptions {
   budget?: number;
   /** Per-layer shapes by layer name or weight name; these win over the spec. */
   overrides?: Record<string, ShapeSpec & { kind: 'fixed' }>;
+  /**
+   * For `auto` with data: per layer id, the loss of each of AUTO_CANDIDATES (in that order), e.g.
+   * the squared relative reconstruction error each shape would leave. Without it, the loss is the
+   * share of weight energy a shape drops.
+   */
+  losses?: Map<string, number[]>;
 }
 
 export const DEFAULT_AUTO_BUDGET = 0.6;
@@ -107,16 +113,19 @@ export function planShapes(
       // Overridden layers spend their own share first; the rest is allocated.
       const free = layers.filter((l) => !override(l));
       const fixedCost = layers.filter((l) => override(l)).reduce((a, l) => a + (l.weights.length / 9) * maskCount(override(l)!.mask), 0);
+      const fromData = options.losses !== undefined;
       const options2: BudgetOption[][] = free.map((l) => {
+        const given = options.losses?.get(l.id);
+        if (fromData && !given) throw new Error(`no losses for layer ${l.id}`);
         const a = analyses.find((x) => x.id === l.id);
         if (!a) throw new Error(`no analysis for layer ${l.id}`);
-        return candidates.map((m) => ({ cost: (l.weights.length / 9) * maskCount(m), loss: 1 - energyKeptBy(a.energyShare, m) }));
+        return candidates.map((m, i) => ({ cost: (l.weights.length / 9) * maskCount(m), loss: given ? given[i] : 1 - energyKeptBy(a.energyShare, m) }));
       });
       const choice = allocateBudget(options2, budget * total - fixedCost);
       const byId = new Map(free.map((l, i) => [l.id, candidates[choice[i]]]));
       return finish('auto', layers.map((l) => {
         const o = override(l);
-        return o ? entry(l, o.mask, 'override') : entry(l, byId.get(l.id)!, 'auto-weights');
+        return o ? entry(l, o.mask, 'override') : entry(l, byId.get(l.id)!, fromData ? 'auto-data' : 'auto-weights');
       }), budget);
     }
   }

@@ -6,6 +6,7 @@
 import { Conv3x3Layer } from '../core/conv.js';
 import { ModelInventory } from './onnx/inventory.js';
 import { InputSpec } from '../runtime/onnx-runtime.js';
+import { ModelRunner } from '../runtime/model-runner.js';
 import { SkippedConv } from './onnx/convs.js';
 
 export type ModelFormat = 'onnx';
@@ -33,6 +34,11 @@ export interface LoadedModel {
    * shapes (dims by input name).
    */
   outputShapes(inputShapes: Map<string, number[]>): Promise<Map<string, number[]>>;
+  /**
+   * A runner that takes the prunable weights (by layer id) as feeds and can fetch the `exposed`
+   * intermediate values as well as the outputs.
+   */
+  createRunner(exposed: string[]): Promise<ModelRunner>;
   /** The default output path for a slimmed copy. */
   defaultOutputPath(): string;
   write(weights: Map<string, Float32Array>, outPath: string): Promise<WriteResult>;

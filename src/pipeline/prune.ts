@@ -17,6 +17,10 @@ import { LayerReport, PruneReport, REPORT_SCHEMA_VERSION } from '../report/repor
 import { VERSION } from '../version.js';
 import { checkThreshold } from './analyze.js';
 import { loadPrunable, parseInputShape } from './load.js';
+import { ProgressListener } from './progress.js';
+import { DataContext, DataOptions, dataAwareLosses, evaluateQuality, openData, recoverWeights, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from './recover.js';
+import { loadModel } from '../formats/index.js';
+import { parseMask } from '../core/lattice.js';
 
 export interface PruneOptions {
   /** A named shape, `qh`, `auto`, or a custom mask such as "010/111/010". Default `cross`. */
@@ -32,8 +36,15 @@ export interface PruneOptions {
   threshold?: number;
   /** Replay a plan (from an earlier report) instead of making one. */
   plan?: PrunePlan;
-  /** Called at the start of each phase, for progress display. */
-  onPhase?: (phase: string) => void;
+  /**
+   * Calibration and evaluation data. With it, kprune reconstructs each reshaped layer from the
+   * original's outputs (unless `recover` is 'none') and measures quality before and after.
+   */
+  data?: DataOptions;
+  /** `reconstruct` (default with data) or `none`. */
+  recover?: 'reconstruct' | 'none';
+  /** Progress events for long phases. */
+  onProgress?: ProgressListener;
 }
 
 export const DEFAULT_SHAPE = 'cross';
@@ -65,8 +76,8 @@ async function checkOutputPath(model: LoadedModel, out: string): Promise<void> {
   }
 }
 
-async function timed<T>(timings: Record<string, number>, phase: string, onPhase: PruneOptions['onPhase'], f: () => Promise<T> | T): Promise<T> {
-  onPhase?.(phase);
+async function timed<T>(timings: Record<string, number>, phase: string, onProgress: ProgressListener | undefined, f: () => Promise<T> | T): Promise<T> {
+  onProgress?.({ phase });
   const t0 = performance.now();
   try {
     return await f();
@@ -94,7 +105,7 @@ async function verifyWritten(model: LoadedModel, outFile: string, files: string[
 
 export async function prune(file: string, options: PruneOptions = {}): Promise<PruneReport> {
   const timings: Record<string, number> = {};
-  const onPhase = options.onPhase;
+  const onPhase = options.onProgress;
   const spec = typeof options.shape === 'object' ? options.shape : parseShapeSpec(options.shape ?? DEFAULT_SHAPE);
   const overrides = fixedOverrides(options.layerShapes);
   const threshold = checkThreshold(options.threshold ?? DEFAULT_LOW_THRESHOLD);
@@ -102,10 +113,45 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
   const outFile = options.output ?? model.defaultOutputPath();
   await checkOutputPath(model, outFile);
 
+  const recoverMode = options.recover ?? (options.data ? 'reconstruct' : 'none');
+  if (recoverMode === 'reconstruct' && !options.data) {
+    throw new KpruneError('usage', '--recover reconstruct needs calibration data', { suggestion: 'pass --data (a folder of images, an .npz, or fashion-mnist)' });
+  }
   const analysis = await timed(timings, 'analyze', onPhase, () => analyzeModel(model.layers, threshold));
-  const plan = options.plan ?? planShapes(model.layers, spec, analysis.layers, { budget: options.budget, overrides });
-  const reshaped = await timed(timings, 'reshape', onPhase, () => applyPlan(model.layers, plan));
-  const newWeights = new Map(reshaped.map((r) => [r.id, r.weights]));
+  let ctx: DataContext | null = null;
+  try {
+    if (options.data) ctx = await timed(timings, 'data', onPhase, () => openData(model, options.data!));
+    const losses = ctx && spec.kind === 'auto' && !options.plan
+      ? await timed(timings, 'scoreShapes', onPhase, () => dataAwareLosses(ctx!, model, onPhase))
+      : undefined;
+    const plan = options.plan ?? planShapes(model.layers, spec, analysis.layers, { budget: options.budget, overrides, losses });
+    const reshaped = await timed(timings, 'reshape', onPhase, () => applyPlan(model.layers, plan));
+    const maskedWeights = new Map(reshaped.map((r) => [r.id, r.weights]));
+    const recovery = ctx && recoverMode === 'reconstruct'
+      ? await timed(timings, 'reconstruct', onPhase, () => recoverWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), maskedWeights, onPhase))
+      : null;
+    const newWeights = recovery ? recovery.weights : maskedWeights;
+    return await finish(model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, ctx, timings);
+  } finally {
+    await ctx?.runner.release();
+  }
+}
+
+async function finish(
+  model: LoadedModel,
+  file: string,
+  outFile: string,
+  options: PruneOptions,
+  plan: PrunePlan,
+  analysis: ReturnType<typeof analyzeModel>,
+  reshaped: ReturnType<typeof applyPlan>,
+  maskedWeights: Map<string, Float32Array>,
+  newWeights: Map<string, Float32Array>,
+  recovery: Awaited<ReturnType<typeof recoverWeights>> | null,
+  ctx: DataContext | null,
+  timings: Record<string, number>,
+): Promise<PruneReport> {
+  const onPhase = options.onProgress;
 
   // Input shape for the one measuring run: explicit, or the model's own with a dynamic batch as 1.
   let inputShapes: Map<string, number[]> | null = null;
@@ -120,6 +166,13 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
 
   const written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile));
   const verified = await timed(timings, 'verify', onPhase, () => verifyWritten(model, path.resolve(outFile), written.files, inputShapes));
+
+  const accuracy = ctx
+    ? await timed(timings, 'evaluate', onPhase, async () => {
+      const writtenModel = await loadModel(path.resolve(outFile));
+      return evaluateQuality(ctx!, model, maskedWeights, writtenModel, onPhase);
+    })
+    : null;
 
   const ids = new Set(model.layers.map((l) => l.id));
   const figures = await timed(timings, 'measure', onPhase, async () => {
@@ -137,6 +190,7 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
 
   const byId = new Map(analysis.layers.map((a) => [a.id, a]));
   const entries = new Map(plan.entries.map((e) => [e.layer, e]));
+  const recoveryById = new Map((recovery?.layers ?? []).map((r) => [r.layer, r]));
   const reshapedById = new Map(reshaped.map((r) => [r.id, r]));
   const layers: LayerReport[] = model.layers.map((l) => {
     const a = byId.get(l.id)!;
@@ -157,8 +211,9 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
       params: e.params,
       keptParams: e.keptParams,
       nonzeroBefore: countNonzero(l.weights),
-      nonzeroAfter: countNonzero(r.weights),
+      nonzeroAfter: countNonzero(newWeights.get(l.id)!),
       energyKept: r.energyKept,
+      reconstructionError: recoveryById.get(l.id) ? { before: recoveryById.get(l.id)!.errorBefore, after: recoveryById.get(l.id)!.errorAfter } : null,
       macsDense: nodeMacs(figures.before.macs, 'dense'),
       macsEffective: nodeMacs(figures.after.macs, 'effective'),
       meanAbs: a.meanAbs,
@@ -175,7 +230,23 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
     plan,
     before: figures.before,
     after: figures.after,
-    accuracy: { status: 'unknown', reason: 'no evaluation data was given, so accuracy was not measured' },
+    accuracy: accuracy ?? { status: 'unknown', reason: 'no evaluation data was given, so accuracy was not measured' },
+    data: ctx ? {
+      calibSource: ctx.split.calib.source,
+      calibSamples: ctx.split.calib.count,
+      evalSource: ctx.split.eval.source,
+      evalSamples: ctx.split.eval.count,
+      labelled: ctx.split.eval.labels !== undefined,
+      seed: ctx.options.seed ?? 0,
+      sampleDims: ctx.split.eval.sampleDims,
+      layout: ctx.split.eval.layout,
+    } : null,
+    recovery: recovery ? {
+      method: 'reconstruct',
+      ridge: ctx?.options.ridge ?? DEFAULT_RIDGE,
+      rowsPerImage: ctx?.options.rowsPerImage ?? DEFAULT_ROWS_PER_IMAGE,
+      layers: recovery.layers,
+    } : null,
     layers,
     skipped: model.skipped,
     shapeRanking: analysis.shapes,
@@ -184,7 +255,10 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
       params: 'elements of all float weight tensors (initializers and Constant nodes); non-zero: elements not exactly 0',
       macs: 'multiply-accumulates of Conv, Gemm and MatMul nodes with constant weights, output sizes from one onnxruntime-node run on zeros at the stated input shape; effective skips multiplications by weights that are exactly 0',
       energyKept: 'sum of w^2 after reshaping over sum of w^2 before, per weight tensor',
-      accuracy: 'not measured without data',
+      accuracy: ctx
+        ? 'top-1/top-5 against labels and top-1 agreement with the original, in onnxruntime-node on the evaluation samples; "written" is the output file loaded back from disk; occluded: the same samples with one seeded square patch filled with the data set mean'
+        : 'not measured without data',
+      reconstruction: 'per layer, least squares for the kept weights (ridge towards the original weights, float64 Cholesky, one factorisation per group); error = ||Y - Y\'|| / ||Y|| of the layer output on the calibration rows, inputs from the already reshaped model, targets from the original',
     },
     timings,
   };

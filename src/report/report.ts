@@ -6,6 +6,8 @@ import { LayerAnalysis, ShapeSummary } from '../core/analysis.js';
 import { PrunePlan } from '../core/plan.js';
 import { SkippedConv } from '../formats/onnx/convs.js';
 import { MacFigures, ParamFigures, SizeFigures } from './measure.js';
+import type { MeasuredAccuracy } from '../pipeline/recover.js';
+import type { LayerRecovery } from '../core/recover/reconstruct.js';
 
 export const REPORT_SCHEMA_VERSION = 1;
 
@@ -32,6 +34,8 @@ export interface LayerReport {
   nonzeroAfter: number;
   /** Share of the layer's squared-weight energy kept. */
   energyKept: number;
+  /** Relative output error on calibration data, reshaped (before) and reconstructed (after). */
+  reconstructionError: { before: number; after: number } | null;
   /** Summed over the nodes using the weight, at the measured input shape; null if unknown. */
   macsDense: number | null;
   macsEffective: number | null;
@@ -40,7 +44,26 @@ export interface LayerReport {
 }
 
 export type AccuracyFigures =
-  | { status: 'unknown'; reason: string };
+  | { status: 'unknown'; reason: string }
+  | MeasuredAccuracy;
+
+export interface DataFigures {
+  calibSource: string;
+  calibSamples: number;
+  evalSource: string;
+  evalSamples: number;
+  labelled: boolean;
+  seed: number;
+  sampleDims: number[];
+  layout: string;
+}
+
+export interface RecoveryFigures {
+  method: 'reconstruct';
+  ridge: number;
+  rowsPerImage: number;
+  layers: LayerRecovery[];
+}
 
 export interface PruneReport {
   schemaVersion: number;
@@ -52,6 +75,8 @@ export interface PruneReport {
   before: ModelFigures;
   after: ModelFigures;
   accuracy: AccuracyFigures;
+  data: DataFigures | null;
+  recovery: RecoveryFigures | null;
   layers: LayerReport[];
   skipped: SkippedConv[];
   shapeRanking: ShapeSummary[];

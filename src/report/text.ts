@@ -108,7 +108,7 @@ export function renderPrune(r: PruneReport, verbose = true): string {
   out.push(`shape ${planName}: ${r.layers.length} 3x3 weight tensors reshaped, ${pct(r.plan.keptFraction)} of their positions kept`);
   out.push('');
   out.push(...table(figureRows(r.before, r.after), new Set([1, 2, 3])));
-  out.push(`accuracy: unknown (${r.accuracy.reason})`);
+  out.push(...renderAccuracy(r));
   if (r.before.macs.status === 'measured') {
     out.push(`MACs at input ${Object.entries(r.before.macs.inputShapes).map(([k, v]) => `${k}[${v.join(',')}]`).join(' ')}, dense before: ${formatCount(r.before.macs.dense)}`);
   } else {
@@ -120,16 +120,47 @@ export function renderPrune(r: PruneReport, verbose = true): string {
   }
   if (verbose) {
     out.push('');
+    const recon = r.recovery !== null;
     out.push(...table([
-      ['#', 'layer', 'kernel', 'shape', 'mask', 'energy kept', 'weights kept', 'MACs after'],
+      ['#', 'layer', 'kernel', 'shape', 'mask', 'energy kept', 'weights kept', 'MACs after', ...(recon ? ['output error: reshaped -> reconstructed'] : [])],
       ...r.layers.map((l, i) => [
         String(i), l.name, l.shape.join('x'), l.chosenShape, l.mask, pct(l.energyKept),
         `${formatCount(l.nonzeroAfter)}/${formatCount(l.params)}`, l.macsEffective === null ? '?' : formatCount(l.macsEffective),
+        ...(recon ? [l.reconstructionError ? `${pct(l.reconstructionError.before)} -> ${pct(l.reconstructionError.after)}` : '-'] : []),
       ]),
     ], new Set([0, 5, 6, 7])));
   }
   for (const s of r.skipped) out.push(`skipped ${s.node} (${s.opType}): ${s.reason}`);
   return out.join('\n');
+}
+
+function renderAccuracy(r: PruneReport): string[] {
+  const a = r.accuracy;
+  if (a.status === 'unknown') return [`accuracy: unknown (${a.reason})`];
+  const out: string[] = [''];
+  const after = r.recovery ? 'written (reconstructed)' : 'written';
+  out.push(`quality on ${a.evalSamples} evaluation samples: ${a.evalSource}; ${a.runtime}`);
+  if (r.data) out.push(`calibration: ${r.data.calibSamples} samples: ${r.data.calibSource}`);
+  const rows: string[][] = [['', 'original', 'reshaped only', after]];
+  const f = (x: number | undefined | null, kind: 'pct' | 'num' | 'db') => (x === undefined ? '-' : x === null ? 'identical' : kind === 'pct' ? pct(x) : kind === 'db' ? `${x.toFixed(1)} dB` : x.toPrecision(4));
+  const add = (label: string, key: 'top1' | 'top5' | 'agreement' | 'mse' | 'cosine' | 'psnr', kind: 'pct' | 'num' | 'db', occluded = false) => {
+    const pick = (p: typeof a.original) => (occluded ? p.occluded : p.clean)?.[key];
+    const vals = [pick(a.original), pick(a.reshaped), pick(a.written)];
+    if (vals.every((v) => v === undefined)) return;
+    rows.push([label, ...vals.map((v) => f(v, kind))]);
+  };
+  for (const occluded of a.occlusion ? [false, true] : [false]) {
+    const p = occluded ? 'occluded ' : '';
+    add(`${p}top-1`, 'top1', 'pct', occluded);
+    add(`${p}top-5`, 'top5', 'pct', occluded);
+    add(`${p}agreement with original`, 'agreement', 'pct', occluded);
+    add(`${p}MSE vs original`, 'mse', 'num', occluded);
+    add(`${p}cosine vs original`, 'cosine', 'num', occluded);
+    add(`${p}PSNR vs original`, 'psnr', 'db', occluded);
+  }
+  out.push(...table(rows, new Set([1, 2, 3])));
+  if (a.occlusion) out.push(`occlusion: ${a.occlusion}`);
+  return out;
 }
 
 export function renderShapes(): string {

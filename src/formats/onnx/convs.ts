@@ -84,9 +84,24 @@ export function findConv3x3(model: OnnxModel): OnnxConvScan {
     const group = attrs.int('group', 1);
     const strides = attrs.ints('strides', [1, 1]);
     const dilations = attrs.ints('dilations', [1, 1]);
+    const biasRef = node.input?.[2] ? model.constants.get(node.input[2]) : undefined;
+    if (node.input?.[2] && !biasRef) {
+      skipped.push({ node: name, opType, reason: `its bias "${node.input[2]}" is computed at run time, not a constant` });
+      return;
+    }
+    const pads = attrs.ints('pads', [0, 0, 0, 0]);
+    const autoPad = attrs.string('auto_pad', 'NOTSET');
+    if (!['NOTSET', 'SAME_UPPER', 'SAME_LOWER', 'VALID'].includes(autoPad)) {
+      throw new KpruneError('bad-model', `Conv "${name}" has an unknown auto_pad "${autoPad}"`, { file: model.path, node: name });
+    }
     const use: ConvUse = {
       node: name,
+      input: node.input?.[0] ?? '',
       output: node.output?.[0] ?? '',
+      ...(node.input?.[2] ? { bias: node.input[2] } : {}),
+      ...(biasRef && FLOAT_TYPES.has(biasRef.dataType) ? { biasValues: tensorFloats(model, biasRef) } : {}),
+      pads: [pads[0] ?? 0, pads[1] ?? 0, pads[2] ?? 0, pads[3] ?? 0],
+      autoPad: autoPad as ConvUse['autoPad'],
       group,
       strides: [strides[0] ?? 1, strides[1] ?? 1],
       dilations: [dilations[0] ?? 1, dilations[1] ?? 1],

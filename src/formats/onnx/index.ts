@@ -7,6 +7,11 @@ import { findConv3x3 } from './convs.js';
 import { onnxComputeNodes, onnxInputs, onnxInventory, probeModelBytes } from './inventory.js';
 import { OnnxModel, readOnnxModel } from './read.js';
 import { writeOnnxModel } from './write.js';
+import { weightFedModelBytes } from './probe.js';
+import { DataType } from './proto.js';
+import { floatToHalf, halfToFloat } from './half.js';
+import * as ort from 'onnxruntime-node';
+import { Activation, ModelRunner } from '../../runtime/model-runner.js';
 
 export { readOnnxModel } from './read.js';
 export type { OnnxModel } from './read.js';
@@ -47,6 +52,7 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
       }
     },
     defaultOutputPath: () => kprunedPath(file),
+    createRunner: (exposed) => createOnnxRunner(model, scan.layers.map((l) => l.id), exposed, file),
     async write(weights, outPath) {
       if (!isOnnxPath(outPath)) {
         throw new KpruneError('usage', `output "${outPath}" should end in .onnx for an ONNX model`);
@@ -55,4 +61,69 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
       return { files: result.files };
     },
   };
+}
+
+/** A runner over the weight-fed probe copy of the model (see probe.ts). */
+async function createOnnxRunner(model: OnnxModel, weightIds: string[], exposed: string[], file: string): Promise<ModelRunner> {
+  const inputs = onnxInputs(model);
+  if (inputs.length !== 1) {
+    throw new KpruneError('unsupported', `running with data needs a model with one input; this one has ${inputs.length} (${inputs.map((i) => i.name).join(', ')})`, { file });
+  }
+  const input = inputs[0];
+  const session = await createSession(weightFedModelBytes(model, weightIds, exposed), { threads: 0 }, file);
+  const types = new Map(weightIds.map((id) => [id, model.constants.get(id)!.dataType]));
+  const outputNames = (model.graph.output ?? []).map((o) => o.name ?? '');
+  const batchDim = input.dims[0];
+  return {
+    inputName: input.name,
+    outputNames,
+    maxBatch: typeof batchDim === 'number' && batchDim > 0 ? batchDim : Number.MAX_SAFE_INTEGER,
+    async run(x, dims, weights, fetch = outputNames) {
+      const feeds: Record<string, ort.Tensor> = { [input.name]: new ort.Tensor('float32', x, dims) };
+      for (const id of weightIds) {
+        const w = weights.get(id);
+        if (!w) throw new Error(`no weights given for layer ${id}`);
+        const ref = model.constants.get(id)!;
+        feeds[id] = weightTensor(w, types.get(id)!, ref.dims);
+      }
+      const wanted = fetch.filter((f) => f !== input.name);
+      let results: ort.InferenceSession.OnnxValueMapType = {};
+      try {
+        // Fetching only the data input (the first layer's input) needs no run at all.
+        if (wanted.length > 0) results = await session.run(feeds, wanted);
+      } catch (e) {
+        const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+        throw new KpruneError('runtime', `onnxruntime failed to run the model: ${why}`, { file, cause: e });
+      }
+      const out = new Map<string, Activation>();
+      for (const name of fetch) {
+        if (name === input.name) {
+          out.set(name, { dims, data: x });
+          continue;
+        }
+        const t = results[name] as ort.Tensor;
+        out.set(name, { dims: [...t.dims], data: toFloat32(t) });
+      }
+      return out;
+    },
+    release: () => session.release(),
+  };
+}
+
+function weightTensor(w: Float32Array, dataType: number, dims: number[]): ort.Tensor {
+  switch (dataType) {
+    case DataType.FLOAT: return new ort.Tensor('float32', w, dims);
+    case DataType.DOUBLE: return new ort.Tensor('float64', Float64Array.from(w), dims);
+    case DataType.FLOAT16: return new ort.Tensor('float16', Uint16Array.from(w, floatToHalf), dims);
+    default: throw new KpruneError('unsupported', `cannot feed weights of element type ${dataType}`);
+  }
+}
+
+function toFloat32(t: ort.Tensor): Float32Array {
+  switch (t.type) {
+    case 'float32': return t.data as Float32Array;
+    case 'float64': return Float32Array.from(t.data as Float64Array);
+    case 'float16': return Float32Array.from(t.data as Uint16Array, halfToFloat);
+    default: throw new KpruneError('unsupported', `model output of type ${t.type} cannot be evaluated`);
+  }
 }

@@ -1,0 +1,52 @@
+/**
+ * One benchmark measurement in a fresh process, so that peak RSS belongs to this one operation:
+ *
+ *   node dist/bench/worker.js analyze <model.onnx>
+ *   node dist/bench/worker.js prune <model.onnx> <out.onnx>
+ *   node dist/bench/worker.js baseline            (imports the library, does nothing)
+ *
+ * Prints one line `KPRUNE_BENCH {json}` on stdout: wall ms of the call itself (module loading
+ * excluded), CPU ms, and process.resourceUsage().maxRSS (KiB) at the end, i.e. the process peak.
+ */
+import { analyze, prune } from '../src/index.js';
+import { RESULT_PREFIX, WorkerResult } from './protocol.js';
+
+async function main(): Promise<void> {
+  const [op, file, out] = process.argv.slice(2);
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let extra: Partial<WorkerResult> = {};
+  if (op === 'analyze') {
+    const r = await analyze(file);
+    extra = { layers: r.layers.length };
+  } else if (op === 'prune') {
+    if (!out) throw new Error('prune needs an output path');
+    const r = await prune(file, { shape: 'cross', output: out });
+    extra = {
+      layers: r.layers.length,
+      timings: r.timings,
+      sizeBefore: { bytes: r.before.size.bytes, gzipBytes: r.before.size.gzipBytes },
+      sizeAfter: { bytes: r.after.size.bytes, gzipBytes: r.after.size.gzipBytes },
+      macsDense: r.before.macs.status === 'measured' ? r.before.macs.dense : null,
+      outputFiles: r.output.files,
+    };
+  } else if (op !== 'baseline') {
+    throw new Error(`unknown op "${op}"`);
+  }
+  const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const result: WorkerResult = {
+    op: op as WorkerResult['op'],
+    ms,
+    userMs: cpu.user / 1000,
+    systemMs: cpu.system / 1000,
+    maxRssKiB: process.resourceUsage().maxRSS,
+    ...extra,
+  };
+  process.stdout.write(`${RESULT_PREFIX}${JSON.stringify(result)}\n`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? e.stack ?? e.message : String(e)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,113 @@
+/**
+ * Layer-wise reconstruction: for each reshaped 3x3 layer in topological order, fit the kept weights
+ * so that the layer, fed the activations that arrive through the already reshaped (and already
+ * reconstructed) model, reproduces the original model's output of that layer. Errors of earlier
+ * layers are thus compensated by later ones. Also: the data-aware losses for `--shape auto`.
+ */
+import { Conv3x3Layer } from '../conv.js';
+import { AUTO_CANDIDATES, Mask, maskPositions, namedMask } from '../lattice.js';
+import { Activation, LayerStats, RowSampler } from './layer-stats.js';
+
+/** Runs several weight sets on each calibration batch and hands over what each fetched. */
+export interface ActivationSource {
+  forEachBatch(runs: { weights: Map<string, Float32Array>; fetch: string[] }[], visit: (results: Map<string, Activation>[]) => void): Promise<void>;
+}
+
+export interface ReconstructOptions {
+  /** Ridge strength relative to the mean diagonal of the Gram matrix. */
+  ridge?: number;
+  /** Output positions per image used as rows (sampled with the seed when an image has more). */
+  rowsPerImage?: number;
+  seed?: number;
+  onLayer?: (done: number, total: number, name: string) => void;
+}
+
+export interface LayerRecovery {
+  layer: string;
+  name: string;
+  /** Relative output error ||Y - Y'|| / ||Y|| on the calibration rows, reshaped without recovery. */
+  errorBefore: number;
+  /** The same after reconstruction. */
+  errorAfter: number;
+  rows: number;
+  ms: number;
+}
+
+export const DEFAULT_RIDGE = 1e-3;
+export const DEFAULT_ROWS_PER_IMAGE = 64;
+
+export async function reconstruct(
+  layers: Conv3x3Layer[],
+  masks: Map<string, Mask>,
+  masked: Map<string, Float32Array>,
+  source: ActivationSource,
+  options: ReconstructOptions = {},
+): Promise<{ weights: Map<string, Float32Array>; layers: LayerRecovery[] }> {
+  const ridge = options.ridge ?? DEFAULT_RIDGE;
+  const original = new Map(layers.map((l) => [l.id, l.weights]));
+  const current = new Map(masked);
+  const report: LayerRecovery[] = [];
+  const ordered = [...layers].sort((a, b) => a.index - b.index);
+  for (let i = 0; i < ordered.length; i++) {
+    const layer = ordered[i];
+    options.onLayer?.(i, ordered.length, layer.name);
+    const t0 = performance.now();
+    const stats = new LayerStats(layer, maskPositions(masks.get(layer.id)!));
+    const sampler = new RowSampler(options.rowsPerImage ?? DEFAULT_ROWS_PER_IMAGE, (options.seed ?? 0) * 7919 + layer.index);
+    await source.forEachBatch(
+      [
+        { weights: current, fetch: layer.uses.map((u) => u.input) },
+        { weights: original, fetch: layer.uses.map((u) => u.output) },
+      ],
+      ([cur, orig]) => {
+        for (const use of layer.uses) stats.accumulate(cur.get(use.input)!, orig.get(use.output)!, use, sampler);
+      },
+    );
+    const before = current.get(layer.id)!;
+    const solved = stats.solve(layer.weights, ridge);
+    const errorBefore = stats.relativeError(before);
+    const errorAfter = stats.relativeError(solved);
+    // Least squares minimises the error on these rows; the ridge can only make it slightly worse.
+    // Keep the reshaped weights in the rare case it did not help.
+    current.set(layer.id, errorAfter <= errorBefore ? solved : before);
+    report.push({ layer: layer.id, name: layer.name, errorBefore, errorAfter: Math.min(errorAfter, errorBefore), rows: stats.rows, ms: Math.round(performance.now() - t0) });
+  }
+  options.onLayer?.(ordered.length, ordered.length, '');
+  return { weights: current, layers: report };
+}
+
+/**
+ * For each layer, the squared relative error each AUTO_CANDIDATES shape would leave after
+ * reconstruction, from one Gram matrix over all 9 positions (inputs and targets from the original
+ * model): candidates are compared without running the model again.
+ */
+export async function candidateLosses(
+  layers: Conv3x3Layer[],
+  source: ActivationSource,
+  options: ReconstructOptions = {},
+): Promise<Map<string, number[]>> {
+  const ridge = options.ridge ?? DEFAULT_RIDGE;
+  const original = new Map(layers.map((l) => [l.id, l.weights]));
+  const losses = new Map<string, number[]>();
+  const all = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const ordered = [...layers].sort((a, b) => a.index - b.index);
+  for (let i = 0; i < ordered.length; i++) {
+    const layer = ordered[i];
+    options.onLayer?.(i, ordered.length, layer.name);
+    const stats = new LayerStats(layer, all);
+    const sampler = new RowSampler(options.rowsPerImage ?? DEFAULT_ROWS_PER_IMAGE, (options.seed ?? 0) * 7919 + layer.index);
+    await source.forEachBatch(
+      [{ weights: original, fetch: layer.uses.flatMap((u) => [u.input, u.output]) }],
+      ([orig]) => {
+        for (const use of layer.uses) stats.accumulate(orig.get(use.input)!, orig.get(use.output)!, use, sampler);
+      },
+    );
+    losses.set(layer.id, AUTO_CANDIDATES.map((name) => {
+      const sub = stats.select(maskPositions(namedMask(name)));
+      const e = sub.relativeError(sub.solve(layer.weights, ridge));
+      return e * e;
+    }));
+  }
+  options.onLayer?.(ordered.length, ordered.length, '');
+  return losses;
+}

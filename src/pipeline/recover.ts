@@ -1,0 +1,184 @@
+/**
+ * The data-driven steps of a prune run: load calibration and evaluation data that fit the model,
+ * choose shapes from reconstruction error (`auto`), reconstruct, and measure quality.
+ */
+import { Mask } from '../core/lattice.js';
+import { LayerRecovery, candidateLosses, reconstruct, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from '../core/recover/reconstruct.js';
+import { loadData } from '../data/index.js';
+import { DEFAULT_OCCLUSION_AREA, occlude } from '../data/occlusion.js';
+import { DataSplit, Dataset, PresetName, Preprocess } from '../data/types.js';
+import { KpruneError } from '../errors.js';
+import { LoadedModel } from '../formats/index.js';
+import { collectOutputs, datasetActivationSource } from '../runtime/evaluate.js';
+import { ModelRunner } from '../runtime/model-runner.js';
+import { QualityFigures, isClassifierOutput, quality } from '../report/metrics.js';
+import { ProgressListener } from './progress.js';
+
+export interface DataOptions {
+  /** `fashion-mnist`, an image folder, an .npy/.npz file, or an IDX images file. */
+  data: string;
+  /** Calibration samples (default 512). */
+  calib?: number;
+  /** Evaluation samples (default 2000). */
+  eval?: number;
+  seed?: number;
+  preset?: PresetName;
+  preprocess?: Partial<Preprocess>;
+  /** Share of the image area the occlusion patch covers (default 0.25; 0 turns it off). */
+  occlusion?: number;
+  /** Ridge strength for reconstruction, relative to the Gram diagonal. */
+  ridge?: number;
+  /** Output positions per image used as least-squares rows. */
+  rowsPerImage?: number;
+}
+
+export const DEFAULT_CALIB = 512;
+export const DEFAULT_EVAL = 2000;
+
+export interface DataContext {
+  split: DataSplit;
+  runner: ModelRunner;
+  /** Class count of a classifier model, when its output says so. */
+  classes?: number;
+  options: DataOptions;
+}
+
+/** Output dims of one sample, from a run on zeros at the model's own input size (if static). */
+async function probeOutputDims(model: LoadedModel, runner: ModelRunner): Promise<number[] | undefined> {
+  const dims = model.inputs[0]?.dims ?? [];
+  const concrete = dims.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : NaN));
+  if (concrete.some((d) => Number.isNaN(d))) return undefined;
+  const weights = new Map(model.layers.map((l) => [l.id, l.weights]));
+  const out = (await runner.run(new Float32Array(concrete.reduce((a, b) => a * b, 1)), concrete, weights)).get(runner.outputNames[0]);
+  return out?.dims.slice(1);
+}
+
+export async function openData(model: LoadedModel, options: DataOptions): Promise<DataContext> {
+  const exposed = model.layers.flatMap((l) => l.uses.flatMap((u) => [u.input, u.output]));
+  const runner = await model.createRunner(exposed);
+  try {
+    const outDims = await probeOutputDims(model, runner);
+    const classes = outDims && isClassifierOutput(outDims) ? outDims[0] : undefined;
+    const split = await loadData(options.data, {
+      inputDims: model.inputs[0].dims,
+      calib: options.calib ?? DEFAULT_CALIB,
+      eval: options.eval ?? DEFAULT_EVAL,
+      seed: options.seed ?? 0,
+      preset: options.preset,
+      preprocess: options.preprocess,
+      numClasses: classes,
+    });
+    // One run on real data: a shape mismatch surfaces here as a clear error, not mid-recovery.
+    const one: Dataset = { ...split.eval, count: 1, x: split.eval.x.subarray(0, split.eval.sampleDims.reduce((a, b) => a * b, 1)) };
+    try {
+      await collectOutputs(runner, one, new Map(model.layers.map((l) => [l.id, l.weights])));
+    } catch (e) {
+      throw new KpruneError('bad-data', `the data (samples of dims [${split.eval.sampleDims.join(', ')}]) does not fit the model's input [${model.inputs[0].dims.join(', ')}]`, { file: options.data, cause: e });
+    }
+    return { split, runner, classes, options };
+  } catch (e) {
+    await runner.release();
+    throw e;
+  }
+}
+
+function layerProgress(onProgress: ProgressListener | undefined, phase: string) {
+  return (done: number, total: number, name: string) => onProgress?.({ phase, done, total, unit: 'layers', detail: name });
+}
+
+export function dataAwareLosses(ctx: DataContext, model: LoadedModel, onProgress?: ProgressListener): Promise<Map<string, number[]>> {
+  return candidateLosses(model.layers, datasetActivationSource(ctx.runner, ctx.split.calib), {
+    ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, onLayer: layerProgress(onProgress, 'scoring shapes'),
+  });
+}
+
+export function recoverWeights(
+  ctx: DataContext,
+  model: LoadedModel,
+  masks: Map<string, Mask>,
+  masked: Map<string, Float32Array>,
+  onProgress?: ProgressListener,
+): Promise<{ weights: Map<string, Float32Array>; layers: LayerRecovery[] }> {
+  return reconstruct(model.layers, masks, masked, datasetActivationSource(ctx.runner, ctx.split.calib), {
+    ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, onLayer: layerProgress(onProgress, 'reconstructing'),
+  });
+}
+
+export interface QualityPair {
+  clean: QualityFigures;
+  /** The same samples with an occluding patch; absent when occlusion is off. */
+  occluded?: QualityFigures;
+}
+
+export interface MeasuredAccuracy {
+  status: 'measured';
+  classifier: boolean;
+  labelled: boolean;
+  evalSource: string;
+  evalSamples: number;
+  occlusion: string | null;
+  /** The input model. */
+  original: QualityPair;
+  /** Reshaped, before any recovery: what recovery started from. */
+  reshaped: QualityPair;
+  /** The written model, loaded back from disk (after recovery, when there was one). */
+  written: QualityPair;
+  runtime: string;
+}
+
+/** Evaluates the original and the reshaped weights in memory, and the written file from disk. */
+export async function evaluateQuality(
+  ctx: DataContext,
+  model: LoadedModel,
+  reshaped: Map<string, Float32Array>,
+  written: LoadedModel,
+  onProgress?: ProgressListener,
+): Promise<MeasuredAccuracy> {
+  const area = ctx.options.occlusion ?? DEFAULT_OCCLUSION_AREA;
+  const clean = ctx.split.eval;
+  const occluded = area > 0 ? occlude(clean, area, (ctx.options.seed ?? 0) + 1) : null;
+  const sets = occluded ? [clean, occluded] : [clean];
+  const original = new Map(model.layers.map((l) => [l.id, l.weights]));
+  const writtenRunner = await written.createRunner([]);
+  const writtenWeights = new Map(written.layers.map((l) => [l.id, l.weights]));
+  const total = 3 * sets.length;
+  let done = 0;
+  const step = () => onProgress?.({ phase: 'evaluating', done: ++done, total, unit: 'passes' });
+  try {
+    const pairs: QualityPair[] = [];
+    const originals = [];
+    for (const set of sets) {
+      originals.push(await collectOutputs(ctx.runner, set, original));
+      step();
+    }
+    const labels = clean.labels;
+    pairs.push({ clean: quality(originals[0], labels), ...(occluded ? { occluded: quality(originals[1], labels) } : {}) });
+    for (const [runner, weights] of [[ctx.runner, reshaped], [writtenRunner, writtenWeights]] as const) {
+      const outs = [];
+      for (const set of sets) {
+        outs.push(await collectOutputs(runner, set, weights));
+        step();
+      }
+      pairs.push({
+        clean: quality(outs[0], labels, originals[0]),
+        ...(occluded ? { occluded: quality(outs[1], labels, originals[1]) } : {}),
+      });
+    }
+    return {
+      status: 'measured',
+      classifier: isClassifierOutput(originals[0].sampleDims),
+      labelled: labels !== undefined,
+      evalSource: clean.source,
+      evalSamples: clean.count,
+      occlusion: occluded ? occluded.source.slice(clean.source.length + 2) : null,
+      original: pairs[0],
+      reshaped: pairs[1],
+      written: pairs[2],
+      runtime: 'onnxruntime-node (CPU), prunable weights fed as inputs',
+    };
+  } finally {
+    await writtenRunner.release();
+  }
+}
+
+export { DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE };
