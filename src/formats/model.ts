@@ -35,10 +35,10 @@ export interface LoadedModel {
    */
   outputShapes(inputShapes: Map<string, number[]>): Promise<Map<string, number[]>>;
   /**
-   * A runner that takes the prunable weights (by layer id) as feeds and can fetch the `exposed`
-   * intermediate values as well as the outputs.
+   * A runner for the model with some weights (by layer id) replaced, that can also fetch the
+   * `exposed` intermediate values.
    */
-  createRunner(exposed: string[]): Promise<ModelRunner>;
+  createRunner(weights: Map<string, Float32Array>, exposed: string[]): Promise<ModelRunner>;
   /** The default output path for a slimmed copy. */
   defaultOutputPath(): string;
   write(weights: Map<string, Float32Array>, outPath: string): Promise<WriteResult>;

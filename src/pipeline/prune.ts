@@ -133,6 +133,8 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
     const newWeights = recovery ? recovery.weights : maskedWeights;
     return await finish(model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, ctx, timings);
   } finally {
+    await ctx?.runners.release();
+    await ctx?.engine.release();
     await ctx?.runner.release();
   }
 }
@@ -251,7 +253,7 @@ async function finish(
     skipped: model.skipped,
     shapeRanking: analysis.shapes,
     method: {
-      size: 'bytes on disk of every file of the model (model and external data); gzip: node:zlib at level 9',
+      size: 'bytes on disk of every file of the model (model and external data); gzip: node:zlib at level 6 (the gzip default)',
       params: 'elements of all float weight tensors (initializers and Constant nodes); non-zero: elements not exactly 0',
       macs: 'multiply-accumulates of Conv, Gemm and MatMul nodes with constant weights, output sizes from one onnxruntime-node run on zeros at the stated input shape; effective skips multiplications by weights that are exactly 0',
       energyKept: 'sum of w^2 after reshaping over sum of w^2 before, per weight tensor',

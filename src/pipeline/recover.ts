@@ -9,10 +9,12 @@ import { DEFAULT_OCCLUSION_AREA, occlude } from '../data/occlusion.js';
 import { DataSplit, Dataset, PresetName, Preprocess } from '../data/types.js';
 import { KpruneError } from '../errors.js';
 import { LoadedModel } from '../formats/index.js';
-import { collectOutputs, datasetActivationSource } from '../runtime/evaluate.js';
+import { RunnerCache, collectOutputs, datasetActivationSource } from '../runtime/evaluate.js';
 import { ModelRunner } from '../runtime/model-runner.js';
 import { QualityFigures, isClassifierOutput, quality } from '../report/metrics.js';
 import { ProgressListener } from './progress.js';
+import { GramEngine } from '../core/recover/layer-stats.js';
+import { createOrtGramEngine } from '../runtime/gram-engine.js';
 
 export interface DataOptions {
   /** `fashion-mnist`, an image folder, an .npy/.npz file, or an IDX images file. */
@@ -37,7 +39,10 @@ export const DEFAULT_EVAL = 2000;
 
 export interface DataContext {
   split: DataSplit;
+  /** The original model, with every compute value that recovery gathers exposed. */
   runner: ModelRunner;
+  runners: RunnerCache;
+  engine: GramEngine & { release(): Promise<void> };
   /** Class count of a classifier model, when its output says so. */
   classes?: number;
   options: DataOptions;
@@ -48,14 +53,26 @@ async function probeOutputDims(model: LoadedModel, runner: ModelRunner): Promise
   const dims = model.inputs[0]?.dims ?? [];
   const concrete = dims.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : NaN));
   if (concrete.some((d) => Number.isNaN(d))) return undefined;
-  const weights = new Map(model.layers.map((l) => [l.id, l.weights]));
-  const out = (await runner.run(new Float32Array(concrete.reduce((a, b) => a * b, 1)), concrete, weights)).get(runner.outputNames[0]);
+  const out = (await runner.run(new Float32Array(concrete.reduce((a, b) => a * b, 1)), concrete)).get(runner.outputNames[0]);
   return out?.dims.slice(1);
+}
+
+/** One map per model, so the runner cache can recognise the original weights by identity. */
+const ORIGINAL_WEIGHTS = new WeakMap<LoadedModel, Map<string, Float32Array>>();
+
+export function originalWeightsOf(model: LoadedModel): Map<string, Float32Array> {
+  let w = ORIGINAL_WEIGHTS.get(model);
+  if (!w) {
+    w = new Map(model.layers.map((l) => [l.id, l.weights]));
+    ORIGINAL_WEIGHTS.set(model, w);
+  }
+  return w;
 }
 
 export async function openData(model: LoadedModel, options: DataOptions): Promise<DataContext> {
   const exposed = model.layers.flatMap((l) => l.uses.flatMap((u) => [u.input, u.output]));
-  const runner = await model.createRunner(exposed);
+  const originalWeights = originalWeightsOf(model);
+  const runner = await model.createRunner(originalWeights, exposed);
   try {
     const outDims = await probeOutputDims(model, runner);
     const classes = outDims && isClassifierOutput(outDims) ? outDims[0] : undefined;
@@ -71,11 +88,13 @@ export async function openData(model: LoadedModel, options: DataOptions): Promis
     // One run on real data: a shape mismatch surfaces here as a clear error, not mid-recovery.
     const one: Dataset = { ...split.eval, count: 1, x: split.eval.x.subarray(0, split.eval.sampleDims.reduce((a, b) => a * b, 1)) };
     try {
-      await collectOutputs(runner, one, new Map(model.layers.map((l) => [l.id, l.weights])));
+      await collectOutputs(runner, one);
     } catch (e) {
       throw new KpruneError('bad-data', `the data (samples of dims [${split.eval.sampleDims.join(', ')}]) does not fit the model's input [${model.inputs[0].dims.join(', ')}]`, { file: options.data, cause: e });
     }
-    return { split, runner, classes, options };
+    const runners = new RunnerCache((w) => model.createRunner(w, exposed), runner, originalWeights);
+    const engine = await createOrtGramEngine();
+    return { split, runner, runners, engine, classes, options };
   } catch (e) {
     await runner.release();
     throw e;
@@ -87,8 +106,8 @@ function layerProgress(onProgress: ProgressListener | undefined, phase: string) 
 }
 
 export function dataAwareLosses(ctx: DataContext, model: LoadedModel, onProgress?: ProgressListener): Promise<Map<string, number[]>> {
-  return candidateLosses(model.layers, datasetActivationSource(ctx.runner, ctx.split.calib), {
-    ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, onLayer: layerProgress(onProgress, 'scoring shapes'),
+  return candidateLosses(model.layers, originalWeightsOf(model), datasetActivationSource(ctx.runners, ctx.split.calib), {
+    ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, engine: ctx.engine, onLayer: layerProgress(onProgress, 'scoring shapes'),
   });
 }
 
@@ -99,8 +118,8 @@ export function recoverWeights(
   masked: Map<string, Float32Array>,
   onProgress?: ProgressListener,
 ): Promise<{ weights: Map<string, Float32Array>; layers: LayerRecovery[] }> {
-  return reconstruct(model.layers, masks, masked, datasetActivationSource(ctx.runner, ctx.split.calib), {
-    ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, onLayer: layerProgress(onProgress, 'reconstructing'),
+  return reconstruct(model.layers, originalWeightsOf(model), masks, masked, datasetActivationSource(ctx.runners, ctx.split.calib), {
+    ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, engine: ctx.engine, onLayer: layerProgress(onProgress, 'reconstructing'),
   });
 }
 
@@ -138,9 +157,8 @@ export async function evaluateQuality(
   const clean = ctx.split.eval;
   const occluded = area > 0 ? occlude(clean, area, (ctx.options.seed ?? 0) + 1) : null;
   const sets = occluded ? [clean, occluded] : [clean];
-  const original = new Map(model.layers.map((l) => [l.id, l.weights]));
-  const writtenRunner = await written.createRunner([]);
-  const writtenWeights = new Map(written.layers.map((l) => [l.id, l.weights]));
+  const writtenRunner = await written.createRunner(new Map(), []);
+  const reshapedRunner = await model.createRunner(reshaped, []);
   const total = 3 * sets.length;
   let done = 0;
   const step = () => onProgress?.({ phase: 'evaluating', done: ++done, total, unit: 'passes' });
@@ -148,15 +166,15 @@ export async function evaluateQuality(
     const pairs: QualityPair[] = [];
     const originals = [];
     for (const set of sets) {
-      originals.push(await collectOutputs(ctx.runner, set, original));
+      originals.push(await collectOutputs(ctx.runner, set));
       step();
     }
     const labels = clean.labels;
     pairs.push({ clean: quality(originals[0], labels), ...(occluded ? { occluded: quality(originals[1], labels) } : {}) });
-    for (const [runner, weights] of [[ctx.runner, reshaped], [writtenRunner, writtenWeights]] as const) {
+    for (const runner of [reshapedRunner, writtenRunner]) {
       const outs = [];
       for (const set of sets) {
-        outs.push(await collectOutputs(runner, set, weights));
+        outs.push(await collectOutputs(runner, set));
         step();
       }
       pairs.push({
@@ -174,10 +192,11 @@ export async function evaluateQuality(
       original: pairs[0],
       reshaped: pairs[1],
       written: pairs[2],
-      runtime: 'onnxruntime-node (CPU), prunable weights fed as inputs',
+      runtime: 'onnxruntime-node (CPU)',
     };
   } finally {
     await writtenRunner.release();
+    await reshapedRunner.release();
   }
 }
 

@@ -41,7 +41,8 @@ export type MacFigures =
   | { status: 'measured'; inputShapes: Record<string, number[]>; dense: number; effective: number; conv3x3Dense: number; conv3x3Effective: number; nodes: NodeMacs[] }
   | { status: 'unknown'; reason: string };
 
-export const GZIP_LEVEL = 9;
+// gzip's own default level. Level 9 took 5x longer on pruned weights (long runs of zero taps) for a 0.16% smaller result.
+export const GZIP_LEVEL = 6;
 
 export async function measureFiles(paths: string[]): Promise<SizeFigures> {
   const files: FileSize[] = [];

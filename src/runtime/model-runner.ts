@@ -1,6 +1,6 @@
 /**
- * The contract for running a model on data during recovery and evaluation: one input batch, the
- * prunable weights fed by the caller, any intermediate values fetched by name.
+ * The contract for running a model on data during recovery and evaluation: one input batch in,
+ * any intermediate values fetched by name.
  */
 import type { Activation } from '../core/recover/layer-stats.js';
 
@@ -13,10 +13,7 @@ export interface ModelRunner {
   outputNames: string[];
   /** The largest batch the model accepts (its batch dim when fixed, else unbounded). */
   maxBatch: number;
-  /**
-   * Runs one batch `x` of dims `dims` with the given weights (by layer id; all prunable weights must
-   * be given) and returns the fetched values (default: the model's outputs).
-   */
-  run(x: Float32Array, dims: number[], weights: Map<string, Float32Array>, fetch?: string[]): Promise<Map<string, Activation>>;
+  /** Runs one batch `x` of dims `dims`; returns the fetched values (default: the model's outputs). */
+  run(x: Float32Array, dims: number[], fetch?: string[]): Promise<Map<string, Activation>>;
   release(): Promise<void>;
 }

@@ -2,7 +2,8 @@
  * Sufficient statistics for reconstructing one 3x3 layer by least squares: for each group, the
  * Gram matrix G = A^T A of the input patches at the kept positions, B = A^T Y against the target
  * outputs (bias removed), and Y^T Y. Every kernel of a layer shares one mask, so one G serves every
- * output channel of its group: one factorisation per group. Accumulated in float64.
+ * output channel of its group: one factorisation per group. Accumulated in float64, in blocks of
+ * rows handed to a GramEngine.
  */
 import { Conv3x3Layer, ConvUse } from '../conv.js';
 import { choleskySolve, cholesky } from './cholesky.js';
@@ -18,7 +19,7 @@ export interface GroupStats {
   n: number;
   /** Output channels of the group. */
   outs: number;
-  /** n x n, row-major; accumulated in the upper triangle, mirrored by `symmetrize`. */
+  /** n x n, row-major, symmetric. */
   gram: Float64Array;
   /** n x outs, row-major. */
   cross: Float64Array;
@@ -54,84 +55,144 @@ export class RowSampler {
   }
 }
 
-const BLOCK = 256;
+/**
+ * Computes one block's contribution to the statistics: with At the n x r patch block (row-major,
+ * i.e. A transposed) and Yt the o x r target block, returns G = At At^T (n x n, full) and
+ * B = At Yt^T (n x o). Pluggable so that a fast BLAS (onnxruntime's Gemm in float64) can do the
+ * heavy part; the default below is plain JavaScript.
+ */
+export interface GramEngine {
+  product(at: Float64Array, yt: Float64Array, n: number, o: number, r: number): Promise<{ gram: Float64Array; cross: Float64Array }>;
+}
+
+export const jsGramEngine: GramEngine = {
+  async product(at, yt, n, o, r) {
+    const gram = new Float64Array(n * n);
+    const cross = new Float64Array(n * o);
+    for (let i = 0; i < n; i++) {
+      const ci = i * r;
+      for (let j = i; j < n; j++) {
+        const cj = j * r;
+        let s = 0;
+        for (let t = 0; t < r; t++) s += at[ci + t] * at[cj + t];
+        gram[i * n + j] = s;
+        gram[j * n + i] = s;
+      }
+      for (let q = 0; q < o; q++) {
+        const yq = q * r;
+        let s = 0;
+        for (let t = 0; t < r; t++) s += at[ci + t] * yt[yq + t];
+        cross[i * o + q] = s;
+      }
+    }
+    return { gram, cross };
+  },
+};
+
+/** Rows gathered per group before a block is handed to the engine (bounded to ~32 MB of patches). */
+function blockRows(n: number, groups: number): number {
+  return Math.max(64, Math.min(4096, Math.floor((4 << 20) / Math.max(1, n * groups))));
+}
 
 export class LayerStats {
   readonly groups: GroupStats[];
   /** Sum of squared targets including bias: the denominator of the relative error. */
   targetSq = 0;
   rows = 0;
-  private symmetric = false;
+  private readonly block: number;
+  /** Per group: the pending block of patches (n x block, row-major = A^T) and targets (outs x block). */
+  private readonly pendingAt: Float64Array[];
+  private readonly pendingYt: Float64Array[];
+  private pending = 0;
 
-  constructor(readonly layer: Conv3x3Layer, readonly positions: number[]) {
+  constructor(readonly layer: Conv3x3Layer, readonly positions: number[], private readonly engine: GramEngine = jsGramEngine) {
     const n = layer.inChannelsPerGroup * positions.length;
     const outs = layer.outChannels / layer.group;
     this.groups = Array.from({ length: layer.group }, () => ({
       n, outs, gram: new Float64Array(n * n), cross: new Float64Array(n * outs), yy: new Float64Array(outs),
     }));
+    this.block = blockRows(n, layer.group);
+    this.pendingAt = this.groups.map(() => new Float64Array(0));
+    this.pendingYt = this.groups.map(() => new Float64Array(0));
   }
 
   /** Adds one batch: x is the convolution's input (NCHW), y its target output (NCHW). */
-  accumulate(x: Activation, y: Activation, use: ConvUse, sampler: RowSampler): void {
+  async accumulate(x: Activation, y: Activation, use: ConvUse, sampler: RowSampler): Promise<void> {
     const [batch, channels, h, w] = x.dims;
     const [, outChannels, ho, wo] = y.dims;
     if (channels !== this.layer.inChannelsPerGroup * this.layer.group || outChannels !== this.layer.outChannels) {
       throw new Error(`activation dims [${x.dims}] -> [${y.dims}] do not fit layer ${this.layer.id}`);
     }
-    this.symmetric = false;
     const geo = geometry(use, h, w);
     const k = this.positions.length;
     const cpg = this.layer.inChannelsPerGroup;
     const bias = use.biasValues;
     const offY = this.positions.map((p) => Math.floor(p / 3) * geo.dilH - geo.padTop);
     const offX = this.positions.map((p) => (p % 3) * geo.dilW - geo.padLeft);
-    const cols = new Float64Array(this.groups[0].n * BLOCK);
-    const ys = new Float64Array(this.groups[0].outs * BLOCK);
+    const R = this.block;
+    if (this.pendingAt[0].length === 0) {
+      this.groups.forEach((st, g) => {
+        this.pendingAt[g] = new Float64Array(st.n * R);
+        this.pendingYt[g] = new Float64Array(st.outs * R);
+      });
+    }
     for (let b = 0; b < batch; b++) {
       const rows = sampler.positions(ho * wo);
       this.rows += rows.length;
-      for (let g = 0; g < this.groups.length; g++) {
-        const st = this.groups[g];
-        for (let start = 0; start < rows.length; start += BLOCK) {
-          const r = Math.min(BLOCK, rows.length - start);
-          for (let ri = 0; ri < r; ri++) {
-            const pos = rows[start + ri];
-            const oy = Math.floor(pos / wo);
-            const ox = pos - oy * wo;
-            const baseY = oy * geo.strideH;
-            const baseX = ox * geo.strideW;
-            for (let c = 0; c < cpg; c++) {
-              const plane = ((b * channels) + g * cpg + c) * h * w;
-              for (let j = 0; j < k; j++) {
-                const iy = baseY + offY[j];
-                const ix = baseX + offX[j];
-                cols[(c * k + j) * r + ri] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x.data[plane + iy * w + ix] : 0;
-              }
-            }
-            for (let o = 0; o < st.outs; o++) {
-              const oc = g * st.outs + o;
-              const t = y.data[((b * outChannels) + oc) * ho * wo + pos];
-              this.targetSq += t * t;
-              ys[o * r + ri] = t - (bias ? bias[oc] : 0);
+      for (const pos of rows) {
+        const ri = this.pending;
+        const oy = Math.floor(pos / wo);
+        const ox = pos - oy * wo;
+        const baseY = oy * geo.strideH;
+        const baseX = ox * geo.strideW;
+        for (let g = 0; g < this.groups.length; g++) {
+          const st = this.groups[g];
+          const at = this.pendingAt[g];
+          const yt = this.pendingYt[g];
+          for (let c = 0; c < cpg; c++) {
+            const plane = ((b * channels) + g * cpg + c) * h * w;
+            for (let j = 0; j < k; j++) {
+              const iy = baseY + offY[j];
+              const ix = baseX + offX[j];
+              at[(c * k + j) * R + ri] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x.data[plane + iy * w + ix] : 0;
             }
           }
-          addBlock(st, cols, ys, r);
+          for (let o = 0; o < st.outs; o++) {
+            const oc = g * st.outs + o;
+            const t = y.data[((b * outChannels) + oc) * ho * wo + pos];
+            this.targetSq += t * t;
+            yt[o * R + ri] = t - (bias ? bias[oc] : 0);
+          }
         }
+        if (++this.pending === R) await this.flush();
       }
     }
   }
 
-  private symmetrize(): void {
-    if (this.symmetric) return;
-    for (const st of this.groups) {
-      for (let i = 0; i < st.n; i++) for (let j = i + 1; j < st.n; j++) st.gram[j * st.n + i] = st.gram[i * st.n + j];
+  /** Hands the pending rows to the engine. Call once after the last `accumulate`. */
+  async flush(): Promise<void> {
+    const r = this.pending;
+    if (r === 0) return;
+    const R = this.block;
+    for (let g = 0; g < this.groups.length; g++) {
+      const st = this.groups[g];
+      // The engine wants exactly r columns: compact the block when it is not full.
+      const at = r === R ? this.pendingAt[g] : compact(this.pendingAt[g], st.n, R, r);
+      const yt = r === R ? this.pendingYt[g] : compact(this.pendingYt[g], st.outs, R, r);
+      const { gram, cross } = await this.engine.product(at, yt, st.n, st.outs, r);
+      for (let i = 0; i < gram.length; i++) st.gram[i] += gram[i];
+      for (let i = 0; i < cross.length; i++) st.cross[i] += cross[i];
+      for (let o = 0; o < st.outs; o++) {
+        let s = 0;
+        for (let t = 0; t < r; t++) s += yt[o * r + t] * yt[o * r + t];
+        st.yy[o] += s;
+      }
     }
-    this.symmetric = true;
+    this.pending = 0;
   }
 
   /** The statistics restricted to a subset of this one's positions (no new pass over data). */
   select(positions: number[]): LayerStats {
-    this.symmetrize();
     const sub = new LayerStats(this.layer, positions);
     const k = this.positions.length;
     const kk = positions.length;
@@ -154,7 +215,6 @@ export class LayerStats {
     });
     sub.targetSq = this.targetSq;
     sub.rows = this.rows;
-    sub.symmetric = true;
     return sub;
   }
 
@@ -169,7 +229,6 @@ export class LayerStats {
    * positions are zero.
    */
   solve(prior: Float32Array, ridge: number): Float32Array {
-    this.symmetrize();
     const out = new Float32Array(prior.length);
     const k = this.positions.length;
     const cpg = this.layer.inChannelsPerGroup;
@@ -205,7 +264,6 @@ export class LayerStats {
    * layout; only this statistics' positions are read, the others must be zero to be meaningful).
    */
   relativeError(weights: Float32Array): number {
-    this.symmetrize();
     const k = this.positions.length;
     const cpg = this.layer.inChannelsPerGroup;
     let err = 0;
@@ -229,29 +287,9 @@ export class LayerStats {
   }
 }
 
-/** G += C^T C (upper triangle), B += C^T Y, yy += diag(Y^T Y), for a column-major block of r rows. */
-function addBlock(st: GroupStats, cols: Float64Array, ys: Float64Array, r: number): void {
-  const n = st.n;
-  for (let i = 0; i < n; i++) {
-    const ci = i * r;
-    const row = i * n;
-    for (let j = i; j < n; j++) {
-      const cj = j * r;
-      let s = 0;
-      for (let t = 0; t < r; t++) s += cols[ci + t] * cols[cj + t];
-      st.gram[row + j] += s;
-    }
-    for (let o = 0; o < st.outs; o++) {
-      const yo = o * r;
-      let s = 0;
-      for (let t = 0; t < r; t++) s += cols[ci + t] * ys[yo + t];
-      st.cross[i * st.outs + o] += s;
-    }
-  }
-  for (let o = 0; o < st.outs; o++) {
-    const yo = o * r;
-    let s = 0;
-    for (let t = 0; t < r; t++) s += ys[yo + t] * ys[yo + t];
-    st.yy[o] += s;
-  }
+/** The first r columns of each of `rows` rows of a row-major rows x stride matrix. */
+function compact(m: Float64Array, rows: number, stride: number, r: number): Float64Array {
+  const out = new Float64Array(rows * r);
+  for (let i = 0; i < rows; i++) out.set(m.subarray(i * stride, i * stride + r), i * r);
+  return out;
 }

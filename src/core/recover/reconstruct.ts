@@ -6,11 +6,14 @@
  */
 import { Conv3x3Layer } from '../conv.js';
 import { AUTO_CANDIDATES, Mask, maskPositions, namedMask } from '../lattice.js';
-import { Activation, LayerStats, RowSampler } from './layer-stats.js';
+import { Activation, GramEngine, LayerStats, RowSampler } from './layer-stats.js';
 
-/** Runs several weight sets on each calibration batch and hands over what each fetched. */
+/**
+ * Runs several weight sets on each calibration batch and hands over what each fetched. Weight sets
+ * are never mutated after they are handed over, so a source may cache per set by identity.
+ */
 export interface ActivationSource {
-  forEachBatch(runs: { weights: Map<string, Float32Array>; fetch: string[] }[], visit: (results: Map<string, Activation>[]) => void): Promise<void>;
+  forEachBatch(runs: { weights: Map<string, Float32Array>; fetch: string[] }[], visit: (results: Map<string, Activation>[]) => Promise<void>): Promise<void>;
 }
 
 export interface ReconstructOptions {
@@ -19,6 +22,8 @@ export interface ReconstructOptions {
   /** Output positions per image used as rows (sampled with the seed when an image has more). */
   rowsPerImage?: number;
   seed?: number;
+  /** The matrix products of the statistics (default: plain JavaScript). */
+  engine?: GramEngine;
   onLayer?: (done: number, total: number, name: string) => void;
 }
 
@@ -38,37 +43,40 @@ export const DEFAULT_ROWS_PER_IMAGE = 64;
 
 export async function reconstruct(
   layers: Conv3x3Layer[],
+  original: Map<string, Float32Array>,
   masks: Map<string, Mask>,
   masked: Map<string, Float32Array>,
   source: ActivationSource,
   options: ReconstructOptions = {},
 ): Promise<{ weights: Map<string, Float32Array>; layers: LayerRecovery[] }> {
   const ridge = options.ridge ?? DEFAULT_RIDGE;
-  const original = new Map(layers.map((l) => [l.id, l.weights]));
-  const current = new Map(masked);
+  // A new map per layer: sources may cache work per weight set by identity.
+  let current = new Map(masked);
   const report: LayerRecovery[] = [];
   const ordered = [...layers].sort((a, b) => a.index - b.index);
   for (let i = 0; i < ordered.length; i++) {
     const layer = ordered[i];
     options.onLayer?.(i, ordered.length, layer.name);
     const t0 = performance.now();
-    const stats = new LayerStats(layer, maskPositions(masks.get(layer.id)!));
+    const stats = new LayerStats(layer, maskPositions(masks.get(layer.id)!), options.engine);
     const sampler = new RowSampler(options.rowsPerImage ?? DEFAULT_ROWS_PER_IMAGE, (options.seed ?? 0) * 7919 + layer.index);
     await source.forEachBatch(
       [
         { weights: current, fetch: layer.uses.map((u) => u.input) },
         { weights: original, fetch: layer.uses.map((u) => u.output) },
       ],
-      ([cur, orig]) => {
-        for (const use of layer.uses) stats.accumulate(cur.get(use.input)!, orig.get(use.output)!, use, sampler);
+      async ([cur, orig]) => {
+        for (const use of layer.uses) await stats.accumulate(cur.get(use.input)!, orig.get(use.output)!, use, sampler);
       },
     );
+    await stats.flush();
     const before = current.get(layer.id)!;
     const solved = stats.solve(layer.weights, ridge);
     const errorBefore = stats.relativeError(before);
     const errorAfter = stats.relativeError(solved);
     // Least squares minimises the error on these rows; the ridge can only make it slightly worse.
     // Keep the reshaped weights in the rare case it did not help.
+    current = new Map(current);
     current.set(layer.id, errorAfter <= errorBefore ? solved : before);
     report.push({ layer: layer.id, name: layer.name, errorBefore, errorAfter: Math.min(errorAfter, errorBefore), rows: stats.rows, ms: Math.round(performance.now() - t0) });
   }
@@ -83,25 +91,26 @@ export async function reconstruct(
  */
 export async function candidateLosses(
   layers: Conv3x3Layer[],
+  original: Map<string, Float32Array>,
   source: ActivationSource,
   options: ReconstructOptions = {},
 ): Promise<Map<string, number[]>> {
   const ridge = options.ridge ?? DEFAULT_RIDGE;
-  const original = new Map(layers.map((l) => [l.id, l.weights]));
   const losses = new Map<string, number[]>();
   const all = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const ordered = [...layers].sort((a, b) => a.index - b.index);
   for (let i = 0; i < ordered.length; i++) {
     const layer = ordered[i];
     options.onLayer?.(i, ordered.length, layer.name);
-    const stats = new LayerStats(layer, all);
+    const stats = new LayerStats(layer, all, options.engine);
     const sampler = new RowSampler(options.rowsPerImage ?? DEFAULT_ROWS_PER_IMAGE, (options.seed ?? 0) * 7919 + layer.index);
     await source.forEachBatch(
       [{ weights: original, fetch: layer.uses.flatMap((u) => [u.input, u.output]) }],
-      ([orig]) => {
-        for (const use of layer.uses) stats.accumulate(orig.get(use.input)!, orig.get(use.output)!, use, sampler);
+      async ([orig]) => {
+        for (const use of layer.uses) await stats.accumulate(orig.get(use.input)!, orig.get(use.output)!, use, sampler);
       },
     );
+    await stats.flush();
     losses.set(layer.id, AUTO_CANDIDATES.map((name) => {
       const sub = stats.select(maskPositions(namedMask(name)));
       const e = sub.relativeError(sub.solve(layer.weights, ridge));

@@ -4,12 +4,11 @@ import { KpruneError } from '../../errors.js';
 import { createSession, outputShapes as runShapes } from '../../runtime/onnx-runtime.js';
 import { LoadedModel } from '../model.js';
 import { findConv3x3 } from './convs.js';
-import { onnxComputeNodes, onnxInputs, onnxInventory, probeModelBytes } from './inventory.js';
+import { onnxComputeNodes, onnxInputs, onnxInventory } from './inventory.js';
 import { OnnxModel, readOnnxModel } from './read.js';
 import { writeOnnxModel } from './write.js';
-import { weightFedModelBytes } from './probe.js';
-import { DataType } from './proto.js';
-import { floatToHalf, halfToFloat } from './half.js';
+import { probeModelBytes } from './probe.js';
+import { halfToFloat } from './half.js';
 import * as ort from 'onnxruntime-node';
 import { Activation, ModelRunner } from '../../runtime/model-runner.js';
 
@@ -44,7 +43,7 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
     inventory: (overrides) => onnxInventory(model, overrides),
     async outputShapes(inputShapes) {
       const wanted = onnxComputeNodes(model).map((c) => c.output);
-      const session = await createSession(probeModelBytes(model, wanted), { threads: 1 }, file);
+      const session = await createSession(probeModelBytes(model, new Map(), wanted), { threads: 1 }, file);
       try {
         return await runShapes(session, onnxInputs(model), inputShapes, wanted);
       } finally {
@@ -52,7 +51,7 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
       }
     },
     defaultOutputPath: () => kprunedPath(file),
-    createRunner: (exposed) => createOnnxRunner(model, scan.layers.map((l) => l.id), exposed, file),
+    createRunner: (weights, exposed) => createOnnxRunner(model, weights, exposed, file),
     async write(weights, outPath) {
       if (!isOnnxPath(outPath)) {
         throw new KpruneError('usage', `output "${outPath}" should end in .onnx for an ONNX model`);
@@ -63,29 +62,22 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
   };
 }
 
-/** A runner over the weight-fed probe copy of the model (see probe.ts). */
-async function createOnnxRunner(model: OnnxModel, weightIds: string[], exposed: string[], file: string): Promise<ModelRunner> {
+/** A runner over an in-memory copy of the model with the given weights (see probe.ts). */
+async function createOnnxRunner(model: OnnxModel, weights: Map<string, Float32Array>, exposed: string[], file: string): Promise<ModelRunner> {
   const inputs = onnxInputs(model);
   if (inputs.length !== 1) {
     throw new KpruneError('unsupported', `running with data needs a model with one input; this one has ${inputs.length} (${inputs.map((i) => i.name).join(', ')})`, { file });
   }
   const input = inputs[0];
-  const session = await createSession(weightFedModelBytes(model, weightIds, exposed), { threads: 0 }, file);
-  const types = new Map(weightIds.map((id) => [id, model.constants.get(id)!.dataType]));
+  const session = await createSession(probeModelBytes(model, weights, exposed), {}, file);
   const outputNames = (model.graph.output ?? []).map((o) => o.name ?? '');
   const batchDim = input.dims[0];
   return {
     inputName: input.name,
     outputNames,
     maxBatch: typeof batchDim === 'number' && batchDim > 0 ? batchDim : Number.MAX_SAFE_INTEGER,
-    async run(x, dims, weights, fetch = outputNames) {
+    async run(x, dims, fetch = outputNames) {
       const feeds: Record<string, ort.Tensor> = { [input.name]: new ort.Tensor('float32', x, dims) };
-      for (const id of weightIds) {
-        const w = weights.get(id);
-        if (!w) throw new Error(`no weights given for layer ${id}`);
-        const ref = model.constants.get(id)!;
-        feeds[id] = weightTensor(w, types.get(id)!, ref.dims);
-      }
       const wanted = fetch.filter((f) => f !== input.name);
       let results: ort.InferenceSession.OnnxValueMapType = {};
       try {
@@ -108,15 +100,6 @@ async function createOnnxRunner(model: OnnxModel, weightIds: string[], exposed: 
     },
     release: () => session.release(),
   };
-}
-
-function weightTensor(w: Float32Array, dataType: number, dims: number[]): ort.Tensor {
-  switch (dataType) {
-    case DataType.FLOAT: return new ort.Tensor('float32', w, dims);
-    case DataType.DOUBLE: return new ort.Tensor('float64', Float64Array.from(w), dims);
-    case DataType.FLOAT16: return new ort.Tensor('float16', Uint16Array.from(w, floatToHalf), dims);
-    default: throw new KpruneError('unsupported', `cannot feed weights of element type ${dataType}`);
-  }
 }
 
 function toFloat32(t: ort.Tensor): Float32Array {

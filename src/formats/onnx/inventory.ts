@@ -6,8 +6,8 @@
 import { countNonzero } from '../../core/conv.js';
 import { InputSpec, ElementType } from '../../runtime/onnx-runtime.js';
 import { Attributes } from './attributes.js';
-import { ModelProto, ValueInfoProto, onnx, toNumber } from './proto.js';
-import { OnnxModel, externalBytes, tensorFloats } from './read.js';
+import { ValueInfoProto, toNumber } from './proto.js';
+import { OnnxModel, tensorFloats } from './read.js';
 import { FLOAT_TYPES, elementCount } from './tensor.js';
 
 export interface ComputeNode {
@@ -80,24 +80,4 @@ export function onnxComputeNodes(model: OnnxModel): ComputeNode[] {
     }
   });
   return compute;
-}
-
-/**
- * A copy of the model that also outputs the given values, with external data inlined so it loads
- * from memory. Decoded and re-encoded with the schema: fine for a probe that is never written.
- */
-export function probeModelBytes(model: OnnxModel, outputs: string[]): Uint8Array {
-  const probe: ModelProto = onnx.ModelProto.decode(model.bytes);
-  const graph = probe.graph!;
-  for (const t of graph.initializer ?? []) {
-    if (t.dataLocation !== 1) continue;
-    const ref = model.constants.get(t.name ?? '');
-    if (!ref) continue;
-    t.rawData = externalBytes(model, ref);
-    t.externalData = [];
-    t.dataLocation = 0;
-  }
-  const existing = new Set((graph.output ?? []).map((o) => o.name));
-  graph.output = [...(graph.output ?? []), ...outputs.filter((n) => !existing.has(n)).map((name) => onnx.ValueInfoProto.create({ name }))];
-  return onnx.ModelProto.encode(probe).finish();
 }
