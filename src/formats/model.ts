@@ -42,4 +42,9 @@ export interface LoadedModel {
   /** The default output path for a slimmed copy. */
   defaultOutputPath(): string;
   write(weights: Map<string, Float32Array>, outPath: string): Promise<WriteResult>;
+  /**
+   * Loads a file this model wrote in the format's own runtime and runs it once on zeros at the
+   * given input shapes (only loads it when they are unknown); says what was done, throws if it fails.
+   */
+  verifyWritten(outPath: string, inputShapes: Map<string, number[]> | null): Promise<string>;
 }

@@ -11,7 +11,7 @@ import { countNonzero } from '../core/conv.js';
 import { applyPlan } from '../core/reshape.js';
 import { KpruneError } from '../errors.js';
 import { LoadedModel } from '../formats/index.js';
-import { concreteDims, createSession, outputShapes } from '../runtime/onnx-runtime.js';
+import { concreteDims } from '../runtime/onnx-runtime.js';
 import { MacFigures, measureFiles, measureMacs, measureParams } from '../report/measure.js';
 import { LayerReport, PruneReport, REPORT_SCHEMA_VERSION } from '../report/report.js';
 import { VERSION } from '../version.js';
@@ -86,17 +86,10 @@ async function timed<T>(timings: Record<string, number>, phase: string, onProgre
   }
 }
 
-/** Loads the written model in onnxruntime and runs it once; removes the files if that fails. */
+/** Loads the written model in its runtime and runs it once; removes the files if that fails. */
 async function verifyWritten(model: LoadedModel, outFile: string, files: string[], inputShapes: Map<string, number[]> | null): Promise<string> {
-  if (!inputShapes) return 'loaded in onnxruntime-node (not run: the input shape is not known)';
   try {
-    const session = await createSession(outFile, { threads: 1 }, outFile);
-    try {
-      await outputShapes(session, model.inputs, inputShapes, [...session.outputNames]);
-    } finally {
-      await session.release();
-    }
-    return `loaded and ran once in onnxruntime-node at input shape ${[...inputShapes.values()].map((d) => `[${d.join(',')}]`).join(' ')}`;
+    return await model.verifyWritten(outFile, inputShapes);
   } catch (e) {
     await Promise.all(files.map((f) => fs.rm(f, { force: true })));
     throw e;

@@ -13,7 +13,12 @@ export interface ModelRunner {
   outputNames: string[];
   /** The largest batch the model accepts (its batch dim when fixed, else unbounded). */
   maxBatch: number;
-  /** Runs one batch `x` of dims `dims`; returns the fetched values (default: the model's outputs). */
+  /**
+   * Runs one batch `x` (in the model's own input layout) of dims `dims`; returns the fetched values
+   * (default: the model's outputs). Convolution inputs and outputs named in a ConvUse come back in
+   * NCHW whatever the model's layout (the core's convention), including when the fetched name is
+   * the model's input itself.
+   */
   run(x: Float32Array, dims: number[], fetch?: string[]): Promise<Map<string, Activation>>;
   release(): Promise<void>;
 }

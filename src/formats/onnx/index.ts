@@ -52,6 +52,16 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
     },
     defaultOutputPath: () => kprunedPath(file),
     createRunner: (weights, exposed) => createOnnxRunner(model, weights, exposed, file),
+    async verifyWritten(outPath, inputShapes) {
+      const session = await createSession(outPath, { threads: 1 }, outPath);
+      try {
+        if (!inputShapes) return 'loaded in onnxruntime-node (not run: the input shape is not known)';
+        await runShapes(session, onnxInputs(model), inputShapes, [...session.outputNames]);
+        return `loaded and ran once in onnxruntime-node at input shape ${[...inputShapes.values()].map((d) => `[${d.join(',')}]`).join(' ')}`;
+      } finally {
+        await session.release();
+      }
+    },
     async write(weights, outPath) {
       if (!isOnnxPath(outPath)) {
         throw new KpruneError('usage', `output "${outPath}" should end in .onnx for an ONNX model`);
