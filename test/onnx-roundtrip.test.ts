@@ -104,7 +104,7 @@ test('a weight shared by two convolutions is pruned once, with both uses listed'
   if (m.status === 'measured') {
     const uses = m.nodes.filter((n) => n.weight === shared[0].id);
     assert.equal(uses.length, 2);
-    assert.equal(shared[0].macsDense, uses[0].dense + uses[1].dense);
+    assert.equal(shared[0].macsBefore, uses[0].dense + uses[1].dense);
   }
   // 5x5 and 1x1 convolutions are not touched.
   assert.ok(report.layers.every((l) => l.shape[2] === 3 && l.shape[3] === 3));

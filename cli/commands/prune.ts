@@ -21,10 +21,11 @@ interface PruneFlags {
   eval?: number;
   seed?: number;
   recover?: 'reconstruct' | 'none';
+  layout?: 'masked' | 'decomposed' | 'sparse';
   preset?: 'imagenet' | 'fashion-mnist';
   size?: number[];
   channels?: number;
-  layout?: 'NCHW' | 'NHWC';
+  dataLayout?: 'NCHW' | 'NHWC';
   scale?: number;
   mean?: number[];
   std?: number[];
@@ -50,8 +51,8 @@ async function readPlan(file: string): Promise<PrunePlan> {
 
 function dataOptions(o: PruneFlags): PruneOptions['data'] {
   if (!o.data) {
-    for (const flag of ['calib', 'eval', 'preset', 'size', 'channels', 'layout', 'scale', 'mean', 'std', 'occlusion', 'ridge'] as const) {
-      if (o[flag] !== undefined) throw new KpruneError('usage', `--${flag} needs --data`);
+    for (const flag of ['calib', 'eval', 'preset', 'size', 'channels', 'dataLayout', 'scale', 'mean', 'std', 'occlusion', 'ridge'] as const) {
+      if (o[flag] !== undefined) throw new KpruneError('usage', `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --data`);
     }
     return undefined;
   }
@@ -62,7 +63,7 @@ function dataOptions(o: PruneFlags): PruneOptions['data'] {
     preprocess.width = o.size[1] ?? o.size[0];
   }
   if (o.channels !== undefined) preprocess.channels = o.channels;
-  if (o.layout) preprocess.layout = o.layout;
+  if (o.dataLayout) preprocess.layout = o.dataLayout;
   if (o.scale !== undefined) preprocess.scale = o.scale;
   if (o.mean) preprocess.mean = o.mean;
   if (o.std) preprocess.std = o.std;
@@ -90,11 +91,12 @@ export function pruneCommand(): Command {
     .option('--calib <n>', 'calibration samples (default 512)', parseInteger('--calib'))
     .option('--eval <n>', 'evaluation samples (default 2000)', parseInteger('--eval'))
     .option('--seed <n>', 'seed for sampling and occlusion (default 0)', parseInteger('--seed'))
+    .addOption(new Option('--layout <layout>', 'how reshaped layers are stored: masked (zeros in place), decomposed (smaller convolutions, fewer bytes and MACs), sparse (ONNX sparse_initializer)').choices(['masked', 'decomposed', 'sparse']))
     .addOption(new Option('--recover <method>', 'recovery with data (default reconstruct)').choices(['reconstruct', 'none']))
     .addOption(new Option('--preset <name>', 'preprocessing preset').choices(['imagenet', 'fashion-mnist']))
     .option('--size <h,w>', 'resize images to this size (default: the model input size)', parseList('--size'))
     .option('--channels <n>', 'image channels (1 or 3; default: the model input)', parseInteger('--channels'))
-    .addOption(new Option('--layout <layout>', 'input layout (default: from the model input)').choices(['NCHW', 'NHWC']))
+    .addOption(new Option('--data-layout <layout>', 'input layout of the data (default: from the model input)').choices(['NCHW', 'NHWC']))
     .option('--scale <s>', 'multiply 0..255 pixel values by s (default 1/255)', parseNumber('--scale'))
     .option('--mean <m,...>', 'per-channel mean subtracted after scaling', parseList('--mean'))
     .option('--std <s,...>', 'per-channel std divided after the mean', parseList('--std'))
@@ -114,6 +116,7 @@ export function pruneCommand(): Command {
           plan,
           data: dataOptions(opts),
           recover: opts.recover,
+          layout: opts.layout,
           onProgress: view.update,
         });
         view.done();

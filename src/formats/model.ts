@@ -4,6 +4,8 @@
  * weights by layer id. ONNX implements it today; TF.js formats plug in beside it.
  */
 import { Conv3x3Layer } from '../core/conv.js';
+import { Layout, LayoutOutcome } from '../core/layout/layout.js';
+import { Mask } from '../core/lattice.js';
 import { ModelInventory } from './onnx/inventory.js';
 import { InputSpec } from '../runtime/onnx-runtime.js';
 import { ModelRunner } from '../runtime/model-runner.js';
@@ -14,6 +16,14 @@ export type ModelFormat = 'onnx';
 export interface WriteResult {
   /** Every file written, the model file last. */
   files: string[];
+  /** Per layer, the layout applied. */
+  layouts: LayoutOutcome[];
+}
+
+/** A layout asked for one layer, with the mask its weights respect. */
+export interface LayoutRequest {
+  layout: Layout;
+  mask: Mask;
 }
 
 export interface LoadedModel {
@@ -41,7 +51,8 @@ export interface LoadedModel {
   createRunner(weights: Map<string, Float32Array>, exposed: string[]): Promise<ModelRunner>;
   /** The default output path for a slimmed copy. */
   defaultOutputPath(): string;
-  write(weights: Map<string, Float32Array>, outPath: string): Promise<WriteResult>;
+  /** Writes the model with new weights (by layer id), each layer in its requested layout (default masked). */
+  write(weights: Map<string, Float32Array>, outPath: string, layouts?: Map<string, LayoutRequest>): Promise<WriteResult>;
   /**
    * Loads a file this model wrote in the format's own runtime and runs it once on zeros at the
    * given input shapes (only loads it when they are unknown); says what was done, throws if it fails.

@@ -21,6 +21,8 @@ import { ProgressListener } from './progress.js';
 import { DataContext, DataOptions, dataAwareLosses, evaluateQuality, openData, recoverWeights, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from './recover.js';
 import { loadModel } from '../formats/index.js';
 import { parseMask } from '../core/lattice.js';
+import { Layout } from '../core/layout/layout.js';
+import { LayoutRequest } from '../formats/model.js';
 
 export interface PruneOptions {
   /** A named shape, `qh`, `auto`, or a custom mask such as "010/111/010". Default `cross`. */
@@ -43,6 +45,11 @@ export interface PruneOptions {
   data?: DataOptions;
   /** `reconstruct` (default with data) or `none`. */
   recover?: 'reconstruct' | 'none';
+  /**
+   * How reshaped layers are stored: `masked` (zeros in place, the default), `decomposed` (a sum of
+   * smaller convolutions holding only the kept weights), or `sparse` (ONNX sparse_initializer).
+   */
+  layout?: Layout;
   /** Progress events for long phases. */
   onProgress?: ProgressListener;
 }
@@ -159,7 +166,8 @@ async function finish(
     macsUnknown = e.oneLine();
   }
 
-  const written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile));
+  const layoutRequests = new Map(plan.entries.map((e) => [e.layer, { layout: options.layout ?? 'masked', mask: parseMask(e.mask) } as LayoutRequest]));
+  const written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile, layoutRequests));
   const verified = await timed(timings, 'verify', onPhase, () => verifyWritten(model, path.resolve(outFile), written.files, inputShapes));
 
   const accuracy = ctx
@@ -170,16 +178,17 @@ async function finish(
     : null;
 
   const ids = new Set(model.layers.map((l) => l.id));
+  // A weight belongs to a reshaped layer if it is the layer's or one of its decomposed pieces.
+  const isLayerWeight = (w: string) => ids.has(w) || layerOfPiece(w, ids) !== undefined;
   const figures = await timed(timings, 'measure', onPhase, async () => {
-    const shapes = inputShapes ? await model.outputShapes(inputShapes) : null;
-    const macs = (overridden?: Map<string, Float32Array>): MacFigures => shapes && inputShapes
-      ? measureMacs(model.inventory(overridden), shapes, inputShapes, ids)
+    // After: measured on the written file itself, so layouts count as stored and as executed.
+    const writtenModel = await loadModel(path.resolve(outFile));
+    const macsOf = async (m: LoadedModel): Promise<MacFigures> => inputShapes
+      ? measureMacs(m.inventory(), await m.outputShapes(inputShapes), inputShapes, isLayerWeight)
       : { status: 'unknown', reason: macsUnknown };
-    const invBefore = model.inventory();
-    const invAfter = model.inventory(newWeights);
     return {
-      before: { size: await measureFiles(model.files), params: measureParams(invBefore, ids), macs: macs() },
-      after: { size: await measureFiles(written.files.slice().reverse()), params: measureParams(invAfter, ids), macs: macs(newWeights) },
+      before: { size: await measureFiles(model.files), params: measureParams(model.inventory(), isLayerWeight), macs: await macsOf(model) },
+      after: { size: await measureFiles(written.files.slice().reverse()), params: measureParams(writtenModel.inventory(), isLayerWeight), macs: await macsOf(writtenModel) },
     };
   });
 
@@ -187,12 +196,14 @@ async function finish(
   const entries = new Map(plan.entries.map((e) => [e.layer, e]));
   const recoveryById = new Map((recovery?.layers ?? []).map((r) => [r.layer, r]));
   const reshapedById = new Map(reshaped.map((r) => [r.id, r]));
+  const layoutById = new Map(written.layouts.map((o) => [o.layer, o]));
   const layers: LayerReport[] = model.layers.map((l) => {
     const a = byId.get(l.id)!;
     const e = entries.get(l.id)!;
     const r = reshapedById.get(l.id)!;
     const nodeMacs = (f: MacFigures, k: 'dense' | 'effective') => f.status === 'measured'
-      ? f.nodes.filter((n) => n.weight === l.id).reduce((s, n) => s + n[k], 0) : null;
+      ? f.nodes.filter((n) => n.weight === l.id || layerOfPiece(n.weight, ids) === l.id).reduce((s, n) => s + n[k], 0) : null;
+    const lo = layoutById.get(l.id);
     return {
       id: l.id,
       name: l.name,
@@ -203,14 +214,18 @@ async function finish(
       chosenShape: e.shape,
       mask: e.mask,
       chosenBy: e.chosenBy,
+      layout: lo?.applied ?? 'masked',
+      ...(lo?.note ? { layoutNote: lo.note } : {}),
+      storedWeights: lo?.storedWeights ?? e.params,
       params: e.params,
       keptParams: e.keptParams,
       nonzeroBefore: countNonzero(l.weights),
       nonzeroAfter: countNonzero(newWeights.get(l.id)!),
       energyKept: r.energyKept,
       reconstructionError: recoveryById.get(l.id) ? { before: recoveryById.get(l.id)!.errorBefore, after: recoveryById.get(l.id)!.errorAfter } : null,
-      macsDense: nodeMacs(figures.before.macs, 'dense'),
-      macsEffective: nodeMacs(figures.after.macs, 'effective'),
+      macsBefore: nodeMacs(figures.before.macs, 'dense'),
+      macsAfter: nodeMacs(figures.after.macs, 'dense'),
+      macsAfterEffective: nodeMacs(figures.after.macs, 'effective'),
       meanAbs: a.meanAbs,
       lowPositions: a.lowPositions,
     };
@@ -257,4 +272,12 @@ async function finish(
     },
     timings,
   };
+}
+
+/** The reshaped layer a decomposed piece's weight belongs to (pieces are named "<weight>/kp_..."). */
+function layerOfPiece(weight: string, ids: Set<string>): string | undefined {
+  const i = weight.lastIndexOf('/kp_');
+  if (i < 0) return undefined;
+  const id = weight.slice(0, i);
+  return ids.has(id) ? id : undefined;
 }

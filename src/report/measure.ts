@@ -19,9 +19,9 @@ export interface SizeFigures {
 }
 
 export interface ParamFigures {
-  /** Elements of all float weight tensors. */
+  /** Elements of all float weight tensors stored in the file. */
   all: number;
-  /** Of those, in prunable 3x3 convolution weights. */
+  /** Of those, in the prunable 3x3 convolutions (after reshaping: in what they became). */
   conv3x3: number;
   nonzero: number;
   conv3x3Nonzero: number;
@@ -53,12 +53,12 @@ export async function measureFiles(paths: string[]): Promise<SizeFigures> {
   return { bytes: files.reduce((a, f) => a + f.bytes, 0), gzipBytes: files.reduce((a, f) => a + f.gzipBytes, 0), files };
 }
 
-export function measureParams(inv: ModelInventory, conv3x3Ids: Set<string>): ParamFigures {
+export function measureParams(inv: ModelInventory, isConv3x3: (weight: string) => boolean): ParamFigures {
   const p: ParamFigures = { all: 0, conv3x3: 0, nonzero: 0, conv3x3Nonzero: 0 };
   for (const w of inv.weights) {
     p.all += w.elements;
     p.nonzero += w.nonzero;
-    if (conv3x3Ids.has(w.name)) {
+    if (isConv3x3(w.name)) {
       p.conv3x3 += w.elements;
       p.conv3x3Nonzero += w.nonzero;
     }
@@ -75,7 +75,7 @@ export function measureMacs(
   inv: ModelInventory,
   shapes: Map<string, number[]>,
   inputShapes: Map<string, number[]>,
-  conv3x3Ids: Set<string>,
+  isConv3x3: (weight: string) => boolean,
 ): MacFigures {
   const weights = new Map(inv.weights.map((w) => [w.name, w]));
   const nodes: NodeMacs[] = [];
@@ -89,7 +89,7 @@ export function measureMacs(
     nodes.push({ node: c.node, opType: c.opType, weight: c.weight, outputShape: shape, dense, effective });
   }
   const sum = (xs: NodeMacs[], k: 'dense' | 'effective') => xs.reduce((a, n) => a + n[k], 0);
-  const conv = nodes.filter((n) => conv3x3Ids.has(n.weight));
+  const conv = nodes.filter((n) => isConv3x3(n.weight));
   return {
     status: 'measured',
     inputShapes: Object.fromEntries(inputShapes),

@@ -6,6 +6,7 @@ import { LayerAnalysis, ShapeSummary } from '../core/analysis.js';
 import { PrunePlan } from '../core/plan.js';
 import { SkippedConv } from '../formats/onnx/convs.js';
 import { MacFigures, ParamFigures, SizeFigures } from './measure.js';
+import type { Layout } from '../core/layout/layout.js';
 import type { MeasuredAccuracy } from '../pipeline/recover.js';
 import type { LayerRecovery } from '../core/recover/reconstruct.js';
 
@@ -36,9 +37,17 @@ export interface LayerReport {
   energyKept: number;
   /** Relative output error on calibration data, reshaped (before) and reconstructed (after). */
   reconstructionError: { before: number; after: number } | null;
-  /** Summed over the nodes using the weight, at the measured input shape; null if unknown. */
-  macsDense: number | null;
-  macsEffective: number | null;
+  /** How the layer is stored in the written file, and why if not as asked. */
+  layout: Layout;
+  layoutNote?: string;
+  storedWeights: number;
+  /**
+   * Summed over the nodes computing the layer, at the measured input shape; null if unknown.
+   * Before: dense. After: as the written file executes (dense), and skipping zero weights.
+   */
+  macsBefore: number | null;
+  macsAfter: number | null;
+  macsAfterEffective: number | null;
   meanAbs: number[];
   lowPositions: number[];
 }

@@ -122,13 +122,14 @@ export function renderPrune(r: PruneReport, verbose = true): string {
     out.push('');
     const recon = r.recovery !== null;
     out.push(...table([
-      ['#', 'layer', 'kernel', 'shape', 'mask', 'energy kept', 'weights kept', 'MACs after', ...(recon ? ['output error: reshaped -> reconstructed'] : [])],
+      ['#', 'layer', 'kernel', 'shape', 'mask', 'layout', 'energy kept', 'weights kept', 'MACs after', ...(recon ? ['output error: reshaped -> reconstructed'] : [])],
       ...r.layers.map((l, i) => [
-        String(i), l.name, l.shape.join('x'), l.chosenShape, l.mask, pct(l.energyKept),
-        `${formatCount(l.nonzeroAfter)}/${formatCount(l.params)}`, l.macsEffective === null ? '?' : formatCount(l.macsEffective),
+        String(i), l.name, l.shape.join('x'), l.chosenShape, l.mask, l.layout === 'decomposed' && l.layoutNote ? `decomposed: ${l.layoutNote}` : l.layout,
+        pct(l.energyKept), `${formatCount(l.nonzeroAfter)}/${formatCount(l.params)}`, l.macsAfterEffective === null ? '?' : formatCount(l.macsAfterEffective),
         ...(recon ? [l.reconstructionError ? `${pct(l.reconstructionError.before)} -> ${pct(l.reconstructionError.after)}` : '-'] : []),
       ]),
-    ], new Set([0, 5, 6, 7])));
+    ], new Set([0, 6, 7, 8])));
+    for (const l of r.layers.filter((x) => x.layout === 'masked' && x.layoutNote)) out.push(`layer ${l.name} kept masked: ${l.layoutNote}`);
   }
   for (const s of r.skipped) out.push(`skipped ${s.node} (${s.opType}): ${s.reason}`);
   return out.join('\n');

@@ -71,6 +71,10 @@ export function findConv3x3(model: OnnxModel): OnnxConvScan {
     if (kernelShape.length > 0 && (kernelShape[0] !== 3 || kernelShape[1] !== 3)) {
       throw new KpruneError('bad-model', `Conv "${name}" has kernel_shape [${kernelShape}] but a 3x3 weight`, { file: model.path, node: name });
     }
+    if (ref.origin.kind === 'sparse') {
+      skipped.push({ node: name, opType, reason: `its weight "${weightName}" is a sparse initializer (read for measurement, not rewritten)` });
+      return;
+    }
     if (!FLOAT_TYPES.has(ref.dataType)) {
       skipped.push({ node: name, opType, reason: `its weight is ${dataTypeName(ref.dataType)}, not a float type` });
       return;

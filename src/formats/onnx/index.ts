@@ -7,6 +7,7 @@ import { findConv3x3 } from './convs.js';
 import { onnxComputeNodes, onnxInputs, onnxInventory } from './inventory.js';
 import { OnnxModel, readOnnxModel } from './read.js';
 import { writeOnnxModel } from './write.js';
+import { layoutEdits } from './layouts.js';
 import { probeModelBytes } from './probe.js';
 import { halfToFloat } from './half.js';
 import * as ort from 'onnxruntime-node';
@@ -62,12 +63,14 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
         await session.release();
       }
     },
-    async write(weights, outPath) {
+    async write(weights, outPath, layouts = new Map()) {
       if (!isOnnxPath(outPath)) {
         throw new KpruneError('usage', `output "${outPath}" should end in .onnx for an ONNX model`);
       }
-      const result = await writeOnnxModel(model, weights, outPath);
-      return { files: result.files };
+      const { edits, outcomes, masked } = layoutEdits(model, scan.layers, weights, layouts);
+      const values = new Map([...weights].filter(([id]) => masked.has(id)));
+      const result = await writeOnnxModel(model, values, outPath, edits);
+      return { files: result.files, layouts: outcomes };
     },
   };
 }

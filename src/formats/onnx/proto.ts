@@ -12,6 +12,7 @@ export type NodeProto = onnxProto.onnx.INodeProto;
 export type TensorProto = onnxProto.onnx.ITensorProto;
 export type AttributeProto = onnxProto.onnx.IAttributeProto;
 export type ValueInfoProto = onnxProto.onnx.IValueInfoProto;
+export type SparseTensorProto = onnxProto.onnx.ISparseTensorProto;
 
 /** protobufjs gives int64 fields as Long objects (or numbers); ONNX dims fit in a double. */
 export function toNumber(v: number | { toString(): string } | null | undefined): number {

@@ -87,6 +87,10 @@ function collectConstants(graph: GraphProto, file: string): Map<string, TensorRe
     if (!ref.name) throw new KpruneError('bad-model', 'an initializer has no name', { file });
     constants.set(ref.name, ref);
   }
+  for (const sparse of graph.sparseInitializer ?? []) {
+    const ref = densifySparse(sparse, file);
+    constants.set(ref.name, ref);
+  }
   for (const node of graph.node ?? []) {
     if (node.opType !== 'Constant' || (node.domain && node.domain !== 'ai.onnx')) continue;
     const value = (node.attribute ?? []).find((a) => a.name === 'value');
@@ -95,6 +99,39 @@ function collectConstants(graph: GraphProto, file: string): Map<string, TensorRe
     constants.set(out, describeTensor(value.t, { kind: 'constant', node: node.name || out }, out));
   }
   return constants;
+}
+
+/**
+ * A sparse initializer (COO: values [nnz], indices int64 [nnz] linear or [nnz, rank]) as a dense
+ * tensor, for analysis and measurement. Such weights are read, never rewritten in place.
+ */
+function densifySparse(sparse: NonNullable<GraphProto['sparseInitializer']>[number], file: string): TensorRef {
+  const values = sparse.values;
+  const name = values?.name ?? '';
+  const dims = (sparse.dims ?? []).map(toNumber);
+  if (!values || !sparse.indices || !name) throw new KpruneError('bad-model', 'a sparse initializer lacks values, indices or a name', { file });
+  const vref = describeTensor(values, { kind: 'initializer' }, name);
+  const v = inlineFloats(vref);
+  const idxRef = sparse.indices;
+  const raw = idxRef.rawData && idxRef.rawData.length > 0 ? idxRef.rawData : null;
+  const count = elementCount(dims);
+  const nnz = v.length;
+  const rank = (idxRef.dims ?? []).length === 2 ? dims.length : 1;
+  const index = (i: number, k: number): number => {
+    const j = i * rank + k;
+    if (raw) return Number(new DataView(raw.buffer, raw.byteOffset, raw.byteLength).getBigInt64(8 * j, true));
+    return toNumber(idxRef.int64Data?.[j]);
+  };
+  const dense = new Float32Array(count);
+  for (let i = 0; i < nnz; i++) {
+    let flat = 0;
+    if (rank === 1) flat = index(i, 0);
+    else for (let k = 0; k < rank; k++) flat = flat * dims[k] + index(i, k);
+    if (!(flat >= 0 && flat < count)) throw new KpruneError('bad-model', `sparse initializer "${name}" has an index outside its shape`, { file });
+    dense[flat] = v[i];
+  }
+  const proto = { name, dims, dataType: 1, rawData: new Uint8Array(dense.buffer) };
+  return { name, dims, dataType: 1, origin: { kind: 'sparse' }, storage: 'raw_data', proto };
 }
 
 export async function readOnnxModel(file: string): Promise<OnnxModel> {

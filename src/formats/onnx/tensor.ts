@@ -20,7 +20,7 @@ export interface TensorRef {
   name: string;
   dims: number[];
   dataType: number;
-  origin: { kind: 'initializer' } | { kind: 'constant'; node: string };
+  origin: { kind: 'initializer' } | { kind: 'constant'; node: string } | { kind: 'sparse' };
   storage: TensorStorage;
   external?: ExternalLocation;
   proto: TensorProto;

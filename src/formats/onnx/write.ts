@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { KpruneError } from '../../errors.js';
 import { PendingFile, writeFilesAtomically } from '../../io/atomic-write.js';
-import { DataType } from './proto.js';
+import { DataType, NodeProto, SparseTensorProto, TensorProto, onnx } from './proto.js';
 import { OnnxModel } from './read.js';
 import { TensorRef, floatsToBytes } from './tensor.js';
 import {
@@ -32,6 +32,7 @@ const TENSOR_DOUBLE_DATA = 10;
 const TENSOR_EXTERNAL_DATA = 13;
 const ENTRY_KEY = 1;
 const ENTRY_VALUE = 2;
+const GRAPH_SPARSE_INITIALIZER = 15;
 const DATA_FIELDS = new Set([TENSOR_FLOAT_DATA, TENSOR_INT32_DATA, TENSOR_RAW_DATA, TENSOR_DOUBLE_DATA]);
 
 export interface OnnxWriteResult {
@@ -64,6 +65,26 @@ interface TensorEdits {
   refs: Map<string, TensorRef>;
   /** Old external location -> new one. */
   locations: Map<string, string>;
+  /** New byte offsets of external tensors in their (compacted) new data files, by tensor name. */
+  offsets: Map<string, number>;
+}
+
+/** Structural edits of the main graph (the slim layouts). Everything not named stays as it is. */
+export interface GraphEdits {
+  /** Nodes, by index in the graph's node list, replaced by these nodes (none: removed). */
+  replaceNodes: Map<number, NodeProto[]>;
+  /** Initializers removed, by name. */
+  dropInitializers: Set<string>;
+  addInitializers: TensorProto[];
+  addSparseInitializers: SparseTensorProto[];
+}
+
+export function emptyGraphEdits(): GraphEdits {
+  return { replaceNodes: new Map(), dropInitializers: new Set(), addInitializers: [], addSparseInitializers: [] };
+}
+
+function hasGraphEdits(e: GraphEdits): boolean {
+  return e.replaceNodes.size + e.dropInitializers.size + e.addInitializers.length + e.addSparseInitializers.length > 0;
 }
 
 /** Re-encodes a TensorProto if it changes; null when it stays as it is. */
@@ -84,21 +105,33 @@ function rewriteTensor(buf: Uint8Array, start: number, end: number, edits: Tenso
       continue;
     }
     if (f.field === TENSOR_EXTERNAL_DATA && f.wire === WIRE_LEN) {
-      out.push(...rewriteExternalEntry(buf, f, edits.locations));
+      out.push(...rewriteExternalEntry(buf, f, edits.locations, edits.offsets.get(name)));
       continue;
     }
     out.push(slice(buf, f));
   }
   if (values && ref && ref.storage !== 'external' && !dataWritten) out.push(...encodeInline(ref, values));
+  // A tensor that had no offset entry (offset 0) but moved gets one.
+  const hadOffset = fields.some((f) => f.field === TENSOR_EXTERNAL_DATA && entryKey(buf, f) === 'offset');
+  const moved = edits.offsets.get(name);
+  if (external && !hadOffset && moved !== undefined && moved !== 0) {
+    out.push(...lengthDelimited(TENSOR_EXTERNAL_DATA, [...stringField(ENTRY_KEY, 'offset'), ...stringField(ENTRY_VALUE, String(moved))]));
+  }
   return out;
 }
 
-function rewriteExternalEntry(buf: Uint8Array, entry: WireField, locations: Map<string, string>): Chunks {
+function entryKey(buf: Uint8Array, entry: WireField): string {
+  const key = scanFields(buf, entry.dataStart, entry.dataEnd).find((f) => f.field === ENTRY_KEY);
+  return key ? fieldString(buf, key) : '';
+}
+
+function rewriteExternalEntry(buf: Uint8Array, entry: WireField, locations: Map<string, string>, offset: number | undefined): Chunks {
   const fields = scanFields(buf, entry.dataStart, entry.dataEnd);
   const key = fields.find((f) => f.field === ENTRY_KEY);
   const value = fields.find((f) => f.field === ENTRY_VALUE);
-  if (!key || !value || fieldString(buf, key) !== 'location') return [slice(buf, entry)];
-  const to = locations.get(fieldString(buf, value));
+  if (!key || !value) return [slice(buf, entry)];
+  const k = fieldString(buf, key);
+  const to = k === 'location' ? locations.get(fieldString(buf, value)) : k === 'offset' && offset !== undefined ? String(offset) : undefined;
   if (to === undefined) return [slice(buf, entry)];
   const payload: Chunks = fields.map((f) => (f === value ? stringField(ENTRY_VALUE, to) : [slice(buf, f)])).flat();
   return lengthDelimited(TENSOR_EXTERNAL_DATA, payload);
@@ -131,13 +164,26 @@ function rewriteNode(buf: Uint8Array, start: number, end: number, edits: TensorE
   return changed ? out : null;
 }
 
-function rewriteGraph(buf: Uint8Array, start: number, end: number, edits: TensorEdits): Chunks | null {
-  let changed = false;
+function rewriteGraph(buf: Uint8Array, start: number, end: number, edits: TensorEdits, graph: GraphEdits): Chunks | null {
+  let changed = hasGraphEdits(graph);
   const out: Chunks = [];
+  let nodeIndex = 0;
   for (const f of scanFields(buf, start, end)) {
     let sub: Chunks | null = null;
-    if (f.wire === WIRE_LEN && f.field === GRAPH_INITIALIZER) sub = rewriteTensor(buf, f.dataStart, f.dataEnd, edits);
-    else if (f.wire === WIRE_LEN && f.field === GRAPH_NODE) sub = rewriteNode(buf, f.dataStart, f.dataEnd, edits);
+    if (f.wire === WIRE_LEN && f.field === GRAPH_NODE) {
+      const replacement = graph.replaceNodes.get(nodeIndex++);
+      if (replacement) {
+        for (const n of replacement) out.push(...lengthDelimited(GRAPH_NODE, [onnx.NodeProto.encode(n).finish()]));
+        continue;
+      }
+      sub = rewriteNode(buf, f.dataStart, f.dataEnd, edits);
+    } else if (f.wire === WIRE_LEN && f.field === GRAPH_INITIALIZER) {
+      if (graph.dropInitializers.size > 0) {
+        const nameField = scanFields(buf, f.dataStart, f.dataEnd).find((t) => t.field === TENSOR_NAME);
+        if (nameField && graph.dropInitializers.has(fieldString(buf, nameField))) continue;
+      }
+      sub = rewriteTensor(buf, f.dataStart, f.dataEnd, edits);
+    }
     if (sub) {
       changed = true;
       out.push(...lengthDelimited(f.field, sub));
@@ -145,21 +191,29 @@ function rewriteGraph(buf: Uint8Array, start: number, end: number, edits: Tensor
       out.push(slice(buf, f));
     }
   }
+  for (const t of graph.addInitializers) out.push(...lengthDelimited(GRAPH_INITIALIZER, [onnx.TensorProto.encode(t).finish()]));
+  for (const t of graph.addSparseInitializers) out.push(...lengthDelimited(GRAPH_SPARSE_INITIALIZER, [onnx.SparseTensorProto.encode(t).finish()]));
   return changed ? out : null;
 }
 
 /** The model's bytes with the edits spliced in. */
-export function rewriteModelBytes(model: OnnxModel, values: Map<string, Float32Array>, locations: Map<string, string>): Chunks {
+export function rewriteModelBytes(
+  model: OnnxModel,
+  values: Map<string, Float32Array>,
+  locations: Map<string, string>,
+  graph: GraphEdits = emptyGraphEdits(),
+  offsets: Map<string, number> = new Map(),
+): Chunks {
   const refs = new Map<string, TensorRef>();
   for (const [name, ref] of model.constants) if (values.has(ref.name)) refs.set(name, ref);
   for (const name of values.keys()) {
     if (!refs.has(name)) throw new Error(`no constant tensor named "${name}" to update`);
   }
-  const edits: TensorEdits = { values, refs, locations };
+  const edits: TensorEdits = { values, refs, locations, offsets };
   const buf = model.bytes;
   const out: Chunks = [];
   for (const f of scanFields(buf)) {
-    const sub = f.field === MODEL_GRAPH && f.wire === WIRE_LEN ? rewriteGraph(buf, f.dataStart, f.dataEnd, edits) : null;
+    const sub = f.field === MODEL_GRAPH && f.wire === WIRE_LEN ? rewriteGraph(buf, f.dataStart, f.dataEnd, edits, graph) : null;
     out.push(...(sub ? lengthDelimited(MODEL_GRAPH, sub) : [slice(buf, f)]));
   }
   return out;
@@ -177,24 +231,44 @@ export function externalLocationFor(outPath: string, location: string): string {
  * Writes the model with new values for some float tensors (same shapes, same element types) to
  * outPath, atomically, with its external data (if any) copied beside it under new names.
  */
-export async function writeOnnxModel(model: OnnxModel, values: Map<string, Float32Array>, outPath: string): Promise<OnnxWriteResult> {
+export async function writeOnnxModel(model: OnnxModel, values: Map<string, Float32Array>, outPath: string, graph: GraphEdits = emptyGraphEdits()): Promise<OnnxWriteResult> {
   const out = path.resolve(outPath);
   const inputs = [path.resolve(model.path), ...[...model.externalFiles.keys()].map((l) => path.resolve(model.dir, l))];
   const outDir = path.dirname(out);
   const locations = new Map<string, string>();
+  const offsets = new Map<string, number>();
   const pending: PendingFile[] = [];
+  const droppedExternal = [...graph.dropInitializers].map((n) => model.constants.get(n)).filter((r) => r?.storage === 'external');
   for (const [loc, data] of model.externalFiles) {
     const newLoc = externalLocationFor(out, loc);
     locations.set(loc, newLoc);
-    const copy = new Uint8Array(data);
-    for (const ref of model.constants.values()) {
+    // The new data file holds the tensors that remain, packed in their old order, plus the data of
+    // tensors added in place of external ones (decomposed pieces): nothing dropped is carried along.
+    const chunks: Uint8Array[] = [];
+    let at = 0;
+    const kept = [...model.constants.values()]
+      .filter((r) => r.storage === 'external' && r.external!.location === loc && !graph.dropInitializers.has(r.name))
+      .sort((a, b) => a.external!.offset - b.external!.offset);
+    for (const ref of kept) {
       const v = values.get(ref.name);
-      if (!v || ref.storage !== 'external' || ref.external!.location !== loc) continue;
-      copy.set(floatsToBytes(v, ref.dataType), ref.external!.offset);
+      const ext = ref.external!;
+      const bytes = v ? floatsToBytes(v, ref.dataType) : data.subarray(ext.offset, ext.length === undefined ? data.length : ext.offset + ext.length);
+      offsets.set(ref.name, at);
+      chunks.push(bytes);
+      at += bytes.length;
     }
-    pending.push({ path: path.resolve(outDir, newLoc), data: copy });
+    for (const t of graph.addInitializers) {
+      const from = droppedExternal.find((r) => r!.external!.location === loc && (t.name ?? '').startsWith(`${r!.name}/kp_`));
+      if (!from || !t.rawData) continue;
+      t.externalData = [{ key: 'location', value: newLoc }, { key: 'offset', value: String(at) }, { key: 'length', value: String(t.rawData.length) }];
+      t.dataLocation = 1;
+      chunks.push(t.rawData);
+      at += t.rawData.length;
+      t.rawData = new Uint8Array(0);
+    }
+    pending.push({ path: path.resolve(outDir, newLoc), data: chunks });
   }
-  pending.push({ path: out, data: rewriteModelBytes(model, values, locations) });
+  pending.push({ path: out, data: rewriteModelBytes(model, values, locations, graph, offsets) });
   for (const p of pending) {
     if (inputs.includes(path.resolve(p.path))) {
       throw new KpruneError('unsafe-path', `the output would overwrite the input${p.path === out ? '' : `'s data file ${p.path}`}`, {

@@ -1,0 +1,15 @@
+/** How a reshaped layer is stored in the written model. */
+export type Layout = 'masked' | 'decomposed' | 'sparse';
+
+export const LAYOUTS: readonly Layout[] = ['masked', 'decomposed', 'sparse'];
+
+/** What a format writer did with each layer's requested layout. */
+export interface LayoutOutcome {
+  layer: string;
+  requested: Layout;
+  applied: Layout;
+  /** Why the requested layout was not applied, or what it became (e.g. "3x1 + 1x2 dilated 1x2"). */
+  note?: string;
+  /** Weights stored for this layer in the written file. */
+  storedWeights: number;
+}

@@ -1,0 +1,98 @@
+/** Turning per-layer layout requests into ONNX graph edits (see decompose.ts and write.ts). */
+import { Conv3x3Layer } from '../../core/conv.js';
+import { Layout, LayoutOutcome } from '../../core/layout/layout.js';
+import { maskCount } from '../../core/lattice.js';
+import type { LayoutRequest } from '../model.js';
+import { decomposeConv, respectsMask, sparseWeight } from './decompose.js';
+import { toNumber } from './proto.js';
+import { OnnxModel } from './read.js';
+import { GraphEdits, emptyGraphEdits } from './write.js';
+
+
+function defaultOpset(model: OnnxModel): number {
+  return model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
+}
+
+/**
+ * Graph edits for the requested layouts. `weights` are the final values by layer id (zero outside
+ * each mask). A layer whose layout cannot be applied stays masked, with the reason in its outcome.
+ */
+export function layoutEdits(
+  model: OnnxModel,
+  layers: Conv3x3Layer[],
+  weights: Map<string, Float32Array>,
+  requests: Map<string, LayoutRequest>,
+): { edits: GraphEdits; outcomes: LayoutOutcome[]; masked: Set<string> } {
+  const edits = emptyGraphEdits();
+  const outcomes: LayoutOutcome[] = [];
+  const stillMasked = new Set<string>();
+  const nodes = model.graph.node ?? [];
+  const nodeIndex = new Map(nodes.map((n, i) => [n.name || `${n.opType}#${i}`, i]));
+  const made = new Set<string>();
+  const opset = defaultOpset(model);
+  for (const layer of layers) {
+    const req = requests.get(layer.id) ?? { layout: 'masked' as Layout, mask: 0x1ff };
+    const w = weights.get(layer.id) ?? layer.weights;
+    const ref = model.constants.get(layer.id)!;
+    const masked = (note?: string): void => {
+      stillMasked.add(layer.id);
+      outcomes.push({ layer: layer.id, requested: req.layout, applied: 'masked', ...(note ? { note } : {}), storedWeights: w.length });
+    };
+    if (req.layout === 'masked') {
+      masked();
+      continue;
+    }
+    if (!respectsMask(w, req.mask)) {
+      masked('weights are not zero outside the mask');
+      continue;
+    }
+    if (req.layout === 'sparse') {
+      if (ref.origin.kind !== 'initializer') {
+        masked('the weight is a Constant node; sparse_initializer holds initializers only');
+        continue;
+      }
+      if (toNumber(model.proto.irVersion) < 6) {
+        masked(`sparse_initializer needs IR version 6 or later (the model has ${toNumber(model.proto.irVersion)})`);
+        continue;
+      }
+      edits.dropInitializers.add(layer.id);
+      edits.addSparseInitializers.push(sparseWeight(layer.id, ref.dims, w, ref.dataType));
+      const nnz = w.reduce((a, v) => a + (v !== 0 ? 1 : 0), 0);
+      outcomes.push({ layer: layer.id, requested: 'sparse', applied: 'sparse', note: `${nnz} values + ${nnz} int64 indices`, storedWeights: nnz });
+      continue;
+    }
+    // decomposed: every use must decompose, or the layer stays masked as a whole.
+    const replaced = new Map<number, ReturnType<typeof decomposeConv>>();
+    let failure = '';
+    const localMade = new Set(made);
+    for (const use of layer.uses) {
+      const index = nodeIndex.get(use.node);
+      if (index === undefined) {
+        failure = `node ${use.node} not found`;
+        break;
+      }
+      const d = decomposeConv(nodes[index], use, layer, w, req.mask, ref.dataType, opset, localMade);
+      if (typeof d === 'string') {
+        failure = d;
+        break;
+      }
+      replaced.set(index, d);
+    }
+    if (failure) {
+      masked(failure);
+      continue;
+    }
+    for (const n of localMade) made.add(n);
+    let description = '';
+    for (const [index, d] of replaced) {
+      if (typeof d === 'string') continue;
+      edits.replaceNodes.set(index, d.nodes);
+      edits.addInitializers.push(...d.initializers);
+      description = d.description;
+    }
+    if (ref.origin.kind === 'initializer') edits.dropInitializers.add(layer.id);
+    else edits.replaceNodes.set(nodes.findIndex((n) => n.opType === 'Constant' && n.output?.[0] === layer.id), []);
+    outcomes.push({ layer: layer.id, requested: 'decomposed', applied: 'decomposed', note: description, storedWeights: (w.length / 9) * maskCount(req.mask) });
+  }
+  return { edits, outcomes, masked: stillMasked };
+}
