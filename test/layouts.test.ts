@@ -76,3 +76,25 @@ for (const name of ['resnet-fmnist.onnx', 'vgg-fmnist.onnx', 'dwsep-fmnist.onnx'
     });
   }
 }
+
+test('--layout auto keeps, per layer, the form that timed faster, and still computes the masked model', async () => {
+  const input = path.join(FIXTURES, 'models', 'vgg-fmnist.onnx');
+  const out = path.join(dir, 'vgg.auto.onnx');
+  const report = await prune(input, { shape: 'cross', output: out, layout: 'auto', latencyRuns: 5 });
+  const timings = report.layoutTimings!;
+  assert.equal(timings.length, report.layers.length);
+  for (const t of timings) {
+    const layer = report.layers.find((l) => l.id === t.layer)!;
+    assert.equal(layer.layout, t.choice);
+    assert.equal(t.choice, t.decomposedMs !== null && t.decomposedMs < t.maskedMs ? 'decomposed' : 'masked');
+    assert.ok(t.maskedMs > 0);
+  }
+  await prune(input, { shape: 'cross', output: path.join(dir, 'vgg.auto-ref.onnx'), latencyRuns: 0 });
+  assertClose(await outputs(out, 2), await outputs(path.join(dir, 'vgg.auto-ref.onnx'), 2), 'auto');
+  assert.ok(!('status' in report.latency));
+  if (!('status' in report.latency)) {
+    assert.equal(report.latency.runs, 5);
+    assert.ok(report.latency.before.medianMs > 0 && report.latency.after.medianMs > 0);
+    assert.ok(Math.abs(report.latency.ratio - report.latency.after.medianMs / report.latency.before.medianMs) < 1e-12);
+  }
+});

@@ -21,7 +21,10 @@ interface PruneFlags {
   eval?: number;
   seed?: number;
   recover?: 'reconstruct' | 'none';
-  layout?: 'masked' | 'decomposed' | 'sparse';
+  layout?: 'masked' | 'decomposed' | 'sparse' | 'auto';
+  batch?: number;
+  latencyRuns?: number;
+  threads?: number;
   preset?: 'imagenet' | 'fashion-mnist';
   size?: number[];
   channels?: number;
@@ -91,7 +94,10 @@ export function pruneCommand(): Command {
     .option('--calib <n>', 'calibration samples (default 512)', parseInteger('--calib'))
     .option('--eval <n>', 'evaluation samples (default 2000)', parseInteger('--eval'))
     .option('--seed <n>', 'seed for sampling and occlusion (default 0)', parseInteger('--seed'))
-    .addOption(new Option('--layout <layout>', 'how reshaped layers are stored: masked (zeros in place), decomposed (smaller convolutions, fewer bytes and MACs), sparse (ONNX sparse_initializer)').choices(['masked', 'decomposed', 'sparse']))
+    .addOption(new Option('--layout <layout>', 'how reshaped layers are stored: masked (zeros in place), decomposed (smaller convolutions: fewer bytes and MACs), sparse (ONNX sparse_initializer), auto (per layer, the faster of masked and decomposed, timed here)').choices(['masked', 'decomposed', 'sparse', 'auto']))
+    .option('--batch <n>', 'batch for --layout auto timings and the latency comparison (default 1)', parseInteger('--batch'))
+    .option('--latency-runs <n>', 'timed runs per model for the latency comparison (default 50; 0 = skip)', parseInteger('--latency-runs'))
+    .option('--threads <n>', 'onnxruntime threads for timings (default: its own choice)', parseInteger('--threads'))
     .addOption(new Option('--recover <method>', 'recovery with data (default reconstruct)').choices(['reconstruct', 'none']))
     .addOption(new Option('--preset <name>', 'preprocessing preset').choices(['imagenet', 'fashion-mnist']))
     .option('--size <h,w>', 'resize images to this size (default: the model input size)', parseList('--size'))
@@ -117,6 +123,9 @@ export function pruneCommand(): Command {
           data: dataOptions(opts),
           recover: opts.recover,
           layout: opts.layout,
+          batch: opts.batch,
+          latencyRuns: opts.latencyRuns,
+          threads: opts.threads,
           onProgress: view.update,
         });
         view.done();

@@ -6,6 +6,8 @@
 import { Conv3x3Layer } from '../core/conv.js';
 import { Layout, LayoutOutcome } from '../core/layout/layout.js';
 import { Mask } from '../core/lattice.js';
+import type { LayoutTiming } from './onnx/auto-layout.js';
+import type { LatencyComparison } from '../runtime/latency.js';
 import { ModelInventory } from './onnx/inventory.js';
 import { InputSpec } from '../runtime/onnx-runtime.js';
 import { ModelRunner } from '../runtime/model-runner.js';
@@ -53,6 +55,13 @@ export interface LoadedModel {
   defaultOutputPath(): string;
   /** Writes the model with new weights (by layer id), each layer in its requested layout (default masked). */
   write(weights: Map<string, Float32Array>, outPath: string, layouts?: Map<string, LayoutRequest>): Promise<WriteResult>;
+  /**
+   * For `--layout auto`: time each layer masked and decomposed in the format's runtime at the given
+   * input shapes, and say which is faster.
+   */
+  chooseLayouts(weights: Map<string, Float32Array>, masks: Map<string, Mask>, inputShapes: Map<string, number[]>, onLayer?: (done: number, total: number, name: string) => void): Promise<LayoutTiming[]>;
+  /** End-to-end latency of this model and a file it wrote, side by side in one process. */
+  compareLatency(outPath: string, inputShapes: Map<string, number[]>, options: { runs?: number; threads?: number }): Promise<LatencyComparison>;
   /**
    * Loads a file this model wrote in the format's own runtime and runs it once on zeros at the
    * given input shapes (only loads it when they are unknown); says what was done, throws if it fails.

@@ -23,6 +23,7 @@ import { loadModel } from '../formats/index.js';
 import { parseMask } from '../core/lattice.js';
 import { Layout } from '../core/layout/layout.js';
 import { LayoutRequest } from '../formats/model.js';
+import type { LayoutTiming } from '../formats/onnx/auto-layout.js';
 
 export interface PruneOptions {
   /** A named shape, `qh`, `auto`, or a custom mask such as "010/111/010". Default `cross`. */
@@ -49,7 +50,16 @@ export interface PruneOptions {
    * How reshaped layers are stored: `masked` (zeros in place, the default), `decomposed` (a sum of
    * smaller convolutions holding only the kept weights), or `sparse` (ONNX sparse_initializer).
    */
-  layout?: Layout;
+  layout?: Layout | 'auto';
+  /**
+   * Batch for `--layout auto` timings and the latency comparison (default 1). The MAC counts are
+   * always per the model's own input shape.
+   */
+  batch?: number;
+  /** Timed runs of each model for the latency comparison (default 50; 0 skips it). */
+  latencyRuns?: number;
+  /** onnxruntime intra-op threads for timings (default: onnxruntime's choice). */
+  threads?: number;
   /** Progress events for long phases. */
   onProgress?: ProgressListener;
 }
@@ -166,9 +176,25 @@ async function finish(
     macsUnknown = e.oneLine();
   }
 
-  const layoutRequests = new Map(plan.entries.map((e) => [e.layer, { layout: options.layout ?? 'masked', mask: parseMask(e.mask) } as LayoutRequest]));
+  const masks = new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)]));
+  const timingShapes = inputShapes ? withBatch(inputShapes, model, options.batch ?? 1) : null;
+  let layoutTimings: LayoutTiming[] | null = null;
+  if (options.layout === 'auto') {
+    if (!timingShapes) throw new KpruneError('usage', `--layout auto needs the model's input shape: ${macsUnknown}`, { file });
+    layoutTimings = await timed(timings, 'chooseLayouts', onPhase, () => model.chooseLayouts(newWeights, masks, timingShapes, (done, total, name) => onPhase?.({ phase: 'timing layouts', done, total, unit: 'layers', detail: name })));
+  }
+  const chosen = new Map((layoutTimings ?? []).map((t) => [t.layer, t.choice]));
+  const requested = options.layout ?? 'masked';
+  const layoutRequests = new Map(plan.entries.map((e) => [e.layer, {
+    layout: requested === 'auto' ? chosen.get(e.layer) ?? 'masked' : requested,
+    mask: masks.get(e.layer)!,
+  } as LayoutRequest]));
   const written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile, layoutRequests));
   const verified = await timed(timings, 'verify', onPhase, () => verifyWritten(model, path.resolve(outFile), written.files, inputShapes));
+  const runs = options.latencyRuns ?? 50;
+  const latency = timingShapes && runs > 0
+    ? await timed(timings, 'latency', onPhase, () => model.compareLatency(path.resolve(outFile), timingShapes, { runs, threads: options.threads }))
+    : null;
 
   const accuracy = ctx
     ? await timed(timings, 'evaluate', onPhase, async () => {
@@ -240,6 +266,8 @@ async function finish(
     plan,
     before: figures.before,
     after: figures.after,
+    latency: latency ?? { status: 'unknown', reason: runs === 0 ? 'not measured (latencyRuns 0)' : macsUnknown },
+    layoutTimings,
     accuracy: accuracy ?? { status: 'unknown', reason: 'no evaluation data was given, so accuracy was not measured' },
     data: ctx ? {
       calibSource: ctx.split.calib.source,
@@ -268,10 +296,20 @@ async function finish(
       accuracy: ctx
         ? 'top-1/top-5 against labels and top-1 agreement with the original, in onnxruntime-node on the evaluation samples; "written" is the output file loaded back from disk; occluded: the same samples with one seeded square patch filled with the data set mean'
         : 'not measured without data',
+      latency: 'wall time of session.run in onnxruntime-node, original and written model loaded in the same process and run interleaved on the same seeded random input; median and quartiles over the stated runs after warm-up',
       reconstruction: 'per layer, least squares for the kept weights (ridge towards the original weights, float64 Cholesky, one factorisation per group); error = ||Y - Y\'|| / ||Y|| of the layer output on the calibration rows, inputs from the already reshaped model, targets from the original',
     },
     timings,
   };
+}
+
+/** The input shapes with the batch dimension set, where the model leaves it dynamic. */
+function withBatch(shapes: Map<string, number[]>, model: LoadedModel, batch: number): Map<string, number[]> {
+  return new Map([...shapes].map(([name, dims]) => {
+    const spec = model.inputs.find((i) => i.name === name);
+    const dynamic = spec && typeof spec.dims[0] !== 'number';
+    return [name, dynamic ? [batch, ...dims.slice(1)] : dims];
+  }));
 }
 
 /** The reshaped layer a decomposed piece's weight belongs to (pieces are named "<weight>/kp_..."). */

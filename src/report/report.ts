@@ -7,6 +7,8 @@ import { PrunePlan } from '../core/plan.js';
 import { SkippedConv } from '../formats/onnx/convs.js';
 import { MacFigures, ParamFigures, SizeFigures } from './measure.js';
 import type { Layout } from '../core/layout/layout.js';
+import type { LatencyComparison } from '../runtime/latency.js';
+import type { LayoutTiming } from '../formats/onnx/auto-layout.js';
 import type { MeasuredAccuracy } from '../pipeline/recover.js';
 import type { LayerRecovery } from '../core/recover/reconstruct.js';
 
@@ -83,6 +85,10 @@ export interface PruneReport {
   plan: PrunePlan;
   before: ModelFigures;
   after: ModelFigures;
+  /** End-to-end latency, original vs written, side by side. */
+  latency: LatencyComparison | { status: 'unknown'; reason: string };
+  /** With `--layout auto`: each layer's timings in both forms and the choice. */
+  layoutTimings: LayoutTiming[] | null;
   accuracy: AccuracyFigures;
   data: DataFigures | null;
   recovery: RecoveryFigures | null;

@@ -101,13 +101,34 @@ function figureRows(b: ModelFigures, a: ModelFigures): string[][] {
   return rows;
 }
 
+function latencyRows(r: PruneReport): string[][] {
+  const l = r.latency;
+  if ('status' in l) return [['latency', 'unknown', 'unknown', '']];
+  const f = (s: typeof l.before) => `${s.medianMs.toFixed(2)} ms`;
+  return [[`latency (batch ${l.batch})`, f(l.before), f(l.after), l.ratio.toFixed(3)]];
+}
+
 export function renderPrune(r: PruneReport, verbose = true): string {
   const out: string[] = [];
   const planName = r.plan.spec === 'auto' ? `auto, budget ${r.plan.budget}` : r.plan.spec;
   out.push(`${r.input.path} -> ${r.output.path}`);
   out.push(`shape ${planName}: ${r.layers.length} 3x3 weight tensors reshaped, ${pct(r.plan.keptFraction)} of their positions kept`);
   out.push('');
-  out.push(...table(figureRows(r.before, r.after), new Set([1, 2, 3])));
+  const stored = r.layers.reduce((a, l) => a + l.storedWeights, 0);
+  const dense = r.layers.reduce((a, l) => a + l.params, 0);
+  out.push(...table([
+    ...figureRows(r.before, r.after),
+    ['stored 3x3 weights', formatCount(dense), formatCount(stored), ratio(dense, stored)],
+    ...latencyRows(r),
+  ], new Set([1, 2, 3])));
+  out.push(`ideal ratio (kept positions / 9 over the 3x3 weights): ${r.plan.keptFraction.toFixed(3)}`);
+  if (!('status' in r.latency)) {
+    const l = r.latency;
+    out.push(`latency: ${l.runtime}, threads ${l.threads}, median of ${l.runs} interleaved runs after ${l.warmup} warm-up; spread (quartiles) before ${l.before.p25Ms.toFixed(2)}-${l.before.p75Ms.toFixed(2)} ms, after ${l.after.p25Ms.toFixed(2)}-${l.after.p75Ms.toFixed(2)} ms`);
+  }
+  if (r.layers.some((l) => l.layout === 'sparse')) {
+    out.push('sparse layout: onnxruntime densifies sparse initializers when it loads a model, so it saves file bytes only when enough weights are zero: COO stores an 8-byte index per kept weight');
+  }
   out.push(...renderAccuracy(r));
   if (r.before.macs.status === 'measured') {
     out.push(`MACs at input ${Object.entries(r.before.macs.inputShapes).map(([k, v]) => `${k}[${v.join(',')}]`).join(' ')}, dense before: ${formatCount(r.before.macs.dense)}`);

@@ -8,6 +8,8 @@ import { onnxComputeNodes, onnxInputs, onnxInventory } from './inventory.js';
 import { OnnxModel, readOnnxModel } from './read.js';
 import { writeOnnxModel } from './write.js';
 import { layoutEdits } from './layouts.js';
+import { chooseLayouts } from './auto-layout.js';
+import { compareLatency } from '../../runtime/latency.js';
 import { probeModelBytes } from './probe.js';
 import { halfToFloat } from './half.js';
 import * as ort from 'onnxruntime-node';
@@ -53,6 +55,8 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
     },
     defaultOutputPath: () => kprunedPath(file),
     createRunner: (weights, exposed) => createOnnxRunner(model, weights, exposed, file),
+    chooseLayouts: (weights, masks, inputShapes, onLayer) => chooseLayouts(model, scan.layers, weights, masks, inputShapes, { onLayer }),
+    compareLatency: (outPath, inputShapes, options) => compareLatency(file, outPath, onnxInputs(model), inputShapes, options),
     async verifyWritten(outPath, inputShapes) {
       const session = await createSession(outPath, { threads: 1 }, outPath);
       try {

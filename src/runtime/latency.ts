@@ -1,0 +1,110 @@
+/**
+ * Latency of two ONNX models measured side by side in one process: same input, same session
+ * options, runs interleaved (A, B, B, A, ...) so that drift in machine load hits both alike.
+ */
+import * as ort from 'onnxruntime-node';
+import { InputSpec, createSession } from './onnx-runtime.js';
+
+export interface LatencyStats {
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  /** Interquartile range: the spread of the middle half of the runs. */
+  p25Ms: number;
+  p75Ms: number;
+}
+
+export interface LatencyComparison {
+  runtime: string;
+  threads: number | 'default';
+  batch: number;
+  runs: number;
+  warmup: number;
+  inputShapes: Record<string, number[]>;
+  before: LatencyStats;
+  after: LatencyStats;
+  /** after median / before median. */
+  ratio: number;
+}
+
+function quantile(sorted: number[], q: number): number {
+  const i = (sorted.length - 1) * q;
+  const lo = Math.floor(i);
+  const hi = Math.ceil(i);
+  return sorted[lo] + (sorted[hi] - sorted[lo]) * (i - lo);
+}
+
+export function stats(times: number[]): LatencyStats {
+  const s = [...times].sort((a, b) => a - b);
+  return { medianMs: quantile(s, 0.5), minMs: s[0], maxMs: s[s.length - 1], p25Ms: quantile(s, 0.25), p75Ms: quantile(s, 0.75) };
+}
+
+/** Seeded values in [0, 1): speed should not depend on them, but zeros could take shortcuts. */
+function feeds(inputs: InputSpec[], shapes: Map<string, number[]>): Record<string, ort.Tensor> {
+  const out: Record<string, ort.Tensor> = {};
+  let seed = 12345;
+  for (const spec of inputs) {
+    const dims = shapes.get(spec.name)!;
+    const n = dims.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      data[i] = seed / 4294967296;
+    }
+    out[spec.name] = new ort.Tensor('float32', data, dims);
+  }
+  return out;
+}
+
+export async function timeSessions(
+  sessions: ort.InferenceSession[],
+  input: Record<string, ort.Tensor>,
+  runs: number,
+  warmup: number,
+): Promise<number[][]> {
+  const times = sessions.map(() => [] as number[]);
+  for (let i = 0; i < warmup; i++) for (const s of sessions) await s.run(input);
+  for (let i = 0; i < runs; i++) {
+    const order = i % 2 === 0 ? sessions.map((_, k) => k) : sessions.map((_, k) => sessions.length - 1 - k);
+    for (const k of order) {
+      const t0 = performance.now();
+      await sessions[k].run(input);
+      times[k].push(performance.now() - t0);
+    }
+  }
+  return times;
+}
+
+export async function compareLatency(
+  before: string | Uint8Array,
+  after: string | Uint8Array,
+  inputs: InputSpec[],
+  shapes: Map<string, number[]>,
+  options: { runs?: number; warmup?: number; threads?: number } = {},
+): Promise<LatencyComparison> {
+  const runs = options.runs ?? 20;
+  const warmup = options.warmup ?? 3;
+  const a = await createSession(before, { threads: options.threads });
+  const b = await createSession(after, { threads: options.threads });
+  try {
+    const [ta, tb] = await timeSessions([a, b], feeds(inputs, shapes), runs, warmup);
+    const sa = stats(ta);
+    const sb = stats(tb);
+    return {
+      runtime: `onnxruntime-node ${ort.env.versions.node ?? ''} (CPU)`.trim(),
+      threads: options.threads ?? 'default',
+      batch: shapes.get(inputs[0]?.name ?? '')?.[0] ?? 1,
+      runs,
+      warmup,
+      inputShapes: Object.fromEntries(shapes),
+      before: sa,
+      after: sb,
+      ratio: sb.medianMs / sa.medianMs,
+    };
+  } finally {
+    await a.release();
+    await b.release();
+  }
+}
+
+export { feeds as latencyFeeds };
