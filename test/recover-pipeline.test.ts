@@ -11,8 +11,9 @@ import { prune, KpruneError } from '../src/index.js';
 import type { MeasuredAccuracy } from '../src/index.js';
 import { loadData } from '../src/data/index.js';
 import { FIXTURES, tempDir } from './helpers/tmp.js';
-import { writeFileSync } from 'node:fs';
-import { npyBytes } from './helpers/data-files.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { npyBytes, npzBytes, pngBytes, put } from './helpers/data-files.js';
 
 const dir = tempDir();
 const SUBSET = path.join(FIXTURES, 'data', 'fashion-mnist', 't10k-images-idx3-ubyte.gz');
@@ -76,4 +77,44 @@ test('data that does not fit the model is a clear error and nothing is written',
     (e: unknown) => e instanceof KpruneError && /two-channel\.npy/.test(e.oneLine()),
   );
   await assert.rejects(import('node:fs/promises').then((fs) => fs.stat(out)));
+});
+
+/** The first n subset test images as raw 28x28 pixels with labels, read straight from the IDX files. */
+function subsetImages(n: number): { pixels: Uint8Array[]; labels: number[] } {
+  const images = gunzipSync(readFileSync(SUBSET));
+  const labels = gunzipSync(readFileSync(SUBSET.replace('images-idx3', 'labels-idx1')));
+  return {
+    pixels: Array.from({ length: n }, (_, i) => images.subarray(16 + i * 784, 16 + (i + 1) * 784)),
+    labels: Array.from({ length: n }, (_, i) => labels[8 + i]),
+  };
+}
+
+test('a folder of PNG images with class sub-folders, a flat unlabelled folder, and an .npz all work as data', async () => {
+  const { pixels, labels } = subsetImages(60);
+  const classes = ['0-tshirt', '1-trouser', '2-pullover', '3-dress', '4-coat', '5-sandal', '6-shirt', '7-sneaker', '8-bag', '9-boot'];
+  const labelled = path.join(dir, 'labelled');
+  const flat = path.join(dir, 'flat');
+  pixels.forEach((p, i) => {
+    put(labelled, `${classes[labels[i]]}/img${i}.png`, pngBytes(28, 28, 1, p));
+    put(flat, `img${i}.png`, pngBytes(28, 28, 1, p));
+  });
+  const npz = path.join(dir, 'subset.npz');
+  writeFileSync(npz, npzBytes({
+    x: npyBytes('|u1', [60, 28, 28], Uint8Array.from(pixels.flatMap((p) => Array.from(p)))),
+    y: npyBytes('<i8', [60], labels),
+  }));
+  const input = path.join(FIXTURES, 'models', 'vgg-fmnist.onnx');
+  for (const [source, hasLabels] of [[labelled, true], [flat, false], [npz, true]] as const) {
+    const report = await prune(input, { shape: 'cross', output: path.join(dir, 'vgg.data.onnx'), data: { data: source, calib: 30, eval: 30 }, latencyRuns: 0 });
+    const acc = report.accuracy as MeasuredAccuracy;
+    assert.equal(acc.labelled, hasLabels, source);
+    assert.equal(acc.written.clean.top1 !== undefined, hasLabels, source);
+    assert.ok(acc.written.clean.agreement! >= acc.reshaped.clean.agreement!, source);
+    assert.equal(report.data?.calibSamples, 30);
+  }
+  // Decoded PNGs and raw npz pixels are images the original model recognises.
+  const viaPng = await prune(input, { shape: 'cross', output: path.join(dir, 'vgg.png.onnx'), data: { data: labelled, calib: 30, eval: 30, seed: 5 }, latencyRuns: 0 });
+  const viaNpz = await prune(input, { shape: 'cross', output: path.join(dir, 'vgg.npz.onnx'), data: { data: npz, calib: 30, eval: 30, seed: 5 }, latencyRuns: 0 });
+  assert.ok((viaPng.accuracy as MeasuredAccuracy).original.clean.top1! > 0.5);
+  assert.ok((viaNpz.accuracy as MeasuredAccuracy).original.clean.top1! > 0.5);
 });
