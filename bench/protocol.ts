@@ -1,8 +1,18 @@
 /** What bench/worker.ts prints and bench/run.ts reads (kept apart so importing it runs nothing). */
 
+import type { MeasuredAccuracy, PruneReport } from '../src/index.js';
+
 export const RESULT_PREFIX = 'KPRUNE_BENCH ';
 
-export type WorkerOp = 'analyze' | 'prune' | 'baseline';
+export type WorkerOp = 'analyze' | 'prune' | 'baseline' | 'recover';
+
+/** What bench/recover.ts keeps of one data-driven prune report (op `recover`). */
+export interface RecoverFigures {
+  accuracy: MeasuredAccuracy;
+  data: PruneReport['data'];
+  plan: PruneReport['plan'];
+  recovery: NonNullable<PruneReport['recovery']>['layers'] | null;
+}
 
 export interface WorkerResult {
   op: WorkerOp;
@@ -19,4 +29,8 @@ export interface WorkerResult {
   sizeAfter?: { bytes: number; gzipBytes: number };
   macsDense?: number | null;
   outputFiles?: string[];
+  /** For recover: accuracy, plan and per-layer recovery from the report. */
+  recover?: RecoverFigures;
+  /** For recover: the prune call failed with a KpruneError (e.g. a budget that cannot be met). */
+  error?: { code: string; message: string; suggestion?: string };
 }

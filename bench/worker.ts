@@ -4,15 +4,17 @@
  *   node dist/bench/worker.js analyze <model.onnx>
  *   node dist/bench/worker.js prune <model.onnx> <out.onnx>
  *   node dist/bench/worker.js baseline            (imports the library, does nothing)
+ *   node dist/bench/worker.js recover <model.onnx> <out.onnx> <shape> <data> <calib> <eval> <seed> [budget]
+ *       (prune with data and --recover reconstruct; a KpruneError is reported, not thrown)
  *
  * Prints one line `KPRUNE_BENCH {json}` on stdout: wall ms of the call itself (module loading
  * excluded), CPU ms, and process.resourceUsage().maxRSS (KiB) at the end, i.e. the process peak.
  */
-import { analyze, prune } from '../src/index.js';
+import { analyze, isKpruneError, prune } from '../src/index.js';
 import { RESULT_PREFIX, WorkerResult } from './protocol.js';
 
 async function main(): Promise<void> {
-  const [op, file, out] = process.argv.slice(2);
+  const [op, file, out, ...rest] = process.argv.slice(2);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   let extra: Partial<WorkerResult> = {};
@@ -30,6 +32,28 @@ async function main(): Promise<void> {
       macsDense: r.before.macs.status === 'measured' ? r.before.macs.dense : null,
       outputFiles: r.output.files,
     };
+  } else if (op === 'recover') {
+    const [shape, data, calib, evalCount, seed, budget] = rest;
+    if (!out || !seed) throw new Error('recover needs <model> <out> <shape> <data> <calib> <eval> <seed> [budget]');
+    try {
+      const r = await prune(file, {
+        shape,
+        budget: budget === undefined ? undefined : Number(budget),
+        output: out,
+        data: { data, calib: Number(calib), eval: Number(evalCount), seed: Number(seed) },
+        recover: 'reconstruct',
+      });
+      if (r.accuracy.status !== 'measured') throw new Error(`accuracy was not measured: ${r.accuracy.reason}`);
+      extra = {
+        layers: r.layers.length,
+        timings: r.timings,
+        outputFiles: r.output.files,
+        recover: { accuracy: r.accuracy, data: r.data, plan: r.plan, recovery: r.recovery?.layers ?? null },
+      };
+    } catch (e) {
+      if (!isKpruneError(e)) throw e;
+      extra = { error: { code: e.code, message: e.message, ...(e.suggestion ? { suggestion: e.suggestion } : {}) } };
+    }
   } else if (op !== 'baseline') {
     throw new Error(`unknown op "${op}"`);
   }

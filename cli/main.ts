@@ -8,6 +8,7 @@ import { VERSION, isKpruneError } from '../src/index.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { pruneCommand } from './commands/prune.js';
 import { shapesCommand } from './commands/shapes.js';
+import { compareCommand } from './commands/compare.js';
 import { EXIT_BAD_INPUT, EXIT_INTERNAL } from './exit-codes.js';
 
 function fail(message: string, code: number): never {
@@ -24,6 +25,7 @@ export async function main(argv: string[]): Promise<void> {
     .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `kprune: ${s}` : s) });
   program.addCommand(pruneCommand(), { isDefault: true });
   program.addCommand(analyzeCommand());
+  program.addCommand(compareCommand());
   program.addCommand(shapesCommand());
   for (const c of program.commands) c.exitOverride();
   try {

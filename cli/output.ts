@@ -13,3 +13,7 @@ export async function writeJsonFile(file: string, value: unknown): Promise<void>
 export async function readJsonFile(file: string): Promise<unknown> {
   return JSON.parse(await fs.readFile(file, 'utf8'));
 }
+
+export async function writeTextFile(file: string, text: string): Promise<void> {
+  await writeFilesAtomically([{ path: file, data: Buffer.from(text) }]);
+}

@@ -102,3 +102,67 @@ test('bad input: one line on stderr naming the problem, exit 2, nothing written'
   assert.deepEqual(listing(dir), before);
   assert.deepEqual(listing(path.join(FIXTURES, 'models')), fixturesBefore);
 });
+
+const SUBSET = path.join(FIXTURES, 'data', 'fashion-mnist', 't10k-images-idx3-ubyte.gz');
+
+test('a pipeline step: --config, --max-drop exit codes, --emit-masks, --report html, and compare', () => {
+  const cfg = path.join(dir, 'kprune.json');
+  writeFileSync(cfg, JSON.stringify({ shape: 'cross', data: SUBSET, calib: 64, eval: 100, latencyRuns: 3, layout: 'decomposed' }));
+  const out = path.join(dir, 'gate.onnx');
+  // An impossible gate (no loss at all allowed, while reshaping a cross costs some): exit 1, model written.
+  const strict = kprune([vgg, '--config', cfg, '-o', out, '--max-drop', '0', '--json', '--emit-masks', path.join(dir, 'masks.json'), '--report', path.join(dir, 'r.html')]);
+  const report = JSON.parse(strict.stdout);
+  assert.equal(report.layers[0].layout, 'decomposed', 'config applied');
+  assert.equal(report.data.calibSamples, 64);
+  assert.equal(report.gate.maxDrop, 0);
+  assert.equal(strict.code, report.gate.passed ? 0 : 1);
+  assert.ok(existsSync(out));
+  const loose = kprune([vgg, '--config', cfg, '-o', out, '--max-drop', '100', '--latency-runs', '0']);
+  assert.equal(loose.code, 0, loose.stderr);
+  assert.match(loose.stdout, /gate --max-drop 100: passed/);
+  // Command-line options win over the config file.
+  const cliWins = JSON.parse(kprune([vgg, '--config', cfg, '-o', out, '--shape', 'x', '--json', '--latency-runs', '0']).stdout);
+  assert.ok(cliWins.plan.entries.every((e: { shape: string }) => e.shape === 'x'));
+  // Masks keyed by the original model's names, one per reshaped weight, rows of the cross.
+  const masks = JSON.parse(readFileSync(path.join(dir, 'masks.json'), 'utf8'));
+  assert.equal(masks.layers.length, report.layers.length);
+  assert.deepEqual(masks.layers[0].mask3x3, [[0, 1, 0], [1, 1, 1], [0, 1, 0]]);
+  assert.equal(masks.layers[0].nodes[0], report.layers[0].nodes[0]);
+  assert.match(readFileSync(path.join(dir, 'r.html'), 'utf8'), /^<!DOCTYPE html>/i);
+  // compare: the same figures for any two models, and the gate.
+  const cmp = kprune(['compare', vgg, out, '--data', SUBSET, '--eval', '100', '--latency-runs', '3', '--json']);
+  assert.equal(cmp.code, 0, cmp.stderr);
+  const c = JSON.parse(cmp.stdout);
+  assert.equal(c.kind, 'compare');
+  assert.ok(c.after.size.bytes < c.before.size.bytes);
+  assert.equal(c.accuracy.evalSamples, 100);
+  assert.equal(c.accuracy.b.clean.agreement !== undefined, true);
+  const gated = kprune(['compare', vgg, out, '--data', SUBSET, '--eval', '100', '--latency-runs', '0', '--max-drop', '100']);
+  assert.equal(gated.code, 0);
+  const noData = kprune(['compare', vgg, out, '--max-drop', '1', '--latency-runs', '0']);
+  assert.equal(noData.code, 1, 'a gate without data cannot pass');
+  assert.match(noData.stdout, /accuracy: unknown/);
+});
+
+test('config files are validated like the command line', () => {
+  const cfg = path.join(dir, 'bad.json');
+  writeFileSync(cfg, JSON.stringify({ shap: 'cross' }));
+  const r = kprune([vgg, '--config', cfg, '-o', path.join(dir, 'x.onnx')]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown option "shap"/);
+  writeFileSync(cfg, JSON.stringify({ budget: 'lots' }));
+  assert.match(kprune([vgg, '--config', cfg, '-o', path.join(dir, 'x.onnx')]).stderr, /budget.*takes a number/);
+  writeFileSync(cfg, '{ not json');
+  assert.match(kprune([vgg, '--config', cfg, '-o', path.join(dir, 'x.onnx')]).stderr, /bad\.json: not valid JSON/);
+  assert.ok(!existsSync(path.join(dir, 'x.onnx')));
+});
+
+test('the summary comes first; --verbose adds the per-layer table; no colour codes off a TTY', () => {
+  const out = path.join(dir, 'v.onnx');
+  const plain = kprune([vgg, '-o', out, '--latency-runs', '0']);
+  assert.doesNotMatch(plain.stdout, /energy kept/);
+  assert.match(plain.stdout, /--verbose for the per-layer table/);
+  const verbose = kprune([vgg, '-o', out, '--latency-runs', '0', '--verbose']);
+  assert.match(verbose.stdout, /energy kept/);
+  assert.doesNotMatch(verbose.stdout, /\x1b\[/);
+});

@@ -13,7 +13,7 @@ import { InputSpec } from '../runtime/onnx-runtime.js';
 import { ModelRunner } from '../runtime/model-runner.js';
 import { SkippedConv } from './onnx/convs.js';
 
-export type ModelFormat = 'onnx';
+export type ModelFormat = 'onnx' | 'tfjs-layers' | 'tfjs-graph';
 
 export interface WriteResult {
   /** Every file written, the model file last. */

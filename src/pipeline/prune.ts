@@ -11,12 +11,13 @@ import { countNonzero } from '../core/conv.js';
 import { applyPlan } from '../core/reshape.js';
 import { KpruneError } from '../errors.js';
 import { LoadedModel } from '../formats/index.js';
-import { concreteDims } from '../runtime/onnx-runtime.js';
 import { MacFigures, measureFiles, measureMacs, measureParams } from '../report/measure.js';
 import { LayerReport, PruneReport, REPORT_SCHEMA_VERSION } from '../report/report.js';
 import { VERSION } from '../version.js';
 import { checkThreshold } from './analyze.js';
-import { loadPrunable, parseInputShape } from './load.js';
+import { loadPrunable } from './load.js';
+import { resolveInputShapes, timed, withBatch } from './common.js';
+import { checkGate } from './gate.js';
 import { ProgressListener } from './progress.js';
 import { DataContext, DataOptions, dataAwareLosses, evaluateQuality, openData, recoverWeights, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from './recover.js';
 import { loadModel } from '../formats/index.js';
@@ -60,6 +61,8 @@ export interface PruneOptions {
   latencyRuns?: number;
   /** onnxruntime intra-op threads for timings (default: onnxruntime's choice). */
   threads?: number;
+  /** Quality gate: at most this many points of top-1 (or agreement) lost; see gate.ts. */
+  maxDrop?: number;
   /** Progress events for long phases. */
   onProgress?: ProgressListener;
 }
@@ -90,16 +93,6 @@ async function checkOutputPath(model: LoadedModel, out: string): Promise<void> {
     if (!st.isDirectory()) throw new Error('not a directory');
   } catch (e) {
     throw new KpruneError('io', `the output folder ${path.dirname(target)} does not exist`, { file: out, cause: e });
-  }
-}
-
-async function timed<T>(timings: Record<string, number>, phase: string, onProgress: ProgressListener | undefined, f: () => Promise<T> | T): Promise<T> {
-  onProgress?.({ phase });
-  const t0 = performance.now();
-  try {
-    return await f();
-  } finally {
-    timings[phase] = Math.round(performance.now() - t0);
   }
 }
 
@@ -165,16 +158,7 @@ async function finish(
 ): Promise<PruneReport> {
   const onPhase = options.onProgress;
 
-  // Input shape for the one measuring run: explicit, or the model's own with a dynamic batch as 1.
-  let inputShapes: Map<string, number[]> | null = null;
-  let macsUnknown = '';
-  try {
-    const given = options.inputShape ? parseInputShape(options.inputShape, model.inputs.map((i) => i.name)) : new Map<string, number[]>();
-    inputShapes = new Map(model.inputs.map((i) => [i.name, concreteDims(i, given.get(i.name))]));
-  } catch (e) {
-    if (options.inputShape || !(e instanceof KpruneError)) throw e;
-    macsUnknown = e.oneLine();
-  }
+  const { inputShapes, unknownReason: macsUnknown } = resolveInputShapes(model, options.inputShape);
 
   const masks = new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)]));
   const timingShapes = inputShapes ? withBatch(inputShapes, model, options.batch ?? 1) : null;
@@ -266,6 +250,7 @@ async function finish(
     plan,
     before: figures.before,
     after: figures.after,
+    gate: options.maxDrop === undefined ? null : checkGate(options.maxDrop, accuracy?.original.clean ?? null, accuracy?.written.clean ?? null),
     latency: latency ?? { status: 'unknown', reason: runs === 0 ? 'not measured (latencyRuns 0)' : macsUnknown },
     layoutTimings,
     accuracy: accuracy ?? { status: 'unknown', reason: 'no evaluation data was given, so accuracy was not measured' },
@@ -301,15 +286,6 @@ async function finish(
     },
     timings,
   };
-}
-
-/** The input shapes with the batch dimension set, where the model leaves it dynamic. */
-function withBatch(shapes: Map<string, number[]>, model: LoadedModel, batch: number): Map<string, number[]> {
-  return new Map([...shapes].map(([name, dims]) => {
-    const spec = model.inputs.find((i) => i.name === name);
-    const dynamic = spec && typeof spec.dims[0] !== 'number';
-    return [name, dynamic ? [batch, ...dims.slice(1)] : dims];
-  }));
 }
 
 /** The reshaped layer a decomposed piece's weight belongs to (pieces are named "<weight>/kp_..."). */

@@ -11,7 +11,7 @@ import { KpruneError } from '../errors.js';
 import { LoadedModel } from '../formats/index.js';
 import { RunnerCache, collectOutputs, datasetActivationSource } from '../runtime/evaluate.js';
 import { ModelRunner } from '../runtime/model-runner.js';
-import { QualityFigures, isClassifierOutput, quality } from '../report/metrics.js';
+import { OutputSet, QualityFigures, isClassifierOutput, quality } from '../report/metrics.js';
 import { ProgressListener } from './progress.js';
 import { GramEngine } from '../core/recover/layer-stats.js';
 import { createOrtGramEngine } from '../runtime/gram-engine.js';
@@ -145,6 +145,39 @@ export interface MeasuredAccuracy {
   runtime: string;
 }
 
+/** The evaluation samples, clean and (unless turned off) occluded. */
+export function evaluationSets(ctx: DataContext): { sets: Dataset[]; occlusion: string | null } {
+  const area = ctx.options.occlusion ?? DEFAULT_OCCLUSION_AREA;
+  const clean = ctx.split.eval;
+  const occluded = area > 0 ? occlude(clean, area, (ctx.options.seed ?? 0) + 1) : null;
+  return { sets: occluded ? [clean, occluded] : [clean], occlusion: occluded ? occluded.source.slice(clean.source.length + 2) : null };
+}
+
+/**
+ * Runs every runner on the same evaluation samples (clean and occluded). The first is the
+ * reference: each of the others is also compared with it (agreement, or distance for outputs that
+ * are not class scores).
+ */
+export async function evaluateRunners(ctx: DataContext, runners: ModelRunner[], onProgress?: ProgressListener): Promise<{ pairs: QualityPair[]; classifier: boolean; occlusion: string | null }> {
+  const { sets, occlusion } = evaluationSets(ctx);
+  const labels = ctx.split.eval.labels;
+  const total = runners.length * sets.length;
+  let done = 0;
+  const reference: OutputSet[] = [];
+  const pairs: QualityPair[] = [];
+  for (const [k, runner] of runners.entries()) {
+    const outs: OutputSet[] = [];
+    for (const set of sets) {
+      outs.push(await collectOutputs(runner, set));
+      onProgress?.({ phase: 'evaluating', done: ++done, total, unit: 'passes' });
+    }
+    if (k === 0) reference.push(...outs);
+    const vs = (i: number) => (k === 0 ? undefined : reference[i]);
+    pairs.push({ clean: quality(outs[0], labels, vs(0)), ...(outs[1] ? { occluded: quality(outs[1], labels, vs(1)) } : {}) });
+  }
+  return { pairs, classifier: isClassifierOutput(reference[0]?.sampleDims ?? []), occlusion };
+}
+
 /** Evaluates the original and the reshaped weights in memory, and the written file from disk. */
 export async function evaluateQuality(
   ctx: DataContext,
@@ -153,46 +186,21 @@ export async function evaluateQuality(
   written: LoadedModel,
   onProgress?: ProgressListener,
 ): Promise<MeasuredAccuracy> {
-  const area = ctx.options.occlusion ?? DEFAULT_OCCLUSION_AREA;
-  const clean = ctx.split.eval;
-  const occluded = area > 0 ? occlude(clean, area, (ctx.options.seed ?? 0) + 1) : null;
-  const sets = occluded ? [clean, occluded] : [clean];
   const writtenRunner = await written.createRunner(new Map(), []);
   const reshapedRunner = await model.createRunner(reshaped, []);
-  const total = 3 * sets.length;
-  let done = 0;
-  const step = () => onProgress?.({ phase: 'evaluating', done: ++done, total, unit: 'passes' });
   try {
-    const pairs: QualityPair[] = [];
-    const originals = [];
-    for (const set of sets) {
-      originals.push(await collectOutputs(ctx.runner, set));
-      step();
-    }
-    const labels = clean.labels;
-    pairs.push({ clean: quality(originals[0], labels), ...(occluded ? { occluded: quality(originals[1], labels) } : {}) });
-    for (const runner of [reshapedRunner, writtenRunner]) {
-      const outs = [];
-      for (const set of sets) {
-        outs.push(await collectOutputs(runner, set));
-        step();
-      }
-      pairs.push({
-        clean: quality(outs[0], labels, originals[0]),
-        ...(occluded ? { occluded: quality(outs[1], labels, originals[1]) } : {}),
-      });
-    }
+    const { pairs, classifier, occlusion } = await evaluateRunners(ctx, [ctx.runner, reshapedRunner, writtenRunner], onProgress);
     return {
       status: 'measured',
-      classifier: isClassifierOutput(originals[0].sampleDims),
-      labelled: labels !== undefined,
-      evalSource: clean.source,
-      evalSamples: clean.count,
-      occlusion: occluded ? occluded.source.slice(clean.source.length + 2) : null,
+      classifier,
+      labelled: ctx.split.eval.labels !== undefined,
+      evalSource: ctx.split.eval.source,
+      evalSamples: ctx.split.eval.count,
+      occlusion,
       original: pairs[0],
       reshaped: pairs[1],
       written: pairs[2],
-      runtime: 'onnxruntime-node (CPU)',
+      runtime: ctx.runner.runtime,
     };
   } finally {
     await writtenRunner.release();

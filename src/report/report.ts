@@ -9,6 +9,7 @@ import { MacFigures, ParamFigures, SizeFigures } from './measure.js';
 import type { Layout } from '../core/layout/layout.js';
 import type { LatencyComparison } from '../runtime/latency.js';
 import type { LayoutTiming } from '../formats/onnx/auto-layout.js';
+import type { Gate } from '../pipeline/gate.js';
 import type { MeasuredAccuracy } from '../pipeline/recover.js';
 import type { LayerRecovery } from '../core/recover/reconstruct.js';
 
@@ -85,6 +86,8 @@ export interface PruneReport {
   plan: PrunePlan;
   before: ModelFigures;
   after: ModelFigures;
+  /** `--max-drop`: whether the written model lost no more than allowed. */
+  gate: Gate | null;
   /** End-to-end latency, original vs written, side by side. */
   latency: LatencyComparison | { status: 'unknown'; reason: string };
   /** With `--layout auto`: each layer's timings in both forms and the choice. */

@@ -4,6 +4,7 @@
 import { LayerAnalysis } from '../core/analysis.js';
 import { NAMED_SHAPES, NAMED_SHAPE_NAMES, QH_CYCLE, drawMask, parseMask } from '../core/lattice.js';
 import { AnalyzeReport, ModelFigures, PruneReport } from './report.js';
+import type { CompareReport } from '../pipeline/compare.js';
 
 const SHADES = ['  ', '░░', '▒▒', '▓▓', '██'];
 
@@ -37,16 +38,36 @@ export function formatCount(n: number): string {
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 
+/** Text styles; plain by default, ANSI colours when the CLI says the terminal wants them. */
+export interface Style {
+  bold: (s: string) => string;
+  dim: (s: string) => string;
+  good: (s: string) => string;
+  bad: (s: string) => string;
+}
+
+const same = (s: string) => s;
+export const PLAIN: Style = { bold: same, dim: same, good: same, bad: same };
+export const ANSI: Style = {
+  bold: (s) => `\x1b[1m${s}\x1b[22m`,
+  dim: (s) => `\x1b[2m${s}\x1b[22m`,
+  good: (s) => `\x1b[32m${s}\x1b[39m`,
+  bad: (s) => `\x1b[31m${s}\x1b[39m`,
+};
+
+// eslint-disable-next-line no-control-regex
+const visible = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, '').length;
+
 function pad(s: string, n: number): string {
-  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+  return visible(s) >= n ? s : s + ' '.repeat(n - visible(s));
 }
 
 function padLeft(s: string, n: number): string {
-  return s.length >= n ? s : ' '.repeat(n - s.length) + s;
+  return visible(s) >= n ? s : ' '.repeat(n - visible(s)) + s;
 }
 
 function table(rows: string[][], rightAlign: Set<number> = new Set()): string[] {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => visible(r[c] ?? ''))));
   return rows.map((r) => r.map((cell, c) => (rightAlign.has(c) ? padLeft(cell, widths[c]) : pad(cell, widths[c]))).join('  ').trimEnd());
 }
 
@@ -82,8 +103,14 @@ export function renderAnalyze(r: AnalyzeReport): string {
   return out.join('\n');
 }
 
+let style: Style = PLAIN;
+
+/** after/before, green when smaller, red when larger (every figure here is better smaller). */
 function ratio(a: number, b: number): string {
-  return a > 0 ? (b / a).toFixed(3) : '-';
+  if (!(a > 0)) return '-';
+  const r = b / a;
+  const text = r.toFixed(3);
+  return r < 0.9995 ? style.good(text) : r > 1.0005 ? style.bad(text) : text;
 }
 
 function figureRows(b: ModelFigures, a: ModelFigures): string[][] {
@@ -108,11 +135,26 @@ function latencyRows(r: PruneReport): string[][] {
   return [[`latency (batch ${l.batch})`, f(l.before), f(l.after), l.ratio.toFixed(3)]];
 }
 
-export function renderPrune(r: PruneReport, verbose = true): string {
+export interface RenderOptions {
+  /** The per-layer table and the measurement notes. */
+  verbose?: boolean;
+  style?: Style;
+}
+
+function gateLine(g: PruneReport['gate']): string[] {
+  if (!g) return [];
+  return [`gate --max-drop ${g.maxDrop}: ${g.passed ? style.good('passed') : style.bad('FAILED')} (${g.reason})`];
+}
+
+export function renderPrune(r: PruneReport, options: RenderOptions = {}): string {
+  style = options.style ?? PLAIN;
+  const verbose = options.verbose ?? false;
   const out: string[] = [];
   const planName = r.plan.spec === 'auto' ? `auto, budget ${r.plan.budget}` : r.plan.spec;
-  out.push(`${r.input.path} -> ${r.output.path}`);
-  out.push(`shape ${planName}: ${r.layers.length} 3x3 weight tensors reshaped, ${pct(r.plan.keptFraction)} of their positions kept`);
+  const layouts = [...new Set(r.layers.map((l) => l.layout))].join('/');
+  out.push(style.bold(`${r.input.path} -> ${r.output.path}`));
+  out.push(`shape ${planName}, layout ${layouts}: ${r.layers.length} 3x3 weight tensors reshaped, ${pct(r.plan.keptFraction)} of their positions kept`);
+  out.push(...gateLine(r.gate));
   out.push('');
   const stored = r.layers.reduce((a, l) => a + l.storedWeights, 0);
   const dense = r.layers.reduce((a, l) => a + l.params, 0);
@@ -121,21 +163,21 @@ export function renderPrune(r: PruneReport, verbose = true): string {
     ['stored 3x3 weights', formatCount(dense), formatCount(stored), ratio(dense, stored)],
     ...latencyRows(r),
   ], new Set([1, 2, 3])));
-  out.push(`ideal ratio (kept positions / 9 over the 3x3 weights): ${r.plan.keptFraction.toFixed(3)}`);
+  out.push(style.dim(`ideal ratio (kept positions / 9 over the 3x3 weights): ${r.plan.keptFraction.toFixed(3)}`));
   if (!('status' in r.latency)) {
     const l = r.latency;
-    out.push(`latency: ${l.runtime}, threads ${l.threads}, median of ${l.runs} interleaved runs after ${l.warmup} warm-up; spread (quartiles) before ${l.before.p25Ms.toFixed(2)}-${l.before.p75Ms.toFixed(2)} ms, after ${l.after.p25Ms.toFixed(2)}-${l.after.p75Ms.toFixed(2)} ms`);
+    out.push(style.dim(`latency: ${l.runtime}, threads ${l.threads}, median of ${l.runs} interleaved runs after ${l.warmup} warm-up; spread (quartiles) before ${l.before.p25Ms.toFixed(2)}-${l.before.p75Ms.toFixed(2)} ms, after ${l.after.p25Ms.toFixed(2)}-${l.after.p75Ms.toFixed(2)} ms`));
   }
   if (r.layers.some((l) => l.layout === 'sparse')) {
     out.push('sparse layout: onnxruntime densifies sparse initializers when it loads a model, so it saves file bytes only when enough weights are zero: COO stores an 8-byte index per kept weight');
   }
   out.push(...renderAccuracy(r));
   if (r.before.macs.status === 'measured') {
-    out.push(`MACs at input ${Object.entries(r.before.macs.inputShapes).map(([k, v]) => `${k}[${v.join(',')}]`).join(' ')}, dense before: ${formatCount(r.before.macs.dense)}`);
+    out.push(style.dim(`MACs at input ${Object.entries(r.before.macs.inputShapes).map(([k, v]) => `${k}[${v.join(',')}]`).join(' ')}, dense before: ${formatCount(r.before.macs.dense)}`));
   } else {
     out.push(`MACs unknown: ${r.before.macs.reason}`);
   }
-  out.push(`output ${r.output.verified}`);
+  out.push(style.dim(`output ${r.output.verified}`));
   if (r.after.size.gzipBytes < r.before.size.gzipBytes && r.after.size.bytes >= r.before.size.bytes) {
     out.push('note: the masked layout keeps zeros in place, so the raw file keeps its size; the savings show in gzip and in effective MACs');
   }
@@ -151,6 +193,8 @@ export function renderPrune(r: PruneReport, verbose = true): string {
       ]),
     ], new Set([0, 6, 7, 8])));
     for (const l of r.layers.filter((x) => x.layout === 'masked' && x.layoutNote)) out.push(`layer ${l.name} kept masked: ${l.layoutNote}`);
+  } else {
+    out.push(style.dim('(--verbose for the per-layer table)'));
   }
   for (const s of r.skipped) out.push(`skipped ${s.node} (${s.opType}): ${s.reason}`);
   return out.join('\n');
@@ -183,6 +227,37 @@ function renderAccuracy(r: PruneReport): string[] {
   out.push(...table(rows, new Set([1, 2, 3])));
   if (a.occlusion) out.push(`occlusion: ${a.occlusion}`);
   return out;
+}
+
+export function renderCompare(r: CompareReport, options: RenderOptions = {}): string {
+  style = options.style ?? PLAIN;
+  const out: string[] = [style.bold(`A: ${r.a.path} (${r.a.format})`), style.bold(`B: ${r.b.path} (${r.b.format})`)];
+  out.push(...gateLine(r.gate));
+  out.push('');
+  const lat = r.latency;
+  out.push(...table([
+    ...figureRows(r.before, r.after).map((row, i) => (i === 0 ? ['', 'A', 'B', 'B/A'] : row)),
+    'status' in lat ? ['latency', 'unknown', 'unknown', ''] : [`latency (batch ${lat.batch})`, `${lat.before.medianMs.toFixed(2)} ms`, `${lat.after.medianMs.toFixed(2)} ms`, ratio(lat.before.medianMs, lat.after.medianMs)],
+  ], new Set([1, 2, 3])));
+  if ('status' in lat) out.push(style.dim(`latency unknown: ${lat.reason}`));
+  const a = r.accuracy;
+  if (a.status === 'unknown') {
+    out.push(`accuracy: unknown (${a.reason})`);
+  } else {
+    out.push('', `quality on ${a.evalSamples} evaluation samples: ${a.evalSource}; ${a.runtime}`);
+    const rows: string[][] = [['', 'A', 'B']];
+    const f = (x: number | undefined | null) => (x === undefined ? '-' : x === null ? 'identical' : pct(x));
+    for (const occluded of a.occlusion ? [false, true] : [false]) {
+      const p = occluded ? 'occluded ' : '';
+      const pick = (q: typeof a.a, k: 'top1' | 'top5' | 'agreement') => (occluded ? q.occluded : q.clean)?.[k];
+      for (const [label, k] of [['top-1', 'top1'], ['top-5', 'top5'], ['agreement with A', 'agreement']] as const) {
+        if (pick(a.a, k) === undefined && pick(a.b, k) === undefined) continue;
+        rows.push([`${p}${label}`, f(pick(a.a, k)), f(pick(a.b, k))]);
+      }
+    }
+    out.push(...table(rows, new Set([1, 2])));
+  }
+  return out.join('\n');
 }
 
 export function renderShapes(): string {

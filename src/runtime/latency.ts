@@ -3,7 +3,7 @@
  * options, runs interleaved (A, B, B, A, ...) so that drift in machine load hits both alike.
  */
 import * as ort from 'onnxruntime-node';
-import { InputSpec, createSession } from './onnx-runtime.js';
+import { InputSpec, createSession, zeros } from './onnx-runtime.js';
 
 export interface LatencyStats {
   medianMs: number;
@@ -46,12 +46,17 @@ function feeds(inputs: InputSpec[], shapes: Map<string, number[]>): Record<strin
   for (const spec of inputs) {
     const dims = shapes.get(spec.name)!;
     const n = dims.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
+    const next = () => {
       seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      data[i] = seed / 4294967296;
+      return seed / 4294967296;
+    };
+    switch (spec.type) {
+      case 'float32': out[spec.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, next), dims); break;
+      case 'float64': out[spec.name] = new ort.Tensor('float64', Float64Array.from({ length: n }, next), dims); break;
+      // Half-precision bit patterns of values in [2^-7, 1): exponent 8..14, any mantissa.
+      case 'float16': out[spec.name] = new ort.Tensor('float16', Uint16Array.from({ length: n }, () => ((8 + Math.floor(next() * 7)) << 10) | Math.floor(next() * 1024)), dims); break;
+      default: out[spec.name] = zeros(spec.type, dims);
     }
-    out[spec.name] = new ort.Tensor('float32', data, dims);
   }
   return out;
 }

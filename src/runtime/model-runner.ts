@@ -7,6 +7,8 @@ import type { Activation } from '../core/recover/layer-stats.js';
 export type { Activation };
 
 export interface ModelRunner {
+  /** What executes the model, for reports (e.g. "onnxruntime-node 1.30.0 (CPU)"). */
+  runtime: string;
   /** The model's single data input. */
   inputName: string;
   /** The model's own outputs. */

@@ -90,6 +90,7 @@ async function createOnnxRunner(model: OnnxModel, weights: Map<string, Float32Ar
   const outputNames = (model.graph.output ?? []).map((o) => o.name ?? '');
   const batchDim = input.dims[0];
   return {
+    runtime: `onnxruntime-node ${ort.env.versions.node ?? ''} (CPU)`,
     inputName: input.name,
     outputNames,
     maxBatch: typeof batchDim === 'number' && batchDim > 0 ? batchDim : Number.MAX_SAFE_INTEGER,

@@ -1,0 +1,56 @@
+import { Command } from 'commander';
+import { compare, renderCompare } from '../../src/index.js';
+import { applyConfig } from '../config.js';
+import { DataFlags, addDataOptions, dataOptions } from '../data-options.js';
+import { EXIT_GATE } from '../exit-codes.js';
+import { printJson, writeJsonFile } from '../output.js';
+import { progressView } from '../progress.js';
+import { parseInteger, parseNumber } from '../parse.js';
+import { terminalStyle } from '../style.js';
+
+interface CompareFlags extends DataFlags {
+  json?: boolean;
+  report?: string;
+  inputShape?: string;
+  batch?: number;
+  latencyRuns?: number;
+  threads?: number;
+  maxDrop?: number;
+  config?: string;
+}
+
+export function compareCommand(): Command {
+  const cmd = new Command('compare')
+    .description('measure two models of the same task side by side: size, parameters, MACs, latency, and with --data accuracy on the same samples')
+    .argument('<a>', 'the reference model (e.g. the original)')
+    .argument('<b>', 'the model to compare with it (e.g. the slimmed one)')
+    .option('--json', 'print the report as one JSON document on stdout, nothing else')
+    .option('--report <file>', 'also write the report as JSON to this file')
+    .option('--max-drop <points>', 'quality gate: exit 1 if B loses more than this many points of top-1 (or agreement) against A', parseNumber('--max-drop'))
+    .option('--input-shape <dims>', 'input dims for measuring, e.g. 1,3,224,224')
+    .option('--batch <n>', 'batch for the latency comparison (default 1)', parseInteger('--batch'))
+    .option('--latency-runs <n>', 'timed runs per model (default 50; 0 = skip)', parseInteger('--latency-runs'))
+    .option('--threads <n>', 'onnxruntime threads for timings', parseInteger('--threads'))
+    .option('--config <file>', 'read options from a JSON file (command-line options win)');
+  addDataOptions(cmd, false);
+  return cmd.action(async (a: string, b: string, opts: CompareFlags, self: Command) => {
+    if (opts.config) {
+      await applyConfig(self, opts.config);
+      Object.assign(opts, self.opts());
+    }
+    const view = progressView(!opts.json);
+    try {
+      const report = await compare(a, b, {
+        data: dataOptions(opts), inputShape: opts.inputShape, batch: opts.batch, latencyRuns: opts.latencyRuns,
+        threads: opts.threads, maxDrop: opts.maxDrop, onProgress: view.update,
+      });
+      view.done();
+      if (opts.report) await writeJsonFile(opts.report, report);
+      if (opts.json) printJson(report);
+      else process.stdout.write(renderCompare(report, { style: terminalStyle(opts.json) }) + '\n');
+      if (report.gate && !report.gate.passed) process.exitCode = EXIT_GATE;
+    } finally {
+      view.done();
+    }
+  });
+}

@@ -1,0 +1,40 @@
+/** Small pieces shared by the pipeline commands. */
+import { KpruneError } from '../errors.js';
+import { LoadedModel } from '../formats/index.js';
+import { concreteDims } from '../runtime/onnx-runtime.js';
+import { parseInputShape } from './load.js';
+import { ProgressListener } from './progress.js';
+
+/** Runs one phase, recording its wall time in `timings` and announcing it to the listener. */
+export async function timed<T>(timings: Record<string, number>, phase: string, onProgress: ProgressListener | undefined, f: () => Promise<T> | T): Promise<T> {
+  onProgress?.({ phase });
+  const t0 = performance.now();
+  try {
+    return await f();
+  } finally {
+    timings[phase] = Math.round(performance.now() - t0);
+  }
+}
+
+/**
+ * Input shapes for measuring runs: `--input-shape` when given, else the model's own with a dynamic
+ * batch as 1. When neither works, null and the reason (figures that need them become unknown).
+ */
+export function resolveInputShapes(model: LoadedModel, inputShape?: string): { inputShapes: Map<string, number[]> | null; unknownReason: string } {
+  try {
+    const given = inputShape ? parseInputShape(inputShape, model.inputs.map((i) => i.name)) : new Map<string, number[]>();
+    return { inputShapes: new Map(model.inputs.map((i) => [i.name, concreteDims(i, given.get(i.name))])), unknownReason: '' };
+  } catch (e) {
+    if (inputShape || !(e instanceof KpruneError)) throw e;
+    return { inputShapes: null, unknownReason: e.oneLine() };
+  }
+}
+
+/** The input shapes with the batch dimension set, where the model leaves it dynamic. */
+export function withBatch(shapes: Map<string, number[]>, model: LoadedModel, batch: number): Map<string, number[]> {
+  return new Map([...shapes].map(([name, dims]) => {
+    const spec = model.inputs.find((i) => i.name === name);
+    const dynamic = spec && typeof spec.dims[0] !== 'number';
+    return [name, dynamic ? [batch, ...dims.slice(1)] : dims];
+  }));
+}

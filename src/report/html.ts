@@ -1,0 +1,438 @@
+/**
+ * The prune report as one self-contained HTML page: inline CSS and server-side SVG, no scripts,
+ * no fonts, images or anything else fetched (a Content-Security-Policy forbids it). No date or
+ * host is printed, so the same report renders to the same bytes.
+ *
+ * Every text from the report is escaped (`esc`): layer names come from users' models.
+ */
+import type { MeasuredAccuracy, QualityPair } from '../pipeline/recover.js';
+import type { QualityFigures } from './metrics.js';
+import type { LayerReport, PruneReport } from './report.js';
+import { formatBytes, formatCount } from './text.js';
+import { baseName, esc } from './html-escape.js';
+import { REPORT_CSS } from './html-style.js';
+import { barChartSvg, barSvg, heatLegendSvg, heatMapSvg, legendMarksSvg } from './html-svg.js';
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const ratioText = (r: number) => r.toFixed(3);
+
+function ms(x: number): string {
+  if (x >= 100) return `${x.toFixed(0)} ms`;
+  if (x >= 0.1) return `${x.toFixed(2)} ms`;
+  return `${x.toPrecision(2)} ms`;
+}
+
+const exact = (n: number) => n.toLocaleString('en-US');
+
+/** "0.20–0.21 ms": a range in one unit. */
+function range(lo: number, hi: number): string {
+  return `${ms(lo).replace(/ ms$/, '')}–${ms(hi)}`;
+}
+
+function signed(x: number, digits: number): string {
+  const t = Math.abs(x).toFixed(digits);
+  return Number(t) === 0 ? `±${t}` : x > 0 ? `+${t}` : `−${t}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Summary cards
+
+interface FigureCard {
+  kind: 'figure';
+  title: string;
+  /** Shown text and, for the bars and ratio, the number (null: nothing to compare with). */
+  before: { text: string; value: number | null; exact?: string };
+  after: { text: string; value: number | null; exact?: string };
+  beforeLabel?: string;
+  afterLabel?: string;
+  notes: string[];
+}
+
+interface UnknownCard {
+  kind: 'unknown';
+  title: string;
+  reason: string;
+}
+
+type Card = FigureCard | UnknownCard;
+
+function cardHtml(c: Card): string {
+  if (c.kind === 'unknown') {
+    return `<article class="card is-unknown"><h3>${esc(c.title)}</h3><p class="value">unknown</p><p class="reason">${esc(c.reason)}</p></article>`;
+  }
+  const b = c.before.value;
+  const a = c.after.value;
+  const ratio = b !== null && a !== null && b > 0 ? ratioText(a / b) : '–';
+  const max = Math.max(a ?? 0, b ?? 0);
+  const row = (label: string, v: FigureCard['before'], cls: 'before' | 'after') => `<dt>${esc(label)}</dt>`
+    + `<dd class="value"${v.exact ? ` title="${esc(v.exact)}"` : ''}>${esc(v.text)}</dd>`
+    + `<dd class="bar-cell">${v.value !== null && max > 0 ? barSvg(v.value, max, cls) : ''}</dd>`;
+  return `<article class="card"><div class="card-head"><h3>${esc(c.title)}</h3>`
+    + `<p class="ratio"><span class="r">${ratio}</span><span class="rl">after / before</span></p></div>`
+    + `<dl class="ba">${row(c.beforeLabel ?? 'before', c.before, 'before')}${row(c.afterLabel ?? 'after', c.after, 'after')}</dl>`
+    + c.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')
+    + '</article>';
+}
+
+function countFigure(n: number) {
+  return { text: formatCount(n), value: n, exact: exact(n) };
+}
+
+function bytesFigure(n: number) {
+  return { text: formatBytes(n), value: n, exact: `${exact(n)} bytes` };
+}
+
+function summaryCards(r: PruneReport): Card[] {
+  const cards: Card[] = [];
+  const files = r.after.size.files.length;
+  cards.push({
+    kind: 'figure', title: 'File size', before: bytesFigure(r.before.size.bytes), after: bytesFigure(r.after.size.bytes),
+    notes: [
+      ...(r.before.size.files.length > 1 || files > 1 ? [`files: ${r.before.size.files.length} before, ${files} after (model and external data)`] : []),
+      ...(r.after.size.gzipBytes < r.before.size.gzipBytes && r.after.size.bytes >= r.before.size.bytes
+        ? ['the masked layout keeps zeros in place, so the raw file keeps its size; the savings show in gzip and in effective MACs']
+        : []),
+    ],
+  });
+  cards.push({ kind: 'figure', title: 'File size, gzip', before: bytesFigure(r.before.size.gzipBytes), after: bytesFigure(r.after.size.gzipBytes), notes: [] });
+  cards.push({
+    kind: 'figure', title: 'Parameters (non-zero)', before: countFigure(r.before.params.nonzero), after: countFigure(r.after.params.nonzero),
+    notes: [`in 3x3 convs: ${formatCount(r.before.params.conv3x3Nonzero)} → ${formatCount(r.after.params.conv3x3Nonzero)}`
+      + (r.before.params.conv3x3Nonzero > 0 ? ` (${ratioText(r.after.params.conv3x3Nonzero / r.before.params.conv3x3Nonzero)})` : '')],
+  });
+  const dense = r.layers.reduce((a, l) => a + l.params, 0);
+  const stored = r.layers.reduce((a, l) => a + l.storedWeights, 0);
+  cards.push({
+    kind: 'figure', title: 'Stored 3x3 weights', before: countFigure(dense), after: countFigure(stored),
+    notes: [`ideal ratio (kept positions / 9 over the 3x3 weights): ${r.plan.keptFraction.toFixed(3)}`],
+  });
+  const bm = r.before.macs;
+  const am = r.after.macs;
+  if (bm.status === 'measured' && am.status === 'measured') {
+    cards.push({
+      kind: 'figure', title: 'MACs (skipping zero weights)', before: countFigure(bm.effective), after: countFigure(am.effective),
+      notes: [
+        `in 3x3 convs: ${formatCount(bm.conv3x3Effective)} → ${formatCount(am.conv3x3Effective)}`,
+        `as the files execute (dense): ${formatCount(bm.dense)} → ${formatCount(am.dense)}`,
+        `input shape: ${Object.entries(bm.inputShapes).map(([k, v]) => `${k} [${v.join(',')}]`).join(', ')}`,
+      ],
+    });
+  } else {
+    cards.push({ kind: 'unknown', title: 'MACs', reason: bm.status === 'unknown' ? bm.reason : am.status === 'unknown' ? am.reason : '' });
+  }
+  cards.push(...accuracyCards(r));
+  const l = r.latency;
+  if ('status' in l) {
+    cards.push({ kind: 'unknown', title: 'Latency', reason: l.reason ?? 'not measured' });
+  } else {
+    cards.push({
+      kind: 'figure', title: `Latency (median, batch ${l.batch})`,
+      before: { text: ms(l.before.medianMs), value: l.before.medianMs }, after: { text: ms(l.after.medianMs), value: l.after.medianMs },
+      notes: [
+        `quartiles: before ${range(l.before.p25Ms, l.before.p75Ms)}, after ${range(l.after.p25Ms, l.after.p75Ms)}`,
+        `${l.runs} interleaved runs after ${l.warmup} warm-up, threads ${l.threads}`,
+      ],
+    });
+  }
+  return cards;
+}
+
+type Metric = 'top1' | 'top5' | 'agreement' | 'mse' | 'cosine' | 'psnr';
+
+function pick(p: QualityPair, occluded: boolean): QualityFigures | undefined {
+  return occluded ? p.occluded : p.clean;
+}
+
+/** The card for clean or occluded samples: top-1 when there are labels, else agreement, else closeness. */
+function qualityCard(a: MeasuredAccuracy, occluded: boolean, reconstructed: boolean): Card {
+  const afterLabel = 'written';
+  const title = occluded ? 'Occluded accuracy' : 'Accuracy';
+  const o = pick(a.original, occluded);
+  const s = pick(a.reshaped, occluded);
+  const w = pick(a.written, occluded);
+  if (!o || !s || !w) return { kind: 'unknown', title, reason: 'not measured: occlusion was off for this run' };
+  const notes: string[] = [];
+  if (occluded && a.occlusion) notes.push(a.occlusion);
+  notes.push(`written: the output file loaded back from disk${reconstructed ? ', after reconstruction' : ''}`);
+  if (o.top1 !== undefined && w.top1 !== undefined) {
+    notes.push(`change: ${signed((w.top1 - o.top1) * 100, 1)} points; reshaped only: ${s.top1 === undefined ? '–' : pct(s.top1)}`);
+    if (o.top5 !== undefined && w.top5 !== undefined) notes.push(`top-5: ${pct(o.top5)} → ${pct(w.top5)}`);
+    if (w.agreement !== undefined) notes.push(`top-1 agreement with the original: ${pct(w.agreement)} (reshaped only: ${s.agreement === undefined ? '–' : pct(s.agreement)})`);
+    notes.push(`${w.samples} samples`);
+    return {
+      kind: 'figure', title: `${title} (top-1)`, beforeLabel: 'original', afterLabel,
+      before: { text: pct(o.top1), value: o.top1 }, after: { text: pct(w.top1), value: w.top1 }, notes,
+    };
+  }
+  if (w.agreement !== undefined) {
+    notes.push(`no labels: top-1 agreement of the written model with the original; reshaped only: ${s.agreement === undefined ? '–' : pct(s.agreement)}`);
+    notes.push(`${w.samples} samples`);
+    return {
+      kind: 'figure', title: `${title}: agreement`, beforeLabel: 'original', afterLabel,
+      before: { text: 'reference', value: null }, after: { text: pct(w.agreement), value: w.agreement }, notes,
+    };
+  }
+  if (w.cosine !== undefined) {
+    notes.push(`outputs are not class scores: closeness to the original's outputs; MSE ${w.mse === undefined ? '–' : w.mse.toPrecision(4)}, PSNR ${w.psnr === undefined ? '–' : w.psnr === null ? 'identical' : `${w.psnr.toFixed(1)} dB`}`);
+    notes.push(`reshaped only: cosine ${s.cosine === undefined ? '–' : s.cosine.toPrecision(4)}`);
+    return {
+      kind: 'figure', title: `${title}: cosine vs original`, beforeLabel: 'original', afterLabel,
+      before: { text: 'reference', value: null }, after: { text: w.cosine.toPrecision(4), value: w.cosine }, notes,
+    };
+  }
+  return { kind: 'unknown', title, reason: 'the evaluation gave no figure kprune can compare (no labels, and outputs neither class scores nor comparable)' };
+}
+
+function accuracyCards(r: PruneReport): Card[] {
+  const a = r.accuracy;
+  if (a.status === 'unknown') {
+    return [
+      { kind: 'unknown', title: 'Accuracy', reason: a.reason },
+      { kind: 'unknown', title: 'Occluded accuracy', reason: a.reason },
+    ];
+  }
+  return [qualityCard(a, false, r.recovery !== null), qualityCard(a, true, r.recovery !== null)];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quality table
+
+function qualityTable(r: PruneReport): string {
+  const a = r.accuracy;
+  if (a.status === 'unknown') return `<p class="unknown">Accuracy: unknown (${esc(a.reason)}).</p>`;
+  const after = r.recovery ? 'written (reconstructed)' : 'written';
+  const f = (x: number | null | undefined, kind: 'pct' | 'num' | 'db') =>
+    x === undefined ? '–' : x === null ? 'identical' : kind === 'pct' ? pct(x) : kind === 'db' ? `${x.toFixed(1)} dB` : x.toPrecision(4);
+  const rows: string[] = [];
+  const add = (label: string, key: Metric, kind: 'pct' | 'num' | 'db', occluded: boolean) => {
+    const vals = [a.original, a.reshaped, a.written].map((p) => pick(p, occluded)?.[key]);
+    if (vals.every((v) => v === undefined)) return;
+    rows.push(`<tr><th scope="row">${esc(label)}</th>${vals.map((v) => `<td class="num">${esc(f(v, kind))}</td>`).join('')}</tr>`);
+  };
+  for (const occluded of a.occlusion ? [false, true] : [false]) {
+    const p = occluded ? 'occluded ' : '';
+    add(`${p}top-1`, 'top1', 'pct', occluded);
+    add(`${p}top-5`, 'top5', 'pct', occluded);
+    add(`${p}agreement with original`, 'agreement', 'pct', occluded);
+    add(`${p}MSE vs original`, 'mse', 'num', occluded);
+    add(`${p}cosine vs original`, 'cosine', 'num', occluded);
+    add(`${p}PSNR vs original`, 'psnr', 'db', occluded);
+  }
+  return `<p>On ${esc(a.evalSamples)} evaluation samples: ${esc(a.evalSource)}; ${esc(a.runtime)}.</p>`
+    + `<div class="table-wrap"><table><thead><tr><th></th><th class="num">original</th><th class="num">reshaped only</th><th class="num">${esc(after)}</th></tr></thead>`
+    + `<tbody>${rows.join('')}</tbody></table></div>`
+    + (a.occlusion ? `<p class="meta">Occlusion: ${esc(a.occlusion)}.</p>` : '');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Layers
+
+function layoutText(l: LayerReport): string {
+  return l.layoutNote ? `${l.layout} (${l.layoutNote})` : l.layout;
+}
+
+function layerFigure(l: LayerReport, i: number): string {
+  const err = l.reconstructionError;
+  return `<figure class="layer" id="layer-${i}">`
+    + heatMapSvg(l.meanAbs, l.mask, i, l.chosenShape)
+    + '<figcaption>'
+    + `<span class="name"><span class="sub">#${i}</span> ${esc(l.name)}</span>`
+    + `<span class="shape">${esc(l.chosenShape)}</span> <code>${esc(l.mask)}</code> · ${esc(layoutText(l))}<br>`
+    + `<span class="sub">${esc(l.shape.join('×'))}${l.group > 1 ? ` · groups ${esc(l.group)}` : ''} · energy kept ${pct(l.energyKept)}`
+    + `${err ? ` · output error ${pct(err.before)} → ${pct(err.after)}` : ''}</span>`
+    + (l.nodes.length > 1 ? `<br><span class="sub">shared by ${l.nodes.map((n) => esc(n)).join(', ')}</span>` : '')
+    + (l.id !== l.name ? `<br><span class="sub">weight <code>${esc(l.id)}</code></span>` : '')
+    + '</figcaption></figure>';
+}
+
+function layerCharts(r: PruneReport): string {
+  const label = (l: LayerReport, i: number) => `#${i} ${l.name} (${l.chosenShape})`;
+  const kept = barChartSvg({
+    label: 'weights kept per layer, as a share of the layer\'s 3x3 weights',
+    max: 1,
+    track: true,
+    reference: r.plan.keptFraction,
+    rows: r.layers.map((l, i) => ({
+      label: label(l, i),
+      bars: [{ value: l.params > 0 ? l.keptParams / l.params : 0, text: `${pct(l.params > 0 ? l.keptParams / l.params : 0)} (${formatCount(l.keptParams)} of ${formatCount(l.params)})`, cls: 'kept' }],
+    })),
+  });
+  let out = '<h3>Weights kept</h3><figure class="chart-box"><figcaption>Weights kept per layer (kept / all 3x3 weights of the layer). '
+    + `Dashed line: the whole model, ${pct(r.plan.keptFraction)}.</figcaption>${kept}</figure>`;
+  const recon = r.layers.map((l, i) => ({ l, i })).filter((x) => x.l.reconstructionError !== null);
+  if (r.recovery && recon.length > 0) {
+    const max = Math.max(...recon.flatMap((x) => [x.l.reconstructionError!.before, x.l.reconstructionError!.after]));
+    const chart = barChartSvg({
+      label: 'relative output error per layer on calibration data, reshaped only and reconstructed',
+      max: max > 0 ? max : 1,
+      rows: recon.map(({ l, i }) => ({
+        label: label(l, i),
+        bars: [
+          { value: l.reconstructionError!.before, text: `reshaped ${pct(l.reconstructionError!.before)}`, cls: 'before' },
+          { value: l.reconstructionError!.after, text: `reconstructed ${pct(l.reconstructionError!.after)}`, cls: 'after' },
+        ],
+      })),
+    });
+    out += '<h3>Reconstruction</h3><figure class="chart-box"><figcaption>Relative output error of each layer on the calibration rows: '
+      + '<span class="swatch before"></span>reshaped only, <span class="swatch after"></span>after reconstruction (lower is better).'
+      + `</figcaption>${chart}</figure>`;
+  }
+  return out;
+}
+
+function layerTable(r: PruneReport): string {
+  const recon = r.recovery !== null;
+  const th = (h: string, num = false, title?: string) => `<th class="${num ? 'num' : ''}"${title ? ` title="${esc(title)}"` : ''}>${esc(h)}</th>`;
+  const head = [
+    th('#', true), th('layer'), th('kernel'), th('shape'), th('layout'), th('energy kept', true),
+    th('weights kept', true, 'non-zero weights after / all weights of the layer'), th('stored', true, 'weights stored in the written file'),
+    th('MACs after', true, 'skipping zero weights, at the measured input shape'),
+    ...(recon ? [th('output error', true, 'relative output error on calibration rows: reshaped only → reconstructed')] : []),
+  ];
+  const rows = r.layers.map((l, i) => '<tr>'
+    + `<td class="num">${i}</td><td class="name">${esc(l.name)}</td><td>${esc(l.shape.join('×'))}</td>`
+    + `<td>${esc(l.chosenShape)} <code>${esc(l.mask)}</code><br><span class="sub">${esc(l.chosenBy)}</span></td>`
+    + `<td class="${l.layoutNote ? 'wrap' : ''}">${esc(l.layout)}${l.layoutNote ? `<br><span class="sub">${esc(l.layoutNote)}</span>` : ''}</td>`
+    + `<td class="num">${pct(l.energyKept)}</td>`
+    + `<td class="num">${esc(formatCount(l.nonzeroAfter))} / ${esc(formatCount(l.params))}</td>`
+    + `<td class="num">${esc(formatCount(l.storedWeights))}</td>`
+    + `<td class="num">${l.macsAfterEffective === null ? 'unknown' : esc(formatCount(l.macsAfterEffective))}</td>`
+    + (recon ? `<td class="num">${l.reconstructionError ? `${pct(l.reconstructionError.before)} → ${pct(l.reconstructionError.after)}` : '–'}</td>` : '')
+    + '</tr>');
+  return `<h3>All layers</h3><div class="table-wrap"><table class="layer-table"><thead><tr>${head.join('')}</tr></thead><tbody>${rows.join('')}</tbody></table></div>`;
+}
+
+function extrasHtml(r: PruneReport): string {
+  let out = '';
+  if (r.layoutTimings && r.layoutTimings.length > 0) {
+    out += '<h3>Layout timings (--layout auto)</h3><div class="table-wrap"><table><thead><tr><th>layer</th><th>choice</th><th class="num">masked</th><th class="num">decomposed</th><th>note</th></tr></thead><tbody>'
+      + r.layoutTimings.map((t) => `<tr><td class="name">${esc(t.layer)}</td><td>${esc(t.choice)}</td><td class="num">${esc(ms(t.maskedMs))}</td>`
+        + `<td class="num">${t.decomposedMs === null ? '–' : esc(ms(t.decomposedMs))}</td><td>${esc(t.note ?? '')}</td></tr>`).join('')
+      + '</tbody></table></div>';
+  }
+  if (r.skipped.length > 0) {
+    out += '<h3>Skipped convolutions</h3><ul class="notes">'
+      + r.skipped.map((s) => `<li><code>${esc(s.node)}</code> (${esc(s.opType)}): ${esc(s.reason)}</li>`).join('')
+      + '</ul>';
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// How it was measured
+
+const METHOD_LABELS: Record<string, string> = {
+  size: 'File size',
+  params: 'Parameters',
+  macs: 'MACs',
+  energyKept: 'Energy kept',
+  accuracy: 'Accuracy',
+  latency: 'Latency',
+  reconstruction: 'Reconstruction',
+};
+
+function dl(entries: [string, string][]): string {
+  return `<dl class="method">${entries.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`;
+}
+
+function methodHtml(r: PruneReport): string {
+  let out = dl(Object.entries(r.method).map(([k, v]) => [METHOD_LABELS[k] ?? k, v]));
+  out += '<h3>Data</h3>';
+  if (r.data) {
+    const d = r.data;
+    out += dl([
+      ['Calibration', `${d.calibSamples} samples: ${d.calibSource}`],
+      ['Evaluation', `${d.evalSamples} samples: ${d.evalSource}`],
+      ['Labels', d.labelled ? 'yes' : 'no'],
+      ['Sample', `${d.sampleDims.join('×')} (${d.layout})`],
+      ['Seed', String(d.seed)],
+    ]);
+  } else {
+    out += '<p class="unknown">No data was given: no calibration, no reconstruction, no accuracy.</p>';
+  }
+  out += '<h3>Runtime</h3>';
+  const runtime: [string, string][] = [];
+  if (r.accuracy.status === 'measured') runtime.push(['Accuracy', r.accuracy.runtime]);
+  const l = r.latency;
+  if ('status' in l) {
+    runtime.push(['Latency', `unknown: ${l.reason ?? 'not measured'}`]);
+  } else {
+    runtime.push(['Latency', l.runtime]);
+    runtime.push(['Latency runs', `${l.runs} timed runs of each model, interleaved, after ${l.warmup} warm-up; threads ${l.threads}; batch ${l.batch}`]);
+    runtime.push(['Latency input', Object.entries(l.inputShapes).map(([k, v]) => `${k} [${v.join(',')}]`).join(', ')]);
+    runtime.push(['Latency spread', `before min ${ms(l.before.minMs)}, max ${ms(l.before.maxMs)}; after min ${ms(l.after.minMs)}, max ${ms(l.after.maxMs)}`]);
+  }
+  const m = r.before.macs;
+  runtime.push(['MACs input', m.status === 'measured' ? Object.entries(m.inputShapes).map(([k, v]) => `${k} [${v.join(',')}]`).join(', ') : `unknown: ${m.reason}`]);
+  runtime.push(['Output check', r.output.verified]);
+  out += dl(runtime);
+  if (r.recovery) {
+    out += '<h3>Recovery</h3>';
+    out += dl([
+      ['Method', r.recovery.method],
+      ['Ridge', String(r.recovery.ridge)],
+      ['Rows per image', String(r.recovery.rowsPerImage)],
+    ]);
+    out += '<div class="table-wrap"><table><thead><tr><th>layer</th><th class="num">calibration rows</th><th class="num">time</th></tr></thead><tbody>'
+      + r.recovery.layers.map((x) => `<tr><td class="name">${esc(x.name)}</td><td class="num">${esc(exact(x.rows))}</td><td class="num">${esc(`${x.ms} ms`)}</td></tr>`).join('')
+      + '</tbody></table></div>';
+  }
+  out += '<h3>Timings per phase</h3>';
+  const phases = Object.entries(r.timings);
+  const total = phases.reduce((a, [, v]) => a + v, 0);
+  const longest = Math.max(1, ...phases.map(([, v]) => v));
+  out += '<div class="table-wrap"><table><thead><tr><th>phase</th><th class="num">wall time</th><th></th></tr></thead><tbody>'
+    + phases.map(([k, v]) => `<tr><td>${esc(k)}</td><td class="num">${esc(exact(v))} ms</td><td><span class="timing" style="width:${(8 * v / longest).toFixed(2)}rem"></span></td></tr>`).join('')
+    + `<tr><th scope="row">total</th><td class="num"><strong>${esc(exact(total))} ms</strong></td><td></td></tr>`
+    + '</tbody></table></div>';
+  out += '<h3>Plan</h3>';
+  out += dl([
+    ['Shape spec', r.plan.spec + (r.plan.budget !== undefined ? `, budget ${r.plan.budget}` : '')],
+    ['Kept', `${pct(r.plan.keptFraction)} of the 3x3 weights (${r.plan.entries.length} layers)`],
+  ]);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export function renderHtml(r: PruneReport): string {
+  const planName = r.plan.spec === 'auto' ? `auto, budget ${r.plan.budget}` : r.plan.spec;
+  const title = `kprune: ${baseName(r.input.path)} → ${baseName(r.output.path)} (shape ${planName})`;
+  const info = Object.entries(r.input.formatInfo).map(([k, v]) => `${k} ${v}`).join('; ');
+  const notes: string[] = [];
+  if (r.layers.some((l) => l.layout === 'sparse')) {
+    notes.push('sparse layout: onnxruntime densifies sparse initializers when it loads a model, so it saves file bytes only when enough weights are zero: COO stores an 8-byte index per kept weight');
+  }
+  for (const l of r.layers.filter((x) => x.layout === 'masked' && x.layoutNote)) notes.push(`layer ${l.name} kept masked: ${l.layoutNote}`);
+
+  const body = '<main>'
+    + '<header>'
+    + `<h1>${esc(baseName(r.input.path))} → ${esc(baseName(r.output.path))}</h1>`
+    + `<p class="lede">Shape <strong>${esc(planName)}</strong>: ${r.layers.length} 3x3 weight tensors reshaped, ${pct(r.plan.keptFraction)} of their positions kept.</p>`
+    + `<p class="meta"><span>input <code>${esc(r.input.path)}</code> (${esc(r.input.format)}${info ? `; ${esc(info)}` : ''})</span>`
+    + `<span>output <code>${esc(r.output.files.length > 1 ? r.output.files.join(', ') : r.output.path)}</code></span>`
+    + `<span>${esc(r.tool.name)} ${esc(r.tool.version)}, report schema ${esc(r.schemaVersion)}</span></p>`
+    + '</header>'
+    + '<section aria-labelledby="s-summary"><h2 id="s-summary">Before and after</h2>'
+    + `<div class="cards">${summaryCards(r).map(cardHtml).join('')}</div>`
+    + (notes.length ? `<ul class="notes">${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '')
+    + '</section>'
+    + `<section aria-labelledby="s-quality"><h2 id="s-quality">Quality</h2>${qualityTable(r)}</section>`
+    + '<section aria-labelledby="s-layers"><h2 id="s-layers">Layers</h2>'
+    + '<p>Mean |w| at each of the 9 positions before reshaping, normalised so the layer\'s largest is 1, with the chosen shape drawn over it.</p>'
+    + `<div class="legend">${heatLegendSvg()}${legendMarksSvg()}</div>`
+    + `<div class="layers">${r.layers.map(layerFigure).join('')}</div>`
+    + layerCharts(r)
+    + layerTable(r)
+    + extrasHtml(r)
+    + '</section>'
+    + `<section aria-labelledby="s-method"><h2 id="s-method">How it was measured</h2>${methodHtml(r)}</section>`
+    + `<footer>Generated by ${esc(r.tool.name)} ${esc(r.tool.version)}. Self-contained: nothing on this page is fetched from elsewhere.</footer>`
+    + '</main>';
+
+  return '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+    + '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    + '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">'
+    + '<meta name="color-scheme" content="light">'
+    + `<title>${esc(title)}</title><style>${REPORT_CSS}</style></head>\n<body>${body}</body></html>\n`;
+}
