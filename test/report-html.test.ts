@@ -74,6 +74,8 @@ test('the page is self-contained, names every layer, and says why unknown figure
 
   const noLatency = renderHtml({ ...withoutData, latency: { status: 'unknown', reason: 'not measured (latencyRuns 0)' } });
   assert.match(noLatency, /<h3>Latency<\/h3><p class="value">unknown<\/p><p class="reason">not measured \(latencyRuns 0\)<\/p>/);
+  const gated = renderHtml({ ...withData, gate: { maxDrop: 1, metric: 'top1', drop: 3, passed: false, reason: 'top-1 97.00% -> 94.00%: 3.00 points lost, at most 1 allowed' } });
+  assert.match(gated, /<p class="gate failed"><strong>Quality gate \(--max-drop 1\): FAILED<\/strong> · top-1 97.00% -&gt; 94.00%/);
   const noMacs = renderHtml({
     ...withoutData,
     before: { ...withoutData.before, macs: { status: 'unknown', reason: 'dynamic <input> shape' } },

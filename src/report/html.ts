@@ -231,12 +231,17 @@ function layoutText(l: LayerReport): string {
   return l.layoutNote ? `${l.layout} (${l.layoutNote})` : l.layout;
 }
 
+/** Escaped, with line-break opportunities after each "/" of a node path (the text stays the same). */
+function breakable(name: string): string {
+  return esc(name).replace(/\//g, '/<wbr>');
+}
+
 function layerFigure(l: LayerReport, i: number): string {
   const err = l.reconstructionError;
   return `<figure class="layer" id="layer-${i}">`
     + heatMapSvg(l.meanAbs, l.mask, i, l.chosenShape)
     + '<figcaption>'
-    + `<span class="name"><span class="sub">#${i}</span> ${esc(l.name)}</span>`
+    + `<span class="name"><span class="sub">#${i}</span> ${breakable(l.name)}</span>`
     + `<span class="shape">${esc(l.chosenShape)}</span> <code>${esc(l.mask)}</code> · ${esc(layoutText(l))}<br>`
     + `<span class="sub">${esc(l.shape.join('×'))}${l.group > 1 ? ` · groups ${esc(l.group)}` : ''} · energy kept ${pct(l.energyKept)}`
     + `${err ? ` · output error ${pct(err.before)} → ${pct(err.after)}` : ''}</span>`
@@ -336,7 +341,9 @@ function dl(entries: [string, string][]): string {
 }
 
 function methodHtml(r: PruneReport): string {
-  let out = dl(Object.entries(r.method).map(([k, v]) => [METHOD_LABELS[k] ?? k, v]));
+  // The method texts are fixed per kprune version; say which ones did not apply to this run.
+  const notRun: Record<string, boolean> = { reconstruction: r.recovery === null, latency: 'status' in r.latency };
+  let out = dl(Object.entries(r.method).map(([k, v]) => [METHOD_LABELS[k] ?? k, notRun[k] ? `${v} (not run for this report)` : v]));
   out += '<h3>Data</h3>';
   if (r.data) {
     const d = r.data;
@@ -395,6 +402,14 @@ function methodHtml(r: PruneReport): string {
 
 // ---------------------------------------------------------------------------------------------
 
+/** `--max-drop`: passed or failed, with the figures it was decided on. */
+function gateHtml(r: PruneReport): string {
+  // Reports written before the gate existed have no field at all.
+  const g = r.gate ?? null;
+  if (g === null) return '';
+  return `<p class="gate ${g.passed ? 'passed' : 'failed'}"><strong>Quality gate (--max-drop ${esc(g.maxDrop)}): ${g.passed ? 'passed' : 'FAILED'}</strong> · ${esc(g.reason)}</p>`;
+}
+
 export function renderHtml(r: PruneReport): string {
   const planName = r.plan.spec === 'auto' ? `auto, budget ${r.plan.budget}` : r.plan.spec;
   const title = `kprune: ${baseName(r.input.path)} → ${baseName(r.output.path)} (shape ${planName})`;
@@ -412,6 +427,7 @@ export function renderHtml(r: PruneReport): string {
     + `<p class="meta"><span>input <code>${esc(r.input.path)}</code> (${esc(r.input.format)}${info ? `; ${esc(info)}` : ''})</span>`
     + `<span>output <code>${esc(r.output.files.length > 1 ? r.output.files.join(', ') : r.output.path)}</code></span>`
     + `<span>${esc(r.tool.name)} ${esc(r.tool.version)}, report schema ${esc(r.schemaVersion)}</span></p>`
+    + gateHtml(r)
     + '</header>'
     + '<section aria-labelledby="s-summary"><h2 id="s-summary">Before and after</h2>'
     + `<div class="cards">${summaryCards(r).map(cardHtml).join('')}</div>`
