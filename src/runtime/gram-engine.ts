@@ -28,7 +28,7 @@ function gramModel(): Uint8Array {
 }
 
 export async function createOrtGramEngine(): Promise<GramEngine & { release(): Promise<void> }> {
-  const session = await ort.InferenceSession.create(gramModel(), { intraOpNumThreads: 0, logSeverityLevel: 3 });
+  const session = await ort.InferenceSession.create(gramModel(), { intraOpNumThreads: 0, logSeverityLevel: 4 });
   return {
     async product(at, yt, n, o, r) {
       const out = await session.run({ at: new ort.Tensor('float64', at, [n, r]), yt: new ort.Tensor('float64', yt, [o, r]) });

@@ -22,7 +22,8 @@ export async function createSession(model: Uint8Array | string, options: Session
     const opts: ort.InferenceSession.SessionOptions = {
       intraOpNumThreads: options.threads ?? 0,
       interOpNumThreads: 1,
-      logSeverityLevel: 3,
+      // Fatal only: failures reach the user as one KpruneError line, not as C++ log spew.
+      logSeverityLevel: 4,
       graphOptimizationLevel: 'all',
     };
     return typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(model, opts);

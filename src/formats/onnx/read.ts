@@ -37,12 +37,34 @@ async function readBytes(file: string): Promise<Uint8Array> {
   }
 }
 
+/**
+ * The messages the byte-splicing writer walks into, by field number: model -> graph -> node ->
+ * attribute -> tensor -> external-data entry, graph -> initializer. Checked once here, so that a
+ * malformed nested message is a clear error at load, never a crash at write.
+ */
+const NESTED: Record<string, Record<number, string>> = {
+  model: { 7: 'graph' },
+  graph: { 1: 'node', 5: 'tensor', 15: 'sparse' },
+  node: { 5: 'attribute' },
+  attribute: { 5: 'tensor', 10: 'tensor' },
+  tensor: { 13: 'entry' },
+  sparse: { 1: 'tensor', 2: 'tensor' },
+  entry: {},
+};
+
+function checkWire(bytes: Uint8Array, start: number, end: number, kind: string): void {
+  for (const f of scanFields(bytes, start, end)) {
+    const child = NESTED[kind][f.field];
+    if (child && f.wire === 2) checkWire(bytes, f.dataStart, f.dataEnd, child);
+  }
+}
+
 function decode(bytes: Uint8Array, file: string): ModelProto {
   if (bytes.length === 0) throw new KpruneError('bad-model', 'empty file, not an ONNX model', { file });
   let proto: ModelProto;
   try {
-    // A wire-level scan first: it catches truncation precisely, and the writer relies on it.
-    scanFields(bytes);
+    // A wire-level walk first: it catches truncation and damage precisely, and the writer relies on it.
+    checkWire(bytes, 0, bytes.length, 'model');
     proto = onnx.ModelProto.decode(bytes);
   } catch (e) {
     // A ModelProto starts with ir_version (field 1, varint): tag byte 0x08.
