@@ -10,13 +10,26 @@ import { pruneCommand } from './commands/prune.js';
 import { shapesCommand } from './commands/shapes.js';
 import { compareCommand } from './commands/compare.js';
 import { EXIT_BAD_INPUT, EXIT_INTERNAL } from './exit-codes.js';
+import { removeWritesInProgress } from '../src/io/atomic-write.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`kprune: ${message}\n`);
   process.exit(code);
 }
 
+/**
+ * Ctrl-C or a kill: remove the temporary files of writes in progress and stop. Outputs are only
+ * ever renamed into place complete, so nothing partial is left and the input is never touched.
+ */
+function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
+  removeWritesInProgress();
+  process.stderr.write(`\nkprune: interrupted (${signal}); no partial file was left\n`);
+  process.exit(signal === 'SIGINT' ? 130 : 143);
+}
+
 export async function main(argv: string[]): Promise<void> {
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
   const program = new Command('kprune')
     .description('make convolutional networks smaller by reshaping their 3x3 kernels (ONNX in, ONNX out)')
     .version(VERSION)

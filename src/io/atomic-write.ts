@@ -4,10 +4,23 @@
  * temporaries are removed. The last file of the list is renamed last (put the model there, its
  * data files first, so a reader never sees a model whose data is missing).
  */
-import { promises as fs } from 'node:fs';
+import { promises as fs, rmSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { KpruneError } from '../errors.js';
+
+/** Temporary files being written right now, so an interrupted process can remove them. */
+const inFlight = new Set<string>();
+
+/**
+ * Removes every temporary file of writes in progress, synchronously: for signal handlers
+ * (SIGINT/SIGTERM), which must leave no partial output behind. The library never installs them
+ * itself; the CLI does.
+ */
+export function removeWritesInProgress(): void {
+  for (const tmp of inFlight) rmSync(tmp, { force: true });
+  inFlight.clear();
+}
 
 export interface PendingFile {
   path: string;
@@ -21,6 +34,7 @@ export async function writeFilesAtomically(files: PendingFile[]): Promise<void> 
       const target = path.resolve(f.path);
       const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
       temps.push({ tmp, target });
+      inFlight.add(tmp);
       const handle = await fs.open(tmp, 'wx');
       try {
         for (const chunk of Array.isArray(f.data) ? f.data : [f.data]) await handle.write(chunk);
@@ -29,9 +43,13 @@ export async function writeFilesAtomically(files: PendingFile[]): Promise<void> 
         await handle.close();
       }
     }
-    for (const { tmp, target } of temps) await fs.rename(tmp, target);
+    for (const { tmp, target } of temps) {
+      await fs.rename(tmp, target);
+      inFlight.delete(tmp);
+    }
   } catch (e) {
     await Promise.all(temps.map(({ tmp }) => fs.rm(tmp, { force: true })));
+    for (const { tmp } of temps) inFlight.delete(tmp);
     if (e instanceof KpruneError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new KpruneError('io', `cannot write (${code ?? String(e)})`, { file: files[files.length - 1]?.path, cause: e });
