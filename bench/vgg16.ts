@@ -8,6 +8,7 @@
  * tensor at a time: only the protobuf headers are encoded with onnx-proto; each tensor's raw bytes
  * are generated straight into a Float32Array, written, and dropped, so the peak is one tensor.
  */
+import { mulberry32 } from '../src/util/random.js';
 import { promises as fs } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import protobuf from 'protobufjs/minimal.js';
@@ -38,18 +39,6 @@ function lenPrefix(field: number, length: number): Uint8Array {
   return out;
 }
 
-/** mulberry32, as in the test helpers: fast, seeded, deterministic. */
-function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A part of the file: either bytes now, or a tensor whose bytes are made when written. */
 type Part = { bytes: Uint8Array } | { length: number; make: () => Uint8Array };
 
@@ -71,7 +60,7 @@ const PROFILE = Float32Array.from([0.6, 0.85, 0.6, 0.85, 1, 0.85, 0.6, 0.85, 0.6
 function makeTensorBytes(t: TensorPlan): Uint8Array {
   const n = t.dims.reduce((a, b) => a * b, 1);
   const values = new Float32Array(n);
-  const r = seededRandom(t.seed);
+  const r = mulberry32(t.seed);
   const b2 = 2 * t.bound;
   if (t.kernel3x3) {
     for (let i = 0; i < n; i++) values[i] = (r() * b2 - t.bound) * PROFILE[i % 9];

@@ -1,5 +1,5 @@
 /** Calibration and evaluation data: loaders, preprocessing and the seeded PRNG. */
 export { loadData, BUILTIN_DATASETS } from './load.js';
 export { PRESETS } from './presets.js';
-export { mulberry32, permutation } from './random.js';
+export { mulberry32, permutation } from '../util/random.js';
 export type { Dataset, DataSplit, Layout, LoadDataOptions, Preprocess, PresetName } from './types.js';

@@ -5,7 +5,7 @@ import { npySource, npzSource, sniffArrayFile } from './array-source.js';
 import { BUNDLED_DIR, SYSTEM_DIR, findFashionMnist, loadFashionMnist } from './fashion-mnist.js';
 import { idxSource } from './idx-source.js';
 import { imageFolderSource } from './image-folder.js';
-import { permutation } from './random.js';
+import { permutation } from '../util/random.js';
 import { readBytes, statOrUndefined } from './read-file.js';
 import { resolvePreprocess } from './resolve.js';
 import type { Source } from './source.js';

@@ -3,7 +3,7 @@
  * patch covering a share of its area, at a seeded random place, filled with the data set's
  * per-channel mean (so the patch carries no information and no out-of-range values).
  */
-import { mulberry32 } from './random.js';
+import { mulberry32 } from '../util/random.js';
 import { Dataset } from './types.js';
 
 export const DEFAULT_OCCLUSION_AREA = 0.25;

@@ -2,7 +2,7 @@
 import { KpruneError } from '../errors.js';
 import { channelMean, sampleDims, writeSample } from './preprocess.js';
 import type { Norm } from './resolve.js';
-import { permutation } from './random.js';
+import { permutation } from '../util/random.js';
 import type { Source } from './source.js';
 import type { Dataset, Preprocess } from './types.js';
 

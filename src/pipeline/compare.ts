@@ -8,7 +8,7 @@ import { LoadedModel, loadModel } from '../formats/index.js';
 import { LatencyComparison } from '../runtime/latency.js';
 import { MacFigures, measureFiles, measureMacs, measureParams } from '../report/measure.js';
 import { ModelFigures, REPORT_SCHEMA_VERSION } from '../report/report.js';
-import { QualityPair, DataOptions, openData, evaluateRunners, DataContext } from './recover.js';
+import { QualityPair, DataOptions, openData, evaluateRunners, DataContext, EvaluationInfo } from './recover.js';
 import { ProgressListener } from './progress.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { VERSION } from '../version.js';
@@ -25,17 +25,10 @@ export interface CompareOptions {
   onProgress?: ProgressListener;
 }
 
-export interface CompareAccuracy {
-  status: 'measured';
-  classifier: boolean;
-  labelled: boolean;
-  evalSource: string;
-  evalSamples: number;
-  occlusion: string | null;
+export interface CompareAccuracy extends EvaluationInfo {
   a: QualityPair;
   /** B, also compared with A (agreement / distance). */
   b: QualityPair;
-  runtime: string;
 }
 
 export interface CompareReport {

@@ -129,20 +129,25 @@ export interface QualityPair {
   occluded?: QualityFigures;
 }
 
-export interface MeasuredAccuracy {
+/** How quality was measured: common to prune and compare reports. */
+export interface EvaluationInfo {
   status: 'measured';
   classifier: boolean;
   labelled: boolean;
   evalSource: string;
   evalSamples: number;
+  /** How the occluded copies were made; null when occlusion was off. */
   occlusion: string | null;
+  runtime: string;
+}
+
+export interface MeasuredAccuracy extends EvaluationInfo {
   /** The input model. */
   original: QualityPair;
   /** Reshaped, before any recovery: what recovery started from. */
   reshaped: QualityPair;
   /** The written model, loaded back from disk (after recovery, when there was one). */
   written: QualityPair;
-  runtime: string;
 }
 
 /** The evaluation samples, clean and (unless turned off) occluded. */

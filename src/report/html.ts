@@ -6,6 +6,7 @@
  * Every text from the report is escaped (`esc`): layer names come from users' models.
  */
 import type { MeasuredAccuracy, QualityPair } from '../pipeline/recover.js';
+import { formatQuality, qualityRows } from './quality-rows.js';
 import type { QualityFigures } from './metrics.js';
 import type { LayerReport, PruneReport } from './report.js';
 import { formatBytes, formatCount } from './text.js';
@@ -201,23 +202,8 @@ function qualityTable(r: PruneReport): string {
   const a = r.accuracy;
   if (a.status === 'unknown') return `<p class="unknown">Accuracy: unknown (${esc(a.reason)}).</p>`;
   const after = r.recovery ? 'written (reconstructed)' : 'written';
-  const f = (x: number | null | undefined, kind: 'pct' | 'num' | 'db') =>
-    x === undefined ? '–' : x === null ? 'identical' : kind === 'pct' ? pct(x) : kind === 'db' ? `${x.toFixed(1)} dB` : x.toPrecision(4);
-  const rows: string[] = [];
-  const add = (label: string, key: Metric, kind: 'pct' | 'num' | 'db', occluded: boolean) => {
-    const vals = [a.original, a.reshaped, a.written].map((p) => pick(p, occluded)?.[key]);
-    if (vals.every((v) => v === undefined)) return;
-    rows.push(`<tr><th scope="row">${esc(label)}</th>${vals.map((v) => `<td class="num">${esc(f(v, kind))}</td>`).join('')}</tr>`);
-  };
-  for (const occluded of a.occlusion ? [false, true] : [false]) {
-    const p = occluded ? 'occluded ' : '';
-    add(`${p}top-1`, 'top1', 'pct', occluded);
-    add(`${p}top-5`, 'top5', 'pct', occluded);
-    add(`${p}agreement with original`, 'agreement', 'pct', occluded);
-    add(`${p}MSE vs original`, 'mse', 'num', occluded);
-    add(`${p}cosine vs original`, 'cosine', 'num', occluded);
-    add(`${p}PSNR vs original`, 'psnr', 'db', occluded);
-  }
+  const rows = qualityRows([a.original, a.reshaped, a.written], a.occlusion !== null, 'original').map((q) =>
+    `<tr><th scope="row">${esc(q.label)}</th>${q.values.map((v) => `<td class="num">${esc(formatQuality(v, q.kind).replace(/^-$/, '–'))}</td>`).join('')}</tr>`);
   return `<p>On ${esc(a.evalSamples)} evaluation samples: ${esc(a.evalSource)}; ${esc(a.runtime)}.</p>`
     + `<div class="table-wrap"><table><thead><tr><th></th><th class="num">original</th><th class="num">reshaped only</th><th class="num">${esc(after)}</th></tr></thead>`
     + `<tbody>${rows.join('')}</tbody></table></div>`

@@ -5,6 +5,7 @@ import { LayerAnalysis } from '../core/analysis.js';
 import { NAMED_SHAPES, NAMED_SHAPE_NAMES, QH_CYCLE, drawMask, parseMask } from '../core/lattice.js';
 import { AnalyzeReport, ModelFigures, PruneReport } from './report.js';
 import type { CompareReport } from '../pipeline/compare.js';
+import { formatQuality, qualityRows } from './quality-rows.js';
 
 const SHADES = ['  ', '░░', '▒▒', '▓▓', '██'];
 
@@ -208,21 +209,8 @@ function renderAccuracy(r: PruneReport): string[] {
   out.push(`quality on ${a.evalSamples} evaluation samples: ${a.evalSource}; ${a.runtime}`);
   if (r.data) out.push(`calibration: ${r.data.calibSamples} samples: ${r.data.calibSource}`);
   const rows: string[][] = [['', 'original', 'reshaped only', after]];
-  const f = (x: number | undefined | null, kind: 'pct' | 'num' | 'db') => (x === undefined ? '-' : x === null ? 'identical' : kind === 'pct' ? pct(x) : kind === 'db' ? `${x.toFixed(1)} dB` : x.toPrecision(4));
-  const add = (label: string, key: 'top1' | 'top5' | 'agreement' | 'mse' | 'cosine' | 'psnr', kind: 'pct' | 'num' | 'db', occluded = false) => {
-    const pick = (p: typeof a.original) => (occluded ? p.occluded : p.clean)?.[key];
-    const vals = [pick(a.original), pick(a.reshaped), pick(a.written)];
-    if (vals.every((v) => v === undefined)) return;
-    rows.push([label, ...vals.map((v) => f(v, kind))]);
-  };
-  for (const occluded of a.occlusion ? [false, true] : [false]) {
-    const p = occluded ? 'occluded ' : '';
-    add(`${p}top-1`, 'top1', 'pct', occluded);
-    add(`${p}top-5`, 'top5', 'pct', occluded);
-    add(`${p}agreement with original`, 'agreement', 'pct', occluded);
-    add(`${p}MSE vs original`, 'mse', 'num', occluded);
-    add(`${p}cosine vs original`, 'cosine', 'num', occluded);
-    add(`${p}PSNR vs original`, 'psnr', 'db', occluded);
+  for (const q of qualityRows([a.original, a.reshaped, a.written], a.occlusion !== null, 'original')) {
+    rows.push([q.label, ...q.values.map((v) => formatQuality(v, q.kind))]);
   }
   out.push(...table(rows, new Set([1, 2, 3])));
   if (a.occlusion) out.push(`occlusion: ${a.occlusion}`);
@@ -246,15 +234,7 @@ export function renderCompare(r: CompareReport, options: RenderOptions = {}): st
   } else {
     out.push('', `quality on ${a.evalSamples} evaluation samples: ${a.evalSource}; ${a.runtime}`);
     const rows: string[][] = [['', 'A', 'B']];
-    const f = (x: number | undefined | null) => (x === undefined ? '-' : x === null ? 'identical' : pct(x));
-    for (const occluded of a.occlusion ? [false, true] : [false]) {
-      const p = occluded ? 'occluded ' : '';
-      const pick = (q: typeof a.a, k: 'top1' | 'top5' | 'agreement') => (occluded ? q.occluded : q.clean)?.[k];
-      for (const [label, k] of [['top-1', 'top1'], ['top-5', 'top5'], ['agreement with A', 'agreement']] as const) {
-        if (pick(a.a, k) === undefined && pick(a.b, k) === undefined) continue;
-        rows.push([`${p}${label}`, f(pick(a.a, k)), f(pick(a.b, k))]);
-      }
-    }
+    for (const q of qualityRows([a.a, a.b], a.occlusion !== null, 'A')) rows.push([q.label, ...q.values.map((v) => formatQuality(v, q.kind))]);
     out.push(...table(rows, new Set([1, 2])));
   }
   return out.join('\n');

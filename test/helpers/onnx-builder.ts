@@ -8,19 +8,11 @@ import protobuf from 'protobufjs/minimal.js';
 
 const { onnx } = onnxProto;
 
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 as seededRandom } from '../../src/util/random.js';
+import { mulberry32 } from '../../src/util/random.js';
 
 export function randomFloats(n: number, seed: number): Float32Array {
-  const r = seededRandom(seed);
+  const r = mulberry32(seed);
   return Float32Array.from({ length: n }, () => r() * 2 - 1);
 }
 

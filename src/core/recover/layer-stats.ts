@@ -8,6 +8,7 @@
 import { Conv3x3Layer, ConvUse } from '../conv.js';
 import { choleskySolve, cholesky } from './cholesky.js';
 import { geometry } from './geometry.js';
+import { mulberry32 } from '../../util/random.js';
 
 export interface Activation {
   dims: number[];
@@ -29,17 +30,9 @@ export interface GroupStats {
 
 /** Chooses which output positions of each image become rows (all, or a seeded sample). */
 export class RowSampler {
-  private state: number;
+  private readonly next: () => number;
   constructor(readonly perImage: number, seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  private next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = mulberry32(seed);
   }
 
   positions(count: number): Int32Array {

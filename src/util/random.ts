@@ -1,6 +1,6 @@
 /**
  * A small seeded PRNG, so that a seed picks the same samples on every machine and Node version
- * (Math.random cannot be seeded).
+ * (Math.random cannot be seeded). Used for sampling data, rows, occlusion patches and in tests.
  */
 
 /** mulberry32: a 32-bit state generator returning floats in [0, 1). */

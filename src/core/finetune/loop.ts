@@ -1,0 +1,151 @@
+/**
+ * The fine-tuning loop, independent of model format and runtime: draw a seeded batch, let the
+ * trainer take one step, evaluate on held-out data every so often, keep the best checkpoint.
+ *
+ * What is returned is the best checkpoint by held-out score (accuracy, agreement with the original,
+ * or negative distance), the starting weights included: fine-tuning never returns weights that did
+ * worse on the held-out data than what it was given. An aborted run rejects with the signal's
+ * reason and returns nothing, so that nothing partial can be written.
+ */
+import { BatchSampler, Schedule, learningRate } from './schedule.js';
+
+export interface Trainer {
+  /** One optimisation step on these training-sample indices; resolves with the batch's loss. */
+  step(indices: Uint32Array, lr: number): Promise<number>;
+  /** The trainable weights as they are now: copies, in the model's own layout, by layer id. */
+  snapshot(): Map<string, Float32Array>;
+}
+
+export interface Evaluation<F> {
+  /** Higher is better: top-1 accuracy, agreement with the original, or minus a distance. */
+  score: number;
+  /** Lower is better; breaks ties of `score` (held-out sets are small, ties are common). */
+  loss: number;
+  figures: F;
+}
+
+export interface Evaluator<F> {
+  evaluate(weights: Map<string, Float32Array>): Promise<Evaluation<F>>;
+}
+
+export interface StepProgress {
+  step: number;
+  steps: number;
+  /** This batch's loss, and an exponential moving average (what a progress bar should show). */
+  loss: number;
+  lossAverage: number;
+  lr: number;
+  /** Training images per second so far (steps only, evaluations excluded). */
+  imagesPerSecond: number;
+  elapsedMs: number;
+  /** Remaining time, evaluations included, from the average so far. */
+  etaMs: number;
+}
+
+export interface EvaluationProgress<F> {
+  step: number;
+  evaluation: Evaluation<F>;
+  /** Is this the best checkpoint so far? */
+  best: boolean;
+}
+
+export interface LoopOptions<F> {
+  steps: number;
+  lr: number;
+  batch: number;
+  seed: number;
+  schedule: Schedule;
+  /** Evaluate every this many steps (and after the last). */
+  evalEvery: number;
+  trainCount: number;
+  onStep?: (p: StepProgress) => void;
+  onEvaluate?: (e: EvaluationProgress<F>) => void;
+  signal?: AbortSignal;
+}
+
+export interface LoopResult<F> {
+  /** The best checkpoint's weights (the starting weights when no step improved on them). */
+  weights: Map<string, Float32Array>;
+  /** 0 when the starting weights stayed best. */
+  bestStep: number;
+  steps: number;
+  before: Evaluation<F>;
+  after: Evaluation<F>;
+  imagesPerSecond: number;
+  /** Time in training steps and in held-out evaluations. */
+  trainMs: number;
+  evalMs: number;
+  history: { step: number; score: number; loss: number }[];
+}
+
+/** Lets signal handlers (Ctrl-C) run between steps, which are otherwise synchronous work. */
+function yieldToEvents(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function better<F>(a: Evaluation<F>, b: Evaluation<F>): boolean {
+  return a.score > b.score || (a.score === b.score && a.loss < b.loss);
+}
+
+export async function runLoop<F>(trainer: Trainer, evaluator: Evaluator<F>, start: Map<string, Float32Array>, o: LoopOptions<F>): Promise<LoopResult<F>> {
+  const sampler = new BatchSampler(o.trainCount, o.batch, o.seed);
+  o.signal?.throwIfAborted();
+  let evalMs = 0;
+  const evaluate = async (weights: Map<string, Float32Array>) => {
+    const t0 = performance.now();
+    const e = await evaluator.evaluate(weights);
+    evalMs += performance.now() - t0;
+    return e;
+  };
+  const before = await evaluate(start);
+  const history = [{ step: 0, score: before.score, loss: before.loss }];
+  let best = { step: 0, weights: start, evaluation: before };
+  o.onEvaluate?.({ step: 0, evaluation: before, best: true });
+
+  const evaluations = Math.ceil(o.steps / o.evalEvery);
+  let trainMs = 0;
+  let images = 0;
+  let average = NaN;
+  const began = performance.now();
+  for (let step = 1; step <= o.steps; step++) {
+    await yieldToEvents();
+    o.signal?.throwIfAborted();
+    const lr = learningRate(o.schedule, o.lr, step, o.steps);
+    const indices = sampler.next();
+    const t0 = performance.now();
+    const loss = await trainer.step(indices, lr);
+    trainMs += performance.now() - t0;
+    images += indices.length;
+    if (!Number.isFinite(loss)) throw new Error(`the loss became ${loss} at step ${step} (learning rate ${lr.toPrecision(3)} too high?)`);
+    average = Number.isNaN(average) ? loss : 0.9 * average + 0.1 * loss;
+    const evalsLeft = evaluations - Math.floor(step / o.evalEvery);
+    const perEval = evalMs / history.length;
+    o.onStep?.({
+      step, steps: o.steps, loss, lossAverage: average, lr,
+      imagesPerSecond: images / (trainMs / 1000),
+      elapsedMs: performance.now() - began,
+      etaMs: (trainMs / step) * (o.steps - step) + perEval * evalsLeft,
+    });
+    if (step % o.evalEvery === 0 || step === o.steps) {
+      await yieldToEvents();
+      o.signal?.throwIfAborted();
+      const weights = trainer.snapshot();
+      const evaluation = await evaluate(weights);
+      history.push({ step, score: evaluation.score, loss: evaluation.loss });
+      const isBest = better(evaluation, best.evaluation);
+      if (isBest) best = { step, weights, evaluation };
+      o.onEvaluate?.({ step, evaluation, best: isBest });
+    }
+  }
+  return {
+    weights: best.weights,
+    bestStep: best.step,
+    steps: o.steps,
+    before,
+    after: best.evaluation,
+    imagesPerSecond: trainMs > 0 ? images / (trainMs / 1000) : 0,
+    trainMs,
+    evalMs,
+    history,
+  };
+}

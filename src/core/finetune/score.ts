@@ -1,0 +1,77 @@
+/**
+ * Held-out figures for choosing the checkpoint: the score (accuracy with labels, agreement with the
+ * original without; for outputs that are not class scores, minus the distance to the original's)
+ * and the matching loss, from plain output arrays.
+ */
+import { OutputSet, QualityFigures, isClassifierOutput, quality } from '../../report/metrics.js';
+import type { Evaluation } from './loop.js';
+
+/** What training minimises: with labels cross-entropy; without, distillation from the original. */
+export type Objective = 'cross-entropy' | 'distill-kl' | 'distill-mse';
+
+export function chooseObjective(outputDims: number[], labels: boolean): Objective {
+  if (!isClassifierOutput(outputDims)) return 'distill-mse';
+  return labels ? 'cross-entropy' : 'distill-kl';
+}
+
+function logSoftmaxRow(a: Float32Array, start: number, n: number, scale: number, out: Float64Array): void {
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) max = Math.max(max, a[start + i] * scale);
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += Math.exp(a[start + i] * scale - max);
+  const lse = max + Math.log(sum);
+  for (let i = 0; i < n; i++) out[i] = a[start + i] * scale - lse;
+}
+
+/** Mean cross-entropy of logits against labels. */
+export function crossEntropy(logits: OutputSet, labels: Int32Array): number {
+  const n = logits.sampleDims[0];
+  const samples = logits.data.length / n;
+  const lp = new Float64Array(n);
+  let total = 0;
+  for (let s = 0; s < samples; s++) {
+    logSoftmaxRow(logits.data, s * n, n, 1, lp);
+    total -= lp[labels[s]];
+  }
+  return total / samples;
+}
+
+/** Mean KL(teacher || student) of softened class distributions, times T^2 (Hinton et al.). */
+export function distillKl(student: OutputSet, teacher: OutputSet, temperature: number): number {
+  const n = student.sampleDims[0];
+  const samples = student.data.length / n;
+  const ls = new Float64Array(n);
+  const lt = new Float64Array(n);
+  let total = 0;
+  for (let s = 0; s < samples; s++) {
+    logSoftmaxRow(student.data, s * n, n, 1 / temperature, ls);
+    logSoftmaxRow(teacher.data, s * n, n, 1 / temperature, lt);
+    for (let i = 0; i < n; i++) total += Math.exp(lt[i]) * (lt[i] - ls[i]);
+  }
+  return (total / samples) * temperature * temperature;
+}
+
+export function meanSquaredError(a: OutputSet, b: OutputSet): number {
+  let se = 0;
+  for (let i = 0; i < a.data.length; i++) se += (a.data[i] - b.data[i]) ** 2;
+  return se / Math.max(1, a.data.length);
+}
+
+/**
+ * The held-out evaluation of one set of weights. `out` and `original` are the model's scores
+ * (logits, before any final softmax) for the same samples.
+ */
+export function scoreOutputs(out: OutputSet, original: OutputSet, labels: Int32Array | undefined, objective: Objective, temperature: number): Evaluation<QualityFigures> {
+  const figures = quality(out, labels, original);
+  switch (objective) {
+    case 'cross-entropy':
+      if (!labels) throw new Error('cross-entropy scoring needs labels');
+      return { score: figures.top1!, loss: crossEntropy(out, labels), figures };
+    case 'distill-kl':
+      return { score: figures.agreement!, loss: distillKl(out, original, temperature), figures };
+    case 'distill-mse': {
+      const mse = meanSquaredError(out, original);
+      return { score: -mse, loss: mse, figures };
+    }
+  }
+}
