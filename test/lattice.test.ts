@@ -18,6 +18,9 @@ test('named shapes have the masks of the paper and its relatives', () => {
   assert.equal(maskCount(namedMask('cross')), 5);
   assert.equal(maskCount(namedMask('x')), 5);
   for (const n of ['qh-right', 'qh-left', 'qh-up', 'qh-down', 'qh-cw', 'qh-ccw'] as const) assert.equal(maskCount(namedMask(n)), 7, n);
+  assert.equal(maskCount(namedMask('line-v')), 3);
+  assert.equal(maskCount(namedMask('line-h')), 3);
+  assert.equal(maskCount(namedMask('centre')), 1);
 });
 
 test('positions are row-major: bit 3*row+col', () => {

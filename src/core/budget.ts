@@ -43,6 +43,29 @@ export function allocateBudget(layers: BudgetOption[][], budget: number): number
     total -= layers[best][h[at[best]]].cost - layers[best][h[at[best] + 1]].cost;
     at[best]++;
   }
+  // The last step may have saved more than needed: spend the slack again, on the steps back up
+  // that buy the most loss per unit of cost and still fit.
+  for (;;) {
+    let best = -1;
+    let bestGain = 0;
+    for (let l = 0; l < hulls.length; l++) {
+      if (at[l] === 0) continue;
+      const h = hulls[l];
+      const cur = layers[l][h[at[l]]];
+      const prev = layers[l][h[at[l] - 1]];
+      const extra = prev.cost - cur.cost;
+      if (total + extra > budget + 1e-9) continue;
+      const gain = (cur.loss - prev.loss) / extra;
+      if (gain > bestGain) {
+        bestGain = gain;
+        best = l;
+      }
+    }
+    if (best < 0) break;
+    const h = hulls[best];
+    total += layers[best][h[at[best] - 1]].cost - layers[best][h[at[best]]].cost;
+    at[best]--;
+  }
   return hulls.map((h, l) => h[at[l]]);
 }
 

@@ -25,6 +25,10 @@ export const NAMED_SHAPES = {
   // The variants of the same code that drop two opposite corners.
   'qh-cw': '011/111/110',
   'qh-ccw': '110/111/011',
+  // Thinner shapes, mostly for `auto` under tight budgets: a layer can give up more than 4 of 9.
+  'line-v': '010/010/010',
+  'line-h': '000/111/000',
+  centre: '000/010/000',
 } as const;
 
 export type NamedShape = keyof typeof NAMED_SHAPES;
@@ -36,7 +40,7 @@ export const QH_CYCLE: readonly NamedShape[] = ['qh-right', 'qh-left', 'qh-up', 
 
 /** Shapes `auto` may choose from. */
 export const AUTO_CANDIDATES: readonly NamedShape[] = [
-  'full', 'qh-right', 'qh-left', 'qh-up', 'qh-down', 'qh-cw', 'qh-ccw', 'cross', 'x',
+  'full', 'qh-right', 'qh-left', 'qh-up', 'qh-down', 'qh-cw', 'qh-ccw', 'cross', 'x', 'line-v', 'line-h', 'centre',
 ];
 
 /** A shape as the user asks for it. */

@@ -2,7 +2,7 @@
  * Learning-rate schedule and batch order for fine-tuning: plain functions of the step and the seed,
  * so that a run can be repeated exactly.
  */
-import { permutation } from '../../data/random.js';
+import { permutation } from '../../util/random.js';
 
 export type Schedule = 'cosine' | 'constant';
 
