@@ -134,7 +134,7 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
       ? await timed(timings, 'reconstruct', onPhase, () => recoverWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), maskedWeights, onPhase))
       : null;
     const newWeights = recovery ? recovery.weights : maskedWeights;
-    return await finish(model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, ctx, timings);
+    return await finish({ model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, ctx, timings });
   } finally {
     await ctx?.runners.release();
     await ctx?.engine.release();
@@ -142,20 +142,27 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
   }
 }
 
-async function finish(
-  model: LoadedModel,
-  file: string,
-  outFile: string,
-  options: PruneOptions,
-  plan: PrunePlan,
-  analysis: ReturnType<typeof analyzeModel>,
-  reshaped: ReturnType<typeof applyPlan>,
-  maskedWeights: Map<string, Float32Array>,
-  newWeights: Map<string, Float32Array>,
-  recovery: Awaited<ReturnType<typeof recoverWeights>> | null,
-  ctx: DataContext | null,
-  timings: Record<string, number>,
-): Promise<PruneReport> {
+/** What the first half of a run decided and computed; the second half writes and measures it. */
+interface Reshaped {
+  model: LoadedModel;
+  file: string;
+  outFile: string;
+  options: PruneOptions;
+  plan: PrunePlan;
+  analysis: ReturnType<typeof analyzeModel>;
+  reshaped: ReturnType<typeof applyPlan>;
+  /** Reshaped, before recovery. */
+  maskedWeights: Map<string, Float32Array>;
+  /** What gets written: recovered when there was recovery. */
+  newWeights: Map<string, Float32Array>;
+  recovery: Awaited<ReturnType<typeof recoverWeights>> | null;
+  ctx: DataContext | null;
+  timings: Record<string, number>;
+}
+
+/** Chooses layouts, writes, verifies, evaluates, measures, and assembles the report. */
+async function finish(state: Reshaped): Promise<PruneReport> {
+  const { model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, ctx, timings } = state;
   const onPhase = options.onProgress;
 
   const { inputShapes, unknownReason: macsUnknown } = resolveInputShapes(model, options.inputShape);
