@@ -31,7 +31,7 @@ export async function main(argv: string[]): Promise<void> {
   process.once('SIGINT', () => onSignal('SIGINT'));
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   const program = new Command('kprune')
-    .description('make convolutional networks smaller by reshaping their 3x3 kernels (ONNX in, ONNX out)')
+    .description('make convolutional networks smaller by reshaping their 3x3 kernels (ONNX or TensorFlow.js in, the same format out)')
     .version(VERSION)
     .showHelpAfterError(false)
     .exitOverride()

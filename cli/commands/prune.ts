@@ -26,6 +26,7 @@ interface PruneFlags extends DataFlags {
   threads?: number;
   maxDrop?: number;
   emitMasks?: string;
+  weights?: 'keep' | 'float32';
   config?: string;
 }
 
@@ -48,11 +49,12 @@ async function readPlan(file: string): Promise<PrunePlan> {
 export function pruneCommand(): Command {
   const cmd = new Command('prune')
     .description('reshape every 3x3 kernel to a lattice shape and write the slimmed model (the default command)')
-    .argument('<model>', 'an ONNX model')
+    .argument('<model>', 'an ONNX model (.onnx) or a TensorFlow.js model (model.json)')
     .option('-s, --shape <shape>', `full, cross, x, qh-right, qh-left, qh-up, qh-down, qh-cw, qh-ccw, qh, auto, or a mask like 010/111/010 (default: ${DEFAULT_SHAPE})`)
     .option('--budget <fraction>', 'with --shape auto: keep at most this share of 3x3 weights (default 0.6)', parseNumber('--budget'))
     .option('--layer-shape <name=shape>', 'give one layer (node or weight name) its own shape; repeatable', collectPairs)
-    .option('-o, --output <file>', 'where to write the slimmed model (default: <name>.kpruned.onnx beside the input)')
+    .option('-o, --output <file>', 'where to write the slimmed model (default: <name>.kpruned.onnx beside an ONNX input; <name>.kpruned/<name>.json beside a TF.js one)')
+    .addOption(new Option('--weights <storage>', 'TF.js: keep the weights\' storage (quantization, float16) or write float32').choices(['keep', 'float32']))
     .addOption(new Option('--layout <layout>', 'how reshaped layers are stored: masked (zeros in place), decomposed (smaller convolutions: fewer bytes and MACs), sparse (ONNX sparse_initializer), auto (per layer, the faster of masked and decomposed, timed here)').choices(['masked', 'decomposed', 'sparse', 'auto']))
     .option('--report <file>', 'also write the report: .html for a page to open in a browser, else JSON')
     .option('--json', 'print the report as one JSON document on stdout, nothing else')
@@ -61,7 +63,7 @@ export function pruneCommand(): Command {
     .option('--input-shape <dims>', 'input dims for measuring, e.g. 1,3,224,224 or "a=1,3,224,224;b=1,10"')
     .option('--batch <n>', 'batch for --layout auto timings and the latency comparison (default 1)', parseInteger('--batch'))
     .option('--latency-runs <n>', 'timed runs per model for the latency comparison (default 50; 0 = skip)', parseInteger('--latency-runs'))
-    .option('--threads <n>', 'onnxruntime threads for timings (default: its own choice)', parseInteger('--threads'))
+    .option('--threads <n>', 'onnxruntime threads for timings (ONNX; default: its own choice)', parseInteger('--threads'))
     .option('--threshold <t>', 'low-magnitude threshold for the analysis (default 0.5)', parseNumber('--threshold'))
     .option('--plan <file>', 'replay the plan of an earlier report (or a plan file) instead of choosing shapes')
     .addOption(new Option('--recover <method>', 'recovery with data (default reconstruct)').choices(['reconstruct', 'none']))
@@ -91,6 +93,7 @@ export function pruneCommand(): Command {
         latencyRuns: opts.latencyRuns,
         threads: opts.threads,
         maxDrop: opts.maxDrop,
+        weights: opts.weights,
         onProgress: view.update,
       });
       view.done();

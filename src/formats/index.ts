@@ -4,20 +4,38 @@ import path from 'node:path';
 import { KpruneError } from '../errors.js';
 import { LoadedModel } from './model.js';
 import { loadOnnx } from './onnx/index.js';
+import { loadTfjs } from './tfjs/index.js';
 
 export type { LoadedModel, ModelFormat, WriteResult } from './model.js';
 
-export async function loadModel(file: string): Promise<LoadedModel> {
-  if (path.basename(file).toLowerCase().endsWith('.json')) {
-    let text = '';
-    try {
-      text = (await fs.readFile(file, 'utf8')).slice(0, 4096);
-    } catch {
-      // fall through to the ONNX reader, which words "no such file" and friends
-    }
-    if (text.includes('"modelTopology"') || text.includes('"weightsManifest"')) {
-      throw new KpruneError('unsupported', 'TensorFlow.js models are not supported yet in this version (ONNX only)', { file });
-    }
+/** A TF.js model.json: named .json, or JSON whatever its name (an ONNX file starts with a protobuf tag). */
+async function looksLikeJson(file: string): Promise<boolean> {
+  if (path.basename(file).toLowerCase().endsWith('.json')) return true;
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(file, 'r');
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(64), 0, 64, 0);
+    return /^\s*\{/.test(buffer.subarray(0, bytesRead).toString('latin1'));
+  } catch {
+    return false; // the ONNX reader words "no such file" and friends
+  } finally {
+    await handle?.close();
+  }
+}
+
+export interface LoadOptions {
+  /**
+   * How the written model stores weights: `keep` the original storage (default), or `float32`
+   * (TF.js: drop quantization). ONNX weights always keep their element type.
+   */
+  weights?: 'keep' | 'float32';
+}
+
+export async function loadModel(file: string, options: LoadOptions = {}): Promise<LoadedModel> {
+  // TF.js detection and its errors (neither format, a weights-only file) live in the TF.js reader.
+  if (await looksLikeJson(file)) return loadTfjs(file, options.weights === 'float32' ? { write: { weights: 'float32' } } : {});
+  if (options.weights === 'float32') {
+    throw new KpruneError('usage', '--weights float32 applies to TF.js models; ONNX weights keep their element type', { file });
   }
   return loadOnnx(file);
 }

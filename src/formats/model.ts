@@ -61,7 +61,7 @@ export interface LoadedModel {
    */
   chooseLayouts(weights: Map<string, Float32Array>, masks: Map<string, Mask>, inputShapes: Map<string, number[]>, onLayer?: (done: number, total: number, name: string) => void): Promise<LayoutTiming[]>;
   /** End-to-end latency of this model and a file it wrote, side by side in one process. */
-  compareLatency(outPath: string, inputShapes: Map<string, number[]>, options: { runs?: number; threads?: number }): Promise<LatencyComparison>;
+  compareLatency(outPath: string, inputShapes: Map<string, number[]>, options: { runs?: number; threads?: number; maxMs?: number }): Promise<LatencyComparison>;
   /**
    * Loads a file this model wrote in the format's own runtime and runs it once on zeros at the
    * given input shapes (only loads it when they are unknown); says what was done, throws if it fails.

@@ -1,9 +1,9 @@
 /** Loading a model for pruning: it must have at least one prunable 3x3 convolution. */
 import { KpruneError } from '../errors.js';
-import { LoadedModel, loadModel } from '../formats/index.js';
+import { LoadOptions, LoadedModel, loadModel } from '../formats/index.js';
 
-export async function loadPrunable(file: string): Promise<LoadedModel> {
-  const model = await loadModel(file);
+export async function loadPrunable(file: string, options: LoadOptions = {}): Promise<LoadedModel> {
+  const model = await loadModel(file, options);
   if (model.layers.length === 0) {
     const why = model.skipped.length > 0
       ? `; ${model.skipped.length} skipped: ${model.skipped.slice(0, 2).map((s) => `"${s.node}" (${s.reason})`).join(', ')}`

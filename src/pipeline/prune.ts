@@ -18,6 +18,7 @@ import { checkThreshold } from './analyze.js';
 import { loadPrunable } from './load.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { checkGate } from './gate.js';
+import { DEFAULT_LATENCY_CAP_MS } from '../runtime/latency.js';
 import { ProgressListener } from './progress.js';
 import { DataContext, DataOptions, dataAwareLosses, evaluateQuality, openData, recoverWeights, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from './recover.js';
 import { loadModel } from '../formats/index.js';
@@ -61,6 +62,8 @@ export interface PruneOptions {
   latencyRuns?: number;
   /** onnxruntime intra-op threads for timings (default: onnxruntime's choice). */
   threads?: number;
+  /** TF.js: keep the weights' storage (default) or write float32 (drop quantization). */
+  weights?: 'keep' | 'float32';
   /** Quality gate: at most this many points of top-1 (or agreement) lost; see gate.ts. */
   maxDrop?: number;
   /** Progress events for long phases. */
@@ -88,6 +91,8 @@ async function checkOutputPath(model: LoadedModel, out: string): Promise<void> {
       });
     }
   }
+  // A TF.js model is a folder of files: its writer creates the output folder (and removes it on failure).
+  if (model.format !== 'onnx') return;
   try {
     const st = await fs.stat(path.dirname(target));
     if (!st.isDirectory()) throw new Error('not a directory');
@@ -102,6 +107,8 @@ async function verifyWritten(model: LoadedModel, outFile: string, files: string[
     return await model.verifyWritten(outFile, inputShapes);
   } catch (e) {
     await Promise.all(files.map((f) => fs.rm(f, { force: true })));
+    // A folder the writer created for a TF.js model goes too; rmdir only removes it when empty.
+    if (model.format !== 'onnx') await fs.rmdir(path.dirname(outFile)).catch(() => undefined);
     throw e;
   }
 }
@@ -112,7 +119,7 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
   const spec = typeof options.shape === 'object' ? options.shape : parseShapeSpec(options.shape ?? DEFAULT_SHAPE);
   const overrides = fixedOverrides(options.layerShapes);
   const threshold = checkThreshold(options.threshold ?? DEFAULT_LOW_THRESHOLD);
-  const model = await timed(timings, 'load', onPhase, () => loadPrunable(file));
+  const model = await timed(timings, 'load', onPhase, () => loadPrunable(file, { weights: options.weights }));
   const outFile = options.output ?? model.defaultOutputPath();
   await checkOutputPath(model, outFile);
 
@@ -209,6 +216,7 @@ async function finish(state: Reshaped): Promise<PruneReport> {
     };
   });
 
+  const runtime = model.format === 'onnx' ? 'onnxruntime-node' : 'TensorFlow.js';
   const byId = new Map(analysis.layers.map((a) => [a.id, a]));
   const entries = new Map(plan.entries.map((e) => [e.layer, e]));
   const recoveryById = new Map((recovery?.layers ?? []).map((r) => [r.layer, r]));
@@ -283,12 +291,12 @@ async function finish(state: Reshaped): Promise<PruneReport> {
     method: {
       size: 'bytes on disk of every file of the model (model and external data); gzip: node:zlib at level 6 (the gzip default)',
       params: 'elements of all float weight tensors (initializers and Constant nodes); non-zero: elements not exactly 0',
-      macs: 'multiply-accumulates of Conv, Gemm and MatMul nodes with constant weights, output sizes from one onnxruntime-node run on zeros at the stated input shape; effective skips multiplications by weights that are exactly 0',
+      macs: `multiply-accumulates of convolution and dense/matmul nodes with constant weights, output sizes from one ${runtime} run at the stated input shape; effective skips multiplications by weights that are exactly 0`,
       energyKept: 'sum of w^2 after reshaping over sum of w^2 before, per weight tensor',
       accuracy: ctx
-        ? 'top-1/top-5 against labels and top-1 agreement with the original, in onnxruntime-node on the evaluation samples; "written" is the output file loaded back from disk; occluded: the same samples with one seeded square patch filled with the data set mean'
+        ? `top-1/top-5 against labels and top-1 agreement with the original, in ${runtime} on the evaluation samples; "written" is the output file loaded back from disk; occluded: the same samples with one seeded square patch filled with the data set mean`
         : 'not measured without data',
-      latency: 'wall time of session.run in onnxruntime-node, original and written model loaded in the same process and run interleaved on the same seeded random input; median and quartiles over the stated runs after warm-up',
+      latency: `wall time of one inference in ${runtime}, original and written model loaded in the same process and run interleaved on the same seeded random input; median and quartiles over the stated runs after warm-up (at most ${DEFAULT_LATENCY_CAP_MS / 1000} s of timing)`,
       reconstruction: 'per layer, least squares for the kept weights (ridge towards the original weights, float64 Cholesky, one factorisation per group); error = ||Y - Y\'|| / ||Y|| of the layer output on the calibration rows, inputs from the already reshaped model, targets from the original',
     },
     timings,

@@ -18,6 +18,7 @@ export interface LatencyComparison {
   runtime: string;
   threads: number | 'default';
   batch: number;
+  /** Timed runs per model actually made (fewer than asked when the time cap was reached). */
   runs: number;
   warmup: number;
   inputShapes: Record<string, number[]>;
@@ -61,15 +62,23 @@ function feeds(inputs: InputSpec[], shapes: Map<string, number[]>): Record<strin
   return out;
 }
 
+/** Runs at least this many rounds even when the time cap is reached first. */
+export const MIN_LATENCY_RUNS = 5;
+/** Default cap on the time spent measuring latency, so that slow models do not take minutes. */
+export const DEFAULT_LATENCY_CAP_MS = 15_000;
+
 export async function timeSessions(
   sessions: ort.InferenceSession[],
   input: Record<string, ort.Tensor>,
   runs: number,
   warmup: number,
+  maxMs = Infinity,
 ): Promise<number[][]> {
   const times = sessions.map(() => [] as number[]);
   for (let i = 0; i < warmup; i++) for (const s of sessions) await s.run(input);
+  const start = performance.now();
   for (let i = 0; i < runs; i++) {
+    if (i >= MIN_LATENCY_RUNS && performance.now() - start > maxMs) break;
     const order = i % 2 === 0 ? sessions.map((_, k) => k) : sessions.map((_, k) => sessions.length - 1 - k);
     for (const k of order) {
       const t0 = performance.now();
@@ -85,21 +94,21 @@ export async function compareLatency(
   after: string | Uint8Array,
   inputs: InputSpec[],
   shapes: Map<string, number[]>,
-  options: { runs?: number; warmup?: number; threads?: number } = {},
+  options: { runs?: number; warmup?: number; threads?: number; maxMs?: number } = {},
 ): Promise<LatencyComparison> {
   const runs = options.runs ?? 20;
   const warmup = options.warmup ?? 3;
   const a = await createSession(before, { threads: options.threads });
   const b = await createSession(after, { threads: options.threads });
   try {
-    const [ta, tb] = await timeSessions([a, b], feeds(inputs, shapes), runs, warmup);
+    const [ta, tb] = await timeSessions([a, b], feeds(inputs, shapes), runs, warmup, options.maxMs ?? DEFAULT_LATENCY_CAP_MS);
     const sa = stats(ta);
     const sb = stats(tb);
     return {
       runtime: `onnxruntime-node ${ort.env.versions.node ?? ''} (CPU)`.trim(),
       threads: options.threads ?? 'default',
       batch: shapes.get(inputs[0]?.name ?? '')?.[0] ?? 1,
-      runs,
+      runs: ta.length,
       warmup,
       inputShapes: Object.fromEntries(shapes),
       before: sa,

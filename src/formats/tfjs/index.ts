@@ -1,0 +1,218 @@
+/**
+ * TF.js models (LayersModel and GraphModel model.json + weight shards) behind the LoadedModel
+ * contract. Reading, analysis and writing work on the files alone; running (recovery, measuring,
+ * verification) goes through TF.js itself (src/runtime/tfjs-*.ts).
+ */
+import path from 'node:path';
+import { Conv3x3Layer, countNonzero } from '../../core/conv.js';
+import { KpruneError } from '../../errors.js';
+import { LayoutOutcome } from '../../core/layout/layout.js';
+import type { InputSpec } from '../../runtime/onnx-runtime.js';
+import type { ModelRunner } from '../../runtime/model-runner.js';
+import type { LatencyComparison } from '../../runtime/latency.js';
+import { DEFAULT_LATENCY_CAP_MS, MIN_LATENCY_RUNS, stats } from '../../runtime/latency.js';
+import { tfjsRuntime } from '../../runtime/tfjs-backend.js';
+import { fileHandler, memoryHandler, modelArtifacts } from '../../runtime/tfjs-io.js';
+import { LoadedTfjs, TfjsFeed, createGraphRunner, createLayersRunner, fetchShapes, loadInTfjs, runOnce } from '../../runtime/tfjs-runner.js';
+import type { ComputeNode, ModelInventory } from '../onnx/inventory.js';
+import type { SkippedConv } from '../onnx/convs.js';
+import type { LoadedModel } from '../model.js';
+import { scanGraph, GraphScan } from './graph.js';
+import { oihwToDepthwise, oihwToHwio } from './kernels.js';
+import { scanKeras, KerasScan } from './layers.js';
+import { TfjsModel, elementCount, modelFiles, readTfjsModel, weightFloats } from './read.js';
+import { TfjsWriteOptions, writeTfjsModel } from './write.js';
+import { storageName } from './dtypes.js';
+
+export { readTfjsModel, detectTfjs } from './read.js';
+export type { TfjsModel } from './read.js';
+export type { TfjsWriteOptions, WeightStorageOption } from './write.js';
+
+type Scan =
+  | { kind: 'layers'; keras: KerasScan; layers: Conv3x3Layer[]; skipped: SkippedConv[]; compute: ComputeNode[]; inputs: InputSpec[] }
+  | { kind: 'graph'; graph: GraphScan; layers: Conv3x3Layer[]; skipped: SkippedConv[]; compute: ComputeNode[]; inputs: InputSpec[] };
+
+function scan(model: TfjsModel): Scan {
+  if (model.format === 'layers-model') {
+    const keras = scanKeras(model);
+    return { kind: 'layers', keras, layers: keras.layers, skipped: keras.skipped, compute: keras.compute, inputs: keras.inputs };
+  }
+  const graph = scanGraph(model);
+  return { kind: 'graph', graph, layers: graph.layers, skipped: graph.skipped, compute: graph.compute, inputs: graph.inputs };
+}
+
+/** <dir>/<name>.kpruned/<file>: a folder beside the input, since the shards keep their names. */
+export function tfjsKprunedPath(file: string): string {
+  const base = path.basename(file);
+  return path.join(path.dirname(file), `${base.replace(/\.json$/i, '')}.kpruned`, base);
+}
+
+/** The layers' weights (core layout [out][in][9]) in the manifest's layout (HWIO or depthwise). */
+function toManifestLayout(model: TfjsModel, layers: Conv3x3Layer[], weights: Map<string, Float32Array>): Map<string, Float32Array> {
+  const byId = new Map(layers.map((l) => [l.id, l]));
+  const out = new Map<string, Float32Array>();
+  for (const [id, values] of weights) {
+    const layer = byId.get(id);
+    const entry = model.byName.get(id);
+    if (!layer || !entry) throw new KpruneError('usage', `no 3x3 layer "${id}" in this model`);
+    if (values.length !== layer.weights.length) throw new KpruneError('usage', `layer "${id}" has ${layer.weights.length} weights, not ${values.length}`);
+    const [, , cin, cout] = entry.shape;
+    // A Conv2D kernel's third dim is the layer's inputs per group; a depthwise kernel's is its channels.
+    out.set(id, layer.inChannelsPerGroup === cin ? oihwToHwio(values, cin, cout) : oihwToDepthwise(values, cin, cout));
+  }
+  return out;
+}
+
+function singleInput(inputs: InputSpec[], file: string): InputSpec {
+  if (inputs.length !== 1) {
+    throw new KpruneError('unsupported', `running a TF.js model needs one input; this one has ${inputs.length} (${inputs.map((i) => i.name).join(', ')})`, { file });
+  }
+  return inputs[0];
+}
+
+function storageSummary(model: TfjsModel): string {
+  const counts = new Map<string, number>();
+  for (const w of model.weights) counts.set(storageName(w.storage), (counts.get(storageName(w.storage)) ?? 0) + 1);
+  return [...counts].map(([k, n]) => `${k} (${n})`).join(', ');
+}
+
+export interface TfjsLoadOptions {
+  /** How write() stores weights: as they were (default) or all float32. */
+  write?: TfjsWriteOptions;
+}
+
+export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Promise<LoadedModel> {
+  const model = await readTfjsModel(file);
+  const s = scan(model);
+  const runnerFor = async (weights: Map<string, Float32Array>): Promise<ModelRunner> => {
+    const input = singleInput(s.inputs, file);
+    const replace = toManifestLayout(model, s.layers, weights);
+    if (s.kind === 'layers') {
+      const kernels = new Map([...replace].map(([id, values]) => [id, { values, shape: model.byName.get(id)!.shape }]));
+      return createLayersRunner({ artifacts: modelArtifacts(model), plan: s.keras.plan, input, kernels, file });
+    }
+    return createGraphRunner({ artifacts: modelArtifacts(model, { replace, extraNodes: s.graph.extraNodes }), input, layouts: s.graph.layouts, file });
+  };
+  const feedsOf = (shapes: Map<string, number[]>): TfjsFeed[] => s.inputs.map((i) => ({
+    name: i.name,
+    // Inside a LayersModel plan an input is a tensor name; a GraphModel is fed by Placeholder name.
+    tensor: s.kind === 'layers' ? s.keras.plan.inputs.find((p) => p.name === i.name)!.tensor : i.name,
+    dims: shapes.get(i.name)!,
+    dtype: i.type === 'int32' ? 'int32' as const : 'float32' as const,
+  }));
+  const loadWritten = async (outPath: string): Promise<{ loaded: LoadedTfjs; backend: string }> => {
+    const rt = await tfjsRuntime();
+    return { loaded: await loadInTfjs(rt, s.kind, fileHandler(outPath), outPath), backend: rt.description };
+  };
+
+  return {
+    format: model.format === 'layers-model' ? 'tfjs-layers' : 'tfjs-graph',
+    path: file,
+    files: modelFiles(model),
+    formatInfo: {
+      format: model.format,
+      ...(typeof model.json.generatedBy === 'string' ? { generatedBy: model.json.generatedBy } : {}),
+      ...(typeof model.json.convertedBy === 'string' ? { convertedBy: model.json.convertedBy } : {}),
+      weights: storageSummary(model),
+      shards: model.groups.reduce((n, g) => n + g.shards.length, 0),
+    },
+    inputs: s.inputs,
+    layers: s.layers,
+    skipped: s.skipped,
+    inventory(overrides = new Map()): ModelInventory {
+      const weights = model.weights.filter((w) => w.dtype === 'float32').map((w) => {
+        const values = overrides.get(w.name) ?? weightFloats(model, w)!;
+        return { name: w.name, elements: elementCount(w.shape), nonzero: countNonzero(values) };
+      });
+      return { inputs: s.inputs, compute: s.compute, weights };
+    },
+    async outputShapes(inputShapes) {
+      const rt = await tfjsRuntime();
+      const feeds = feedsOf(inputShapes);
+      const missing = feeds.find((f) => !f.dims);
+      if (missing) throw new KpruneError('usage', `no shape given for input "${missing.name}"`, { file });
+      const wanted = [...new Set(s.compute.map((c) => c.output))];
+      const artifacts = modelArtifacts(model, s.kind === 'graph' ? { extraNodes: s.graph.extraNodes } : {});
+      const loaded = await loadInTfjs(rt, s.kind, memoryHandler(artifacts), file);
+      try {
+        return await fetchShapes(rt, loaded, s.kind === 'layers' ? s.keras.plan : null, feeds, wanted, file);
+      } finally {
+        loaded.model.dispose();
+      }
+    },
+    createRunner: (weights) => runnerFor(weights),
+    defaultOutputPath: () => tfjsKprunedPath(file),
+    async write(weights, outPath, layouts = new Map()) {
+      // Loading the input in TF.js first: a model TF.js cannot load (a layer class it does not
+      // know) could not be verified after writing, so nothing is written for it.
+      const rt = await tfjsRuntime();
+      const probe = await loadInTfjs(rt, s.kind, memoryHandler(modelArtifacts(model)), file);
+      probe.model.dispose();
+      const result = await writeTfjsModel(model, toManifestLayout(model, s.layers, weights), outPath, options.write);
+      const outcomes: LayoutOutcome[] = [...layouts].map(([layer, req]) => ({
+        layer,
+        requested: req.layout,
+        applied: 'masked',
+        ...(req.layout !== 'masked' ? { note: 'TF.js models are written masked (zeros in place); decomposed and sparse layouts are ONNX only' } : {}),
+        storedWeights: s.layers.find((l) => l.id === layer)?.weights.length ?? 0,
+      }));
+      return { files: result.files, layouts: outcomes };
+    },
+    async chooseLayouts(_weights, masks) {
+      return [...masks.keys()].map((layer) => ({ layer, choice: 'masked' as const, maskedMs: 0, decomposedMs: null, note: 'TF.js models are written masked only' }));
+    },
+    async compareLatency(outPath, inputShapes, opts): Promise<LatencyComparison> {
+      const rt = await tfjsRuntime();
+      const a = await loadInTfjs(rt, s.kind, memoryHandler(modelArtifacts(model)), file);
+      let b: LoadedTfjs | undefined;
+      const runs = opts.runs ?? 20;
+      const warmup = 2;
+      try {
+        b = await loadInTfjs(rt, s.kind, fileHandler(outPath), outPath);
+        const feeds = feedsOf(inputShapes);
+        const times: number[][] = [[], []];
+        const both = [a, b];
+        for (let i = 0; i < warmup; i++) for (const m of both) await runOnce(rt, m, feeds);
+        const start = performance.now();
+        const cap = opts.maxMs ?? DEFAULT_LATENCY_CAP_MS;
+        for (let i = 0; i < runs; i++) {
+          if (i >= MIN_LATENCY_RUNS && performance.now() - start > cap) break;
+          for (const k of i % 2 === 0 ? [0, 1] : [1, 0]) {
+            const t0 = performance.now();
+            await runOnce(rt, both[k], feeds);
+            times[k].push(performance.now() - t0);
+          }
+        }
+        const sa = stats(times[0]);
+        const sb = stats(times[1]);
+        return {
+          runtime: rt.description,
+          threads: 'default',
+          batch: feeds[0]?.dims[0] ?? 1,
+          runs: times[0].length,
+          warmup,
+          inputShapes: Object.fromEntries(inputShapes),
+          before: sa,
+          after: sb,
+          ratio: sb.medianMs / sa.medianMs,
+        };
+      } finally {
+        a.model.dispose();
+        b?.model.dispose();
+      }
+    },
+    async verifyWritten(outPath, inputShapes) {
+      const { loaded, backend } = await loadWritten(outPath);
+      try {
+        if (!inputShapes) return `loaded in ${backend} (not run: the input shape is not known)`;
+        await runOnce(await tfjsRuntime(), loaded, feedsOf(inputShapes));
+        return `loaded and ran once in ${backend} at input shape ${[...inputShapes.values()].map((d) => `[${d.join(',')}]`).join(' ')}`;
+      } catch (e) {
+        if (e instanceof KpruneError) throw e;
+        throw new KpruneError('runtime', `the written model does not run in TF.js: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, { file: outPath, cause: e });
+      } finally {
+        loaded.model.dispose();
+      }
+    },
+  };
+}

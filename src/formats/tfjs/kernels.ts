@@ -1,0 +1,37 @@
+/**
+ * Kernel layouts. TF stores a convolution filter as HWIO [kh][kw][in][out] and a depthwise filter
+ * as [kh][kw][channels][multiplier]; the core wants [out][inPerGroup][9], positions row-major
+ * (ONNX's OIHW). A depthwise output channel is c * multiplier + m, as in TF.
+ */
+
+/** [3][3][I][O] -> [O][I][9]. */
+export function hwioToOihw(hwio: Float32Array, inChannels: number, outChannels: number): Float32Array {
+  const out = new Float32Array(hwio.length);
+  for (let p = 0; p < 9; p++) {
+    for (let i = 0; i < inChannels; i++) {
+      const src = (p * inChannels + i) * outChannels;
+      for (let o = 0; o < outChannels; o++) out[(o * inChannels + i) * 9 + p] = hwio[src + o];
+    }
+  }
+  return out;
+}
+
+/** [O][I][9] -> [3][3][I][O]. */
+export function oihwToHwio(oihw: Float32Array, inChannels: number, outChannels: number): Float32Array {
+  const out = new Float32Array(oihw.length);
+  for (let p = 0; p < 9; p++) {
+    for (let i = 0; i < inChannels; i++) {
+      const dst = (p * inChannels + i) * outChannels;
+      for (let o = 0; o < outChannels; o++) out[dst + o] = oihw[(o * inChannels + i) * 9 + p];
+    }
+  }
+  return out;
+}
+
+/**
+ * A depthwise filter [3][3][C][M] is, as [3][3][1][C*M] with output channel c * M + m, an HWIO
+ * filter with one input channel per group: the same element order. So the HWIO helpers serve it
+ * with inChannels 1.
+ */
+export const depthwiseToOihw = (w: Float32Array, channels: number, multiplier: number) => hwioToOihw(w, 1, channels * multiplier);
+export const oihwToDepthwise = (w: Float32Array, channels: number, multiplier: number) => oihwToHwio(w, 1, channels * multiplier);

@@ -1,0 +1,187 @@
+/**
+ * Running a Keras (TF.js LayersModel) graph op by op, so that any intermediate value can be
+ * fetched: also values inside nested models, and the pre-activation output of a convolution (the
+ * value layer-wise reconstruction fits). The graph arrives flattened (src/formats/tfjs/layers.ts):
+ * nested models are expanded into their layers, every tensor has one name.
+ *
+ * Convolution layers are computed here from their kernels (so that a runner can swap kernels
+ * without reloading); every other layer is the loaded TF.js layer's own `apply`.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import type { Tf } from './tfjs-backend.js';
+
+export type ActivationLayout = 'NHWC' | 'NCHW';
+
+export interface KerasConvSpec {
+  type: 'conv2d' | 'depthwise' | 'separable';
+  /** Manifest name of the kernel (the depthwise kernel of a separable convolution). */
+  kernelId: string;
+  strides: [number, number];
+  dilations: [number, number];
+  padding: 'same' | 'valid';
+  channelsFirst: boolean;
+  /**
+   * Name of the value before the activation (conv2d, depthwise: convolution plus bias) or before
+   * the pointwise step (separable: the depthwise output), always NHWC.
+   */
+  inner: string;
+}
+
+export interface KerasExecOp {
+  kind: 'layer' | 'conv';
+  /** Layer names from the top model down to this layer, to find the loaded TF.js layer. */
+  layerPath: string[];
+  className: string;
+  inputs: string[];
+  /** Output t is named `${outputBase}:${t}`. */
+  outputBase: string;
+  outputCount: number;
+  kwargs: Record<string, unknown>;
+  conv?: KerasConvSpec;
+}
+
+export interface KerasPlan {
+  /** The model's inputs: the name users see, and the tensor name inside the plan. */
+  inputs: { name: string; tensor: string }[];
+  /** Tensor names of the model's outputs. */
+  outputs: string[];
+  /** In execution order. */
+  ops: KerasExecOp[];
+  /** Layout of the values convolutions read and produce, for fetching them as NCHW. */
+  layouts: Map<string, ActivationLayout>;
+}
+
+export function opOutputs(op: KerasExecOp): string[] {
+  const names = Array.from({ length: op.outputCount }, (_, t) => `${op.outputBase}:${t}`);
+  if (op.conv) names.push(op.conv.inner);
+  return names;
+}
+
+interface LayerLike {
+  apply(inputs: TF.Tensor | TF.Tensor[], kwargs?: Record<string, unknown>): TF.Tensor | TF.Tensor[] | unknown;
+  weights: { originalName: string; read(): TF.Tensor }[];
+  getLayer?(name: string): LayerLike;
+  activation?: { apply(x: TF.Tensor): TF.Tensor };
+}
+
+/** The loaded TF.js layer at a path of names. */
+export function layerAt(model: TF.LayersModel, layerPath: string[]): LayerLike {
+  let current = model as unknown as LayerLike;
+  for (const name of layerPath) {
+    if (!current.getLayer) throw new Error(`"${name}" is looked up inside a layer that is not a model`);
+    current = current.getLayer(name);
+  }
+  return current;
+}
+
+function weightBySuffix(layer: LayerLike, suffix: string): TF.Tensor | undefined {
+  return layer.weights.find((w) => w.originalName === suffix || w.originalName.endsWith(`/${suffix}`))?.read();
+}
+
+/** One convolution layer, as tfjs-layers computes it (channels_first goes through NHWC). */
+function runConv(tf: Tf, layer: LayerLike, spec: KerasConvSpec, x: TF.Tensor, kernel: TF.Tensor): { out: TF.Tensor; inner: TF.Tensor } {
+  let input = x as TF.Tensor4D;
+  if (spec.channelsFirst) input = tf.transpose(input, [0, 2, 3, 1]);
+  const { strides, dilations, padding } = spec;
+  let y: TF.Tensor4D;
+  let inner: TF.Tensor4D;
+  switch (spec.type) {
+    case 'conv2d':
+      y = tf.conv2d(input, kernel as TF.Tensor4D, strides, padding, 'NHWC', dilations);
+      break;
+    case 'depthwise':
+      y = tf.depthwiseConv2d(input, kernel as TF.Tensor4D, strides, padding, 'NHWC', dilations);
+      break;
+    case 'separable': {
+      const pointwise = weightBySuffix(layer, 'pointwise_kernel');
+      if (!pointwise) throw new Error('the separable convolution has no pointwise kernel');
+      inner = tf.depthwiseConv2d(input, kernel as TF.Tensor4D, strides, padding, 'NHWC', dilations);
+      y = tf.conv2d(inner, pointwise as TF.Tensor4D, 1, 'valid');
+      break;
+    }
+  }
+  const bias = weightBySuffix(layer, 'bias');
+  if (bias) y = tf.add(y, bias);
+  if (spec.type !== 'separable') inner = y;
+  let out: TF.Tensor = layer.activation ? layer.activation.apply(y) : y;
+  if (spec.channelsFirst) out = tf.transpose(out, [0, 3, 1, 2]);
+  return { out, inner: inner! };
+}
+
+/**
+ * Runs the ops needed for `fetch` and returns those values (the caller disposes them). `kernels`
+ * replaces convolution kernels by manifest name (in the layer's own TF layout). Values are
+ * disposed as soon as no later op needs them, so memory stays at what one batch needs.
+ */
+export function executePlan(
+  tf: Tf,
+  model: TF.LayersModel,
+  plan: KerasPlan,
+  feeds: Map<string, TF.Tensor>,
+  fetch: string[],
+  kernels: Map<string, TF.Tensor>,
+): Map<string, TF.Tensor> {
+  const wanted = new Set(fetch);
+  // Backwards: which ops are needed, and the last op that reads each value.
+  const needed: boolean[] = new Array(plan.ops.length).fill(false);
+  const live = new Set(wanted);
+  for (let i = plan.ops.length - 1; i >= 0; i--) {
+    const op = plan.ops[i];
+    if (opOutputs(op).some((n) => live.has(n))) {
+      needed[i] = true;
+      for (const n of op.inputs) live.add(n);
+    }
+  }
+  const lastUse = new Map<string, number>();
+  plan.ops.forEach((op, i) => {
+    if (needed[i]) for (const n of op.inputs) lastUse.set(n, i);
+  });
+
+  const values = new Map<string, TF.Tensor>(feeds);
+  const release = (name: string) => {
+    if (wanted.has(name) || feeds.has(name)) return;
+    values.get(name)?.dispose();
+    values.delete(name);
+  };
+  try {
+    for (let i = 0; i < plan.ops.length; i++) {
+      if (!needed[i]) continue;
+      const op = plan.ops[i];
+      const inputs = op.inputs.map((n) => {
+        const v = values.get(n);
+        if (!v) throw new Error(`value "${n}" needed by layer "${op.layerPath.join('/')}" was not computed`);
+        return v;
+      });
+      const layer = layerAt(model, op.layerPath);
+      const produced = tf.tidy(() => {
+        if (op.conv) {
+          const kernel = kernels.get(op.conv.kernelId) ?? weightBySuffix(layer, op.conv.type === 'conv2d' ? 'kernel' : 'depthwise_kernel');
+          if (!kernel) throw new Error(`layer "${op.layerPath.join('/')}" has no kernel`);
+          const { out, inner } = runConv(tf, layer, op.conv, inputs[0], kernel);
+          // A linear activation hands back its input: two names, two disposable tensors.
+          return [out, inner === out ? tf.clone(inner) : inner];
+        }
+        const r = layer.apply(inputs.length === 1 ? inputs[0] : inputs, op.kwargs) as TF.Tensor | TF.Tensor[];
+        // A layer may hand back its input (Dropout at inference): a clone keeps the two disposable apart.
+        return (Array.isArray(r) ? r : [r]).map((t) => (inputs.includes(t) ? tf.clone(t) : t));
+      });
+      const names = op.conv ? [`${op.outputBase}:0`, op.conv.inner] : produced.map((_, t) => `${op.outputBase}:${t}`);
+      names.forEach((n, t) => values.set(n, produced[t]));
+      for (let t = names.length; t < produced.length; t++) produced[t].dispose();
+      for (const n of new Set(op.inputs)) if (lastUse.get(n) === i) release(n);
+      for (const n of names) if (!lastUse.has(n)) release(n);
+    }
+    const out = new Map<string, TF.Tensor>();
+    for (const n of fetch) {
+      const v = values.get(n);
+      if (!v) throw new Error(`value "${n}" is not produced by the model`);
+      out.set(n, v);
+    }
+    return out;
+  } catch (e) {
+    for (const [n, v] of values) if (!feeds.has(n)) v.dispose();
+    throw e;
+  } finally {
+    for (const [n, v] of values) if (!wanted.has(n) && !feeds.has(n) && !v.isDisposed) v.dispose();
+  }
+}
