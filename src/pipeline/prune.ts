@@ -10,7 +10,7 @@ import { ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { countNonzero } from '../core/conv.js';
 import { applyPlan } from '../core/reshape.js';
 import { KpruneError } from '../errors.js';
-import { LoadedModel } from '../formats/index.js';
+import { LoadedModel, WriteResult } from '../formats/index.js';
 import { MacFigures, measureFiles, measureMacs, measureParams } from '../report/measure.js';
 import { LayerReport, PruneReport, REPORT_SCHEMA_VERSION } from '../report/report.js';
 import { VERSION } from '../version.js';
@@ -101,16 +101,11 @@ async function checkOutputPath(model: LoadedModel, out: string): Promise<void> {
   }
 }
 
-/** Loads the written model in its runtime and runs it once; removes the files if that fails. */
-async function verifyWritten(model: LoadedModel, outFile: string, files: string[], inputShapes: Map<string, number[]> | null): Promise<string> {
-  try {
-    return await model.verifyWritten(outFile, inputShapes);
-  } catch (e) {
-    await Promise.all(files.map((f) => fs.rm(f, { force: true })));
-    // A folder the writer created for a TF.js model goes too; rmdir only removes it when empty.
-    if (model.format !== 'onnx') await fs.rmdir(path.dirname(outFile)).catch(() => undefined);
-    throw e;
-  }
+/** Removes what a run wrote, when a later phase fails: a failed run leaves no output behind. */
+async function removeWritten(model: LoadedModel, outFile: string, files: string[]): Promise<void> {
+  await Promise.all(files.map((f) => fs.rm(f, { force: true })));
+  // A folder the writer created for a TF.js model goes too; rmdir only removes it when empty.
+  if (model.format !== 'onnx') await fs.rmdir(path.dirname(outFile)).catch(() => undefined);
 }
 
 export async function prune(file: string, options: PruneOptions = {}): Promise<PruneReport> {
@@ -188,7 +183,26 @@ async function finish(state: Reshaped): Promise<PruneReport> {
     mask: masks.get(e.layer)!,
   } as LayoutRequest]));
   const written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile, layoutRequests));
-  const verified = await timed(timings, 'verify', onPhase, () => verifyWritten(model, path.resolve(outFile), written.files, inputShapes));
+  try {
+    return await afterWrite(state, written, inputShapes, macsUnknown, timingShapes, layoutTimings);
+  } catch (e) {
+    await removeWritten(model, outFile, written.files);
+    throw e;
+  }
+}
+
+/** Verifies, times, evaluates and measures the written model, and assembles the report. */
+async function afterWrite(
+  state: Reshaped,
+  written: WriteResult,
+  inputShapes: Map<string, number[]> | null,
+  macsUnknown: string,
+  timingShapes: Map<string, number[]> | null,
+  layoutTimings: LayoutTiming[] | null,
+): Promise<PruneReport> {
+  const { model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, ctx, timings } = state;
+  const onPhase = options.onProgress;
+  const verified = await timed(timings, 'verify', onPhase, () => model.verifyWritten(path.resolve(outFile), inputShapes));
   const runs = options.latencyRuns ?? 50;
   const latency = timingShapes && runs > 0
     ? await timed(timings, 'latency', onPhase, () => model.compareLatency(path.resolve(outFile), timingShapes, { runs, threads: options.threads }))

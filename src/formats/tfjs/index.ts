@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { Conv3x3Layer, countNonzero } from '../../core/conv.js';
-import { KpruneError } from '../../errors.js';
+import { KpruneError, isKpruneError } from '../../errors.js';
 import { LayoutOutcome } from '../../core/layout/layout.js';
 import type { InputSpec } from '../../runtime/onnx-runtime.js';
 import type { ModelRunner } from '../../runtime/model-runner.js';
@@ -81,9 +81,24 @@ export interface TfjsLoadOptions {
   write?: TfjsWriteOptions;
 }
 
+/**
+ * model.json is untrusted JSON: a value of the wrong type deep in a topology (a number where a list
+ * belongs, null where a node was) surfaces as a TypeError in the readers. At this boundary such an
+ * error becomes what it is, a malformed model, with the reader's message kept.
+ */
+async function asBadModel<T>(file: string, f: () => Promise<T> | T): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (isKpruneError(e)) throw e;
+    const why = e instanceof Error ? e.message : String(e);
+    throw new KpruneError('bad-model', `model.json does not have the structure of a TF.js model (${why})`, { file, cause: e });
+  }
+}
+
 export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Promise<LoadedModel> {
-  const model = await readTfjsModel(file);
-  const s = scan(model);
+  const model = await asBadModel(file, () => readTfjsModel(file));
+  const s = await asBadModel(file, () => scan(model));
   const runnerFor = async (weights: Map<string, Float32Array>): Promise<ModelRunner> => {
     const input = singleInput(s.inputs, file);
     const replace = toManifestLayout(model, s.layers, weights);
