@@ -86,7 +86,7 @@ test('--layout auto keeps, per layer, the form that timed faster, and still comp
   for (const t of timings) {
     const layer = report.layers.find((l) => l.id === t.layer)!;
     assert.equal(layer.layout, t.choice);
-    assert.equal(t.choice, t.decomposedMs !== null && t.decomposedMs < t.maskedMs ? 'decomposed' : 'masked');
+    assert.equal(t.choice, t.decomposedMs !== null && t.decomposedMs <= t.maskedMs * 1.1 ? 'decomposed' : 'masked');
     assert.ok(t.maskedMs > 0);
   }
   await prune(input, { shape: 'cross', output: path.join(dir, 'vgg.auto-ref.onnx'), latencyRuns: 0 });

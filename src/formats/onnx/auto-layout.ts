@@ -1,7 +1,7 @@
 /**
  * `--layout auto` for ONNX: for each reshaped layer, time the masked convolution and its
- * decomposition in onnxruntime, each alone in a one-layer model at the layer's real input size and
- * the chosen batch, and keep the faster. Whether a rewrite pays depends on channels, size and batch
+ * decomposition in onnxruntime, each alone in a small model at the layer's real input size and
+ * the chosen batch, and keep the faster (decomposed on a near tie: it stores fewer weights). Whether a rewrite pays depends on channels, size and batch
  * (field notes: 0.47x to 1.41x of dense for the same shape), so it is measured, never assumed.
  */
 import { Conv3x3Layer } from '../../core/conv.js';
@@ -25,19 +25,41 @@ export interface LayoutTiming {
   note?: string;
 }
 
-function oneLayerModel(nodes: NodeProto[], initializers: TensorProto[], input: string, dims: number[], output: string, opset: number): Uint8Array {
+/**
+ * A model that computes the layer `copies` times side by side on the same input (summed), so that
+ * the fixed cost of one session.run, which dominates a single small convolution, is amortised:
+ * the timing then says which form of the layer computes faster. Copies share the weights.
+ */
+function layerTimingModel(nodes: NodeProto[], initializers: TensorProto[], input: string, dims: number[], output: string, opset: number, copies: number): Uint8Array {
+  const rename = (v: string, k: number) => (v === input || initializers.some((t) => t.name === v) ? v : `${v}#${k}`);
+  const all: NodeProto[] = [];
+  for (let k = 0; k < copies; k++) {
+    for (const n of nodes) all.push({ ...n, name: `${n.name}#${k}`, input: (n.input ?? []).map((v) => rename(v, k)), output: (n.output ?? []).map((v) => rename(v, k)) });
+  }
+  const outs = Array.from({ length: copies }, (_, k) => `${output}#${k}`);
+  all.push({ name: 'kprune_sum', opType: 'Sum', input: outs, output: ['kprune_out'] });
   return onnx.ModelProto.encode({
     irVersion: 8,
     opsetImport: [{ domain: '', version: Math.max(opset, 11) }],
     graph: {
       name: 'kprune_layer_timing',
-      node: nodes,
+      node: all,
       initializer: initializers,
       input: [{ name: input, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } }],
-      output: [{ name: output, type: { tensorType: { elemType: 1 } } }],
+      output: [{ name: 'kprune_out', type: { tensorType: { elemType: 1 } } }],
     },
   }).finish();
 }
+
+/** Copies per timing model: enough work (about 20 M multiply-accumulates) to swamp the call overhead. */
+function copiesFor(layer: Conv3x3Layer, inputDims: number[], stride: [number, number]): number {
+  const [n, , h, w] = inputDims;
+  const macs = n * layer.outChannels * layer.inChannelsPerGroup * 9 * Math.ceil(h / stride[0]) * Math.ceil(w / stride[1]);
+  return Math.max(1, Math.min(32, Math.round(20e6 / Math.max(macs, 1))));
+}
+
+/** Decomposed wins unless masked is clearly faster (by 10%): it stores fewer weights, and single-layer timings on a busy machine are noisy. */
+const DECOMPOSED_MARGIN = 1.1;
 
 export async function chooseLayouts(
   model: OnnxModel,
@@ -47,7 +69,7 @@ export async function chooseLayouts(
   inputShapes: Map<string, number[]>,
   options: { runs?: number; onLayer?: (done: number, total: number, name: string) => void } = {},
 ): Promise<LayoutTiming[]> {
-  const runs = options.runs ?? 15;
+  const runs = options.runs ?? 25;
   const nodes = model.graph.node ?? [];
   const byName = new Map(nodes.map((n, i) => [n.name || `${n.opType}#${i}`, n]));
   const opset = model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 11;
@@ -78,23 +100,24 @@ export async function chooseLayouts(
       const bias = node.input?.[2];
       const biasInit: TensorProto[] = bias && use.biasValues ? [{ name: bias, dims: [use.biasValues.length], dataType: 1, rawData: floatsToBytes(use.biasValues, 1) }] : [];
       const weightInit: TensorProto = { name: layer.id, dims: [layer.outChannels, layer.inChannelsPerGroup, 3, 3], dataType: 1, rawData: floatsToBytes(w, 1) };
-      const maskedBytes = oneLayerModel([node], [weightInit, ...biasInit], use.input, dims, use.output, opset);
+      const copies = copiesFor(layer, dims, use.strides);
+      const maskedBytes = layerTimingModel([node], [weightInit, ...biasInit], use.input, dims, use.output, opset, copies);
       const d = decomposeConv(node, use, layer, w, mask, 1, Math.max(opset, 11), new Set());
       if (typeof d === 'string') {
         note = d;
         decomposedMs = null;
       }
       const sessions = [await createSession(maskedBytes, {})];
-      if (typeof d !== 'string') sessions.push(await createSession(oneLayerModel(d.nodes, [...d.initializers, ...biasInit], use.input, dims, use.output, opset), {}));
+      if (typeof d !== 'string') sessions.push(await createSession(layerTimingModel(d.nodes, [...d.initializers, ...biasInit], use.input, dims, use.output, opset, copies), {}));
       try {
         const times = await timeSessions(sessions, latencyFeeds([{ name: use.input, dims, type: 'float32' }], new Map([[use.input, dims]])), runs, 2);
-        maskedMs += stats(times[0]).medianMs;
-        if (decomposedMs !== null && times[1]) decomposedMs += stats(times[1]).medianMs;
+        maskedMs += stats(times[0]).medianMs / copies;
+        if (decomposedMs !== null && times[1]) decomposedMs += stats(times[1]).medianMs / copies;
       } finally {
         for (const s of sessions) await s.release();
       }
     }
-    const choice: Layout = decomposedMs !== null && decomposedMs < maskedMs ? 'decomposed' : 'masked';
+    const choice: Layout = decomposedMs !== null && decomposedMs <= maskedMs * DECOMPOSED_MARGIN ? 'decomposed' : 'masked';
     result.push({ layer: layer.id, choice, maskedMs, decomposedMs, ...(note ? { note } : {}) });
   }
   options.onLayer?.(layers.length, layers.length, '');
