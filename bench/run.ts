@@ -98,7 +98,8 @@ async function filesBytes(files: string[]): Promise<number> {
 
 async function fixtureModels(): Promise<{ name: string; file: string }[]> {
   const dir = path.join(root, 'fixtures', 'models');
-  const names = (await fs.readdir(dir)).filter((n) => n.endsWith('.onnx') && n !== 'no-3x3.onnx').sort();
+  // Skip outputs a user may have written beside the fixtures (*.kpruned.onnx).
+  const names = (await fs.readdir(dir)).filter((n) => n.endsWith('.onnx') && n !== 'no-3x3.onnx' && !n.includes('.kpruned.')).sort();
   const out = names.map((n) => ({ name: n, file: path.join(dir, n) }));
   out.push({ name: 'vgg-fmnist-external/model.onnx', file: path.join(dir, 'vgg-fmnist-external', 'model.onnx') });
   return out;

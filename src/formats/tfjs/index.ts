@@ -1,12 +1,13 @@
 /**
  * TF.js models (LayersModel and GraphModel model.json + weight shards) behind the LoadedModel
  * contract. Reading, analysis and writing work on the files alone; running (recovery, measuring,
- * verification) goes through TF.js itself (src/runtime/tfjs-*.ts).
+ * verification, layout timings) goes through TF.js itself (src/runtime/tfjs-*.ts). Layers are
+ * written masked or decomposed (decompose-layers.ts, decompose-graph.ts); `--layout auto` times both
+ * (auto-layout.ts).
  */
 import path from 'node:path';
 import { Conv3x3Layer, countNonzero } from '../../core/conv.js';
 import { KpruneError, isKpruneError } from '../../errors.js';
-import { LayoutOutcome } from '../../core/layout/layout.js';
 import type { InputSpec } from '../../runtime/onnx-runtime.js';
 import type { ModelRunner } from '../../runtime/model-runner.js';
 import type { LatencyComparison } from '../../runtime/latency.js';
@@ -23,6 +24,10 @@ import { scanKeras, KerasScan } from './layers.js';
 import { TfjsModel, elementCount, modelFiles, readTfjsModel, weightFloats } from './read.js';
 import { TfjsWriteOptions, writeTfjsModel } from './write.js';
 import { storageName } from './dtypes.js';
+import { decomposeKeras } from './decompose-layers.js';
+import { decomposeGraph } from './decompose-graph.js';
+import { chooseTfjsLayouts } from './auto-layout.js';
+import type { LayoutRequest } from '../model.js';
 
 export { readTfjsModel, detectTfjs } from './read.js';
 export type { TfjsModel } from './read.js';
@@ -115,6 +120,41 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
     dims: shapes.get(i.name)!,
     dtype: i.type === 'int32' ? 'int32' as const : 'float32' as const,
   }));
+  /** The input dims of every convolution use (by tensor name), from one run at the given input shapes. */
+  const useInputDims = async (shapes: Map<string, number[]>): Promise<Map<string, number[]>> => {
+    const feeds = feedsOf(shapes);
+    const missing = feeds.find((f) => !f.dims);
+    if (missing) throw new KpruneError('usage', `no shape given for input "${missing.name}"`, { file });
+    // A use reading a model input: a plan tensor in a LayersModel, "<Placeholder>:0" in a GraphModel.
+    const fed = new Map(feeds.map((f) => [s.kind === 'layers' ? f.tensor : `${f.name}:0`, f.dims]));
+    const wanted = [...new Set(s.layers.flatMap((l) => l.uses.map((u) => u.input)))].filter((t) => !fed.has(t));
+    const out = new Map(fed);
+    if (wanted.length === 0) return out;
+    const rt = await tfjsRuntime();
+    const loaded = await loadInTfjs(rt, s.kind, memoryHandler(modelArtifacts(model)), file);
+    try {
+      for (const [k, v] of await fetchShapes(rt, loaded, s.kind === 'layers' ? s.keras.plan : null, feeds, wanted, file)) out.set(k, v);
+    } finally {
+      loaded.model.dispose();
+    }
+    return out;
+  };
+  const channelsFirst = (tensor: string) => (s.kind === 'layers' ? s.keras.plan.layouts : s.graph.layouts).get(tensor) === 'NCHW';
+  /**
+   * The layout rewrite for some requests. "same" pads with a stride above 1 depend on the input
+   * size: they are computed from the model's own input shape when it fixes one (batch aside).
+   */
+  const layoutPlan = async (weights: Map<string, Float32Array>, requests: Map<string, LayoutRequest>) => {
+    const sizeDependent = s.layers.some((l) => requests.get(l.id)?.layout === 'decomposed' && l.uses.some((u) => u.autoPad === 'SAME_UPPER' && (u.strides[0] > 1 || u.strides[1] > 1)));
+    const fixed = s.inputs.every((i) => i.dims.slice(1).every((d) => typeof d === 'number' && d > 0));
+    const dims = sizeDependent && fixed ? await useInputDims(new Map(s.inputs.map((i) => [i.name, [1, ...i.dims.slice(1) as number[]]]))) : new Map<string, number[]>();
+    const hw = (tensor: string): [number, number] | null => {
+      const d = dims.get(tensor);
+      if (!d || d.length !== 4) return null;
+      return channelsFirst(tensor) ? [d[2], d[3]] : [d[1], d[2]];
+    };
+    return s.kind === 'layers' ? decomposeKeras(model, s.layers, weights, requests, hw) : decomposeGraph(model, s.graph, weights, requests, hw);
+  };
   const loadWritten = async (outPath: string): Promise<{ loaded: LoadedTfjs; backend: string }> => {
     const rt = await tfjsRuntime();
     return { loaded: await loadInTfjs(rt, s.kind, fileHandler(outPath), outPath), backend: rt.description };
@@ -163,18 +203,19 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
       const rt = await tfjsRuntime();
       const probe = await loadInTfjs(rt, s.kind, memoryHandler(modelArtifacts(model)), file);
       probe.model.dispose();
-      const result = await writeTfjsModel(model, toManifestLayout(model, s.layers, weights), outPath, options.write);
-      const outcomes: LayoutOutcome[] = [...layouts].map(([layer, req]) => ({
-        layer,
-        requested: req.layout,
-        applied: 'masked',
-        ...(req.layout !== 'masked' ? { note: 'TF.js models are written masked (zeros in place); decomposed and sparse layouts are ONNX only' } : {}),
-        storedWeights: s.layers.find((l) => l.id === layer)?.weights.length ?? 0,
-      }));
-      return { files: result.files, layouts: outcomes };
+      const plan = await layoutPlan(weights, layouts);
+      const result = await writeTfjsModel(model, toManifestLayout(model, s.layers, weights), outPath, options.write, plan.rewrite);
+      return { files: result.files, layouts: plan.outcomes };
     },
-    async chooseLayouts(_weights, masks) {
-      return [...masks.keys()].map((layer) => ({ layer, choice: 'masked' as const, maskedMs: 0, decomposedMs: null, note: 'TF.js models are written masked only' }));
+    async chooseLayouts(weights, masks, inputShapes, onLayer) {
+      const rt = await tfjsRuntime();
+      const requests = new Map([...masks].map(([id, mask]) => [id, { layout: 'decomposed' as const, mask }]));
+      const written = new Map((await layoutPlan(weights, requests)).outcomes.map((o) => [o.layer, o]));
+      return chooseTfjsLayouts({
+        rt, model, scan: s.kind === 'graph' ? { kind: 'graph', graph: s.graph } : { kind: 'layers' }, layers: s.layers,
+        kernels: toManifestLayout(model, s.layers, new Map([...weights].filter(([id]) => masks.has(id)))),
+        masks, useDims: await useInputDims(inputShapes), written, channelsFirst, onLayer,
+      });
     },
     async compareLatency(outPath, inputShapes, opts): Promise<LatencyComparison> {
       const rt = await tfjsRuntime();

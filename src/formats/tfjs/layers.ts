@@ -87,7 +87,7 @@ function parseRef(raw: unknown, file: string, where: string): Ref & { kwargs: Js
   return { layer: raw[0], node: raw[1], tensor: raw[2], kwargs: isObject(raw[3]) ? raw[3] : {} };
 }
 
-function isBuiltContainer(className: string, config: Json): boolean {
+export function isBuiltContainer(className: string, config: Json): boolean {
   if (className !== 'Sequential') return true;
   const layers = Array.isArray(config) ? config : config.layers;
   if (!Array.isArray(layers) || layers.length === 0) return false;
@@ -218,7 +218,7 @@ const KERAS3_INDEX: Record<string, Record<string, number>> = {
 };
 
 /** The manifest weight `<suffix>` of a layer, preferring names scoped by its enclosing models. */
-function findWeight(model: TfjsModel, scopes: string[], layer: string, suffix: string, className: string): WeightEntry | undefined {
+export function findWeight(model: TfjsModel, scopes: string[], layer: string, suffix: string, className: string): WeightEntry | undefined {
   const k3 = KERAS3_INDEX[className.replace('Convolution', 'Conv')]?.[suffix];
   for (const s of k3 === undefined ? [suffix] : [suffix, String(k3)]) {
     for (let k = scopes.length; k >= 0; k--) {

@@ -5,14 +5,18 @@
  * of the original sizes and names. model.json is copied as text; only the "min" and "scale" of
  * re-quantized tensors are replaced in place, so every other byte (key order, spacing, fields kprune
  * does not know) stays. With `weights: 'float32'` every weight is stored as float32 instead and the
- * weights manifest is the one part rewritten.
+ * weights manifest is the one part rewritten. A layout rewrite (decomposed layers) replaces the
+ * topology and the manifest: a decomposed kernel's entry gives way to its pieces, in the same group
+ * and place, sliced from the kernel as re-encoded in its storage (so a piece dequantizes to exactly
+ * what the masked kernel would, zero range and all), and a group whose size changed is re-sharded.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { KpruneError } from '../../errors.js';
 import { PendingFile, writeFilesAtomically } from '../../io/atomic-write.js';
-import { Storage, decodeFloats, encodeFloats, storageName } from './dtypes.js';
+import { Storage, decodeFloats, elementBytes, encodeFloats, storageName } from './dtypes.js';
 import { TextEdit, applyEdits, jsonSpans, spanAt, stringifyLike } from './json-spans.js';
+import { positionBlock, sliceKernel } from './pieces.js';
 import { TfjsModel, WeightEntry, modelFiles, resolveInside, weightBytes, weightFloats } from './read.js';
 
 export type WeightStorageOption = 'keep' | 'float32';
@@ -20,6 +24,20 @@ export type WeightStorageOption = 'keep' | 'float32';
 export interface TfjsWriteOptions {
   /** `keep` (default): every tensor in its original storage; `float32`: all dequantized. */
   weights?: WeightStorageOption;
+}
+
+/** A weight a layout rewrite adds: a piece of a rewritten 3x3 kernel, or a small int32 constant. */
+export type AddedWeight =
+  | { kind: 'piece'; name: string; shape: number[]; /** the kernel it is cut from */ of: string; positions: number[] }
+  | { kind: 'int32'; name: string; shape: number[]; values: Int32Array };
+
+/** A new topology and the manifest changes that go with it. */
+export interface TopologyRewrite {
+  topology: unknown;
+  /** Weights removed, each with the weights that take its place (same group, same position). */
+  replace: Map<string, AddedWeight[]>;
+  /** Weights kept under a new name (a bias moving to the piece that carries it). */
+  rename: Map<string, string>;
 }
 
 /** tfjs-converter's default shard size, for re-sharding float32 output. */
@@ -97,6 +115,92 @@ function planKeep(model: TfjsModel, changes: Map<WeightEntry, { bytes: Uint8Arra
   return { files, text: applyEdits(model.text, edits) };
 }
 
+/**
+ * A group's new bytes as shards of its largest original shard size: the original names when the
+ * count is unchanged, else tfjs-converter's "group<g>-shard<k>of<n>.bin".
+ */
+function reshard(model: TfjsModel, gi: number, data: Uint8Array, outDir: string, files: PendingFile[]): string[] {
+  const old = model.groups[gi].shards;
+  const shardBytes = Math.max(...old.map((s) => s.bytes), 0) || DEFAULT_SHARD_BYTES;
+  const count = Math.max(1, Math.ceil(data.length / shardBytes));
+  const paths = count === old.length ? old.map((s) => s.relative) : Array.from({ length: count }, (_, k) => `group${gi + 1}-shard${k + 1}of${count}.bin`);
+  const pieces = cut(data, new Array<number>(count).fill(shardBytes));
+  paths.forEach((p, k) => files.push({ path: resolveInside(outDir, p, `weightsManifest[${gi}] path`, model.path), data: pieces[k] }));
+  return paths;
+}
+
+function quantizationOf(s: Storage): Record<string, unknown> | undefined {
+  switch (s.kind) {
+    case 'plain': return undefined;
+    case 'affine': return { dtype: s.dtype, min: s.min, scale: s.scale };
+    case 'float16': return { dtype: 'float16' };
+  }
+}
+
+/**
+ * A tensor's bytes and storage as written: in its own storage (`keep`; untouched values keep their
+ * bytes) or float32. Quantized int32 tensors become the integers TF.js loads (tfjs-core decodeWeight).
+ */
+function encoded(model: TfjsModel, w: WeightEntry, v: Float32Array | undefined, mode: WeightStorageOption): { bytes: Uint8Array; storage: Storage } {
+  if (mode === 'keep' || w.storage.kind === 'plain') {
+    const old = weightFloats(model, w);
+    if (!v || (old && sameValues(old, v)) || w.storage.kind === 'plain' && w.dtype !== 'float32') return { bytes: weightBytes(model, w), storage: w.storage };
+    return encodeFloats(mode === 'keep' ? w.storage : { kind: 'plain', dtype: 'float32' }, v);
+  }
+  if (w.dtype === 'int32') {
+    const f = decodeFloats(w.storage, weightBytes(model, w));
+    return { bytes: new Uint8Array(Int32Array.from(f, (x) => Math.round(x)).buffer), storage: { kind: 'plain', dtype: 'int32' } };
+  }
+  return encodeFloats({ kind: 'plain', dtype: 'float32' }, v ?? weightFloats(model, w)!);
+}
+
+/** The manifest and shards for a layout rewrite; model.json keeps every field but the two replaced. */
+function planRewrite(model: TfjsModel, values: Map<string, Float32Array>, rewrite: TopologyRewrite, outDir: string, mode: WeightStorageOption): Planned {
+  const manifest = model.json.weightsManifest as Record<string, unknown>[];
+  const files: PendingFile[] = [];
+  const groups = manifest.map((group, gi) => {
+    const entries = model.weights.filter((w) => w.group === gi);
+    const parts: Uint8Array[] = [];
+    const specs: Record<string, unknown>[] = [];
+    (group.weights as Record<string, unknown>[]).forEach((spec, i) => {
+      const w = entries[i];
+      const { quantization: _old, ...rest } = spec;
+      const added = rewrite.replace.get(w.name);
+      if (!added) {
+        const enc = encoded(model, w, values.get(w.name), mode);
+        const q = quantizationOf(enc.storage);
+        // A range that stays keeps the entry's other quantization fields.
+        specs.push({ ...rest, name: rewrite.rename.get(w.name) ?? w.name, ...(q ? { quantization: { ...(typeof _old === 'object' && _old ? _old : {}), ...q } } : {}) });
+        parts.push(enc.bytes);
+        return;
+      }
+      for (const a of added) {
+        if (a.kind === 'int32') {
+          specs.push({ name: a.name, shape: a.shape, dtype: 'int32' });
+          parts.push(new Uint8Array(a.values.buffer, a.values.byteOffset, a.values.byteLength));
+          continue;
+        }
+        if (a.of !== w.name) throw new Error(`piece "${a.name}" is cut from "${a.of}" but replaces "${w.name}"`);
+        // The whole kernel encoded once, then cut: pieces share its range, so each value is the masked kernel's.
+        const enc = encoded(model, w, values.get(w.name), mode);
+        const q = quantizationOf(enc.storage);
+        specs.push({ ...rest, name: a.name, shape: a.shape, ...(q ? { quantization: q } : {}) });
+        parts.push(sliceKernel(enc.bytes, positionBlock(w.shape), a.positions, elementBytes(enc.storage)));
+      }
+    });
+    const paths = reshard(model, gi, new Uint8Array(Buffer.concat(parts)), outDir, files);
+    return { ...group, paths, weights: specs };
+  });
+  const root = jsonSpans(model.text);
+  const edits: TextEdit[] = [];
+  for (const [key, value] of [['modelTopology', rewrite.topology], ['weightsManifest', groups]] as const) {
+    const span = spanAt(root, [key]);
+    if (!span) throw new Error(`model.json has no ${key}`);
+    edits.push({ start: span.start, end: span.end, text: stringifyLike(value, model.text) });
+  }
+  return { files, text: applyEdits(model.text, edits) };
+}
+
 function planFloat32(model: TfjsModel, values: Map<string, Float32Array>, outDir: string): Planned {
   const manifest = model.json.weightsManifest as Record<string, unknown>[];
   const files: PendingFile[] = [];
@@ -120,13 +224,7 @@ function planFloat32(model: TfjsModel, values: Map<string, Float32Array>, outDir
       parts.push(encodeFloats({ kind: 'plain', dtype: 'float32' }, values.get(w.name) ?? weightFloats(model, w)!).bytes);
       return rest;
     });
-    const data = new Uint8Array(Buffer.concat(parts));
-    const old = model.groups[gi].shards;
-    const shardBytes = Math.max(...old.map((s) => s.bytes), 0) || DEFAULT_SHARD_BYTES;
-    const count = Math.max(1, Math.ceil(data.length / shardBytes));
-    const paths = count === old.length ? old.map((s) => s.relative) : Array.from({ length: count }, (_, k) => `group${gi + 1}-shard${k + 1}of${count}.bin`);
-    const pieces = cut(data, new Array<number>(count).fill(shardBytes));
-    paths.forEach((p, k) => files.push({ path: resolveInside(outDir, p, `weightsManifest[${gi}] path`, model.path), data: pieces[k] }));
+    const paths = reshard(model, gi, new Uint8Array(Buffer.concat(parts)), outDir, files);
     return { ...group, paths, weights: specs };
   });
   const span = spanAt(jsonSpans(model.text), ['weightsManifest']);
@@ -145,15 +243,17 @@ async function realOrResolved(p: string): Promise<string> {
 
 /**
  * Writes the model to `outPath` (a .json file; its folder is created when missing) with new values
- * for some float32 weights, given in the manifest's layout. Returns every file written, the model last.
+ * for some float32 weights, given in the manifest's layout, and a layout rewrite if any. Returns
+ * every file written, the model last.
  */
-export async function writeTfjsModel(model: TfjsModel, values: Map<string, Float32Array>, outPath: string, options: TfjsWriteOptions = {}): Promise<{ files: string[]; storage: string }> {
+export async function writeTfjsModel(model: TfjsModel, values: Map<string, Float32Array>, outPath: string, options: TfjsWriteOptions = {}, rewrite: TopologyRewrite | null = null): Promise<{ files: string[]; storage: string }> {
   if (!/\.json$/i.test(outPath)) {
     throw new KpruneError('usage', `output "${outPath}" should be a .json file for a TF.js model`, { suggestion: 'e.g. -o out/model.json' });
   }
   const outDir = path.dirname(path.resolve(outPath));
   const mode = options.weights ?? 'keep';
-  const planned = mode === 'keep' ? planKeep(model, encodeChanges(model, values), outDir) : planFloat32(model, values, outDir);
+  const planned = rewrite ? planRewrite(model, values, rewrite, outDir, mode)
+    : mode === 'keep' ? planKeep(model, encodeChanges(model, values), outDir) : planFloat32(model, values, outDir);
   const pending: PendingFile[] = [...planned.files, { path: path.resolve(outPath), data: new Uint8Array(Buffer.from(planned.text, 'utf8')) }];
 
   // Never write over an input file (a shard path of the same name in the same folder would be one).
