@@ -207,7 +207,7 @@ async function main(): Promise<void> {
     const notes = [
       `Each run is a fresh Node process; times are the library call alone (process start and imports excluded).`,
       `MB/s = model bytes incl. external data (10^6) / median seconds. Peak RSS = process.resourceUsage().maxRSS; a worker that only imports kprune peaks at ${fmtNum(baselineRssMiB, 0)} MiB.`,
-      `prune = load, analyze, reshape (cross), write (fsync), verify (one onnxruntime run of the output), measure (one probe run for MACs + gzip -9 of input and output files).`,
+      `prune = load, analyze, reshape (cross), write (fsync), verify (one onnxruntime run of the output), measure (probe runs for MACs + gzip -6 of input and output files; after-figures measured on the written file, a second probe run).`,
       `Total bench time ${fmtNum(totalMs / 1000, 0)} s (VGG-16 model generated in ${fmtNum(generateMs / 1000)} s).`,
     ];
     process.stdout.write(`${header}\n\n${table}\n\n${phaseTable}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
