@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: wall time, throughput and peak memory of `analyze` and `prune --shape cross`
- * (reshape, write, verify in onnxruntime, measure with gzip -9) on the bundled fixture models and on
+ * (reshape, write, verify in onnxruntime, measure with gzip -6) on the bundled fixture models and on
  * a generated VGG-16-shaped model (~166 MB, written to a temp dir at bench time, never committed).
  *
  * Each measurement runs in a fresh `node dist/bench/worker.js` process, so max RSS is that one
