@@ -8,6 +8,8 @@ export type { PruneOptions } from './pipeline/prune.js';
 export type { Progress, ProgressListener } from './pipeline/progress.js';
 export type { DataOptions, MeasuredAccuracy } from './pipeline/recover.js';
 export { compare } from './pipeline/compare.js';
+export { reshape, recover, exportModel } from './pipeline/steps.js';
+export type { Reshaping } from './pipeline/steps.js';
 export type { CompareOptions, CompareReport } from './pipeline/compare.js';
 export type { Gate } from './pipeline/gate.js';
 export { loadModel } from './formats/index.js';

@@ -1,0 +1,63 @@
+/**
+ * The pipeline as separate steps, for callers who want to look at (or change) what happens between
+ * them: load -> reshape -> recover -> exportModel. `prune()` is these steps plus measuring and the
+ * report; `analyze()` and `compare()` are the other commands.
+ */
+import { analyzeModel } from '../core/analysis.js';
+import { ShapeSpec, parseShapeSpec } from '../core/lattice.js';
+import { PlanOptions, PrunePlan, planShapes } from '../core/plan.js';
+import { applyPlan } from '../core/reshape.js';
+import { LayerRecovery } from '../core/recover/reconstruct.js';
+import { Layout } from '../core/layout/layout.js';
+import { LoadedModel, WriteResult } from '../formats/index.js';
+import { LayoutRequest } from '../formats/model.js';
+import { parseMask } from '../core/lattice.js';
+import { DataOptions, dataAwareLosses, openData, recoverWeights } from './recover.js';
+import { ProgressListener } from './progress.js';
+
+export interface Reshaping {
+  plan: PrunePlan;
+  /** New weights by layer id: zero outside each layer's mask. */
+  weights: Map<string, Float32Array>;
+}
+
+/** Chooses each 3x3 layer's shape (from weights alone for `auto`) and masks the weights. */
+export function reshape(model: LoadedModel, shape: string | ShapeSpec, options: Omit<PlanOptions, 'losses'> = {}): Reshaping {
+  const spec = typeof shape === 'string' ? parseShapeSpec(shape) : shape;
+  const plan = planShapes(model.layers, spec, analyzeModel(model.layers).layers, options);
+  return { plan, weights: new Map(applyPlan(model.layers, plan).map((r) => [r.id, r.weights])) };
+}
+
+/**
+ * Layer-wise reconstruction of reshaped weights from calibration data (no labels needed). With
+ * `rescore`, `auto` plans are first remade from reconstruction error instead of weight energy.
+ */
+export async function recover(
+  model: LoadedModel,
+  reshaped: Reshaping,
+  data: DataOptions,
+  options: { onProgress?: ProgressListener; rescore?: { budget?: number } } = {},
+): Promise<Reshaping & { layers: LayerRecovery[] }> {
+  const ctx = await openData(model, data);
+  try {
+    let current = reshaped;
+    if (options.rescore && reshaped.plan.spec === 'auto') {
+      const losses = await dataAwareLosses(ctx, model, options.onProgress);
+      const plan = planShapes(model.layers, parseShapeSpec('auto'), analyzeModel(model.layers).layers, { budget: options.rescore.budget ?? reshaped.plan.budget, losses });
+      current = { plan, weights: new Map(applyPlan(model.layers, plan).map((r) => [r.id, r.weights])) };
+    }
+    const masks = new Map(current.plan.entries.map((e) => [e.layer, parseMask(e.mask)]));
+    const result = await recoverWeights(ctx, model, masks, current.weights, options.onProgress);
+    return { plan: current.plan, weights: result.weights, layers: result.layers };
+  } finally {
+    await ctx.runners.release();
+    await ctx.engine.release();
+    await ctx.runner.release();
+  }
+}
+
+/** Writes the model with the given weights in its own format, each reshaped layer in `layout`. */
+export function exportModel(model: LoadedModel, reshaped: Reshaping, outPath: string, layout: Layout = 'masked'): Promise<WriteResult> {
+  const requests = new Map<string, LayoutRequest>(reshaped.plan.entries.map((e) => [e.layer, { layout, mask: parseMask(e.mask) }]));
+  return model.write(reshaped.weights, outPath, requests);
+}
