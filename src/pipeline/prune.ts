@@ -182,9 +182,21 @@ async function finish(state: Reshaped): Promise<PruneReport> {
     layout: requested === 'auto' ? chosen.get(e.layer) ?? 'masked' : requested,
     mask: masks.get(e.layer)!,
   } as LayoutRequest]));
-  const written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile, layoutRequests));
+  let written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile, layoutRequests));
   try {
-    return await afterWrite(state, written, inputShapes, macsUnknown, timingShapes, layoutTimings);
+    let fallback: string | null = null;
+    if (requested === 'auto' && timingShapes && written.layouts.some((o) => o.applied === 'decomposed')) {
+      // Per-layer timings can mislead (a busy machine, effects between layers): the whole written
+      // model must not be slower than the original. If it is, write the layers masked instead,
+      // which computes exactly what the original computes.
+      const check = await timed(timings, 'checkAuto', onPhase, () => model.compareLatency(path.resolve(outFile), timingShapes, { runs: 30, threads: options.threads }));
+      if (check.ratio > 1) {
+        const masked = new Map([...layoutRequests].map(([id, r]) => [id, { ...r, layout: 'masked' as Layout }]));
+        written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile, masked));
+        fallback = `the auto layouts measured ${check.ratio.toFixed(3)}x the original's latency end to end (median of ${check.runs}), so every layer was written masked instead`;
+      }
+    }
+    return await afterWrite(state, written, inputShapes, macsUnknown, timingShapes, layoutTimings, fallback);
   } catch (e) {
     await removeWritten(model, outFile, written.files);
     throw e;
@@ -199,6 +211,7 @@ async function afterWrite(
   macsUnknown: string,
   timingShapes: Map<string, number[]> | null,
   layoutTimings: LayoutTiming[] | null,
+  layoutFallback: string | null,
 ): Promise<PruneReport> {
   const { model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, ctx, timings } = state;
   const onPhase = options.onProgress;
@@ -282,6 +295,7 @@ async function afterWrite(
     gate: options.maxDrop === undefined ? null : checkGate(options.maxDrop, accuracy?.original.clean ?? null, accuracy?.written.clean ?? null),
     latency: latency ?? { status: 'unknown', reason: runs === 0 ? 'not measured (latencyRuns 0)' : macsUnknown },
     layoutTimings,
+    layoutFallback,
     accuracy: accuracy ?? { status: 'unknown', reason: 'no evaluation data was given, so accuracy was not measured' },
     data: ctx ? {
       calibSource: ctx.split.calib.source,

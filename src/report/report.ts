@@ -92,6 +92,8 @@ export interface PruneReport {
   latency: LatencyComparison | { status: 'unknown'; reason: string };
   /** With `--layout auto`: each layer's timings in both forms and the choice. */
   layoutTimings: LayoutTiming[] | null;
+  /** With `--layout auto`: why the per-layer choices were replaced (the written model was slower), or null. */
+  layoutFallback: string | null;
   accuracy: AccuracyFigures;
   data: DataFigures | null;
   recovery: RecoveryFigures | null;

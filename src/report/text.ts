@@ -156,6 +156,7 @@ export function renderPrune(r: PruneReport, options: RenderOptions = {}): string
   out.push(style.bold(`${r.input.path} -> ${r.output.path}`));
   out.push(`shape ${planName}, layout ${layouts}: ${r.layers.length} 3x3 weight tensors reshaped, ${pct(r.plan.keptFraction)} of their positions kept`);
   out.push(...gateLine(r.gate));
+  if (r.layoutFallback) out.push(`layout: ${r.layoutFallback}`);
   out.push('');
   const stored = r.layers.reduce((a, l) => a + l.storedWeights, 0);
   const dense = r.layers.reduce((a, l) => a + l.params, 0);
