@@ -414,6 +414,7 @@ export function renderHtml(r: PruneReport): string {
     + `<span>output <code>${esc(r.output.files.length > 1 ? r.output.files.join(', ') : r.output.path)}</code></span>`
     + `<span>${esc(r.tool.name)} ${esc(r.tool.version)}, report schema ${esc(r.schemaVersion)}</span></p>`
     + gateHtml(r)
+    + (r.layoutFallback ? `<p class="meta">Layout: ${esc(r.layoutFallback)}.</p>` : '')
     + '</header>'
     + '<section aria-labelledby="s-summary"><h2 id="s-summary">Before and after</h2>'
     + `<div class="cards">${summaryCards(r).map(cardHtml).join('')}</div>`
