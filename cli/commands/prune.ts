@@ -27,6 +27,10 @@ interface PruneFlags extends DataFlags {
   maxDrop?: number;
   emitMasks?: string;
   weights?: 'keep' | 'float32';
+  finetune?: number;
+  lr?: number;
+  trainBatch?: number;
+  optimizer?: 'adam' | 'sgd';
   config?: string;
 }
 
@@ -67,6 +71,10 @@ export function pruneCommand(): Command {
     .option('--threshold <t>', 'low-magnitude threshold for the analysis (default 0.5)', parseNumber('--threshold'))
     .option('--plan <file>', 'replay the plan of an earlier report (or a plan file) instead of choosing shapes')
     .addOption(new Option('--recover <method>', 'recovery with data (default reconstruct)').choices(['reconstruct', 'none']))
+    .option('--finetune <steps>', 'after reconstruction, fine-tune the kept weights for this many steps (needs --data; labels: cross-entropy + distillation, none: distillation)', parseInteger('--finetune'))
+    .option('--lr <rate>', 'fine-tuning learning rate (default 3e-3 for adam, 1e-2 for sgd)', parseNumber('--lr'))
+    .option('--train-batch <n>', 'fine-tuning samples per step (default 64)', parseInteger('--train-batch'))
+    .addOption(new Option('--optimizer <name>', 'fine-tuning optimiser (default adam)').choices(['adam', 'sgd']))
     .option('--config <file>', 'read options from a JSON file (command-line options win)')
     .option('-v, --verbose', 'also print the per-layer table');
   addDataOptions(cmd, true);
@@ -94,6 +102,7 @@ export function pruneCommand(): Command {
         threads: opts.threads,
         maxDrop: opts.maxDrop,
         weights: opts.weights,
+        ...(opts.finetune !== undefined ? { finetune: { steps: opts.finetune, lr: opts.lr, batch: opts.trainBatch, optimizer: opts.optimizer } } : {}),
         onProgress: view.update,
       });
       view.done();

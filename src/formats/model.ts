@@ -8,6 +8,7 @@ import { Layout, LayoutOutcome } from '../core/layout/layout.js';
 import { Mask } from '../core/lattice.js';
 import type { LayoutTiming } from './onnx/auto-layout.js';
 import type { LatencyComparison } from '../runtime/latency.js';
+import type { FinetuneData, FinetuneOptions, FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
 import { ModelInventory } from './onnx/inventory.js';
 import { InputSpec } from '../runtime/onnx-runtime.js';
 import { ModelRunner } from '../runtime/model-runner.js';
@@ -51,6 +52,11 @@ export interface LoadedModel {
    * `exposed` intermediate values.
    */
   createRunner(weights: Map<string, Float32Array>, exposed: string[]): Promise<ModelRunner>;
+  /**
+   * Brief end-to-end fine-tuning of the reshaped 3x3 weights (only their kept positions train),
+   * where the format supports it (ONNX today); absent otherwise.
+   */
+  finetune?(start: Map<string, Float32Array>, masks: Map<string, Mask>, data: FinetuneData, options: FinetuneOptions): Promise<FinetuneResult>;
   /** The default output path for a slimmed copy. */
   defaultOutputPath(): string;
   /** Writes the model with new weights (by layer id), each layer in its requested layout (default masked). */

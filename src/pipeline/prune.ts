@@ -18,6 +18,8 @@ import { checkThreshold } from './analyze.js';
 import { loadPrunable } from './load.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { checkGate } from './gate.js';
+import { FinetuneRequest, finetuneWeights } from './finetune.js';
+import type { FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
 import { DEFAULT_LATENCY_CAP_MS } from '../runtime/latency.js';
 import { ProgressListener } from './progress.js';
 import { DataContext, DataOptions, dataAwareLosses, evaluateQuality, openData, recoverWeights, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from './recover.js';
@@ -64,6 +66,8 @@ export interface PruneOptions {
   threads?: number;
   /** TF.js: keep the weights' storage (default) or write float32 (drop quantization). */
   weights?: 'keep' | 'float32';
+  /** Brief end-to-end fine-tuning after reconstruction (needs `data`; ONNX models). */
+  finetune?: FinetuneRequest;
   /** Quality gate: at most this many points of top-1 (or agreement) lost; see gate.ts. */
   maxDrop?: number;
   /** Progress events for long phases. */
@@ -119,6 +123,9 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
   await checkOutputPath(model, outFile);
 
   const recoverMode = options.recover ?? (options.data ? 'reconstruct' : 'none');
+  if (options.finetune && !options.data) {
+    throw new KpruneError('usage', '--finetune needs training data', { suggestion: 'pass --data (labelled: cross-entropy; unlabelled: distillation from the original)' });
+  }
   if (recoverMode === 'reconstruct' && !options.data) {
     throw new KpruneError('usage', '--recover reconstruct needs calibration data', { suggestion: 'pass --data (a folder of images, an .npz, or fashion-mnist)' });
   }
@@ -135,8 +142,12 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
     const recovery = ctx && recoverMode === 'reconstruct'
       ? await timed(timings, 'reconstruct', onPhase, () => recoverWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), maskedWeights, onPhase))
       : null;
-    const newWeights = recovery ? recovery.weights : maskedWeights;
-    return await finish({ model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, ctx, timings });
+    const reconstructed = recovery ? recovery.weights : maskedWeights;
+    const finetuned = ctx && options.finetune
+      ? await timed(timings, 'finetune', onPhase, () => finetuneWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), reconstructed, options.finetune!, onPhase))
+      : null;
+    const newWeights = finetuned ? finetuned.weights : reconstructed;
+    return await finish({ model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, finetuned, ctx, timings });
   } finally {
     await ctx?.runners.release();
     await ctx?.engine.release();
@@ -158,6 +169,7 @@ interface Reshaped {
   /** What gets written: recovered when there was recovery. */
   newWeights: Map<string, Float32Array>;
   recovery: Awaited<ReturnType<typeof recoverWeights>> | null;
+  finetuned: FinetuneResult | null;
   ctx: DataContext | null;
   timings: Record<string, number>;
 }
@@ -224,7 +236,7 @@ async function afterWrite(
   const accuracy = ctx
     ? await timed(timings, 'evaluate', onPhase, async () => {
       const writtenModel = await loadModel(path.resolve(outFile));
-      return evaluateQuality(ctx!, model, maskedWeights, writtenModel, onPhase);
+      return evaluateQuality(ctx!, model, maskedWeights, writtenModel, onPhase, state.finetuned && state.recovery ? state.recovery.weights : undefined);
     })
     : null;
 
@@ -297,6 +309,17 @@ async function afterWrite(
     layoutTimings,
     layoutFallback,
     accuracy: accuracy ?? { status: 'unknown', reason: 'no evaluation data was given, so accuracy was not measured' },
+    finetune: state.finetuned ? {
+      backend: state.finetuned.backend,
+      objective: state.finetuned.objective,
+      steps: state.finetuned.steps,
+      bestStep: state.finetuned.bestStep,
+      batch: state.finetuned.batch,
+      imagesPerSecond: state.finetuned.imagesPerSecond,
+      trainMs: state.finetuned.trainMs,
+      evalMs: state.finetuned.evalMs,
+      heldOut: state.finetuned.heldOut,
+    } : null,
     data: ctx ? {
       calibSource: ctx.split.calib.source,
       calibSamples: ctx.split.calib.count,

@@ -148,6 +148,8 @@ export interface MeasuredAccuracy extends EvaluationInfo {
   reshaped: QualityPair;
   /** The written model, loaded back from disk (after recovery, when there was one). */
   written: QualityPair;
+  /** With fine-tuning: the reconstructed weights before it, so its effect is visible. */
+  reconstructed?: QualityPair;
 }
 
 /** The evaluation samples, clean and (unless turned off) occluded. */
@@ -190,11 +192,14 @@ export async function evaluateQuality(
   reshaped: Map<string, Float32Array>,
   written: LoadedModel,
   onProgress?: ProgressListener,
+  reconstructed?: Map<string, Float32Array>,
 ): Promise<MeasuredAccuracy> {
   const writtenRunner = await written.createRunner(new Map(), []);
   const reshapedRunner = await model.createRunner(reshaped, []);
+  const reconstructedRunner = reconstructed ? await model.createRunner(reconstructed, []) : null;
   try {
-    const { pairs, classifier, occlusion } = await evaluateRunners(ctx, [ctx.runner, reshapedRunner, writtenRunner], onProgress);
+    const runners = [ctx.runner, reshapedRunner, writtenRunner, ...(reconstructedRunner ? [reconstructedRunner] : [])];
+    const { pairs, classifier, occlusion } = await evaluateRunners(ctx, runners, onProgress);
     return {
       status: 'measured',
       classifier,
@@ -205,11 +210,13 @@ export async function evaluateQuality(
       original: pairs[0],
       reshaped: pairs[1],
       written: pairs[2],
+      ...(pairs[3] ? { reconstructed: pairs[3] } : {}),
       runtime: ctx.runner.runtime,
     };
   } finally {
     await writtenRunner.release();
     await reshapedRunner.release();
+    await reconstructedRunner?.release();
   }
 }
 

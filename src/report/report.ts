@@ -10,6 +10,7 @@ import type { Layout } from '../core/layout/layout.js';
 import type { LatencyComparison } from '../runtime/latency.js';
 import type { LayoutTiming } from '../formats/onnx/auto-layout.js';
 import type { Gate } from '../pipeline/gate.js';
+import type { FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
 import type { MeasuredAccuracy } from '../pipeline/recover.js';
 import type { LayerRecovery } from '../core/recover/reconstruct.js';
 
@@ -70,6 +71,20 @@ export interface DataFigures {
   layout: string;
 }
 
+export interface FinetuneFigures {
+  /** What ran the training, e.g. "TF.js 4.22.0 (wasm backend)". */
+  backend: string;
+  objective: string;
+  steps: number;
+  /** The step of the checkpoint written (0: the reconstructed weights stayed best). */
+  bestStep: number;
+  batch: number;
+  imagesPerSecond: number;
+  trainMs: number;
+  evalMs: number;
+  heldOut: FinetuneResult['heldOut'];
+}
+
 export interface RecoveryFigures {
   method: 'reconstruct';
   ridge: number;
@@ -97,6 +112,8 @@ export interface PruneReport {
   accuracy: AccuracyFigures;
   data: DataFigures | null;
   recovery: RecoveryFigures | null;
+  /** With `--finetune`: how the training went (held-out samples come from the calibration set). */
+  finetune: FinetuneFigures | null;
   layers: LayerReport[];
   skipped: SkippedConv[];
   shapeRanking: ShapeSummary[];

@@ -206,14 +206,19 @@ function renderAccuracy(r: PruneReport): string[] {
   const a = r.accuracy;
   if (a.status === 'unknown') return [`accuracy: unknown (${a.reason})`];
   const out: string[] = [''];
-  const after = r.recovery ? 'written (reconstructed)' : 'written';
+  const after = r.finetune ? 'written (fine-tuned)' : r.recovery ? 'written (reconstructed)' : 'written';
   out.push(`quality on ${a.evalSamples} evaluation samples: ${a.evalSource}; ${a.runtime}`);
   if (r.data) out.push(`calibration: ${r.data.calibSamples} samples: ${r.data.calibSource}`);
-  const rows: string[][] = [['', 'original', 'reshaped only', after]];
-  for (const q of qualityRows([a.original, a.reshaped, a.written], a.occlusion !== null, 'original')) {
+  if (r.finetune) {
+    const f = r.finetune;
+    out.push(`fine-tuning: ${f.steps} steps of ${f.batch} (${f.objective}) on ${f.backend}, ${Math.round(f.imagesPerSecond)} images/s, ${(f.trainMs / 1000).toFixed(1)} s; best held-out checkpoint at step ${f.bestStep} (${f.heldOut.samples} held-out calibration samples, by ${f.heldOut.selectedBy})`);
+  }
+  const columns = a.reconstructed ? [a.original, a.reshaped, a.reconstructed, a.written] : [a.original, a.reshaped, a.written];
+  const rows: string[][] = [['', 'original', 'reshaped only', ...(a.reconstructed ? ['reconstructed'] : []), after]];
+  for (const q of qualityRows(columns, a.occlusion !== null, 'original')) {
     rows.push([q.label, ...q.values.map((v) => formatQuality(v, q.kind))]);
   }
-  out.push(...table(rows, new Set([1, 2, 3])));
+  out.push(...table(rows, new Set([1, 2, 3, 4])));
   if (a.occlusion) out.push(`occlusion: ${a.occlusion}`);
   return out;
 }

@@ -6,12 +6,26 @@
 import { OutputSet, QualityFigures, isClassifierOutput, quality } from '../../report/metrics.js';
 import type { Evaluation } from './loop.js';
 
-/** What training minimises: with labels cross-entropy; without, distillation from the original. */
-export type Objective = 'cross-entropy' | 'distill-kl' | 'distill-mse';
+/**
+ * What training minimises. With labels: cross-entropy, by default together with distillation from
+ * the original (`cross-entropy+distill`, Hinton et al.'s combined loss), which recovers more than
+ * labels alone; without labels: distillation (softened KL for classifiers, MSE otherwise).
+ */
+export type Objective = 'cross-entropy' | 'cross-entropy+distill' | 'distill-kl' | 'distill-mse';
 
-export function chooseObjective(outputDims: number[], labels: boolean): Objective {
+export function chooseObjective(outputDims: number[], labels: boolean, distill: boolean): Objective {
   if (!isClassifierOutput(outputDims)) return 'distill-mse';
-  return labels ? 'cross-entropy' : 'distill-kl';
+  if (!labels) return 'distill-kl';
+  return distill ? 'cross-entropy+distill' : 'cross-entropy';
+}
+
+/** Does the objective read labels, the original's outputs, or both? */
+export function objectiveNeeds(o: Objective): { labels: boolean; teacher: boolean } {
+  switch (o) {
+    case 'cross-entropy': return { labels: true, teacher: false };
+    case 'cross-entropy+distill': return { labels: true, teacher: true };
+    case 'distill-kl': case 'distill-mse': return { labels: false, teacher: true };
+  }
 }
 
 function logSoftmaxRow(a: Float32Array, start: number, n: number, scale: number, out: Float64Array): void {
@@ -65,6 +79,7 @@ export function scoreOutputs(out: OutputSet, original: OutputSet, labels: Int32A
   const figures = quality(out, labels, original);
   switch (objective) {
     case 'cross-entropy':
+    case 'cross-entropy+distill':
       if (!labels) throw new Error('cross-entropy scoring needs labels');
       return { score: figures.top1!, loss: crossEntropy(out, labels), figures };
     case 'distill-kl':

@@ -1,0 +1,74 @@
+/**
+ * The fine-tuning step of a prune run: split the calibration samples into training and held-out
+ * samples (the evaluation samples are never seen), train the reshaped 3x3 weights briefly, and
+ * keep the best held-out checkpoint.
+ */
+import { Mask } from '../core/lattice.js';
+import { Dataset } from '../data/types.js';
+import { KpruneError } from '../errors.js';
+import { LoadedModel } from '../formats/index.js';
+import type { FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
+import { DataContext } from './recover.js';
+import { ProgressListener } from './progress.js';
+
+export interface FinetuneRequest {
+  /** Optimiser steps. */
+  steps: number;
+  lr?: number;
+  /** Samples per step (default 64). */
+  batch?: number;
+  optimizer?: 'sgd' | 'adam';
+  /** Cancels between steps (the CLI's Ctrl-C ends the process and writes nothing). */
+  signal?: AbortSignal;
+}
+
+/** Held-out share of the calibration samples: enough to rank checkpoints, the rest trains. */
+const HELD_OUT_SHARE = 0.15;
+const MIN_HELD_OUT = 32;
+
+function slice(d: Dataset, from: number, to: number, what: string): Dataset {
+  const per = d.sampleDims.reduce((a, b) => a * b, 1);
+  return {
+    ...d,
+    source: `${d.source}; ${what}: samples ${from}..${to - 1}`,
+    count: to - from,
+    x: d.x.subarray(from * per, to * per),
+    ...(d.labels ? { labels: d.labels.subarray(from, to) } : {}),
+  };
+}
+
+export function splitForFinetune(calib: Dataset): { train: Dataset; heldOut: Dataset } {
+  const held = Math.max(MIN_HELD_OUT, Math.round(calib.count * HELD_OUT_SHARE));
+  if (calib.count < held + MIN_HELD_OUT) {
+    throw new KpruneError('usage', `fine-tuning needs at least ${held + MIN_HELD_OUT} calibration samples (training plus held-out), got ${calib.count}`, { suggestion: 'raise --calib' });
+  }
+  return { train: slice(calib, 0, calib.count - held, 'fine-tuning'), heldOut: slice(calib, calib.count - held, calib.count, 'held out') };
+}
+
+export async function finetuneWeights(
+  ctx: DataContext,
+  model: LoadedModel,
+  masks: Map<string, Mask>,
+  start: Map<string, Float32Array>,
+  request: FinetuneRequest,
+  onProgress?: ProgressListener,
+): Promise<FinetuneResult> {
+  if (!model.finetune) {
+    throw new KpruneError('unsupported', `fine-tuning is not available for ${model.format} models yet`, { file: model.path, suggestion: 'use --recover reconstruct alone' });
+  }
+  if (!(request.steps > 0)) throw new KpruneError('usage', `--finetune takes a number of steps > 0, got ${request.steps}`);
+  const data = splitForFinetune(ctx.split.calib);
+  return model.finetune(start, masks, data, {
+    steps: request.steps,
+    lr: request.lr,
+    batch: request.batch,
+    optimizer: request.optimizer,
+    seed: ctx.options.seed ?? 0,
+    labels: data.train.labels !== undefined,
+    signal: request.signal,
+    onStep: (p) => onProgress?.({
+      phase: 'fine-tuning', done: p.step, total: p.steps, unit: 'steps',
+      detail: `loss ${p.lossAverage.toFixed(4)}, ${Math.round(p.imagesPerSecond)} img/s`,
+    }),
+  });
+}

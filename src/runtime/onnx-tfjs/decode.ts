@@ -1,0 +1,191 @@
+/**
+ * An ONNX graph as plain data for the TF.js executor: nodes with their attributes decoded once
+ * (names, Long values, enum numbers and raw bytes stay here), and constant tensors as typed arrays.
+ * This is the executor's only contact with protobuf.
+ */
+import { KpruneError } from '../../errors.js';
+import { AttributeProto, DataType, NodeProto, TensorProto, dataTypeName, toNumber } from '../../formats/onnx/proto.js';
+import { OnnxModel, externalBytes, tensorFloats } from '../../formats/onnx/read.js';
+import { TensorRef, describeTensor, elementCount } from '../../formats/onnx/tensor.js';
+
+/** A decoded attribute value. Tensor attributes (Constant's `value`) become host tensors. */
+export type AttrValue =
+  | { type: 'int'; value: number }
+  | { type: 'ints'; value: number[] }
+  | { type: 'float'; value: number }
+  | { type: 'floats'; value: number[] }
+  | { type: 'string'; value: string }
+  | { type: 'strings'; value: string[] }
+  | { type: 'tensor'; value: HostTensor }
+  | { type: 'other'; value: null };
+
+export type AttrType = AttrValue['type'];
+
+/** Element types the executor distinguishes: floats compute, integers describe shapes and indices. */
+export type HostDtype = 'float32' | 'int32' | 'bool';
+
+/**
+ * A constant tensor's values. Integer tensors (int64 included) are int32 here: they are shapes,
+ * axes and indices; values beyond the int32 range (Slice's "to the end" INT64_MAX) are clamped.
+ */
+export interface HostTensor {
+  dims: number[];
+  dtype: HostDtype;
+  data: Float32Array | Int32Array;
+}
+
+export interface DecodedNode {
+  /** The node's name, or `<opType>#<index>` when it has none. */
+  name: string;
+  opType: string;
+  domain: string;
+  /** Input value names in order; '' marks an omitted optional input. */
+  inputs: string[];
+  outputs: string[];
+  attrs: Map<string, AttrValue>;
+}
+
+export interface DecodedGraph {
+  file: string;
+  /** The default-domain opset. */
+  opset: number;
+  /** Graph inputs that are fed at run time (initializers listed as inputs are constants). */
+  inputs: { name: string; dims: (number | string)[] }[];
+  outputs: string[];
+  nodes: DecodedNode[];
+  /** Initializers and Constant node outputs. Float tensors are read lazily by name. */
+  constantNames: Set<string>;
+  /** Reads a constant (float32 for float types, int32 for integer types). */
+  readConstant(name: string): HostTensor;
+}
+
+const INT_TYPES: ReadonlySet<number> = new Set([DataType.INT64, DataType.INT32, DataType.INT8, DataType.UINT8, 4, 5, 12, 13]);
+const FLOAT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOAT16]);
+const BOOL = 9;
+const I32_MAX = 2147483647;
+const I32_MIN = -2147483648;
+
+function clampInt(v: number): number {
+  return v > I32_MAX ? I32_MAX : v < I32_MIN ? I32_MIN : v;
+}
+
+function intBytes(bytes: Uint8Array, dataType: number, count: number, name: string): Int32Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const size = dataType === DataType.INT64 || dataType === 13 ? 8 : dataType === DataType.INT32 || dataType === 12 ? 4 : dataType === 4 || dataType === 5 ? 2 : 1;
+  if (bytes.length !== count * size) throw new KpruneError('bad-model', `tensor "${name}" has ${bytes.length} bytes of data, its shape needs ${count * size}`);
+  const out = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    switch (dataType) {
+      case DataType.INT64: out[i] = clampInt(Number(view.getBigInt64(8 * i, true))); break;
+      case 13: out[i] = clampInt(Number(view.getBigUint64(8 * i, true))); break;
+      case DataType.INT32: out[i] = view.getInt32(4 * i, true); break;
+      case 12: out[i] = clampInt(view.getUint32(4 * i, true)); break;
+      case 5: out[i] = view.getInt16(2 * i, true); break;
+      case 4: out[i] = view.getUint16(2 * i, true); break;
+      case DataType.INT8: out[i] = view.getInt8(i); break;
+      default: out[i] = view.getUint8(i);
+    }
+  }
+  return out;
+}
+
+/** Integer or bool values of a tensor, wherever the proto keeps them. */
+function readInts(model: OnnxModel, ref: TensorRef): Int32Array {
+  const count = elementCount(ref.dims);
+  const p = ref.proto;
+  if (ref.storage === 'external') return intBytes(externalBytes(model, ref), ref.dataType, count, ref.name);
+  if (p.rawData && p.rawData.length > 0) return intBytes(p.rawData, ref.dataType === BOOL ? DataType.UINT8 : ref.dataType, count, ref.name);
+  const listed = ref.dataType === DataType.INT64 || ref.dataType === 13 ? p.int64Data ?? p.uint64Data ?? [] : p.int32Data ?? [];
+  if (listed.length !== count) throw new KpruneError('bad-model', `tensor "${ref.name}" holds ${listed.length} values, its shape [${ref.dims.join(', ')}] needs ${count}`);
+  return Int32Array.from(listed, (v) => clampInt(toNumber(v as number)));
+}
+
+function hostTensor(model: OnnxModel, ref: TensorRef): HostTensor {
+  if (FLOAT_TYPES.has(ref.dataType)) return { dims: ref.dims, dtype: 'float32', data: tensorFloats(model, ref) };
+  if (INT_TYPES.has(ref.dataType)) return { dims: ref.dims, dtype: 'int32', data: readInts(model, ref) };
+  if (ref.dataType === BOOL) return { dims: ref.dims, dtype: 'bool', data: readInts(model, ref) };
+  throw new KpruneError('unsupported', `tensor "${ref.name}" has element type ${dataTypeName(ref.dataType)}, which the TF.js executor does not handle`, { file: model.path });
+}
+
+function decodeAttr(model: OnnxModel, a: AttributeProto, owner: string): AttrValue {
+  // AttributeProto.AttributeType: FLOAT 1, INT 2, STRING 3, TENSOR 4, FLOATS 6, INTS 7, STRINGS 8.
+  switch (a.type) {
+    case 1: return { type: 'float', value: a.f ?? 0 };
+    case 2: return { type: 'int', value: toNumber(a.i) };
+    case 3: return { type: 'string', value: a.s ? Buffer.from(a.s).toString('utf8') : '' };
+    case 4: return { type: 'tensor', value: hostTensor(model, describeTensor(a.t as TensorProto, { kind: 'constant', node: owner }, owner)) };
+    case 6: return { type: 'floats', value: [...(a.floats ?? [])] };
+    case 7: return { type: 'ints', value: (a.ints ?? []).map(toNumber) };
+    case 8: return { type: 'strings', value: (a.strings ?? []).map((s) => Buffer.from(s).toString('utf8')) };
+    default: return { type: 'other', value: null };
+  }
+}
+
+function decodeNode(model: OnnxModel, n: NodeProto, index: number): DecodedNode {
+  const opType = n.opType ?? '';
+  const name = n.name || `${opType}#${index}`;
+  const attrs = new Map<string, AttrValue>();
+  // A Constant whose tensor read.ts already knows is read from there, once, when it is needed.
+  const known = opType === 'Constant' && model.constants.has(n.output?.[0] ?? '');
+  for (const a of n.attribute ?? []) {
+    if (!a.name) continue;
+    attrs.set(a.name, known && a.type === 4 ? { type: 'other', value: null } : decodeAttr(model, a, name));
+  }
+  return { name, opType, domain: n.domain === 'ai.onnx' ? '' : n.domain ?? '', inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attrs };
+}
+
+/** The value a Constant node produces, from whichever attribute it uses (opset 1-21). */
+export function constantNodeValue(node: DecodedNode): HostTensor | undefined {
+  const a = [...node.attrs.entries()].find(([k]) => k.startsWith('value') || k === 'sparse_value');
+  if (!a) return undefined;
+  const [, v] = a;
+  switch (v.type) {
+    case 'tensor': return v.value;
+    case 'float': return { dims: [], dtype: 'float32', data: Float32Array.of(v.value) };
+    case 'floats': return { dims: [v.value.length], dtype: 'float32', data: Float32Array.from(v.value) };
+    case 'int': return { dims: [], dtype: 'int32', data: Int32Array.of(clampInt(v.value)) };
+    case 'ints': return { dims: [v.value.length], dtype: 'int32', data: Int32Array.from(v.value, clampInt) };
+    default: return undefined;
+  }
+}
+
+export function decodeGraph(model: OnnxModel): DecodedGraph {
+  const graph = model.graph;
+  const opset = model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0;
+  const nodes = (graph.node ?? []).map((n, i) => decodeNode(model, n, i));
+  const constantNames = new Set(model.constants.keys());
+  const fromNodes = new Map<string, HostTensor>();
+  for (const n of nodes) {
+    if (n.opType !== 'Constant' || n.domain !== '' || model.constants.has(n.outputs[0] ?? '')) continue;
+    const v = constantNodeValue(n);
+    if (v && n.outputs[0]) {
+      fromNodes.set(n.outputs[0], v);
+      constantNames.add(n.outputs[0]);
+    }
+  }
+  const inputs = (graph.input ?? [])
+    .filter((i) => i.name && !constantNames.has(i.name))
+    .map((i) => ({
+      name: i.name!,
+      dims: (i.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : d.dimValue !== undefined && d.dimValue !== null ? toNumber(d.dimValue) : '?')),
+    }));
+  const cache = new Map<string, HostTensor>();
+  return {
+    file: model.path,
+    opset,
+    inputs,
+    outputs: (graph.output ?? []).map((o) => o.name ?? ''),
+    nodes,
+    constantNames,
+    readConstant(name) {
+      let t = cache.get(name) ?? fromNodes.get(name);
+      if (t) return t;
+      const ref = model.constants.get(name);
+      if (!ref) throw new KpruneError('bad-model', `"${name}" is not a constant of the model`, { file: model.path });
+      t = hostTensor(model, ref);
+      // Float weights are large and read once into TF.js; only small integer tensors are kept.
+      if (t.dtype !== 'float32') cache.set(name, t);
+      return t;
+    },
+  };
+}

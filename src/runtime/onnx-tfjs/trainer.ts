@@ -1,0 +1,141 @@
+/**
+ * One training step of an ONNX graph in TF.js: forward, loss, gradients of the reshaped 3x3
+ * filters only, masked so that pruned kernel positions get no update, an optimiser step, and the
+ * masks applied once more so that pruned positions are exactly zero after every step whatever the
+ * optimiser does. Everything else in the graph (biases, BatchNorm statistics and scales, other
+ * layers) stays as it is: BatchNorm runs on its frozen statistics.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import type { Trainer } from '../../core/finetune/loop.js';
+import { Objective, objectiveNeeds } from '../../core/finetune/score.js';
+import type { Dataset } from '../../data/types.js';
+import type { Tf } from '../tfjs-backend.js';
+import { GraphWeights, OnnxTfjsGraph } from './graph.js';
+
+export type OptimizerName = 'sgd' | 'adam';
+
+export interface TfjsTrainerConfig {
+  tf: Tf;
+  graph: OnnxTfjsGraph;
+  /** Loaded with the trained filters as variables. */
+  weights: GraphWeights;
+  /** The model input fed with training samples, and the value the loss reads (logits). */
+  input: string;
+  head: string;
+  /** 9-bit kernel masks by trainable weight name (bit p = row-major position p of the 3x3 kernel). */
+  masks: Map<string, number>;
+  train: Dataset;
+  objective: Objective;
+  temperature: number;
+  /** Share of the distillation term in `cross-entropy+distill` (the rest is cross-entropy). */
+  distillWeight: number;
+  optimizer: OptimizerName;
+  /** SGD momentum (0: plain SGD). */
+  momentum: number;
+  /** The original model's head values for a batch (distillation targets). */
+  teacher?: (x: Float32Array, dims: number[]) => Promise<Float32Array>;
+}
+
+export class TfjsTrainer implements Trainer {
+  private readonly optimizer: TF.Optimizer;
+  private readonly maskTensors = new Map<string, TF.Tensor>();
+  private readonly perSample: number;
+
+  constructor(private readonly c: TfjsTrainerConfig) {
+    const tf = c.tf;
+    this.perSample = c.train.sampleDims.reduce((a, b) => a * b, 1);
+    for (const [name, v] of c.weights.variables) {
+      const mask = c.masks.get(name);
+      if (mask === undefined) throw new Error(`no mask for trainable weight "${name}"`);
+      if (v.shape[0] !== 3 || v.shape[1] !== 3) throw new Error(`trainable weight "${name}" is not a 3x3 filter`);
+      // HWIO: position p = 3 * row + column is [row, column, :, :].
+      const bits = Float32Array.from({ length: 9 }, (_, p) => (mask >> p) & 1);
+      this.maskTensors.set(name, tf.keep(tf.tensor(bits, [3, 3, 1, 1])));
+    }
+    this.optimizer = c.optimizer === 'adam' ? tf.train.adam(1e-3) : c.momentum > 0 ? tf.train.momentum(0.01, c.momentum) : tf.train.sgd(0.01);
+  }
+
+  private setLearningRate(lr: number): void {
+    const o = this.optimizer as unknown as { setLearningRate?: (lr: number) => void; learningRate: number };
+    // SGD and momentum keep a scalar of the rate (setLearningRate); Adam reads the field each step.
+    if (o.setLearningRate) o.setLearningRate(lr);
+    else o.learningRate = lr;
+  }
+
+  private crossEntropy(logits: TF.Tensor2D, labels: TF.Tensor1D): TF.Scalar {
+    const tf = this.c.tf;
+    const onehot = tf.oneHot(labels, logits.shape[1]);
+    return tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1))) as TF.Scalar;
+  }
+
+  /** Softened KL(teacher || student), times T^2 so that its gradients keep their scale (Hinton et al.). */
+  private distillKl(logits: TF.Tensor2D, teacher: TF.Tensor2D): TF.Scalar {
+    const tf = this.c.tf;
+    const t = this.c.temperature;
+    const pt = tf.softmax(tf.div(teacher, t) as TF.Tensor2D);
+    const logPt = tf.logSoftmax(tf.div(teacher, t) as TF.Tensor2D);
+    const logPs = tf.logSoftmax(tf.div(logits, t) as TF.Tensor2D);
+    return tf.mul(tf.mean(tf.sum(tf.mul(pt, tf.sub(logPt, logPs)), 1)), t * t) as TF.Scalar;
+  }
+
+  private loss(out: TF.Tensor2D, labels: TF.Tensor1D | null, teacher: TF.Tensor2D | null): TF.Scalar {
+    const tf = this.c.tf;
+    switch (this.c.objective) {
+      case 'cross-entropy': return this.crossEntropy(out, labels!);
+      case 'cross-entropy+distill': {
+        const a = this.c.distillWeight;
+        return tf.add(tf.mul(this.crossEntropy(out, labels!), 1 - a), tf.mul(this.distillKl(out, teacher!), a)) as TF.Scalar;
+      }
+      case 'distill-kl': return this.distillKl(out, teacher!);
+      case 'distill-mse': return tf.mean(tf.square(tf.sub(out, teacher!)));
+    }
+  }
+
+  async step(indices: Uint32Array, lr: number): Promise<number> {
+    const { tf, train } = this.c;
+    const n = indices.length;
+    const per = this.perSample;
+    const xb = new Float32Array(n * per);
+    for (let i = 0; i < n; i++) xb.set(train.x.subarray(indices[i] * per, (indices[i] + 1) * per), i * per);
+    const dims = [n, ...train.sampleDims];
+    const needs = objectiveNeeds(this.c.objective);
+    let labelData: Int32Array | null = null;
+    let teacherData: Float32Array | null = null;
+    if (needs.labels) {
+      if (!train.labels) throw new Error('cross-entropy needs labels');
+      labelData = Int32Array.from(indices, (i) => train.labels![i]);
+    }
+    if (needs.teacher) {
+      if (!this.c.teacher) throw new Error('distillation needs the original model');
+      teacherData = await this.c.teacher(xb, dims);
+    }
+    this.setLearningRate(lr);
+    const vars = [...this.c.weights.variables.values()];
+    const value = tf.tidy(() => {
+      const x = tf.tensor(xb, dims);
+      const labels = labelData ? tf.tensor1d(labelData, 'int32') : null;
+      const teacher = teacherData ? tf.tensor2d(teacherData, [n, teacherData.length / n]) : null;
+      const { value: loss, grads } = tf.variableGrads(() => {
+        const out = this.c.graph.run(this.c.weights, new Map([[this.c.input, x]]), [this.c.head]).get(this.c.head)!;
+        return this.loss(tf.reshape(out, [n, -1]) as TF.Tensor2D, labels, teacher);
+      }, vars);
+      const masked: TF.NamedTensorMap = {};
+      for (const [name, v] of this.c.weights.variables) masked[v.name] = tf.mul(grads[v.name], this.maskTensors.get(name)!);
+      this.optimizer.applyGradients(masked);
+      for (const [name, v] of this.c.weights.variables) v.assign(tf.mul(v, this.maskTensors.get(name)!));
+      return loss;
+    });
+    const loss = (await value.data())[0];
+    value.dispose();
+    return loss;
+  }
+
+  snapshot(): Map<string, Float32Array> {
+    return new Map([...this.c.weights.variables.keys()].map((name) => [name, this.c.weights.readTrainable(name)]));
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+    for (const t of this.maskTensors.values()) t.dispose();
+  }
+}
