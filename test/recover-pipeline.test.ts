@@ -118,3 +118,16 @@ test('a folder of PNG images with class sub-folders, a flat unlabelled folder, a
   assert.ok((viaPng.accuracy as MeasuredAccuracy).original.clean.top1! > 0.5);
   assert.ok((viaNpz.accuracy as MeasuredAccuracy).original.clean.top1! > 0.5);
 });
+
+test('--finetune trains only the kept positions after reconstruction and reports both stages', async () => {
+  const input = path.join(FIXTURES, 'models', 'vgg-fmnist.onnx');
+  const out = path.join(dir, 'vgg.ft.onnx');
+  const report = await prune(input, { shape: 'cross', output: out, data: { ...data, calib: 96, eval: 60 }, finetune: { steps: 6, batch: 16 }, latencyRuns: 0 });
+  assert.ok(report.finetune);
+  assert.equal(report.finetune!.steps, 6);
+  assert.match(report.finetune!.backend, /TF\.js/);
+  const acc = report.accuracy as MeasuredAccuracy;
+  assert.ok(acc.reconstructed, 'the reconstructed stage is measured too');
+  for (const l of report.layers) assert.ok(l.nonzeroAfter <= l.keptParams, `${l.name}: masks hold after fine-tuning`);
+  await assert.rejects(prune(input, { shape: 'cross', output: path.join(dir, 'never.onnx'), finetune: { steps: 5 } }), /--finetune needs training data/);
+});
