@@ -64,10 +64,12 @@ export function needsCrop(p: Piece, g: CoverGeometry): boolean {
 
 /**
  * A minimal exact cover: disjoint pieces whose union is the mask, fewest pieces first, then
- * fewest pieces that need the input cropped. Depth-first over the (at most 9) positions.
+ * fewest pieces that need the input cropped. Depth-first over the (at most 9) positions. `allow`
+ * restricts the pieces (a runtime that cannot dilate some convolutions, say); with no cover from
+ * the allowed pieces, the result is empty.
  */
-export function minimalCover(mask: Mask, g: CoverGeometry): Piece[] {
-  const rects = rectanglesIn(mask);
+export function minimalCover(mask: Mask, g: CoverGeometry, allow: (p: Piece) => boolean = () => true): Piece[] {
+  const rects = rectanglesIn(mask).filter(allow);
   const all: number[] = [];
   for (let p = 0; p < 9; p++) if (maskHas(mask, p)) all.push(p);
   let best: Piece[] | null = null;

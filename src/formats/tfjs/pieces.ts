@@ -5,8 +5,8 @@
  * [rCount][cCount][a][b]. Both kernel layouts keep one 3x3 position's a*b values together, so a
  * piece is a concatenation of whole position blocks.
  */
-import { CoverGeometry, Piece, minimalCover, needsCrop, rectanglesIn } from '../../core/layout/cover.js';
-import { Mask, maskHas } from '../../core/lattice.js';
+import { CoverGeometry, Piece, minimalCover } from '../../core/layout/cover.js';
+import { Mask } from '../../core/lattice.js';
 
 export type Pads4 = [number, number, number, number];
 
@@ -82,35 +82,7 @@ export function sameMatches(p: Piece, dilations: [number, number], strides: [num
 export function tfjsCover(mask: Mask, g: CoverGeometry, strides: [number, number], undilated = false): Piece[] {
   if (!undilated && strides[0] === 1 && strides[1] === 1) return minimalCover(mask, g);
   if (g.dilations[0] !== 1 || g.dilations[1] !== 1) return [];
-  const rects = rectanglesIn(mask).filter((p) => !(p.rCount > 1 && p.rStep > 1) && !(p.cCount > 1 && p.cStep > 1));
-  const all: number[] = [];
-  for (let p = 0; p < 9; p++) if (maskHas(mask, p)) all.push(p);
-  let best: Piece[] = [];
-  let bestScore = Infinity;
-  const score = (ps: Piece[]) => ps.length + 0.25 * ps.filter((p) => needsCrop(p, g)).length;
-  // The same depth-first search as the core's minimalCover, over the undilated rectangles.
-  const search = (covered: Set<number>, chosen: Piece[]) => {
-    if (chosen.length + (covered.size < all.length ? 1 : 0) > bestScore) return;
-    const next = all.find((p) => !covered.has(p));
-    if (next === undefined) {
-      const s = score(chosen);
-      if (s < bestScore) {
-        bestScore = s;
-        best = [...chosen];
-      }
-      return;
-    }
-    for (const r of rects) {
-      if (!r.positions.includes(next) || r.positions.some((p) => covered.has(p))) continue;
-      for (const p of r.positions) covered.add(p);
-      chosen.push(r);
-      search(covered, chosen);
-      chosen.pop();
-      for (const p of r.positions) covered.delete(p);
-    }
-  };
-  search(new Set(), []);
-  return best;
+  return minimalCover(mask, g, (p) => !(p.rCount > 1 && p.rStep > 1) && !(p.cCount > 1 && p.cStep > 1));
 }
 
 /** "1x3 + 2x1 dilated 2x1", as the ONNX writer describes its pieces. */
