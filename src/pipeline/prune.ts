@@ -176,7 +176,7 @@ interface Reshaped {
 
 /** Chooses layouts, writes, verifies, evaluates, measures, and assembles the report. */
 async function finish(state: Reshaped): Promise<PruneReport> {
-  const { model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, ctx, timings } = state;
+  const { model, file, outFile, options, plan, newWeights, timings } = state;
   const onPhase = options.onProgress;
 
   const { inputShapes, unknownReason: macsUnknown } = resolveInputShapes(model, options.inputShape);

@@ -138,8 +138,6 @@ function summaryCards(r: PruneReport): Card[] {
   return cards;
 }
 
-type Metric = 'top1' | 'top5' | 'agreement' | 'mse' | 'cosine' | 'psnr';
-
 function pick(p: QualityPair, occluded: boolean): QualityFigures | undefined {
   return occluded ? p.occluded : p.clean;
 }
