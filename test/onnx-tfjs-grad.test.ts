@@ -128,8 +128,8 @@ async function graphGradients(name: string, gradients: 'kprune' | 'tfjs'): Promi
   const graph = OnnxTfjsGraph.compile(model, tf, { gradients });
   const weights = graph.loadWeights({ trainable: layers.map((l) => l.id) });
   const rx = mulberry32(3);
-  const x = tf.tensor(Float32Array.from({ length: 2 * 784 }, () => rx()), [2, 1, 28, 28]);
-  const r = tf.tensor(Float32Array.from({ length: 20 }, (_, i) => Math.sin(i)), [2, 10]);
+  const x = tf.tensor(Float32Array.from({ length: 784 }, () => rx()), [1, 1, 28, 28]);
+  const r = tf.tensor(Float32Array.from({ length: 10 }, (_, i) => Math.sin(i)), [1, 10]);
   const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(graph.run(weights, new Map([['input', x]])).get(graph.outputs[0])!, r)));
   const out = new Map<string, Float32Array>();
   for (const [id, v] of weights.variables) out.set(id, Float32Array.from(await grads[v.name].data()));

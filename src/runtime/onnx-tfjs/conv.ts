@@ -5,19 +5,23 @@
  * wasm backend has no Conv2DBackpropFilter (nor the depthwise backprop kernels), its
  * Conv2DBackpropInput is an order of magnitude slower than its forward convolution (XNNPACK), and
  * TF.js refuses gradients of dilated convolutions on every backend. So the `kprune` gradients below
- * are written as *forward* convolutions, which every backend runs at full speed:
+ * are written as *forward* convolutions (tf.customGrad), which every backend runs at full speed:
  *
- * - input gradient: the output gradient, zero-dilated by the stride, correlated with the kernel
- *   rotated by 180 degrees (input and output channels swapped), at the same dilation;
+ * - input gradient, stride 1: the output gradient correlated with the kernel rotated by 180 degrees
+ *   (input and output channels swapped), same dilation, padding passed to the convolution;
+ * - input gradient, equal strides s > 1: sub-pixel form, one stride-1 convolution of the output
+ *   gradient with the kernel's taps packed per phase (s*s times the channels), then depth to space
+ *   (as reshape + transpose); unequal strides: the output gradient zero-dilated, then as stride 1;
  * - filter gradient: a convolution whose "batch" is the input channel and whose "channels" are the
  *   samples: input [Cin, H, W, N], filter = output gradient [OH, OW, N, Cout], stride = the
  *   layer's dilation, dilation = the layer's stride; the [Cin, KH, KW, Cout] result is the kernel
- *   gradient. One XNNPACK call, no im2col buffer.
- * - depthwise filter gradient: per kernel tap, a strided slice times the output gradient, summed.
+ *   gradient. One XNNPACK call, no im2col buffer;
+ * - depthwise filter gradient: the same with a depthwise convolution over channels (c, n);
+ * - stride and dilation both above 1 (rare): per-tap products.
  *
- * Measured on wasm (batch 64, 28x28, 16 -> 16 channels): forward 39 ms; TF.js's own
- * Conv2DBackpropInput 421 ms vs. 29 ms here; filter gradient by im2col + MatMul 439 ms vs. 61 ms
- * here (bench/finetune.ts repeats such figures).
+ * Measured on wasm, batch 64, 28x28, 16 -> 16 channels, machine lightly loaded: forward 9.7 ms;
+ * TF.js's Conv2DBackpropInput 101 ms, forward + input gradient here 24 ms; filter gradient by
+ * im2col + MatMul 159 ms, forward + filter gradient here 30 ms (bench/finetune.ts, section micro).
  *
  * Only the gradients the graph needs are computed: each call says whether its input and its filter
  * need one (a frozen 1x1 shortcut gets no filter gradient, the first layer no input gradient).

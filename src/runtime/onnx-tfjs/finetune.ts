@@ -50,7 +50,7 @@ export interface FinetuneOptions {
    * w = `distillWeight`. Labels alone recovered nothing on the bundled ResNet (see bench/finetune.ts).
    */
   distill?: boolean;
-  /** Weight w of the distillation term next to cross-entropy (default 0.5). */
+  /** Weight w of the distillation term next to cross-entropy (default 0.9, Hinton et al.'s usual share). */
   distillWeight?: number;
   /** Softening temperature of distillation for classifiers (default 4). */
   temperature?: number;
@@ -102,7 +102,7 @@ export interface FinetuneResult {
 
 const DEFAULT_BATCH = 64;
 const DEFAULT_TEMPERATURE = 4;
-const DEFAULT_DISTILL_WEIGHT = 0.5;
+const DEFAULT_DISTILL_WEIGHT = 0.9;
 const DEFAULT_ADAM_LR = 3e-3;
 const DEFAULT_SGD_LR = 1e-2;
 const EVAL_BATCH = 256;
@@ -147,35 +147,44 @@ function headValue(graph: OnnxTfjsGraph): string {
   return out;
 }
 
-/** onnxruntime over the model with some weights replaced, fetching the head value. */
-async function headRunner(model: OnnxModel, weights: Map<string, Float32Array>, input: string, head: string) {
+/**
+ * onnxruntime over the model with some weights replaced, fetching the head value, in chunks of at
+ * most `maxBatch` samples (a model with a fixed batch dimension takes exactly that many).
+ */
+async function headRunner(model: OnnxModel, weights: Map<string, Float32Array>, input: string, head: string, maxBatch: number, fixed: boolean) {
   const session = await createSession(probeModelBytes(model, weights, [head]), {}, model.path);
-  return {
-    async run(x: Float32Array, dims: number[]): Promise<Float32Array> {
-      const r = await session.run({ [input]: new ort.Tensor('float32', x, dims) }, [head]);
+  const run = async (x: Float32Array, count: number, sampleDims: number[]): Promise<OutputSet> => {
+    const per = sampleDims.reduce((a, b) => a * b, 1);
+    const parts: Float32Array[] = [];
+    let outDims: number[] = [];
+    for (let s = 0; s < count; s += maxBatch) {
+      const n = Math.min(maxBatch, count - s);
+      let chunk = x.subarray(s * per, (s + n) * per);
+      if (fixed && n < maxBatch) {
+        // A fixed batch dimension: the last chunk is padded with zeros, their outputs dropped.
+        const padded = new Float32Array(maxBatch * per);
+        padded.set(chunk);
+        chunk = padded;
+      }
+      const r = await session.run({ [input]: new ort.Tensor('float32', chunk, [fixed ? maxBatch : n, ...sampleDims]) }, [head]);
       const t = r[head] as ort.Tensor;
       if (t.type !== 'float32') throw new KpruneError('unsupported', `fine-tuning needs float32 model outputs; "${head}" is ${t.type}`, { file: model.path });
-      return t.data as Float32Array;
-    },
-    async outputs(data: Dataset): Promise<OutputSet> {
-      const per = data.sampleDims.reduce((a, b) => a * b, 1);
-      const parts: Float32Array[] = [];
-      let sampleDims: number[] = [];
-      for (let s = 0; s < data.count; s += EVAL_BATCH) {
-        const n = Math.min(EVAL_BATCH, data.count - s);
-        const r = await session.run({ [input]: new ort.Tensor('float32', data.x.subarray(s * per, (s + n) * per), [n, ...data.sampleDims]) }, [head]);
-        const t = r[head] as ort.Tensor;
-        sampleDims = [...t.dims].slice(1);
-        parts.push(Float32Array.from(t.data as Float32Array));
-      }
-      const all = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-      let at = 0;
-      for (const p of parts) {
-        all.set(p, at);
-        at += p.length;
-      }
-      return { data: all, sampleDims };
-    },
+      outDims = [...t.dims].slice(1);
+      const data = t.data as Float32Array;
+      parts.push(fixed && n < maxBatch ? data.subarray(0, (data.length / maxBatch) * n) : data);
+    }
+    if (parts.length === 1) return { data: parts[0], sampleDims: outDims };
+    const all = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      all.set(p, at);
+      at += p.length;
+    }
+    return { data: all, sampleDims: outDims };
+  };
+  return {
+    run: async (x: Float32Array, dims: number[]) => (await run(x, dims[0], dims.slice(1))).data,
+    outputs: (data: Dataset) => run(data.x, data.count, data.sampleDims),
     release: () => session.release(),
   };
 }
@@ -205,17 +214,22 @@ export async function finetune(
   const ids = layers.map((l) => l.id);
   const startWeights = new Map(ids.map((id) => [id, start.get(id)!]));
   const optimizer = options.optimizer ?? 'adam';
-  const batch = Math.min(options.batch ?? DEFAULT_BATCH, data.train.count);
   const temperature = options.temperature ?? DEFAULT_TEMPERATURE;
-
-  const teacher = await headRunner(model, new Map(), input, head);
+  const batchDim = graph.inputs[0].dims[0];
+  const fixedBatch = typeof batchDim === 'number' && batchDim > 0;
+  const maxBatch = fixedBatch ? (batchDim as number) : EVAL_BATCH;
+  const batch = Math.min(options.batch ?? (fixedBatch ? maxBatch : DEFAULT_BATCH), data.train.count);
+  if (fixedBatch && batch !== maxBatch) {
+    throw usage(`the model takes batches of exactly ${maxBatch} (its input is [${graph.inputs[0].dims.join(', ')}])`, model.path, `pass --batch ${maxBatch}`);
+  }
+  const teacher = await headRunner(model, new Map(), input, head, maxBatch, fixedBatch);
   let weights: ReturnType<OnnxTfjsGraph['loadWeights']> | null = null;
   let trainer: TfjsTrainer | null = null;
   try {
     const original = await teacher.outputs(data.heldOut);
     const objective = chooseObjective(original.sampleDims, options.labels, options.distill ?? true);
     weights = graph.loadWeights({ overrides: startWeights, trainable: ids });
-    await checkAgreement(model, graph, weights, startWeights, data.heldOut, input, head, tf);
+    await checkAgreement(model, graph, weights, startWeights, data.heldOut, input, head, tf, maxBatch, fixedBatch);
 
     trainer = new TfjsTrainer({
       tf, graph, weights, input, head, masks, train: data.train, objective, temperature, optimizer,
@@ -225,7 +239,7 @@ export async function finetune(
     });
     const evaluator = {
       async evaluate(w: Map<string, Float32Array>): Promise<Evaluation<QualityFigures>> {
-        const runner = await headRunner(model, w, input, head);
+        const runner = await headRunner(model, w, input, head, maxBatch, fixedBatch);
         try {
           return scoreOutputs(await runner.outputs(data.heldOut), original, data.heldOut.labels, objective, temperature);
         } finally {
@@ -286,15 +300,17 @@ async function checkAgreement(
   input: string,
   head: string,
   tf: import('../tfjs-backend.js').Tf,
+  maxBatch: number,
+  fixedBatch: boolean,
 ): Promise<void> {
-  const n = Math.min(8, heldOut.count);
+  const n = Math.min(8, heldOut.count, maxBatch);
   const per = heldOut.sampleDims.reduce((a, b) => a * b, 1);
   const x = heldOut.x.subarray(0, n * per);
   const dims = [n, ...heldOut.sampleDims];
   const ours = tf.tidy(() => graph.run(weights, new Map([[input, tf.tensor(x, dims)]]), [head]).get(head)!);
   const a = ours.dataSync() as Float32Array;
   ours.dispose();
-  const runner = await headRunner(model, start, input, head);
+  const runner = await headRunner(model, start, input, head, maxBatch, fixedBatch);
   let b: Float32Array;
   try {
     b = await runner.run(x, dims);

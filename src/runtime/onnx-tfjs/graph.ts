@@ -59,7 +59,7 @@ function hostToTensor(tf: Tf, h: HostTensor): Value {
 /** The model's constants as TF.js tensors, some trainable, for `OnnxTfjsGraph.run`. */
 export class GraphWeights {
   /** Trainable weights by name, as variables in their prepared (TF.js) layout. */
-  readonly variables = new Map<string, TF.Variable>();
+  readonly variables: ReadonlyMap<string, TF.Variable> = new Map<string, TF.Variable>();
   /** Values that depend on a trainable weight: their producers must pass gradients. */
   readonly requiresGrad = new Set<string>();
   private readonly raw = new Map<string, Value>();
@@ -80,6 +80,13 @@ export class GraphWeights {
   /** @internal */
   addPrepared(name: string, prepare: Prepare, t: TF.Tensor, dims: number[]): void {
     this.prepared.set(`${name}\u0000${prepare}`, t);
+    this.onnxDims.set(name, dims);
+    this.names.add(name);
+  }
+
+  /** @internal */
+  addVariable(name: string, v: TF.Variable, dims: number[]): void {
+    (this.variables as Map<string, TF.Variable>).set(name, v);
     this.onnxDims.set(name, dims);
     this.names.add(name);
   }
@@ -271,9 +278,8 @@ export class OnnxTfjsGraph {
           }
           const prepared = tf.tidy(() => prepareTensor(tf, tf.tensor(data.data, data.dims, 'float32'), h));
           if (trainable.has(name)) {
-            w.variables.set(name, tf.variable(prepared, true, `kprune/${variableSerial++}/${name}`));
+            w.addVariable(name, tf.variable(prepared, true, `kprune/${variableSerial++}/${name}`), data.dims);
             prepared.dispose();
-            w.addPrepared(name, h, w.variables.get(name)!, data.dims);
           } else {
             w.addPrepared(name, h, prepared, data.dims);
           }
