@@ -30,6 +30,7 @@ interface PruneFlags extends DataFlags {
   finetune?: number;
   lr?: number;
   trainBatch?: number;
+  trainSamples?: number;
   optimizer?: 'adam' | 'sgd';
   config?: string;
 }
@@ -74,6 +75,7 @@ export function pruneCommand(): Command {
     .option('--finetune <steps>', 'after reconstruction, fine-tune the kept weights for this many steps (needs --data; labels: cross-entropy + distillation, none: distillation)', parseInteger('--finetune'))
     .option('--lr <rate>', 'fine-tuning learning rate (default 3e-3 for adam, 1e-2 for sgd)', parseNumber('--lr'))
     .option('--train-batch <n>', 'fine-tuning samples per step (default 64)', parseInteger('--train-batch'))
+    .option('--train-samples <n>', 'fine-tuning training samples, loaded beside the calibration ones (default steps x batch, at most 20000)', parseInteger('--train-samples'))
     .addOption(new Option('--optimizer <name>', 'fine-tuning optimiser (default adam)').choices(['adam', 'sgd']))
     .option('--config <file>', 'read options from a JSON file (command-line options win)')
     .option('-v, --verbose', 'also print the per-layer table');
@@ -102,7 +104,7 @@ export function pruneCommand(): Command {
         threads: opts.threads,
         maxDrop: opts.maxDrop,
         weights: opts.weights,
-        ...(opts.finetune !== undefined ? { finetune: { steps: opts.finetune, lr: opts.lr, batch: opts.trainBatch, optimizer: opts.optimizer } } : {}),
+        ...(opts.finetune !== undefined ? { finetune: { steps: opts.finetune, lr: opts.lr, batch: opts.trainBatch, optimizer: opts.optimizer, samples: opts.trainSamples } } : {}),
         onProgress: view.update,
       });
       view.done();

@@ -1,7 +1,7 @@
 /**
- * The fine-tuning step of a prune run: split the calibration samples into training and held-out
- * samples (the evaluation samples are never seen), train the reshaped 3x3 weights briefly, and
- * keep the best held-out checkpoint.
+ * The fine-tuning step of a prune run: the training pool (calibration samples plus the extra ones
+ * loaded for fine-tuning) is split into training and held-out samples (the evaluation samples are
+ * never seen), the reshaped 3x3 weights train briefly, and the best held-out checkpoint is kept.
  */
 import { Mask } from '../core/lattice.js';
 import { Dataset } from '../data/types.js';
@@ -18,13 +18,27 @@ export interface FinetuneRequest {
   /** Samples per step (default 64). */
   batch?: number;
   optimizer?: 'sgd' | 'adam';
+  /**
+   * Training samples (default: one pass, steps x batch, at most 20,000), loaded beside the
+   * calibration samples; 1,000 more (or 15%) are held out to choose the checkpoint.
+   */
+  samples?: number;
   /** Cancels between steps (the CLI's Ctrl-C ends the process and writes nothing). */
   signal?: AbortSignal;
 }
 
-/** Held-out share of the calibration samples: enough to rank checkpoints, the rest trains. */
+/** Held-out samples: enough to rank checkpoints by loss; the rest trains. */
 const HELD_OUT_SHARE = 0.15;
 const MIN_HELD_OUT = 32;
+const MAX_HELD_OUT = 1000;
+const DEFAULT_BATCH = 64;
+const MAX_DEFAULT_SAMPLES = 20_000;
+
+/** Samples to load for fine-tuning, training and held out together. */
+export function finetuneSampleCount(r: FinetuneRequest): number {
+  const train = r.samples ?? Math.min(MAX_DEFAULT_SAMPLES, r.steps * (r.batch ?? DEFAULT_BATCH));
+  return train + Math.min(MAX_HELD_OUT, Math.max(MIN_HELD_OUT, Math.round(train * HELD_OUT_SHARE)));
+}
 
 function slice(d: Dataset, from: number, to: number, what: string): Dataset {
   const per = d.sampleDims.reduce((a, b) => a * b, 1);
@@ -38,7 +52,7 @@ function slice(d: Dataset, from: number, to: number, what: string): Dataset {
 }
 
 export function splitForFinetune(calib: Dataset): { train: Dataset; heldOut: Dataset } {
-  const held = Math.max(MIN_HELD_OUT, Math.round(calib.count * HELD_OUT_SHARE));
+  const held = Math.min(MAX_HELD_OUT, Math.max(MIN_HELD_OUT, Math.round(calib.count * HELD_OUT_SHARE)));
   if (calib.count < held + MIN_HELD_OUT) {
     throw new KpruneError('usage', `fine-tuning needs at least ${held + MIN_HELD_OUT} calibration samples (training plus held-out), got ${calib.count}`, { suggestion: 'raise --calib' });
   }

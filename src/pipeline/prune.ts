@@ -18,7 +18,7 @@ import { checkThreshold } from './analyze.js';
 import { loadPrunable } from './load.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { checkGate } from './gate.js';
-import { FinetuneRequest, finetuneWeights } from './finetune.js';
+import { FinetuneRequest, finetuneSampleCount, finetuneWeights } from './finetune.js';
 import type { FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
 import { DEFAULT_LATENCY_CAP_MS } from '../runtime/latency.js';
 import { ProgressListener } from './progress.js';
@@ -132,7 +132,10 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
   const analysis = await timed(timings, 'analyze', onPhase, () => analyzeModel(model.layers, threshold));
   let ctx: DataContext | null = null;
   try {
-    if (options.data) ctx = await timed(timings, 'data', onPhase, () => openData(model, options.data!));
+    if (options.data) {
+      const data = options.finetune ? { ...options.data, finetuneSamples: finetuneSampleCount(options.finetune) } : options.data;
+      ctx = await timed(timings, 'data', onPhase, () => openData(model, data));
+    }
     const losses = ctx && spec.kind === 'auto' && !options.plan
       ? await timed(timings, 'scoreShapes', onPhase, () => dataAwareLosses(ctx!, model, onPhase))
       : undefined;
@@ -321,8 +324,8 @@ async function afterWrite(
       heldOut: state.finetuned.heldOut,
     } : null,
     data: ctx ? {
-      calibSource: ctx.split.calib.source,
-      calibSamples: ctx.split.calib.count,
+      calibSource: ctx.calib.source,
+      calibSamples: ctx.calib.count,
       evalSource: ctx.split.eval.source,
       evalSamples: ctx.split.eval.count,
       labelled: ctx.split.eval.labels !== undefined,

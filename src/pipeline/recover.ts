@@ -28,6 +28,11 @@ export interface DataOptions {
   preprocess?: Partial<Preprocess>;
   /** Share of the image area the occlusion patch covers (default 0.25; 0 turns it off). */
   occlusion?: number;
+  /**
+   * Extra training samples to load for fine-tuning (drawn with the calibration samples, from the
+   * same pool; the first `calib` of them calibrate the reconstruction). 0 when not fine-tuning.
+   */
+  finetuneSamples?: number;
   /** Ridge strength for reconstruction, relative to the Gram diagonal. */
   ridge?: number;
   /** Output positions per image used as least-squares rows. */
@@ -39,6 +44,8 @@ export const DEFAULT_EVAL = 2000;
 
 export interface DataContext {
   split: DataSplit;
+  /** The calibration samples for reconstruction: the first `calib` of split.calib. */
+  calib: Dataset;
   /** The original model, with every compute value that recovery gathers exposed. */
   runner: ModelRunner;
   runners: RunnerCache;
@@ -78,7 +85,7 @@ export async function openData(model: LoadedModel, options: DataOptions): Promis
     const classes = outDims && isClassifierOutput(outDims) ? outDims[0] : undefined;
     const split = await loadData(options.data, {
       inputDims: model.inputs[0].dims,
-      calib: options.calib ?? DEFAULT_CALIB,
+      calib: (options.calib ?? DEFAULT_CALIB) + (options.finetuneSamples ?? 0),
       eval: options.eval ?? DEFAULT_EVAL,
       seed: options.seed ?? 0,
       preset: options.preset,
@@ -94,7 +101,16 @@ export async function openData(model: LoadedModel, options: DataOptions): Promis
     }
     const runners = new RunnerCache((w) => model.createRunner(w, exposed), runner, originalWeights);
     const engine = await createOrtGramEngine();
-    return { split, runner, runners, engine, classes, options };
+    const calibCount = Math.min(options.calib ?? DEFAULT_CALIB, split.calib.count);
+    const per = split.calib.sampleDims.reduce((a, b) => a * b, 1);
+    const calib: Dataset = calibCount === split.calib.count ? split.calib : {
+      ...split.calib,
+      source: `${split.calib.source}; reconstruction uses the first ${calibCount}`,
+      count: calibCount,
+      x: split.calib.x.subarray(0, calibCount * per),
+      ...(split.calib.labels ? { labels: split.calib.labels.subarray(0, calibCount) } : {}),
+    };
+    return { split, calib, runner, runners, engine, classes, options };
   } catch (e) {
     await runner.release();
     throw e;
@@ -106,7 +122,7 @@ function layerProgress(onProgress: ProgressListener | undefined, phase: string) 
 }
 
 export function dataAwareLosses(ctx: DataContext, model: LoadedModel, onProgress?: ProgressListener): Promise<Map<string, number[]>> {
-  return candidateLosses(model.layers, originalWeightsOf(model), datasetActivationSource(ctx.runners, ctx.split.calib), {
+  return candidateLosses(model.layers, originalWeightsOf(model), datasetActivationSource(ctx.runners, ctx.calib), {
     ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, engine: ctx.engine, onLayer: layerProgress(onProgress, 'scoring shapes'),
   });
 }
@@ -118,7 +134,7 @@ export function recoverWeights(
   masked: Map<string, Float32Array>,
   onProgress?: ProgressListener,
 ): Promise<{ weights: Map<string, Float32Array>; layers: LayerRecovery[] }> {
-  return reconstruct(model.layers, originalWeightsOf(model), masks, masked, datasetActivationSource(ctx.runners, ctx.split.calib), {
+  return reconstruct(model.layers, originalWeightsOf(model), masks, masked, datasetActivationSource(ctx.runners, ctx.calib), {
     ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, engine: ctx.engine, onLayer: layerProgress(onProgress, 'reconstructing'),
   });
 }
