@@ -47,3 +47,9 @@ export function applyPlan(layers: Conv3x3Layer[], plan: PrunePlan): ReshapedLaye
     return { id: layer.id, mask, weights, energyKept: before > 0 ? energy(weights) / before : 1 };
   });
 }
+
+/** True if every kernel has zeros outside the mask (the precondition of the structural layouts). */
+export function respectsMask(weights: Float32Array, mask: Mask): boolean {
+  for (let i = 0; i < weights.length; i++) if (weights[i] !== 0 && !maskHas(mask, i % 9)) return false;
+  return true;
+}

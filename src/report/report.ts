@@ -71,19 +71,8 @@ export interface DataFigures {
   layout: string;
 }
 
-export interface FinetuneFigures {
-  /** What ran the training, e.g. "TF.js 4.22.0 (wasm backend)". */
-  backend: string;
-  objective: string;
-  steps: number;
-  /** The step of the checkpoint written (0: the reconstructed weights stayed best). */
-  bestStep: number;
-  batch: number;
-  imagesPerSecond: number;
-  trainMs: number;
-  evalMs: number;
-  heldOut: FinetuneResult['heldOut'];
-}
+/** How fine-tuning went (held-out samples come from the training pool, never the evaluation set). */
+export type FinetuneFigures = Pick<FinetuneResult, 'backend' | 'objective' | 'steps' | 'bestStep' | 'batch' | 'imagesPerSecond' | 'trainMs' | 'evalMs' | 'heldOut'>;
 
 export interface RecoveryFigures {
   method: 'reconstruct';

@@ -7,7 +7,7 @@
  */
 import { Conv3x3Layer, ConvUse } from '../../core/conv.js';
 import { Piece, minimalCover } from '../../core/layout/cover.js';
-import { Mask, maskHas } from '../../core/lattice.js';
+import { Mask } from '../../core/lattice.js';
 import { Attributes } from './attributes.js';
 import { NodeProto, SparseTensorProto, TensorProto, onnx } from './proto.js';
 import { floatsToBytes } from './tensor.js';
@@ -154,10 +154,4 @@ export function sparseWeight(name: string, dims: number[], weights: Float32Array
     indices: { dims: [idx.length], dataType: 7, rawData: new Uint8Array(BigInt64Array.from(idx.map(BigInt)).buffer) },
     dims,
   };
-}
-
-/** True if every kernel of the layer has zeros outside the mask (a precondition for both layouts). */
-export function respectsMask(weights: Float32Array, mask: Mask): boolean {
-  for (let i = 0; i < weights.length; i++) if (weights[i] !== 0 && !maskHas(mask, i % 9)) return false;
-  return true;
 }

@@ -23,9 +23,8 @@ import { Piece } from '../../core/layout/cover.js';
 import { Layout, LayoutOutcome } from '../../core/layout/layout.js';
 import { Mask, maskCount } from '../../core/lattice.js';
 import type { LayoutRequest } from '../model.js';
-import { respectsMask } from '../onnx/decompose.js';
 import { findWeight, isBuiltContainer } from './layers.js';
-import { Pads4, describePieces, pieceDilations, piecePads, sameMatches, samePads, tfPads, tfjsCover } from './pieces.js';
+import { Pads4, describePieces, pieceDilations, piecePads, sameMatches, samePads, tfPads, tfjsCover, layoutPrecheck } from './pieces.js';
 import { TfjsModel } from './read.js';
 import { AddedWeight, TopologyRewrite } from './write.js';
 
@@ -334,16 +333,9 @@ export function decomposeKeras(
     if (!req) continue;
     const w = weights.get(layer.id) ?? layer.weights;
     const masked = (note?: string) => outcomes.push({ layer: layer.id, requested: req.layout, applied: 'masked' as Layout, ...(note ? { note } : {}), storedWeights: w.length });
-    if (req.layout === 'masked') {
-      masked();
-      continue;
-    }
-    if (req.layout === 'sparse') {
-      masked('the sparse layout is ONNX only (TF.js has no sparse weights); written masked');
-      continue;
-    }
-    if (!respectsMask(w, req.mask)) {
-      masked('weights are not zero outside the mask');
+    const why = layoutPrecheck(req, w);
+    if (why !== null) {
+      masked(why);
       continue;
     }
     const site = sites.get(layer.id);

@@ -7,6 +7,8 @@
  */
 import { CoverGeometry, Piece, minimalCover } from '../../core/layout/cover.js';
 import { Mask } from '../../core/lattice.js';
+import { respectsMask } from '../../core/reshape.js';
+import type { LayoutRequest } from '../model.js';
 
 export type Pads4 = [number, number, number, number];
 
@@ -95,4 +97,15 @@ export function describePieces(pieces: Piece[]): string {
 
 export function samePads(a: Pads4, b: Pads4): boolean {
   return a.every((v, i) => v === b[i]);
+}
+
+/**
+ * The checks every TF.js decomposition starts with: null to go on, else why the layer is written
+ * masked (undefined: it was asked to be).
+ */
+export function layoutPrecheck(req: LayoutRequest, weights: Float32Array): string | undefined | null {
+  if (req.layout === 'masked') return undefined;
+  if (req.layout === 'sparse') return 'the sparse layout is ONNX only (TF.js has no sparse weights); written masked';
+  if (!respectsMask(weights, req.mask)) return 'weights are not zero outside the mask';
+  return null;
 }
