@@ -16,14 +16,13 @@
  *     [--budgets 0.55,0.6] [--models vgg-fmnist,resnet-fmnist,dwsep-fmnist] [--seed 0]
  *     [--data fashion-mnist] [--json bench/out/recover.json]
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AUTO_CANDIDATES, maskCount, namedMask, VERSION } from '../src/index.js';
-import { RESULT_PREFIX, WorkerResult } from './protocol.js';
+import { RunRecord, runWorker } from './run-worker.js';
 import { fmtNum, markdownTable } from './stats.js';
 
 /** A run that takes longer than this is killed and recorded as failed. */
@@ -34,14 +33,9 @@ const GOAL = { shape: 'cross', calib: 512, maxDropPt: 1.0, maxMs: 120_000 };
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const root = path.resolve(here, '..', '..');
-const workerScript = path.join(here, 'worker.js');
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-interface RunRecord extends WorkerResult {
-  /** Parent-side wall time of the whole child process (Node start-up and imports included). */
-  processMs: number;
-}
 
 /** One cell of the matrix. */
 interface Case {
@@ -67,27 +61,6 @@ interface CaseResult extends Case {
   unexpected: boolean;
 }
 
-/** Like bench/run.ts's runWorker, with the longer timeout these runs need. */
-function runWorker(args: string[]): Promise<RunRecord> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, [workerScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: RUN_TIMEOUT_MS });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      const processMs = performance.now() - t0;
-      const line = out.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
-      if (code !== 0 || !line) {
-        reject(new Error(`worker ${args.join(' ')} failed (exit ${code ?? signal}):\n${err.trim() || out.trim()}`));
-        return;
-      }
-      resolve({ ...(JSON.parse(line.slice(RESULT_PREFIX.length)) as WorkerResult), processMs });
-    });
-  });
-}
 
 function list(text: string): string[] {
   return text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
@@ -192,7 +165,7 @@ async function main(): Promise<void> {
       const r: CaseResult = { ...c, label: label(c), unexpected: false, loadBefore: os.loadavg()[0] };
       const head = `[${i + 1}/${cases.length}] ${c.model} ${label(c)} calib ${c.calib} (load ${fmtNum(r.loadBefore, 1)})`;
       try {
-        const run = await runWorker(args);
+        const run = await runWorker(args, RUN_TIMEOUT_MS);
         r.run = run;
         if (run.error) {
           r.error = `${run.error.code}: ${run.error.message}`;

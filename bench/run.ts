@@ -7,13 +7,13 @@
  * operation's peak. Small models: 5 runs each; the large model: 3. Prints a Markdown table on
  * stdout, progress on stderr, and writes everything to bench/out/results.json.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadModel, VERSION } from '../src/index.js';
-import { RESULT_PREFIX, WorkerOp, WorkerResult } from './protocol.js';
+import { WorkerOp } from './protocol.js';
+import { RunRecord, runWorker } from './run-worker.js';
 import { fmtMs, fmtNum, markdownTable, max, median, min } from './stats.js';
 import { writeVgg16Model } from './vgg16.js';
 
@@ -25,12 +25,7 @@ const RUN_TIMEOUT_MS = 240_000;
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const root = path.resolve(here, '..', '..');
-const workerScript = path.join(here, 'worker.js');
 
-interface RunRecord extends WorkerResult {
-  /** Parent-side wall time of the whole child process (Node start-up and imports included). */
-  processMs: number;
-}
 
 interface Measurement {
   model: string;
@@ -52,26 +47,6 @@ interface Measurement {
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-function runWorker(args: string[]): Promise<RunRecord> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(process.execPath, [workerScript, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: RUN_TIMEOUT_MS });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      const processMs = performance.now() - t0;
-      const line = out.split('\n').find((l) => l.startsWith(RESULT_PREFIX));
-      if (code !== 0 || !line) {
-        reject(new Error(`worker ${args.join(' ')} failed (exit ${code ?? signal}):\n${err.trim() || out.trim()}`));
-        return;
-      }
-      resolve({ ...(JSON.parse(line.slice(RESULT_PREFIX.length)) as WorkerResult), processMs });
-    });
-  });
-}
 
 function summarize(model: string, file: string, bytes: number, op: WorkerOp, runs: RunRecord[]): Measurement {
   const ms = runs.map((r) => r.ms);
@@ -119,7 +94,7 @@ async function measure(name: string, file: string, bytes: number, op: 'analyze' 
       args.push(path.join(outDir, path.basename(file).replace(/\.onnx$/i, '.kpruned.onnx')));
     }
     try {
-      const r = await runWorker(args);
+      const r = await runWorker(args, RUN_TIMEOUT_MS);
       records.push(r);
       const phases = r.timings ? `  [${Object.entries(r.timings).map(([k, v]) => `${k} ${v}`).join(', ')}]` : '';
       log(`[${step}/${totalSteps}] ${op} ${name} run ${i + 1}/${runs}: ${fmtMs(r.ms)} ms, max RSS ${fmtNum(r.maxRssKiB / 1024)} MiB${phases}`);
@@ -156,7 +131,7 @@ async function main(): Promise<void> {
     const baseline: RunRecord[] = [];
     for (let i = 0; i < BASELINE_RUNS; i++) {
       step++;
-      baseline.push(await runWorker(['baseline']));
+      baseline.push(await runWorker(['baseline'], RUN_TIMEOUT_MS));
       log(`[${step}/${totalSteps}] baseline run ${i + 1}/${BASELINE_RUNS}: max RSS ${fmtNum(baseline[i].maxRssKiB / 1024)} MiB, process ${fmtMs(baseline[i].processMs)} ms`);
     }
 
