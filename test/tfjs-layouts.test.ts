@@ -13,44 +13,14 @@ import type { PruneReport } from '../src/report/report.js';
 import { readTfjsModel, weightFloats, elementCount } from '../src/formats/tfjs/read.js';
 import { fileHandler } from '../src/runtime/tfjs-io.js';
 import { executeGraph } from '../src/runtime/tfjs-runner.js';
-import { Quantization, functionalModel, graphModelFiles, saveLayersModel, seedWeights, sequentialModel, tfjs } from './helpers/tfjs-models.js';
+import { Quantization, saveLayersModel, seedWeights, tfjs, tfjsCases } from './helpers/tfjs-models.js';
 import { tempDir } from './helpers/tmp.js';
 import { randomFloats } from './helpers/onnx-builder.js';
 
 const dir = tempDir('kprune-tfjs-layouts-');
 const ESRGAN = path.resolve(new URL('../../node_modules/@upscalerjs/esrgan-slim/models/x2/model.json', import.meta.url).pathname);
 
-interface Case {
-  name: string;
-  kind: 'layers' | 'graph';
-  inputDims: number[];
-  make: (to: string, quantize: Quantization) => Promise<string>;
-}
-
-const CASES: Case[] = [
-  {
-    name: 'sequential', kind: 'layers', inputDims: [2, 12, 12, 3],
-    make: async (to, quantize) => {
-      const tf = await tfjs();
-      const m = sequentialModel(tf);
-      seedWeights(tf, m, 11);
-      return saveLayersModel(tf, m, to, { shardBytes: 512, groups: 2, quantize });
-    },
-  },
-  {
-    name: 'functional-nested', kind: 'layers', inputDims: [2, 10, 10, 3],
-    make: async (to, quantize) => {
-      const tf = await tfjs();
-      const m = functionalModel(tf);
-      seedWeights(tf, m, 23);
-      return saveLayersModel(tf, m, to, { shardBytes: 256, quantize, pythonSpacing: true });
-    },
-  },
-  {
-    name: 'graph', kind: 'graph', inputDims: [2, 8, 8, 3],
-    make: async (to, quantize) => graphModelFiles(to, { shardBytes: 128, groups: 2, quantize }),
-  },
-];
+const CASES = tfjsCases();
 
 async function predict(kind: 'layers' | 'graph', file: string, dims: number[], scale = 1): Promise<Float32Array> {
   const tf = await tfjs();

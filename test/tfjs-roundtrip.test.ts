@@ -17,44 +17,14 @@ import { TfjsModel, readTfjsModel, weightBytes, weightFloats } from '../src/form
 import { decodeFloats, encodeFloats } from '../src/formats/tfjs/dtypes.js';
 import { fileHandler, memoryHandler, modelArtifacts } from '../src/runtime/tfjs-io.js';
 import { executeGraph } from '../src/runtime/tfjs-runner.js';
-import { Quantization, functionalModel, graphModelFiles, saveLayersModel, seedWeights, sequentialModel, tfjs } from './helpers/tfjs-models.js';
+import { Quantization, tfjs, tfjsCases } from './helpers/tfjs-models.js';
 import { tempDir } from './helpers/tmp.js';
 import { randomFloats } from './helpers/onnx-builder.js';
 
 const dir = tempDir('kprune-tfjs-');
 const QUANT: Quantization[] = ['float32', 'uint8', 'uint16', 'float16'];
 
-interface Case {
-  name: string;
-  kind: 'layers' | 'graph';
-  inputDims: number[];
-  make: (to: string, quantize: Quantization) => Promise<string>;
-}
-
-const CASES: Case[] = [
-  {
-    name: 'sequential', kind: 'layers', inputDims: [2, 12, 12, 3],
-    make: async (to, quantize) => {
-      const tf = await tfjs();
-      const m = sequentialModel(tf);
-      seedWeights(tf, m, 11);
-      return saveLayersModel(tf, m, to, { shardBytes: 512, groups: 2, quantize, extra: { userDefinedMetadata: { note: 'kept' }, kprune_unknown_field: [1, 2, 3] } });
-    },
-  },
-  {
-    name: 'functional-nested', kind: 'layers', inputDims: [2, 10, 10, 3],
-    make: async (to, quantize) => {
-      const tf = await tfjs();
-      const m = functionalModel(tf);
-      seedWeights(tf, m, 23);
-      return saveLayersModel(tf, m, to, { shardBytes: 256, quantize, pythonSpacing: true });
-    },
-  },
-  {
-    name: 'graph', kind: 'graph', inputDims: [2, 8, 8, 3],
-    make: async (to, quantize) => graphModelFiles(to, { shardBytes: 128, groups: 2, quantize, extra: { signature: { inputs: { x: { name: 'x:0' } } } } }),
-  },
-];
+const CASES = tfjsCases(true);
 
 async function predict(loaded: { kind: 'layers'; model: TF.LayersModel } | { kind: 'graph'; model: TF.GraphModel }, x: TF.Tensor): Promise<Float32Array> {
   const out = loaded.kind === 'layers' ? loaded.model.predict(x) as TF.Tensor : (await executeGraph(loaded.model, { x }))[0];

@@ -170,3 +170,45 @@ export function graphModelFiles(dir: string, options: SaveOptions = {}): string 
   const named = Object.entries(shapes).map(([name, shape], i) => ({ name, shape, values: randomFloats(shape.reduce((a, b) => a * b, 1), 100 + i).map((v) => v * 0.5) }));
   return writeModelFiles(dir, topology, 'graph-model', encodeWeights(named, options.quantize), options);
 }
+
+export interface TfjsCase {
+  name: string;
+  kind: 'layers' | 'graph';
+  inputDims: number[];
+  make: (to: string, quantize: Quantization) => Promise<string>;
+}
+
+/**
+ * The TF.js models the tests prune: a Sequential, a functional model with a nested one, and a
+ * hand-written GraphModel, each saved over several shards. `withExtras` adds model.json fields that
+ * kprune must keep as they are.
+ */
+export function tfjsCases(withExtras = false): TfjsCase[] {
+  return [
+    {
+      name: 'sequential', kind: 'layers', inputDims: [2, 12, 12, 3],
+      make: async (to, quantize) => {
+        const tf = await tfjs();
+        const m = sequentialModel(tf);
+        seedWeights(tf, m, 11);
+        const extra = withExtras ? { userDefinedMetadata: { note: 'kept' }, kprune_unknown_field: [1, 2, 3] } : undefined;
+        return saveLayersModel(tf, m, to, { shardBytes: 512, groups: 2, quantize, ...(extra ? { extra } : {}) });
+      },
+    },
+    {
+      name: 'functional-nested', kind: 'layers', inputDims: [2, 10, 10, 3],
+      make: async (to, quantize) => {
+        const tf = await tfjs();
+        const m = functionalModel(tf);
+        seedWeights(tf, m, 23);
+        return saveLayersModel(tf, m, to, { shardBytes: 256, quantize, pythonSpacing: true });
+      },
+    },
+    {
+      name: 'graph', kind: 'graph', inputDims: [2, 8, 8, 3],
+      make: async (to, quantize) => graphModelFiles(to, {
+        shardBytes: 128, groups: 2, quantize, ...(withExtras ? { extra: { signature: { inputs: { x: { name: 'x:0' } } } } } : {}),
+      }),
+    },
+  ];
+}
