@@ -83,9 +83,13 @@ test('--layout auto keeps, per layer, the form that timed faster, and still comp
   const report = await prune(input, { shape: 'cross', output: out, layout: 'auto', latencyRuns: 5 });
   const timings = report.layoutTimings!;
   assert.equal(timings.length, report.layers.length);
+  // The whole written model is timed against the original too; when it came out slower (a busy
+  // machine can do that), every layer is written masked and the report says why.
+  const fellBack = report.layoutFallback !== null;
+  if (fellBack) assert.match(report.layoutFallback!, /latency end to end/);
   for (const t of timings) {
     const layer = report.layers.find((l) => l.id === t.layer)!;
-    assert.equal(layer.layout, t.choice);
+    assert.equal(layer.layout, fellBack ? 'masked' : t.choice);
     assert.equal(t.choice, t.decomposedMs !== null && t.decomposedMs <= t.maskedMs * 1.1 ? 'decomposed' : 'masked');
     assert.ok(t.maskedMs > 0);
   }
