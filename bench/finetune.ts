@@ -150,7 +150,7 @@ async function speedWorker(model: string, backend: TfjsBackend, gradients: 'kpru
   };
 }
 
-async function topOne(onnxFile: string, weights: Map<string, Float32Array>, test: Dataset): Promise<number> {
+async function topOne(onnxFile: string, weights: ReadonlyMap<string, Float32Array>, test: Dataset): Promise<number> {
   const onnx = await readOnnxModel(onnxFile);
   const s = await ort.InferenceSession.create(probeModelBytes(onnx, weights, []));
   const per = 784;
@@ -178,7 +178,7 @@ async function goalWorker(model: string, labels: boolean, steps: number, batch: 
   const masked = new Map(loaded.layers.map((l) => [l.id, maskWeights(l.weights, kernelCount(l), cross)]));
   // Reconstruction as `--data fashion-mnist` runs it: 512 calibration images from the train split.
   const ctx = await openData(loaded, { data: 'fashion-mnist', calib: 512, eval: 100, seed: 0 });
-  let reconstructed: Map<string, Float32Array>;
+  let reconstructed: ReadonlyMap<string, Float32Array>;
   try {
     reconstructed = (await recoverWeights(ctx, loaded, masks, masked)).weights;
   } finally {

@@ -35,7 +35,7 @@ const data = { train: split.calib, heldOut: split.eval };
 const options: FinetuneOptions = { steps: 8, batch: 16, labels: true, evalEvery: 4, seed: 1 };
 const { tf } = await onnxTfjsRuntime();
 
-function assertMasked(weights: Map<string, Float32Array>): void {
+function assertMasked(weights: ReadonlyMap<string, Float32Array>): void {
   for (const l of layers) {
     const w = weights.get(l.id)!;
     assert.equal(w.length, l.weights.length);

@@ -1,7 +1,7 @@
 /**
  * Where a layer's weight magnitude sits on the 3x3 lattice, and how much of it each shape keeps.
  */
-import { Conv3x3Layer, kernelCount } from './conv.js';
+import { Conv3x3Layer, kernelCount, layerParams } from './conv.js';
 import { Mask, NAMED_SHAPE_NAMES, NamedShape, maskCount, maskHas, namedMask } from './lattice.js';
 
 export interface LayerAnalysis {
@@ -87,7 +87,7 @@ export function analyzeLayer(layer: Conv3x3Layer, threshold = DEFAULT_LOW_THRESH
     kind: layer.kind,
     shape: [layer.outChannels, layer.inChannelsPerGroup, 3, 3],
     group: layer.group,
-    params: layer.weights.length,
+    params: layerParams(layer),
     meanAbs,
     energyShare,
     energyKept,

@@ -43,8 +43,18 @@ export interface Conv3x3Layer {
   /**
    * The weights as [outChannels][inChannelsPerGroup][9]: every kernel's 9 values contiguous, positions
    * row-major. ONNX's OIHW is exactly this; other layouts are converted by their format reader.
+   *
+   * For weights stored outside the model file (ONNX external data, TF.js shards) this is a getter
+   * that reads the tensor from disk at each access and keeps nothing, so that a model far larger
+   * than memory can be pruned one tensor at a time: read it once per use, and use
+   * `layerParams(layer)` for its size.
    */
-  weights: Float32Array;
+  readonly weights: Float32Array;
+}
+
+/** The number of weights of a layer, without reading them. */
+export function layerParams(layer: Conv3x3Layer): number {
+  return layer.outChannels * layer.inChannelsPerGroup * 9;
 }
 
 export function kernelCount(layer: Conv3x3Layer): number {

@@ -4,7 +4,7 @@
  */
 import { KpruneError } from '../errors.js';
 import { allocateBudget, BudgetOption } from './budget.js';
-import { Conv3x3Layer } from './conv.js';
+import { Conv3x3Layer, layerParams } from './conv.js';
 import { LayerAnalysis, energyKeptBy } from './analysis.js';
 import {
   AUTO_CANDIDATES, Mask, ShapeSpec, maskCount, maskName, maskToString, namedMask, parseMask,
@@ -54,7 +54,7 @@ export const DEFAULT_AUTO_BUDGET = 0.6;
 
 function entry(layer: Conv3x3Layer, mask: Mask, chosenBy: PlanEntry['chosenBy']): PlanEntry {
   const positions = maskCount(mask);
-  const params = layer.weights.length;
+  const params = layerParams(layer);
   return {
     layer: layer.id,
     name: layer.name,
@@ -109,17 +109,17 @@ export function planShapes(
         throw new KpruneError('usage', `--budget must be in (0, 1], got ${budget}`);
       }
       const candidates = AUTO_CANDIDATES.map(namedMask);
-      const total = layers.reduce((a, l) => a + l.weights.length, 0);
+      const total = layers.reduce((a, l) => a + layerParams(l), 0);
       // Overridden layers spend their own share first; the rest is allocated.
       const free = layers.filter((l) => !override(l));
-      const fixedCost = layers.filter((l) => override(l)).reduce((a, l) => a + (l.weights.length / 9) * maskCount(override(l)!.mask), 0);
+      const fixedCost = layers.filter((l) => override(l)).reduce((a, l) => a + (layerParams(l) / 9) * maskCount(override(l)!.mask), 0);
       const fromData = options.losses !== undefined;
       const options2: BudgetOption[][] = free.map((l) => {
         const given = options.losses?.get(l.id);
         if (fromData && !given) throw new Error(`no losses for layer ${l.id}`);
         const a = analyses.find((x) => x.id === l.id);
         if (!a) throw new Error(`no analysis for layer ${l.id}`);
-        return candidates.map((m, i) => ({ cost: (l.weights.length / 9) * maskCount(m), loss: given ? given[i] : 1 - energyKeptBy(a.energyShare, m) }));
+        return candidates.map((m, i) => ({ cost: (layerParams(l) / 9) * maskCount(m), loss: given ? given[i] : 1 - energyKeptBy(a.energyShare, m) }));
       });
       const choice = allocateBudget(options2, budget * total - fixedCost);
       const byId = new Map(free.map((l, i) => [l.id, candidates[choice[i]]]));

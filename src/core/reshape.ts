@@ -3,14 +3,15 @@
  * the input layers are not modified, so the original stays available for comparison and recovery.
  */
 import { KpruneError } from '../errors.js';
-import { Conv3x3Layer, kernelCount } from './conv.js';
+import { Conv3x3Layer, kernelCount, layerParams } from './conv.js';
 import { Mask, maskHas } from './lattice.js';
 import { PrunePlan, planMask } from './plan.js';
 
 export interface ReshapedLayer {
   id: string;
   mask: Mask;
-  weights: Float32Array;
+  /** Made from the original at each access (a new array each time). */
+  readonly weights: Float32Array;
   /** Share of the layer's squared-weight energy left after masking. */
   energyKept: number;
 }
@@ -30,7 +31,11 @@ function energy(w: Float32Array): number {
   return e;
 }
 
-/** Applies a plan to the layers it was made for (or replays it on the same original model). */
+/**
+ * Applies a plan to the layers it was made for (or replays it on the same original model). The
+ * reshaped weights are made when asked for (`ReshapedLayer.weights`, `maskedWeightMap`) rather than
+ * held: each layer is read once here for its kept energy and dropped.
+ */
 export function applyPlan(layers: Conv3x3Layer[], plan: PrunePlan): ReshapedLayer[] {
   const byId = new Map(layers.map((l) => [l.id, l]));
   return plan.entries.map((e) => {
@@ -38,14 +43,43 @@ export function applyPlan(layers: Conv3x3Layer[], plan: PrunePlan): ReshapedLaye
     if (!layer) {
       throw new KpruneError('usage', `the plan names layer "${e.layer}", which this model does not have`);
     }
-    if (layer.weights.length !== e.params) {
-      throw new KpruneError('usage', `the plan was made for a different "${e.layer}" (${e.params} weights, this one has ${layer.weights.length})`);
+    if (layerParams(layer) !== e.params) {
+      throw new KpruneError('usage', `the plan was made for a different "${e.layer}" (${e.params} weights, this one has ${layerParams(layer)})`);
     }
     const mask = planMask(e);
-    const weights = maskWeights(layer.weights, kernelCount(layer), mask);
-    const before = energy(layer.weights);
-    return { id: layer.id, mask, weights, energyKept: before > 0 ? energy(weights) / before : 1 };
+    const original = layer.weights;
+    const before = energy(original);
+    const kept = energy(maskWeights(original, kernelCount(layer), mask));
+    return {
+      id: layer.id,
+      mask,
+      get weights() { return maskWeights(layer.weights, kernelCount(layer), mask); },
+      energyKept: before > 0 ? kept / before : 1,
+    };
   });
+}
+
+/**
+ * The reshaped weights by layer id, each made from the original when asked for and not kept: a
+ * read-only map whose `get` returns a new array every time (callers that change one own it).
+ */
+export function maskedWeightMap(reshaped: ReshapedLayer[]): ReadonlyMap<string, Float32Array> {
+  return new DerivedMap(new Map(reshaped.map((r) => [r.id, () => r.weights])));
+}
+
+/** A read-only map whose values are computed on every lookup from functions by key. */
+export class DerivedMap<K, V> implements ReadonlyMap<K, V> {
+  constructor(private readonly makers: ReadonlyMap<K, () => V>) {}
+  get size(): number { return this.makers.size; }
+  has(key: K): boolean { return this.makers.has(key); }
+  get(key: K): V | undefined { return this.makers.get(key)?.(); }
+  keys(): MapIterator<K> { return this.makers.keys(); }
+  *values(): MapIterator<V> { for (const make of this.makers.values()) yield make(); }
+  *entries(): MapIterator<[K, V]> { for (const [k, make] of this.makers) yield [k, make()]; }
+  [Symbol.iterator](): MapIterator<[K, V]> { return this.entries(); }
+  forEach(fn: (value: V, key: K, map: ReadonlyMap<K, V>) => void): void {
+    for (const [k, make] of this.makers) fn(make(), k, this);
+  }
 }
 
 /** True if every kernel has zeros outside the mask (the precondition of the structural layouts). */

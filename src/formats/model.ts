@@ -41,7 +41,7 @@ export interface LoadedModel {
   layers: Conv3x3Layer[];
   skipped: SkippedConv[];
   /** Inventory with some weights (by tensor name = layer id) replaced. */
-  inventory(overrides?: Map<string, Float32Array>): ModelInventory;
+  inventory(overrides?: ReadonlyMap<string, Float32Array>): ModelInventory;
   /**
    * Output sizes of the inventory's compute nodes from one run of the model at the given input
    * shapes (dims by input name).
@@ -51,21 +51,21 @@ export interface LoadedModel {
    * A runner for the model with some weights (by layer id) replaced, that can also fetch the
    * `exposed` intermediate values.
    */
-  createRunner(weights: Map<string, Float32Array>, exposed: string[]): Promise<ModelRunner>;
+  createRunner(weights: ReadonlyMap<string, Float32Array>, exposed: string[]): Promise<ModelRunner>;
   /**
    * Brief end-to-end fine-tuning of the reshaped 3x3 weights (only their kept positions train),
    * where the format supports it (ONNX today); absent otherwise.
    */
-  finetune?(start: Map<string, Float32Array>, masks: Map<string, Mask>, data: FinetuneData, options: FinetuneOptions): Promise<FinetuneResult>;
+  finetune?(start: ReadonlyMap<string, Float32Array>, masks: Map<string, Mask>, data: FinetuneData, options: FinetuneOptions): Promise<FinetuneResult>;
   /** The default output path for a slimmed copy. */
   defaultOutputPath(): string;
   /** Writes the model with new weights (by layer id), each layer in its requested layout (default masked). */
-  write(weights: Map<string, Float32Array>, outPath: string, layouts?: Map<string, LayoutRequest>): Promise<WriteResult>;
+  write(weights: ReadonlyMap<string, Float32Array>, outPath: string, layouts?: Map<string, LayoutRequest>): Promise<WriteResult>;
   /**
    * For `--layout auto`: time each layer masked and decomposed in the format's runtime at the given
    * input shapes, and say which is faster.
    */
-  chooseLayouts(weights: Map<string, Float32Array>, masks: Map<string, Mask>, inputShapes: Map<string, number[]>, onLayer?: (done: number, total: number, name: string) => void): Promise<LayoutTiming[]>;
+  chooseLayouts(weights: ReadonlyMap<string, Float32Array>, masks: Map<string, Mask>, inputShapes: Map<string, number[]>, onLayer?: (done: number, total: number, name: string) => void): Promise<LayoutTiming[]>;
   /** End-to-end latency of this model and a file it wrote, side by side in one process. */
   compareLatency(outPath: string, inputShapes: Map<string, number[]>, options: { runs?: number; threads?: number; maxMs?: number }): Promise<LatencyComparison>;
   /**

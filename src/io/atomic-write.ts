@@ -22,9 +22,21 @@ export function removeWritesInProgress(): void {
   inFlight.clear();
 }
 
+/** A chunk given as a function is made only when its turn to be written comes, then dropped. */
+export type Chunk = Uint8Array | (() => Uint8Array);
+
 export interface PendingFile {
   path: string;
-  data: Uint8Array | Uint8Array[];
+  /** The bytes, or chunks in order: a file far larger than memory is written one chunk at a time. */
+  data: Uint8Array | Chunk[];
+}
+
+/** FileHandle.write may write less than asked (and one call takes at most 2 GiB). */
+async function writeAll(handle: fs.FileHandle, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) {
+    const { bytesWritten } = await handle.write(bytes, at, Math.min(bytes.length - at, 0x40000000));
+    at += bytesWritten;
+  }
 }
 
 export async function writeFilesAtomically(files: PendingFile[]): Promise<void> {
@@ -37,7 +49,7 @@ export async function writeFilesAtomically(files: PendingFile[]): Promise<void> 
       inFlight.add(tmp);
       const handle = await fs.open(tmp, 'wx');
       try {
-        for (const chunk of Array.isArray(f.data) ? f.data : [f.data]) await handle.write(chunk);
+        for (const chunk of Array.isArray(f.data) ? f.data : [f.data]) await writeAll(handle, typeof chunk === 'function' ? chunk() : chunk);
         await handle.sync();
       } finally {
         await handle.close();

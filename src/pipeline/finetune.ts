@@ -63,7 +63,7 @@ export async function finetuneWeights(
   ctx: DataContext,
   model: LoadedModel,
   masks: Map<string, Mask>,
-  start: Map<string, Float32Array>,
+  start: ReadonlyMap<string, Float32Array>,
   request: FinetuneRequest,
   onProgress?: ProgressListener,
 ): Promise<FinetuneResult> {

@@ -8,7 +8,7 @@ import { analyzeModel, DEFAULT_LOW_THRESHOLD } from '../core/analysis.js';
 import { PrunePlan, planShapes } from '../core/plan.js';
 import { ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { countNonzero } from '../core/conv.js';
-import { applyPlan } from '../core/reshape.js';
+import { applyPlan, maskedWeightMap } from '../core/reshape.js';
 import { KpruneError } from '../errors.js';
 import { LoadedModel, WriteResult } from '../formats/index.js';
 import { MacFigures, measureFiles, measureMacs, measureParams } from '../report/measure.js';
@@ -141,7 +141,7 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
       : undefined;
     const plan = options.plan ?? planShapes(model.layers, spec, analysis.layers, { budget: options.budget, overrides, losses });
     const reshaped = await timed(timings, 'reshape', onPhase, () => applyPlan(model.layers, plan));
-    const maskedWeights = new Map(reshaped.map((r) => [r.id, r.weights]));
+    const maskedWeights = maskedWeightMap(reshaped);
     const recovery = ctx && recoverMode === 'reconstruct'
       ? await timed(timings, 'reconstruct', onPhase, () => recoverWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), maskedWeights, onPhase))
       : null;
@@ -168,9 +168,9 @@ interface Reshaped {
   analysis: ReturnType<typeof analyzeModel>;
   reshaped: ReturnType<typeof applyPlan>;
   /** Reshaped, before recovery. */
-  maskedWeights: Map<string, Float32Array>;
+  maskedWeights: ReadonlyMap<string, Float32Array>;
   /** What gets written: recovered when there was recovery. */
-  newWeights: Map<string, Float32Array>;
+  newWeights: ReadonlyMap<string, Float32Array>;
   recovery: Awaited<ReturnType<typeof recoverWeights>> | null;
   finetuned: FinetuneResult | null;
   ctx: DataContext | null;

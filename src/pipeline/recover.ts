@@ -67,7 +67,7 @@ async function probeOutputDims(model: LoadedModel, runner: ModelRunner): Promise
 /** One map per model, so the runner cache can recognise the original weights by identity. */
 const ORIGINAL_WEIGHTS = new WeakMap<LoadedModel, Map<string, Float32Array>>();
 
-export function originalWeightsOf(model: LoadedModel): Map<string, Float32Array> {
+export function originalWeightsOf(model: LoadedModel): ReadonlyMap<string, Float32Array> {
   let w = ORIGINAL_WEIGHTS.get(model);
   if (!w) {
     w = new Map(model.layers.map((l) => [l.id, l.weights]));
@@ -131,9 +131,9 @@ export function recoverWeights(
   ctx: DataContext,
   model: LoadedModel,
   masks: Map<string, Mask>,
-  masked: Map<string, Float32Array>,
+  masked: ReadonlyMap<string, Float32Array>,
   onProgress?: ProgressListener,
-): Promise<{ weights: Map<string, Float32Array>; layers: LayerRecovery[] }> {
+): Promise<{ weights: ReadonlyMap<string, Float32Array>; layers: LayerRecovery[] }> {
   return reconstruct(model.layers, originalWeightsOf(model), masks, masked, datasetActivationSource(ctx.runners, ctx.calib), {
     ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, engine: ctx.engine, onLayer: layerProgress(onProgress, 'reconstructing'),
   });
@@ -205,10 +205,10 @@ export async function evaluateRunners(ctx: DataContext, runners: ModelRunner[], 
 export async function evaluateQuality(
   ctx: DataContext,
   model: LoadedModel,
-  reshaped: Map<string, Float32Array>,
+  reshaped: ReadonlyMap<string, Float32Array>,
   written: LoadedModel,
   onProgress?: ProgressListener,
-  reconstructed?: Map<string, Float32Array>,
+  reconstructed?: ReadonlyMap<string, Float32Array>,
 ): Promise<MeasuredAccuracy> {
   const writtenRunner = await written.createRunner(new Map(), []);
   const reshapedRunner = await model.createRunner(reshaped, []);

@@ -6,7 +6,7 @@
 import { analyzeModel } from '../core/analysis.js';
 import { ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { PlanOptions, PrunePlan, planShapes } from '../core/plan.js';
-import { applyPlan } from '../core/reshape.js';
+import { applyPlan, maskedWeightMap } from '../core/reshape.js';
 import { LayerRecovery } from '../core/recover/reconstruct.js';
 import { Layout } from '../core/layout/layout.js';
 import { LoadedModel, WriteResult } from '../formats/index.js';
@@ -18,14 +18,14 @@ import { ProgressListener } from './progress.js';
 export interface Reshaping {
   plan: PrunePlan;
   /** New weights by layer id: zero outside each layer's mask. */
-  weights: Map<string, Float32Array>;
+  weights: ReadonlyMap<string, Float32Array>;
 }
 
 /** Chooses each 3x3 layer's shape (from weights alone for `auto`) and masks the weights. */
 export function reshape(model: LoadedModel, shape: string | ShapeSpec, options: Omit<PlanOptions, 'losses'> = {}): Reshaping {
   const spec = typeof shape === 'string' ? parseShapeSpec(shape) : shape;
   const plan = planShapes(model.layers, spec, analyzeModel(model.layers).layers, options);
-  return { plan, weights: new Map(applyPlan(model.layers, plan).map((r) => [r.id, r.weights])) };
+  return { plan, weights: maskedWeightMap(applyPlan(model.layers, plan)) };
 }
 
 /**
@@ -44,7 +44,7 @@ export async function recover(
     if (options.rescore && reshaped.plan.spec === 'auto') {
       const losses = await dataAwareLosses(ctx, model, options.onProgress);
       const plan = planShapes(model.layers, parseShapeSpec('auto'), analyzeModel(model.layers).layers, { budget: options.rescore.budget ?? reshaped.plan.budget, losses });
-      current = { plan, weights: new Map(applyPlan(model.layers, plan).map((r) => [r.id, r.weights])) };
+      current = { plan, weights: maskedWeightMap(applyPlan(model.layers, plan)) };
     }
     const masks = new Map(current.plan.entries.map((e) => [e.layer, parseMask(e.mask)]));
     const result = await recoverWeights(ctx, model, masks, current.weights, options.onProgress);

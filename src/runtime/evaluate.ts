@@ -36,15 +36,15 @@ export async function collectOutputs(
  * fed as inputs); the original's is kept, others are replaced when a new weight set arrives.
  */
 export class RunnerCache {
-  private current: { weights: Map<string, Float32Array>; runner: ModelRunner } | null = null;
+  private current: { weights: ReadonlyMap<string, Float32Array>; runner: ModelRunner } | null = null;
 
   constructor(
-    private readonly make: (weights: Map<string, Float32Array>) => Promise<ModelRunner>,
+    private readonly make: (weights: ReadonlyMap<string, Float32Array>) => Promise<ModelRunner>,
     readonly original: ModelRunner,
-    private readonly originalWeights: Map<string, Float32Array>,
+    private readonly originalWeights: ReadonlyMap<string, Float32Array>,
   ) {}
 
-  async get(weights: Map<string, Float32Array>): Promise<ModelRunner> {
+  async get(weights: ReadonlyMap<string, Float32Array>): Promise<ModelRunner> {
     if (weights === this.originalWeights) return this.original;
     if (this.current?.weights === weights) return this.current.runner;
     await this.current?.runner.release();
@@ -64,7 +64,7 @@ export function datasetActivationSource(cache: RunnerCache, data: Dataset, batch
   const batch = Math.max(1, Math.min(batchSize, cache.original.maxBatch));
   return {
     async forEachBatch(
-      runs: { weights: Map<string, Float32Array>; fetch: string[] }[],
+      runs: { weights: ReadonlyMap<string, Float32Array>; fetch: string[] }[],
       visit: (results: Map<string, { dims: number[]; data: Float32Array }>[]) => Promise<void>,
     ): Promise<void> {
       const runners = [];

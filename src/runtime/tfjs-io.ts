@@ -9,7 +9,7 @@ import { TfjsModel, readTfjsModel, weightBytes } from '../formats/tfjs/read.js';
 
 export interface ArtifactOptions {
   /** New float32 values for some weights, in the manifest's layout; they are handed over as float32. */
-  replace?: Map<string, Float32Array>;
+  replace?: ReadonlyMap<string, Float32Array>;
   /** GraphDef nodes to add (a GraphModel runner's pre-activation copies). */
   extraNodes?: unknown[];
 }

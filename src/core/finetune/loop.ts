@@ -13,7 +13,7 @@ export interface Trainer {
   /** One optimisation step on these training-sample indices; resolves with the batch's loss. */
   step(indices: Uint32Array, lr: number): Promise<number>;
   /** The trainable weights as they are now: copies, in the model's own layout, by layer id. */
-  snapshot(): Map<string, Float32Array>;
+  snapshot(): ReadonlyMap<string, Float32Array>;
 }
 
 export interface Evaluation<F> {
@@ -25,7 +25,7 @@ export interface Evaluation<F> {
 }
 
 export interface Evaluator<F> {
-  evaluate(weights: Map<string, Float32Array>): Promise<Evaluation<F>>;
+  evaluate(weights: ReadonlyMap<string, Float32Array>): Promise<Evaluation<F>>;
 }
 
 export interface StepProgress {
@@ -76,7 +76,7 @@ export interface LoopOptions<F> {
 
 export interface LoopResult<F> {
   /** The best checkpoint's weights (the starting weights when no step improved on them). */
-  weights: Map<string, Float32Array>;
+  weights: ReadonlyMap<string, Float32Array>;
   /** 0 when the starting weights stayed best. */
   bestStep: number;
   steps: number;
@@ -99,11 +99,11 @@ function better<F>(a: Evaluation<F>, b: Evaluation<F>, select: Selection): boole
   return a.score > b.score || (a.score === b.score && a.loss < b.loss);
 }
 
-export async function runLoop<F>(trainer: Trainer, evaluator: Evaluator<F>, start: Map<string, Float32Array>, o: LoopOptions<F>): Promise<LoopResult<F>> {
+export async function runLoop<F>(trainer: Trainer, evaluator: Evaluator<F>, start: ReadonlyMap<string, Float32Array>, o: LoopOptions<F>): Promise<LoopResult<F>> {
   const sampler = new BatchSampler(o.trainCount, o.batch, o.seed);
   o.signal?.throwIfAborted();
   let evalMs = 0;
-  const evaluate = async (weights: Map<string, Float32Array>) => {
+  const evaluate = async (weights: ReadonlyMap<string, Float32Array>) => {
     const t0 = performance.now();
     const e = await evaluator.evaluate(weights);
     evalMs += performance.now() - t0;

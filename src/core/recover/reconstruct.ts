@@ -13,7 +13,7 @@ import { Activation, GramEngine, LayerStats, RowSampler } from './layer-stats.js
  * are never mutated after they are handed over, so a source may cache per set by identity.
  */
 export interface ActivationSource {
-  forEachBatch(runs: { weights: Map<string, Float32Array>; fetch: string[] }[], visit: (results: Map<string, Activation>[]) => Promise<void>): Promise<void>;
+  forEachBatch(runs: { weights: ReadonlyMap<string, Float32Array>; fetch: string[] }[], visit: (results: Map<string, Activation>[]) => Promise<void>): Promise<void>;
 }
 
 export interface ReconstructOptions {
@@ -43,12 +43,12 @@ export const DEFAULT_ROWS_PER_IMAGE = 64;
 
 export async function reconstruct(
   layers: Conv3x3Layer[],
-  original: Map<string, Float32Array>,
+  original: ReadonlyMap<string, Float32Array>,
   masks: Map<string, Mask>,
-  masked: Map<string, Float32Array>,
+  masked: ReadonlyMap<string, Float32Array>,
   source: ActivationSource,
   options: ReconstructOptions = {},
-): Promise<{ weights: Map<string, Float32Array>; layers: LayerRecovery[] }> {
+): Promise<{ weights: ReadonlyMap<string, Float32Array>; layers: LayerRecovery[] }> {
   const ridge = options.ridge ?? DEFAULT_RIDGE;
   // A new map per layer: sources may cache work per weight set by identity.
   let current = new Map(masked);
@@ -91,7 +91,7 @@ export async function reconstruct(
  */
 export async function candidateLosses(
   layers: Conv3x3Layer[],
-  original: Map<string, Float32Array>,
+  original: ReadonlyMap<string, Float32Array>,
   source: ActivationSource,
   options: ReconstructOptions = {},
 ): Promise<Map<string, number[]>> {

@@ -64,7 +64,7 @@ const DECOMPOSED_MARGIN = 1.1;
 export async function chooseLayouts(
   model: OnnxModel,
   layers: Conv3x3Layer[],
-  weights: Map<string, Float32Array>,
+  weights: ReadonlyMap<string, Float32Array>,
   masks: Map<string, Mask>,
   inputShapes: Map<string, number[]>,
   options: { runs?: number; onLayer?: (done: number, total: number, name: string) => void } = {},

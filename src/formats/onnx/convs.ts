@@ -119,7 +119,7 @@ export function findConv3x3(model: OnnxModel): OnnxConvScan {
     if (group < 1 || outChannels % group !== 0) {
       throw new KpruneError('bad-model', `Conv "${name}" has group ${group}, which does not divide its ${outChannels} output channels`, { file: model.path, node: name });
     }
-    layers.set(weightName, {
+    const layer = {
       id: weightName,
       name,
       index: layers.size,
@@ -128,8 +128,11 @@ export function findConv3x3(model: OnnxModel): OnnxConvScan {
       inChannelsPerGroup,
       group,
       kind: convKind(group, outChannels, inChannelsPerGroup),
-      weights: tensorFloats(model, ref),
-    });
+    };
+    // External weights are read at each use and never held: the model may not fit in memory.
+    layers.set(weightName, ref.storage === 'external'
+      ? { ...layer, get weights() { return tensorFloats(model, ref); } }
+      : { ...layer, weights: tensorFloats(model, ref) });
   });
   return { layers: [...layers.values()], skipped, convNodes };
 }

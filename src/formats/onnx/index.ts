@@ -82,7 +82,7 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
 }
 
 /** A runner over an in-memory copy of the model with the given weights (see probe.ts). */
-async function createOnnxRunner(model: OnnxModel, weights: Map<string, Float32Array>, exposed: string[], file: string): Promise<ModelRunner> {
+async function createOnnxRunner(model: OnnxModel, weights: ReadonlyMap<string, Float32Array>, exposed: string[], file: string): Promise<ModelRunner> {
   const inputs = onnxInputs(model);
   if (inputs.length !== 1) {
     throw new KpruneError('unsupported', `running with data needs a model with one input; this one has ${inputs.length} (${inputs.map((i) => i.name).join(', ')})`, { file });

@@ -44,7 +44,7 @@ function inputSpec(v: ValueInfoProto): InputSpec {
 
 
 /** `overrides` gives new values for some weights (the reshaped ones), to count their zeros. */
-export function onnxInventory(model: OnnxModel, overrides: Map<string, Float32Array> = new Map()): ModelInventory {
+export function onnxInventory(model: OnnxModel, overrides: ReadonlyMap<string, Float32Array> = new Map()): ModelInventory {
   const weights: WeightInfo[] = [];
   for (const ref of model.constants.values()) {
     if (!FLOAT_TYPES.has(ref.dataType)) continue;

@@ -21,7 +21,7 @@ function defaultOpset(model: OnnxModel): number {
 export function layoutEdits(
   model: OnnxModel,
   layers: Conv3x3Layer[],
-  weights: Map<string, Float32Array>,
+  weights: ReadonlyMap<string, Float32Array>,
   requests: Map<string, LayoutRequest>,
 ): { edits: GraphEdits; outcomes: LayoutOutcome[]; masked: Set<string> } {
   const edits = emptyGraphEdits();

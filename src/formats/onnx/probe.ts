@@ -18,7 +18,7 @@ function setData(t: TensorProto, values: Float32Array): void {
   t.dataLocation = 0;
 }
 
-export function probeModelBytes(model: OnnxModel, weights: Map<string, Float32Array>, outputs: string[]): Uint8Array {
+export function probeModelBytes(model: OnnxModel, weights: ReadonlyMap<string, Float32Array>, outputs: string[]): Uint8Array {
   const probe: ModelProto = onnx.ModelProto.decode(model.bytes);
   const graph: GraphProto = probe.graph!;
   for (const t of graph.initializer ?? []) {

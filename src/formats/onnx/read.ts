@@ -2,7 +2,7 @@
  * Reading an ONNX file: detection, decoding, the constant tensors wherever they live (initializers,
  * `Constant` nodes, external data files inside the model's folder), with errors that say which.
  */
-import { promises as fs, realpathSync } from 'node:fs';
+import { closeSync, openSync, promises as fs, readSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { KpruneError } from '../../errors.js';
 import { GraphProto, ModelProto, onnx, toNumber } from './proto.js';
@@ -19,9 +19,19 @@ export interface OnnxModel {
   graph: GraphProto;
   /** Initializers and `Constant` node outputs, by value name. */
   constants: Map<string, TensorRef>;
-  /** External data files by their `location`, read once. */
-  externalFiles: Map<string, Uint8Array>;
+  /**
+   * External data files by their `location`: where each is and how long. Their bytes are read one
+   * tensor at a time when asked for (`externalBytes`), never held whole, so a model of any size
+   * is pruned in memory near its largest tensor.
+   */
+  externalFiles: Map<string, ExternalFile>;
   opsets: { domain: string; version: number }[];
+}
+
+export interface ExternalFile {
+  /** The resolved (symlink-free) path, checked to lie inside the model's folder. */
+  path: string;
+  bytes: number;
 }
 
 async function readBytes(file: string): Promise<Uint8Array> {
@@ -162,30 +172,67 @@ export async function readOnnxModel(file: string): Promise<OnnxModel> {
   const graph = proto.graph!;
   const dir = path.dirname(path.resolve(file));
   const constants = collectConstants(graph, file);
-  const externalFiles = new Map<string, Uint8Array>();
+  const externalFiles = new Map<string, ExternalFile>();
   for (const ref of constants.values()) {
     if (ref.storage !== 'external') continue;
     const loc = ref.external!.location;
     if (!externalFiles.has(loc)) {
       const real = resolveInside(dir, loc, file);
-      externalFiles.set(loc, await readBytes(real));
+      externalFiles.set(loc, { path: real, bytes: await fileSize(real, loc, file) });
     }
-    const data = externalFiles.get(loc)!;
+    const size = externalFiles.get(loc)!.bytes;
     const { offset, length } = ref.external!;
-    if (offset + (length ?? 0) > data.length) {
-      throw new KpruneError('bad-model', `tensor "${ref.name}" lies past the end of external file "${loc}" (needs ${offset + (length ?? 0)} bytes, has ${data.length})`, { file });
+    if (offset + (length ?? 0) > size) {
+      throw new KpruneError('bad-model', `tensor "${ref.name}" lies past the end of external file "${loc}" (needs ${offset + (length ?? 0)} bytes, has ${size})`, { file });
     }
   }
   const opsets = (proto.opsetImport ?? []).map((o) => ({ domain: o.domain ?? '', version: toNumber(o.version) }));
   return { format: 'onnx', path: file, dir, bytes, proto, graph, constants, externalFiles, opsets };
 }
 
-/** The bytes of an external tensor, a view into its file. */
+async function fileSize(real: string, location: string, file: string): Promise<number> {
+  try {
+    const stat = await fs.stat(real);
+    if (!stat.isFile()) throw new KpruneError('bad-model', `external data "${location}" is not a regular file`, { file });
+    return stat.size;
+  } catch (e) {
+    if (e instanceof KpruneError) throw e;
+    throw new KpruneError('io', `cannot read external data file "${location}" (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { file, cause: e });
+  }
+}
+
+/**
+ * The bytes of an external tensor, read from its file now (synchronously: layers' weights are
+ * getters). Nothing is cached; a caller that needs them twice keeps them.
+ */
 export function externalBytes(model: OnnxModel, ref: TensorRef): Uint8Array {
   const ext = ref.external!;
   const data = model.externalFiles.get(ext.location)!;
-  const end = ext.length === undefined ? data.length : ext.offset + ext.length;
-  return data.subarray(ext.offset, end);
+  const length = ext.length ?? data.bytes - ext.offset;
+  return readRange(data.path, ext.offset, length, `external data file "${ext.location}"`, model.path);
+}
+
+/** Reads `length` bytes at `offset`; a file that shrank since loading is an error, not short data. */
+export function readRange(real: string, offset: number, length: number, what: string, file: string): Uint8Array {
+  const out = new Uint8Array(length);
+  let fd: number;
+  try {
+    fd = openSync(real, 'r');
+  } catch (e) {
+    throw new KpruneError('io', `cannot open ${what} (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { file, cause: e });
+  }
+  try {
+    let done = 0;
+    while (done < length) {
+      // readSync reads at most 2 GiB - 1 at a time.
+      const n = readSync(fd, out, done, Math.min(length - done, 0x40000000), offset + done);
+      if (n === 0) throw new KpruneError('bad-model', `${what} ended early (changed since it was loaded?)`, { file });
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return out;
 }
 
 /** A constant tensor's values as float32 (float32, float16, bfloat16 and float64 tensors). */

@@ -6,10 +6,10 @@
  */
 import path from 'node:path';
 import { KpruneError } from '../../errors.js';
-import { PendingFile, writeFilesAtomically } from '../../io/atomic-write.js';
+import { Chunk, PendingFile, writeFilesAtomically } from '../../io/atomic-write.js';
 import { DataType, NodeProto, SparseTensorProto, TensorProto, onnx } from './proto.js';
-import { OnnxModel } from './read.js';
-import { TensorRef, floatsToBytes } from './tensor.js';
+import { OnnxModel, externalBytes } from './read.js';
+import { TensorRef, elementCount, floatsToBytes } from './tensor.js';
 import {
   Chunks, WIRE_LEN, WireField, fieldString, lengthDelimited, packedVarints, scanFields, slice, stringField,
 } from './wire.js';
@@ -60,8 +60,8 @@ function encodeInline(ref: TensorRef, values: Float32Array): Chunks {
 }
 
 interface TensorEdits {
-  /** New values by tensor name. */
-  values: Map<string, Float32Array>;
+  /** New values by tensor name (external ones are only looked up, their data is written apart). */
+  values: ReadonlyMap<string, Float32Array>;
   refs: Map<string, TensorRef>;
   /** Old external location -> new one. */
   locations: Map<string, string>;
@@ -93,7 +93,8 @@ function rewriteTensor(buf: Uint8Array, start: number, end: number, edits: Tenso
   const nameField = fields.find((f) => f.field === TENSOR_NAME && f.wire === WIRE_LEN);
   const name = nameField ? fieldString(buf, nameField) : nameHint ?? '';
   const ref = edits.refs.get(nameHint ?? name) ?? edits.refs.get(name);
-  const values = ref ? edits.values.get(ref.name) : undefined;
+  // External tensors' new values go to the data file; asking for them here would make them twice.
+  const values = ref && ref.storage !== 'external' ? edits.values.get(ref.name) : undefined;
   const external = fields.some((f) => f.field === TENSOR_EXTERNAL_DATA);
   if (!values && !(external && edits.locations.size > 0)) return null;
   const out: Chunks = [];
@@ -199,7 +200,7 @@ function rewriteGraph(buf: Uint8Array, start: number, end: number, edits: Tensor
 /** The model's bytes with the edits spliced in. */
 export function rewriteModelBytes(
   model: OnnxModel,
-  values: Map<string, Float32Array>,
+  values: ReadonlyMap<string, Float32Array>,
   locations: Map<string, string>,
   graph: GraphEdits = emptyGraphEdits(),
   offsets: Map<string, number> = new Map(),
@@ -219,6 +220,21 @@ export function rewriteModelBytes(
   return out;
 }
 
+const BYTES_PER_ELEMENT: Record<number, number> = { [DataType.FLOAT]: 4, [DataType.FLOAT16]: 2, [DataType.BFLOAT16]: 2, [DataType.DOUBLE]: 8 };
+
+/** The size of a float tensor's raw little-endian encoding, which is what `floatsToBytes` makes. */
+function encodedBytes(ref: TensorRef): number {
+  const size = BYTES_PER_ELEMENT[ref.dataType];
+  if (!size) throw new Error(`no raw encoding for data type ${ref.dataType} of "${ref.name}"`);
+  return elementCount(ref.dims) * size;
+}
+
+/** The size of an external tensor's stored bytes, as its entry (or the end of its file) says. */
+function storedBytes(model: OnnxModel, ref: TensorRef): number {
+  const ext = ref.external!;
+  return ext.length ?? model.externalFiles.get(ext.location)!.bytes - ext.offset;
+}
+
 /** `weights.bin` beside `out/model.kpruned.onnx` becomes `model.kpruned.weights.bin`. */
 export function externalLocationFor(outPath: string, location: string): string {
   const stem = path.basename(outPath).replace(/\.onnx$/i, '');
@@ -231,7 +247,7 @@ export function externalLocationFor(outPath: string, location: string): string {
  * Writes the model with new values for some float tensors (same shapes, same element types) to
  * outPath, atomically, with its external data (if any) copied beside it under new names.
  */
-export async function writeOnnxModel(model: OnnxModel, values: Map<string, Float32Array>, outPath: string, graph: GraphEdits = emptyGraphEdits()): Promise<OnnxWriteResult> {
+export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<string, Float32Array>, outPath: string, graph: GraphEdits = emptyGraphEdits()): Promise<OnnxWriteResult> {
   const out = path.resolve(outPath);
   const inputs = [path.resolve(model.path), ...[...model.externalFiles.keys()].map((l) => path.resolve(model.dir, l))];
   const outDir = path.dirname(out);
@@ -239,23 +255,23 @@ export async function writeOnnxModel(model: OnnxModel, values: Map<string, Float
   const offsets = new Map<string, number>();
   const pending: PendingFile[] = [];
   const droppedExternal = [...graph.dropInitializers].map((n) => model.constants.get(n)).filter((r) => r?.storage === 'external');
-  for (const [loc, data] of model.externalFiles) {
+  for (const loc of model.externalFiles.keys()) {
     const newLoc = externalLocationFor(out, loc);
     locations.set(loc, newLoc);
     // The new data file holds the tensors that remain, packed in their old order, plus the data of
     // tensors added in place of external ones (decomposed pieces): nothing dropped is carried along.
-    const chunks: Uint8Array[] = [];
+    // Each tensor is read (or made from its new values) only when written: memory stays near one
+    // tensor whatever the size of the file.
+    const chunks: Chunk[] = [];
     let at = 0;
     const kept = [...model.constants.values()]
       .filter((r) => r.storage === 'external' && r.external!.location === loc && !graph.dropInitializers.has(r.name))
       .sort((a, b) => a.external!.offset - b.external!.offset);
     for (const ref of kept) {
-      const v = values.get(ref.name);
-      const ext = ref.external!;
-      const bytes = v ? floatsToBytes(v, ref.dataType) : data.subarray(ext.offset, ext.length === undefined ? data.length : ext.offset + ext.length);
+      const replaced = values.has(ref.name);
       offsets.set(ref.name, at);
-      chunks.push(bytes);
-      at += bytes.length;
+      chunks.push(replaced ? () => floatsToBytes(values.get(ref.name)!, ref.dataType) : () => externalBytes(model, ref));
+      at += replaced ? encodedBytes(ref) : storedBytes(model, ref);
     }
     for (const t of graph.addInitializers) {
       const from = droppedExternal.find((r) => r!.external!.location === loc && (t.name ?? '').startsWith(`${r!.name}/kp_`));

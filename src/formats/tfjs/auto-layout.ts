@@ -141,7 +141,7 @@ export interface TfjsLayoutInputs {
   scan: { kind: 'layers' } | { kind: 'graph'; graph: GraphScan };
   layers: Conv3x3Layer[];
   /** Final kernels by layer id, in the manifest's layout. */
-  kernels: Map<string, Float32Array>;
+  kernels: ReadonlyMap<string, Float32Array>;
   masks: Map<string, Mask>;
   /** Input dims of every use (by tensor name) at the timing input shapes, batch included. */
   useDims: Map<string, number[]>;

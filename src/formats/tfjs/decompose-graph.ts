@@ -216,7 +216,7 @@ function identityChain(input: string | undefined, byName: Map<string, GraphNodeJ
 export function decomposeGraph(
   model: TfjsModel,
   scan: GraphScan,
-  weights: Map<string, Float32Array>,
+  weights: ReadonlyMap<string, Float32Array>,
   requests: Map<string, LayoutRequest>,
   inputHW: (tensor: string) => [number, number] | null,
 ): GraphLayoutPlan {

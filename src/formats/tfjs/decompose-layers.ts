@@ -320,7 +320,7 @@ export interface KerasLayoutPlan {
 export function decomposeKeras(
   model: TfjsModel,
   layers: Conv3x3Layer[],
-  weights: Map<string, Float32Array>,
+  weights: ReadonlyMap<string, Float32Array>,
   requests: Map<string, LayoutRequest>,
   inputHW: (tensor: string) => [number, number] | null,
 ): KerasLayoutPlan {

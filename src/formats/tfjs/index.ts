@@ -53,7 +53,7 @@ export function tfjsKprunedPath(file: string): string {
 }
 
 /** The layers' weights (core layout [out][in][9]) in the manifest's layout (HWIO or depthwise). */
-function toManifestLayout(model: TfjsModel, layers: Conv3x3Layer[], weights: Map<string, Float32Array>): Map<string, Float32Array> {
+function toManifestLayout(model: TfjsModel, layers: Conv3x3Layer[], weights: ReadonlyMap<string, Float32Array>): ReadonlyMap<string, Float32Array> {
   const byId = new Map(layers.map((l) => [l.id, l]));
   const out = new Map<string, Float32Array>();
   for (const [id, values] of weights) {
@@ -104,7 +104,7 @@ async function asBadModel<T>(file: string, f: () => Promise<T> | T): Promise<T> 
 export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Promise<LoadedModel> {
   const model = await asBadModel(file, () => readTfjsModel(file));
   const s = await asBadModel(file, () => scan(model));
-  const runnerFor = async (weights: Map<string, Float32Array>): Promise<ModelRunner> => {
+  const runnerFor = async (weights: ReadonlyMap<string, Float32Array>): Promise<ModelRunner> => {
     const input = singleInput(s.inputs, file);
     const replace = toManifestLayout(model, s.layers, weights);
     if (s.kind === 'layers') {
@@ -144,7 +144,7 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
    * The layout rewrite for some requests. "same" pads with a stride above 1 depend on the input
    * size: they are computed from the model's own input shape when it fixes one (batch aside).
    */
-  const layoutPlan = async (weights: Map<string, Float32Array>, requests: Map<string, LayoutRequest>) => {
+  const layoutPlan = async (weights: ReadonlyMap<string, Float32Array>, requests: Map<string, LayoutRequest>) => {
     const sizeDependent = s.layers.some((l) => requests.get(l.id)?.layout === 'decomposed' && l.uses.some((u) => u.autoPad === 'SAME_UPPER' && (u.strides[0] > 1 || u.strides[1] > 1)));
     const fixed = s.inputs.every((i) => i.dims.slice(1).every((d) => typeof d === 'number' && d > 0));
     const dims = sizeDependent && fixed ? await useInputDims(new Map(s.inputs.map((i) => [i.name, [1, ...i.dims.slice(1) as number[]]]))) : new Map<string, number[]>();

@@ -50,7 +50,7 @@ function sameValues(a: Float32Array, b: Float32Array): boolean {
 }
 
 /** Which weights change, their new bytes and storage; values are in the manifest's own layout. */
-function encodeChanges(model: TfjsModel, values: Map<string, Float32Array>): Map<WeightEntry, { bytes: Uint8Array; storage: Storage }> {
+function encodeChanges(model: TfjsModel, values: ReadonlyMap<string, Float32Array>): Map<WeightEntry, { bytes: Uint8Array; storage: Storage }> {
   const out = new Map<WeightEntry, { bytes: Uint8Array; storage: Storage }>();
   for (const [name, v] of values) {
     const w = model.byName.get(name);
@@ -155,7 +155,7 @@ function encoded(model: TfjsModel, w: WeightEntry, v: Float32Array | undefined, 
 }
 
 /** The manifest and shards for a layout rewrite; model.json keeps every field but the two replaced. */
-function planRewrite(model: TfjsModel, values: Map<string, Float32Array>, rewrite: TopologyRewrite, outDir: string, mode: WeightStorageOption): Planned {
+function planRewrite(model: TfjsModel, values: ReadonlyMap<string, Float32Array>, rewrite: TopologyRewrite, outDir: string, mode: WeightStorageOption): Planned {
   const manifest = model.json.weightsManifest as Record<string, unknown>[];
   const files: PendingFile[] = [];
   const groups = manifest.map((group, gi) => {
@@ -201,7 +201,7 @@ function planRewrite(model: TfjsModel, values: Map<string, Float32Array>, rewrit
   return { files, text: applyEdits(model.text, edits) };
 }
 
-function planFloat32(model: TfjsModel, values: Map<string, Float32Array>, outDir: string): Planned {
+function planFloat32(model: TfjsModel, values: ReadonlyMap<string, Float32Array>, outDir: string): Planned {
   const manifest = model.json.weightsManifest as Record<string, unknown>[];
   const files: PendingFile[] = [];
   const groups = manifest.map((group, gi) => {
@@ -246,7 +246,7 @@ async function realOrResolved(p: string): Promise<string> {
  * for some float32 weights, given in the manifest's layout, and a layout rewrite if any. Returns
  * every file written, the model last.
  */
-export async function writeTfjsModel(model: TfjsModel, values: Map<string, Float32Array>, outPath: string, options: TfjsWriteOptions = {}, rewrite: TopologyRewrite | null = null): Promise<{ files: string[]; storage: string }> {
+export async function writeTfjsModel(model: TfjsModel, values: ReadonlyMap<string, Float32Array>, outPath: string, options: TfjsWriteOptions = {}, rewrite: TopologyRewrite | null = null): Promise<{ files: string[]; storage: string }> {
   if (!/\.json$/i.test(outPath)) {
     throw new KpruneError('usage', `output "${outPath}" should be a .json file for a TF.js model`, { suggestion: 'e.g. -o out/model.json' });
   }

@@ -75,7 +75,7 @@ export interface HeldOutFigures extends QualityFigures {
 
 export interface FinetuneResult {
   /** The best checkpoint's filters by layer id (every layer given; zero outside each mask). */
-  weights: Map<string, Float32Array>;
+  weights: ReadonlyMap<string, Float32Array>;
   /** What ran the training, e.g. "TF.js 4.22.0 (wasm backend)". */
   backend: string;
   objective: Objective;
@@ -113,7 +113,7 @@ function usage(message: string, file: string, suggestion?: string): KpruneError 
   return new KpruneError('usage', message, { file, suggestion });
 }
 
-function checkOptions(model: OnnxModel, layers: Conv3x3Layer[], start: Map<string, Float32Array>, masks: Map<string, Mask>, data: FinetuneData, o: FinetuneOptions): void {
+function checkOptions(model: OnnxModel, layers: Conv3x3Layer[], start: ReadonlyMap<string, Float32Array>, masks: Map<string, Mask>, data: FinetuneData, o: FinetuneOptions): void {
   const file = model.path;
   if (!Number.isInteger(o.steps) || o.steps < 0) throw usage(`--finetune takes a whole number of steps, got ${o.steps}`, file);
   if (o.lr !== undefined && !(o.lr > 0 && Number.isFinite(o.lr))) throw usage(`--lr must be a positive number, got ${o.lr}`, file);
@@ -151,7 +151,7 @@ function headValue(graph: OnnxTfjsGraph): string {
  * onnxruntime over the model with some weights replaced, fetching the head value, in chunks of at
  * most `maxBatch` samples (a model with a fixed batch dimension takes exactly that many).
  */
-async function headRunner(model: OnnxModel, weights: Map<string, Float32Array>, input: string, head: string, maxBatch: number, fixed: boolean) {
+async function headRunner(model: OnnxModel, weights: ReadonlyMap<string, Float32Array>, input: string, head: string, maxBatch: number, fixed: boolean) {
   const session = await createSession(probeModelBytes(model, weights, [head]), {}, model.path);
   const run = async (x: Float32Array, count: number, sampleDims: number[]): Promise<OutputSet> => {
     const per = sampleDims.reduce((a, b) => a * b, 1);
@@ -196,7 +196,7 @@ function figuresOf(e: Evaluation<QualityFigures>): HeldOutFigures {
 export async function finetune(
   model: OnnxModel,
   layers: Conv3x3Layer[],
-  start: Map<string, Float32Array>,
+  start: ReadonlyMap<string, Float32Array>,
   masks: Map<string, Mask>,
   data: FinetuneData,
   options: FinetuneOptions,
@@ -238,7 +238,7 @@ export async function finetune(
       teacher: (x, dims) => teacher.run(x, dims),
     });
     const evaluator = {
-      async evaluate(w: Map<string, Float32Array>): Promise<Evaluation<QualityFigures>> {
+      async evaluate(w: ReadonlyMap<string, Float32Array>): Promise<Evaluation<QualityFigures>> {
         const runner = await headRunner(model, w, input, head, maxBatch, fixedBatch);
         try {
           return scoreOutputs(await runner.outputs(data.heldOut), original, data.heldOut.labels, objective, temperature);
@@ -295,7 +295,7 @@ async function checkAgreement(
   model: OnnxModel,
   graph: OnnxTfjsGraph,
   weights: ReturnType<OnnxTfjsGraph['loadWeights']>,
-  start: Map<string, Float32Array>,
+  start: ReadonlyMap<string, Float32Array>,
   heldOut: Dataset,
   input: string,
   head: string,

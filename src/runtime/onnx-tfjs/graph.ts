@@ -143,7 +143,7 @@ let variableSerial = 0;
 
 export interface LoadWeightsOptions {
   /** Replacement values for some float constants, in the model's own layout. */
-  overrides?: Map<string, Float32Array>;
+  overrides?: ReadonlyMap<string, Float32Array>;
   /** Constants to make variables; each must be a convolution filter (see `prepare`). */
   trainable?: Iterable<string>;
 }

@@ -130,7 +130,7 @@ export class TfjsTrainer implements Trainer {
     return loss;
   }
 
-  snapshot(): Map<string, Float32Array> {
+  snapshot(): ReadonlyMap<string, Float32Array> {
     return new Map([...this.c.weights.variables.keys()].map((name) => [name, this.c.weights.readTrainable(name)]));
   }
 
