@@ -24,6 +24,7 @@ interface PruneFlags extends DataFlags {
   batch?: number;
   latencyRuns?: number;
   threads?: number;
+  run?: boolean;
   maxDrop?: number;
   emitMasks?: string;
   weights?: 'keep' | 'float32';
@@ -68,6 +69,7 @@ export function pruneCommand(): Command {
     .option('--input-shape <dims>', 'input dims for measuring, e.g. 1,3,224,224 or "a=1,3,224,224;b=1,10"')
     .option('--batch <n>', 'batch for --layout auto timings and the latency comparison (default 1)', parseInteger('--batch'))
     .option('--latency-runs <n>', 'timed runs per model for the latency comparison (default 50; 0 = skip)', parseInteger('--latency-runs'))
+    .option('--no-run', 'never execute the model (for models too large for a runtime to hold): the output is checked by reading it back; latency and MACs are reported unknown')
     .option('--threads <n>', 'onnxruntime threads for timings (ONNX; default: its own choice)', parseInteger('--threads'))
     .option('--threshold <t>', 'low-magnitude threshold for the analysis (default 0.5)', parseNumber('--threshold'))
     .option('--plan <file>', 'replay the plan of an earlier report (or a plan file) instead of choosing shapes')
@@ -102,6 +104,7 @@ export function pruneCommand(): Command {
         batch: opts.batch,
         latencyRuns: opts.latencyRuns,
         threads: opts.threads,
+        run: opts.run,
         maxDrop: opts.maxDrop,
         weights: opts.weights,
         ...(opts.finetune !== undefined ? { finetune: { steps: opts.finetune, lr: opts.lr, batch: opts.trainBatch, optimizer: opts.optimizer, samples: opts.trainSamples } } : {}),

@@ -6,6 +6,7 @@ import { KpruneError } from '../errors.js';
 import { Conv3x3Layer, kernelCount, layerParams } from './conv.js';
 import { Mask, maskHas } from './lattice.js';
 import { PrunePlan, planMask } from './plan.js';
+import { DerivedMap } from '../util/derived-map.js';
 
 export interface ReshapedLayer {
   id: string;
@@ -65,21 +66,6 @@ export function applyPlan(layers: Conv3x3Layer[], plan: PrunePlan): ReshapedLaye
  */
 export function maskedWeightMap(reshaped: ReshapedLayer[]): ReadonlyMap<string, Float32Array> {
   return new DerivedMap(new Map(reshaped.map((r) => [r.id, () => r.weights])));
-}
-
-/** A read-only map whose values are computed on every lookup from functions by key. */
-export class DerivedMap<K, V> implements ReadonlyMap<K, V> {
-  constructor(private readonly makers: ReadonlyMap<K, () => V>) {}
-  get size(): number { return this.makers.size; }
-  has(key: K): boolean { return this.makers.has(key); }
-  get(key: K): V | undefined { return this.makers.get(key)?.(); }
-  keys(): MapIterator<K> { return this.makers.keys(); }
-  *values(): MapIterator<V> { for (const make of this.makers.values()) yield make(); }
-  *entries(): MapIterator<[K, V]> { for (const [k, make] of this.makers) yield [k, make()]; }
-  [Symbol.iterator](): MapIterator<[K, V]> { return this.entries(); }
-  forEach(fn: (value: V, key: K, map: ReadonlyMap<K, V>) => void): void {
-    for (const [k, make] of this.makers) fn(make(), k, this);
-  }
 }
 
 /** True if every kernel has zeros outside the mask (the precondition of the structural layouts). */

@@ -25,6 +25,18 @@ export function removeWritesInProgress(): void {
 /** A chunk given as a function is made only when its turn to be written comes, then dropped. */
 export type Chunk = Uint8Array | (() => Uint8Array);
 
+/**
+ * Registers a temporary file written outside `writeFilesAtomically` (a probe model beside its
+ * input), so that an interrupted run removes it too; the returned function removes it.
+ */
+export function trackTemporary(file: string): () => Promise<void> {
+  inFlight.add(file);
+  return async () => {
+    await fs.rm(file, { force: true });
+    inFlight.delete(file);
+  };
+}
+
 export interface PendingFile {
   path: string;
   /** The bytes, or chunks in order: a file far larger than memory is written one chunk at a time. */

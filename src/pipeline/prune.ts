@@ -16,6 +16,7 @@ import { LayerReport, PruneReport, REPORT_SCHEMA_VERSION } from '../report/repor
 import { VERSION } from '../version.js';
 import { checkThreshold } from './analyze.js';
 import { loadPrunable } from './load.js';
+import { verifyByReading } from './verify.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { checkGate } from './gate.js';
 import { FinetuneRequest, finetuneSampleCount, finetuneWeights } from './finetune.js';
@@ -64,6 +65,13 @@ export interface PruneOptions {
   latencyRuns?: number;
   /** onnxruntime intra-op threads for timings (default: onnxruntime's choice). */
   threads?: number;
+  /**
+   * `false`: never execute the model, for models too large for a runtime to hold (or where none is
+   * at hand). The written model is then checked by reading it back (`verifyByReading`); latency and
+   * MACs (which need one run for tensor sizes) are reported unknown; `--layout auto` and data (for
+   * recovery or quality) are refused, since they need runs. Default true.
+   */
+  run?: boolean;
   /** TF.js: keep the weights' storage (default) or write float32 (drop quantization). */
   weights?: 'keep' | 'float32';
   /** Brief end-to-end fine-tuning after reconstruction (needs `data`; ONNX models). */
@@ -128,6 +136,10 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
   }
   if (recoverMode === 'reconstruct' && !options.data) {
     throw new KpruneError('usage', '--recover reconstruct needs calibration data', { suggestion: 'pass --data (a folder of images, an .npz, or fashion-mnist)' });
+  }
+  if (options.run === false) {
+    const needsRun = options.data ? '--data' : options.layout === 'auto' ? '--layout auto' : null;
+    if (needsRun) throw new KpruneError('usage', `${needsRun} needs to run the model, which --no-run rules out`, { file });
   }
   const analysis = await timed(timings, 'analyze', onPhase, () => analyzeModel(model.layers, threshold));
   let ctx: DataContext | null = null;
@@ -230,8 +242,11 @@ async function afterWrite(
 ): Promise<PruneReport> {
   const { model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, ctx, timings } = state;
   const onPhase = options.onProgress;
-  const verified = await timed(timings, 'verify', onPhase, () => model.verifyWritten(path.resolve(outFile), inputShapes));
-  const runs = options.latencyRuns ?? 50;
+  const run = options.run !== false;
+  const verified = await timed(timings, 'verify', onPhase, () => run
+    ? model.verifyWritten(path.resolve(outFile), inputShapes)
+    : verifyByReading(path.resolve(outFile), state.plan, written.layouts));
+  const runs = run ? options.latencyRuns ?? 50 : 0;
   const latency = timingShapes && runs > 0
     ? await timed(timings, 'latency', onPhase, () => model.compareLatency(path.resolve(outFile), timingShapes, { runs, threads: options.threads }))
     : null;
@@ -249,13 +264,17 @@ async function afterWrite(
   const figures = await timed(timings, 'measure', onPhase, async () => {
     // After: measured on the written file itself, so layouts count as stored and as executed.
     const writtenModel = await loadModel(path.resolve(outFile));
-    const macsOf = async (m: LoadedModel): Promise<MacFigures> => inputShapes
-      ? measureMacs(m.inventory(), await m.outputShapes(inputShapes), inputShapes, isLayerWeight)
-      : { status: 'unknown', reason: macsUnknown };
-    return {
-      before: { size: await measureFiles(model.files), params: measureParams(model.inventory(), isLayerWeight), macs: await macsOf(model) },
-      after: { size: await measureFiles(written.files.slice().reverse()), params: measureParams(writtenModel.inventory(), isLayerWeight), macs: await macsOf(writtenModel) },
-    };
+    const macsOf = async (m: LoadedModel): Promise<MacFigures> => !run
+      ? { status: 'unknown', reason: 'not counted: the model was not run (--no-run), and counting needs one run for the tensor sizes' }
+      : inputShapes
+        ? measureMacs(m.inventory(), await m.outputShapes(inputShapes), inputShapes, isLayerWeight)
+        : { status: 'unknown', reason: macsUnknown };
+    // gzip runs on libuv's thread pool: both sides at once take half the time on two cores.
+    const sizes = Promise.all([measureFiles(model.files), measureFiles(written.files.slice().reverse())]);
+    const before = { params: measureParams(model.inventory(), isLayerWeight), macs: await macsOf(model) };
+    const after = { params: measureParams(writtenModel.inventory(), isLayerWeight), macs: await macsOf(writtenModel) };
+    const [sizeBefore, sizeAfter] = await sizes;
+    return { before: { size: sizeBefore, ...before }, after: { size: sizeAfter, ...after } };
   });
 
   const runtime = model.format === 'onnx' ? 'onnxruntime-node' : 'TensorFlow.js';
@@ -308,7 +327,7 @@ async function afterWrite(
     before: figures.before,
     after: figures.after,
     gate: options.maxDrop === undefined ? null : checkGate(options.maxDrop, accuracy?.original.clean ?? null, accuracy?.written.clean ?? null),
-    latency: latency ?? { status: 'unknown', reason: runs === 0 ? 'not measured (latencyRuns 0)' : macsUnknown },
+    latency: latency ?? { status: 'unknown', reason: !run ? 'not measured: the model was not run (--no-run)' : runs === 0 ? 'not measured (latencyRuns 0)' : macsUnknown },
     layoutTimings,
     layoutFallback,
     accuracy: accuracy ?? { status: 'unknown', reason: 'no evaluation data was given, so accuracy was not measured' },

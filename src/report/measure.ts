@@ -2,8 +2,10 @@
  * Measuring a model: bytes on disk (raw and gzip), parameters, multiply-accumulates. Every figure
  * here is counted or measured, never estimated; what could not be measured says why.
  */
-import { promises as fs } from 'node:fs';
-import { gzipSync } from 'node:zlib';
+import { createReadStream } from 'node:fs';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { ModelInventory } from '../formats/onnx/inventory.js';
 
 export interface FileSize {
@@ -46,11 +48,23 @@ export const GZIP_LEVEL = 6;
 
 export async function measureFiles(paths: string[]): Promise<SizeFigures> {
   const files: FileSize[] = [];
-  for (const p of paths) {
-    const data = await fs.readFile(p);
-    files.push({ path: p, bytes: data.length, gzipBytes: gzipSync(data, { level: GZIP_LEVEL }).length });
-  }
+  for (const p of paths) files.push({ path: p, ...(await streamSizes(p)) });
   return { bytes: files.reduce((a, f) => a + f.bytes, 0), gzipBytes: files.reduce((a, f) => a + f.gzipBytes, 0), files };
+}
+
+/** A file's size and gzip size, streamed: a data file of any size costs a few buffers of memory. */
+async function streamSizes(file: string): Promise<{ bytes: number; gzipBytes: number }> {
+  let bytes = 0;
+  let gzipBytes = 0;
+  const input = createReadStream(file, { highWaterMark: 1 << 20 });
+  input.on('data', (chunk) => { bytes += chunk.length; });
+  await pipeline(input, createGzip({ level: GZIP_LEVEL }), new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      gzipBytes += chunk.length;
+      done();
+    },
+  }));
+  return { bytes, gzipBytes };
 }
 
 export function measureParams(inv: ModelInventory, isConv3x3: (weight: string) => boolean): ParamFigures {

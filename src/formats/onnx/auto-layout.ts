@@ -11,7 +11,7 @@ import { createSession, outputShapes } from '../../runtime/onnx-runtime.js';
 import { latencyFeeds, stats, timeSessions } from '../../runtime/latency.js';
 import { decomposeConv } from './decompose.js';
 import { onnxInputs } from './inventory.js';
-import { probeModelBytes } from './probe.js';
+import { openProbeSession } from './probe.js';
 import { NodeProto, TensorProto, onnx } from './proto.js';
 import { OnnxModel } from './read.js';
 import { floatsToBytes } from './tensor.js';
@@ -76,7 +76,7 @@ export async function chooseLayouts(
   // Input sizes of every use, from one run of the model.
   const graphInputs = new Map(onnxInputs(model).map((i) => [i.name, inputShapes.get(i.name)!]));
   const wanted = [...new Set(layers.flatMap((l) => l.uses.map((u) => u.input)))].filter((n) => !graphInputs.has(n));
-  const probe = await createSession(probeModelBytes(model, new Map(), wanted), { threads: 1 }, model.path);
+  const probe = await openProbeSession(model, new Map(), wanted, { threads: 1 });
   let shapes: Map<string, number[]>;
   try {
     shapes = await outputShapes(probe, onnxInputs(model), inputShapes, wanted);

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { KpruneError } from '../../errors.js';
 import { createSession, outputShapes as runShapes } from '../../runtime/onnx-runtime.js';
 import { LoadedModel } from '../model.js';
+import { DerivedMap } from '../../util/derived-map.js';
 import { findConv3x3 } from './convs.js';
 import { onnxComputeNodes, onnxInputs, onnxInventory } from './inventory.js';
 import { OnnxModel, readOnnxModel } from './read.js';
@@ -11,7 +12,7 @@ import { layoutEdits } from './layouts.js';
 import { chooseLayouts } from './auto-layout.js';
 import { finetune } from '../../runtime/onnx-tfjs/finetune.js';
 import { compareLatency } from '../../runtime/latency.js';
-import { probeModelBytes } from './probe.js';
+import { openProbeSession } from './probe.js';
 import { halfToFloat } from './half.js';
 import * as ort from 'onnxruntime-node';
 import { Activation, ModelRunner } from '../../runtime/model-runner.js';
@@ -47,7 +48,7 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
     inventory: (overrides) => onnxInventory(model, overrides),
     async outputShapes(inputShapes) {
       const wanted = onnxComputeNodes(model).map((c) => c.output);
-      const session = await createSession(probeModelBytes(model, new Map(), wanted), { threads: 1 }, file);
+      const session = await openProbeSession(model, new Map(), wanted, { threads: 1 });
       try {
         return await runShapes(session, onnxInputs(model), inputShapes, wanted);
       } finally {
@@ -74,7 +75,8 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
         throw new KpruneError('usage', `output "${outPath}" should end in .onnx for an ONNX model`);
       }
       const { edits, outcomes, masked } = layoutEdits(model, scan.layers, weights, layouts);
-      const values = new Map([...weights].filter(([id]) => masked.has(id)));
+      // A view, not a copy: the weights may be made on demand, one layer at a time, as written.
+      const values = new DerivedMap(new Map([...weights.keys()].filter((id) => masked.has(id)).map((id) => [id, () => weights.get(id)!])));
       const result = await writeOnnxModel(model, values, outPath, edits);
       return { files: result.files, layouts: outcomes };
     },
@@ -88,7 +90,7 @@ async function createOnnxRunner(model: OnnxModel, weights: ReadonlyMap<string, F
     throw new KpruneError('unsupported', `running with data needs a model with one input; this one has ${inputs.length} (${inputs.map((i) => i.name).join(', ')})`, { file });
   }
   const input = inputs[0];
-  const session = await createSession(probeModelBytes(model, weights, exposed), {}, file);
+  const session = await openProbeSession(model, weights, exposed, {});
   const outputNames = (model.graph.output ?? []).map((o) => o.name ?? '');
   const batchDim = input.dims[0];
   return {

@@ -1,10 +1,22 @@
 /**
- * An in-memory working copy of an ONNX model for measuring, recovery and evaluation: some weights
- * replaced, external data inlined (so it loads from memory), chosen intermediate values exposed as
- * graph outputs (to gather activations). Decoded and re-encoded with the schema: fine for a copy
- * that is never written; what users get is written by write.ts.
+ * A working copy of an ONNX model for measuring, recovery and evaluation, opened in onnxruntime:
+ * some weights replaced, chosen intermediate values exposed as graph outputs (to gather
+ * activations). Decoded and re-encoded with the schema: fine for a copy that is never kept; what
+ * users get is written by write.ts.
+ *
+ * A model without external data is copied in memory. A model with external data is not inlined
+ * (it may pass protobuf's 2 GiB limit, and would be held twice): its small graph is written as a
+ * hidden temporary file beside the original, where onnxruntime finds the data files by their own
+ * locations (it refuses data reached through links out of the model's folder), and removed once
+ * the session has loaded. Replaced external weights go to a temporary data file beside it.
  */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type * as ort from 'onnxruntime-node';
 import { KpruneError } from '../../errors.js';
+import { trackTemporary } from '../../io/atomic-write.js';
+import { SessionOptions, createSession } from '../../runtime/onnx-runtime.js';
 import { GraphProto, ModelProto, TensorProto, onnx } from './proto.js';
 import { OnnxModel, externalBytes } from './read.js';
 import { floatsToBytes } from './tensor.js';
@@ -16,6 +28,20 @@ function setData(t: TensorProto, values: Float32Array): void {
   t.int32Data = [];
   t.externalData = [];
   t.dataLocation = 0;
+}
+
+function replaceConstants(graph: GraphProto, weights: ReadonlyMap<string, Float32Array>): void {
+  for (const n of graph.node ?? []) {
+    const values = n.opType === 'Constant' ? weights.get(n.output?.[0] ?? '') : undefined;
+    const t = values ? (n.attribute ?? []).find((a) => a.name === 'value')?.t : undefined;
+    if (t && values) setData(t, values);
+  }
+}
+
+function exposeOutputs(graph: GraphProto, outputs: string[]): void {
+  const inputs = new Set((graph.input ?? []).map((i) => i.name));
+  const existing = new Set((graph.output ?? []).map((o) => o.name));
+  graph.output = [...(graph.output ?? []), ...outputs.filter((n) => !existing.has(n) && !inputs.has(n)).map((name) => onnx.ValueInfoProto.create({ name }))];
 }
 
 export function probeModelBytes(model: OnnxModel, weights: ReadonlyMap<string, Float32Array>, outputs: string[]): Uint8Array {
@@ -34,13 +60,59 @@ export function probeModelBytes(model: OnnxModel, weights: ReadonlyMap<string, F
       t.dataLocation = 0;
     }
   }
-  for (const n of graph.node ?? []) {
-    const values = n.opType === 'Constant' ? weights.get(n.output?.[0] ?? '') : undefined;
-    const t = values ? (n.attribute ?? []).find((a) => a.name === 'value')?.t : undefined;
-    if (t && values) setData(t, values);
-  }
-  const inputs = new Set((graph.input ?? []).map((i) => i.name));
-  const existing = new Set((graph.output ?? []).map((o) => o.name));
-  graph.output = [...(graph.output ?? []), ...outputs.filter((n) => !existing.has(n) && !inputs.has(n)).map((name) => onnx.ValueInfoProto.create({ name }))];
+  replaceConstants(graph, weights);
+  exposeOutputs(graph, outputs);
   return onnx.ModelProto.encode(probe).finish();
+}
+
+/** Below this much external data, a probe that cannot be written beside the model is made in memory. */
+const IN_MEMORY_LIMIT = 1.5 * 2 ** 30;
+
+/** An onnxruntime session over the probe copy (see the top of this file for where it lives). */
+export async function openProbeSession(
+  model: OnnxModel,
+  weights: ReadonlyMap<string, Float32Array>,
+  outputs: string[],
+  options: SessionOptions = {},
+): Promise<ort.InferenceSession> {
+  if (model.externalFiles.size === 0) return createSession(probeModelBytes(model, weights, outputs), options, model.path);
+  const stem = path.join(model.dir, `.${path.basename(model.path)}.kprune-probe.${process.pid}.${randomBytes(4).toString('hex')}`);
+  const removeModel = trackTemporary(`${stem}.onnx`);
+  const removeData = trackTemporary(`${stem}.bin`);
+  try {
+    const probe: ModelProto = onnx.ModelProto.decode(model.bytes);
+    const graph: GraphProto = probe.graph!;
+    const handle = await fs.open(`${stem}.bin`, 'wx');
+    try {
+      let at = 0;
+      for (const t of graph.initializer ?? []) {
+        const values = weights.get(t.name ?? '');
+        if (!values) continue;
+        if (t.dataLocation !== 1) {
+          setData(t, values);
+          continue;
+        }
+        const bytes = floatsToBytes(values, t.dataType ?? 1);
+        for (let done = 0; done < bytes.length;) done += (await handle.write(bytes, done, bytes.length - done)).bytesWritten;
+        t.externalData = [{ key: 'location', value: path.basename(`${stem}.bin`) }, { key: 'offset', value: String(at) }, { key: 'length', value: String(bytes.length) }];
+        at += bytes.length;
+      }
+    } finally {
+      await handle.close();
+    }
+    replaceConstants(graph, weights);
+    exposeOutputs(graph, outputs);
+    await fs.writeFile(`${stem}.onnx`, onnx.ModelProto.encode(probe).finish(), { flag: 'wx' });
+    return await createSession(`${stem}.onnx`, options, model.path);
+  } catch (e) {
+    if (e instanceof KpruneError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    // A folder we may not write to: an in-memory copy still works below protobuf's limit.
+    const external = [...model.externalFiles.values()].reduce((a, f) => a + f.bytes, 0);
+    if (external < IN_MEMORY_LIMIT) return createSession(probeModelBytes(model, weights, outputs), options, model.path);
+    throw new KpruneError('io', `cannot write a temporary probe model beside the input (${code ?? String(e)}); onnxruntime needs one for a model with external data`, { file: model.path, cause: e });
+  } finally {
+    await removeModel();
+    await removeData();
+  }
 }

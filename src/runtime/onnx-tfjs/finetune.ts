@@ -15,10 +15,9 @@ import { Objective, chooseObjective, scoreOutputs } from '../../core/finetune/sc
 import { Mask, maskHas } from '../../core/lattice.js';
 import type { Dataset } from '../../data/types.js';
 import { KpruneError } from '../../errors.js';
-import { probeModelBytes } from '../../formats/onnx/probe.js';
+import { openProbeSession } from '../../formats/onnx/probe.js';
 import type { OnnxModel } from '../../formats/onnx/read.js';
 import type { OutputSet, QualityFigures } from '../../report/metrics.js';
-import { createSession } from '../onnx-runtime.js';
 import { TfjsBackend, defaultGradients, onnxTfjsRuntime } from './backend.js';
 import { OnnxTfjsGraph } from './graph.js';
 import { OptimizerName, TfjsTrainer } from './trainer.js';
@@ -152,7 +151,7 @@ function headValue(graph: OnnxTfjsGraph): string {
  * most `maxBatch` samples (a model with a fixed batch dimension takes exactly that many).
  */
 async function headRunner(model: OnnxModel, weights: ReadonlyMap<string, Float32Array>, input: string, head: string, maxBatch: number, fixed: boolean) {
-  const session = await createSession(probeModelBytes(model, weights, [head]), {}, model.path);
+  const session = await openProbeSession(model, weights, [head], {});
   const run = async (x: Float32Array, count: number, sampleDims: number[]): Promise<OutputSet> => {
     const per = sampleDims.reduce((a, b) => a * b, 1);
     const parts: Float32Array[] = [];
