@@ -44,26 +44,41 @@ type Part = { bytes: Uint8Array } | { length: number; make: () => Uint8Array };
 
 const partLength = (p: Part): number => ('bytes' in p ? p.bytes.length : p.length);
 
-interface TensorPlan {
+/** A seeded float32 tensor, generated only when written (see makeTensorBytes). */
+export interface TensorPlan {
   name: string;
   dims: number[];
   /** He-uniform bound sqrt(6 / fanIn); biases use a small constant bound. */
   bound: number;
   /** 3x3 kernels: scale each tap by a centre-heavy profile. */
   kernel3x3: boolean;
+  /**
+   * 3x3 kernels: elements between consecutive taps. 1 (the default) for ONNX's OIHW, where the 9
+   * taps are innermost; in*out for TF.js's HWIO [3,3,in,out], where they are outermost.
+   */
+  tapStride?: number;
   seed: number;
 }
+
+export const elementCount = (dims: number[]): number => dims.reduce((a, b) => a * b, 1);
+
+/** Bytes of a float32 tensor. */
+export const tensorBytes = (t: TensorPlan): number => elementCount(t.dims) * 4;
 
 // Centre 1, edges 0.85, corners 0.6: roughly how trained 3x3 kernels distribute magnitude.
 const PROFILE = Float32Array.from([0.6, 0.85, 0.6, 0.85, 1, 0.85, 0.6, 0.85, 0.6]);
 
-function makeTensorBytes(t: TensorPlan): Uint8Array {
-  const n = t.dims.reduce((a, b) => a * b, 1);
+/** The tensor's float32 values as little-endian bytes, made now (the caller writes and drops them). */
+export function makeTensorBytes(t: TensorPlan): Uint8Array {
+  const n = elementCount(t.dims);
   const values = new Float32Array(n);
   const r = mulberry32(t.seed);
   const b2 = 2 * t.bound;
-  if (t.kernel3x3) {
+  const stride = t.tapStride ?? 1;
+  if (t.kernel3x3 && stride === 1) {
     for (let i = 0; i < n; i++) values[i] = (r() * b2 - t.bound) * PROFILE[i % 9];
+  } else if (t.kernel3x3) {
+    for (let i = 0; i < n; i++) values[i] = (r() * b2 - t.bound) * PROFILE[Math.floor(i / stride) % 9];
   } else {
     for (let i = 0; i < n; i++) values[i] = r() * b2 - t.bound;
   }
@@ -74,7 +89,7 @@ function makeTensorBytes(t: TensorPlan): Uint8Array {
 /** initializer field of GraphProto holding a TensorProto whose raw_data is produced lazily. */
 function initializerParts(t: TensorPlan): Part[] {
   const head = onnx.TensorProto.encode({ name: t.name, dims: t.dims, dataType: onnx.TensorProto.DataType.FLOAT }).finish();
-  const dataLength = t.dims.reduce((a, b) => a * b, 1) * 4;
+  const dataLength = tensorBytes(t);
   const rawPrefix = lenPrefix(TENSOR_RAW_DATA, dataLength);
   const tensorLength = head.length + rawPrefix.length + dataLength;
   return [
@@ -85,18 +100,32 @@ function initializerParts(t: TensorPlan): Part[] {
   ];
 }
 
-function valueInfo(name: string, dims: number[]): onnxProto.onnx.IValueInfoProto {
+export function valueInfo(name: string, dims: number[]): onnxProto.onnx.IValueInfoProto {
   return { name, type: { tensorType: { elemType: 1, shape: { dim: dims.map((d) => ({ dimValue: d })) } } } };
 }
 
-const AT = onnx.AttributeProto.AttributeType;
-const ints = (name: string, v: number[]) => ({ name, type: AT.INTS, ints: v });
+export const AT = onnx.AttributeProto.AttributeType;
+export const ints = (name: string, v: number[]) => ({ name, type: AT.INTS, ints: v });
 
 export interface GeneratedModel {
   path: string;
+  /** Every file of the model (the .onnx, external data, shards). */
+  files?: string[];
+  /** All files together. */
   bytes: number;
   conv3x3Layers: number;
   params: number;
+  /** Weight bytes (float32 tensors), and the largest one. */
+  weightBytes: number;
+  largestTensorBytes: number;
+}
+
+/** Writes all of `data` at the handle's position. */
+export async function writeAll(handle: fs.FileHandle, data: Uint8Array): Promise<void> {
+  for (let off = 0; off < data.length;) {
+    const { bytesWritten } = await handle.write(data, off, data.length - off);
+    off += bytesWritten;
+  }
 }
 
 /** Writes the VGG-16-shaped model to `file`. */
@@ -168,14 +197,16 @@ export async function writeVgg16Model(file: string, seed = 16): Promise<Generate
     for (const p of parts) {
       const bytes = 'bytes' in p ? p.bytes : p.make();
       if (bytes.length !== partLength(p)) throw new Error(`internal: part length ${bytes.length} != ${partLength(p)}`);
-      for (let off = 0; off < bytes.length;) {
-        const { bytesWritten } = await handle.write(bytes, off, bytes.length - off);
-        off += bytesWritten;
-      }
+      await writeAll(handle, bytes);
       written += bytes.length;
     }
   } finally {
     await handle.close();
   }
-  return { path: file, bytes: written, conv3x3Layers: conv, params: tensors.reduce((a, t) => a + t.dims.reduce((x2, y) => x2 * y, 1), 0) };
+  return {
+    path: file, files: [file], bytes: written, conv3x3Layers: conv,
+    params: tensors.reduce((a, t) => a + elementCount(t.dims), 0),
+    weightBytes: tensors.reduce((a, t) => a + tensorBytes(t), 0),
+    largestTensorBytes: tensors.reduce((a, t) => Math.max(a, tensorBytes(t)), 0),
+  };
 }

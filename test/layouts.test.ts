@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { prune } from '../src/index.js';
 import { minimalCover, needsCrop } from '../src/core/layout/cover.js';
 import { maskHas } from '../src/core/lattice.js';
-import { readOnnxModel } from '../src/formats/onnx/read.js';
+import { readOnnxModel, tensorFloats } from '../src/formats/onnx/read.js';
 import { FIXTURES, tempDir } from './helpers/tmp.js';
 
 const dir = tempDir();
@@ -67,12 +67,16 @@ for (const name of ['resnet-fmnist.onnx', 'vgg-fmnist.onnx', 'dwsep-fmnist.onnx'
         // What the decomposed model executes equals the masked model's multiplications by non-zeros.
         assert.equal(dec.after.macs.conv3x3Dense, masked.after.macs.conv3x3Effective);
       }
-      if (!name.includes('constants')) {
-        await prune(input, { shape, output: `${stem}.sparse.onnx`, layout: 'sparse' });
-        assertClose(await outputs(`${stem}.sparse.onnx`, 2), await outputs(`${stem}.masked.onnx`, 2), 'sparse');
-        const m = await readOnnxModel(`${stem}.sparse.onnx`);
-        assert.ok((m.graph.sparseInitializer ?? []).length >= 1);
-      }
+      // Sparse: every layer (initializer or Constant node) a Constant with a sparse_value, same outputs.
+      const sparse = await prune(input, { shape, output: `${stem}.sparse.onnx`, layout: 'sparse' });
+      assert.ok(sparse.layers.every((l) => l.layout === 'sparse'), JSON.stringify(sparse.layers.map((l) => l.layoutNote)));
+      assertClose(await outputs(`${stem}.sparse.onnx`, 2), await outputs(`${stem}.masked.onnx`, 2), 'sparse');
+      const m = await readOnnxModel(`${stem}.sparse.onnx`);
+      const sparseNodes = (m.graph.node ?? []).filter((n) => n.opType === 'Constant' && n.attribute?.some((a) => a.name === 'sparse_value'));
+      assert.equal(sparseNodes.length, sparse.layers.length);
+      assert.equal((m.graph.sparseInitializer ?? []).length, 0);
+      // Read back densified: exactly the non-zeros stored.
+      for (const l of sparse.layers) assert.equal(tensorFloats(m, m.constants.get(l.id)!).filter((v) => v !== 0).length, l.storedWeights);
     });
   }
 }

@@ -93,7 +93,7 @@ test('float16 weights are read, pruned and written back as float16', async () =>
       node: [{ name: 'conv', opType: 'Conv', input: ['x', 'w'], output: ['y'], attribute: [{ name: 'pads', type: 7, ints: [1, 1, 1, 1] }] }],
       initializer: [{ name: 'w', dims: [4, 4, 3, 3], dataType: 10, rawData: raw }],
       input: [{ name: 'x', type: { tensorType: { elemType: 10, shape: { dim: [{ dimValue: 1 }, { dimValue: 4 }, { dimValue: 6 }, { dimValue: 6 }] } } } }],
-      output: [{ name: 'y', type: { tensorType: { elemType: 10 } } }],
+      output: [{ name: 'y', type: { tensorType: { elemType: 10, shape: { dim: [{ dimValue: 1 }, { dimValue: 4 }, { dimValue: 6 }, { dimValue: 6 }] } } } }],
     },
   }).finish();
   const input = path.join(dir, 'fp16.onnx');
@@ -142,7 +142,7 @@ test('a tensor whose re-encoding changes length (unpacked float_data) is spliced
     name: 'unpacked',
     node: [{ name: 'conv', opType: 'Conv', input: ['x', 'w'], output: ['y'], attribute: [{ name: 'pads', type: 7, ints: [1, 1, 1, 1] }] }],
     input: [{ name: 'x', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 2 }, { dimValue: 5 }, { dimValue: 5 }] } } } }],
-    output: [{ name: 'y', type: { tensorType: { elemType: 1 } } }],
+    output: [{ name: 'y', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 1 }, { dimValue: 2 }, { dimValue: 5 }, { dimValue: 5 }] } } } }],
   }).finish();
   const graph = concat([graphRest, lenField(5, concat([tensorHead, unpacked]))]);
   const model = concat([onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 13 }] }).finish(), lenField(7, graph), unknownField(99, 'tail')]);

@@ -65,7 +65,8 @@ export function applyPlan(layers: Conv3x3Layer[], plan: PrunePlan): ReshapedLaye
  * read-only map whose `get` returns a new array every time (callers that change one own it).
  */
 export function maskedWeightMap(reshaped: ReshapedLayer[]): ReadonlyMap<string, Float32Array> {
-  return new DerivedMap(new Map(reshaped.map((r) => [r.id, () => r.weights])));
+  const byId = new Map(reshaped.map((r) => [r.id, r]));
+  return DerivedMap.over(byId.keys(), (id) => byId.get(id)!.weights);
 }
 
 /** True if every kernel has zeros outside the mask (the precondition of the structural layouts). */

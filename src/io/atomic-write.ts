@@ -3,6 +3,9 @@
  * to a temporary name beside its target, flushed, then renamed into place; on any failure the
  * temporaries are removed. The last file of the list is renamed last (put the model there, its
  * data files first, so a reader never sees a model whose data is missing).
+ *
+ * With KPRUNE_WRITE_LOG set, every file written is appended to that file, one path per line: an
+ * audit trail, which the test suite uses to hand every model kprune writes to independent checkers.
  */
 import { promises as fs, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -71,6 +74,7 @@ export async function writeFilesAtomically(files: PendingFile[]): Promise<void> 
       await fs.rename(tmp, target);
       inFlight.delete(tmp);
     }
+    if (process.env.KPRUNE_WRITE_LOG) await fs.appendFile(process.env.KPRUNE_WRITE_LOG, temps.map((t) => `${t.target}\n`).join(''));
   } catch (e) {
     await Promise.all(temps.map(({ tmp }) => fs.rm(tmp, { force: true })));
     for (const { tmp } of temps) inFlight.delete(tmp);

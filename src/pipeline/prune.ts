@@ -53,7 +53,7 @@ export interface PruneOptions {
   recover?: 'reconstruct' | 'none';
   /**
    * How reshaped layers are stored: `masked` (zeros in place, the default), `decomposed` (a sum of
-   * smaller convolutions holding only the kept weights), or `sparse` (ONNX sparse_initializer).
+   * smaller convolutions holding only the kept weights), or `sparse` (a Constant node with a COO `sparse_value`).
    */
   layout?: Layout | 'auto';
   /**
@@ -269,11 +269,15 @@ async function afterWrite(
       : inputShapes
         ? measureMacs(m.inventory(), await m.outputShapes(inputShapes), inputShapes, isLayerWeight)
         : { status: 'unknown', reason: macsUnknown };
-    // gzip runs on libuv's thread pool: both sides at once take half the time on two cores.
-    const sizes = Promise.all([measureFiles(model.files), measureFiles(written.files.slice().reverse())]);
-    const before = { params: measureParams(model.inventory(), isLayerWeight), macs: await macsOf(model) };
-    const after = { params: measureParams(writtenModel.inventory(), isLayerWeight), macs: await macsOf(writtenModel) };
-    const [sizeBefore, sizeAfter] = await sizes;
+    // gzip runs on libuv's thread pool: both sides at once, while the counts run (one model at a
+    // time, so that only one is ever loaded in a runtime). One Promise.all, so that a failure of
+    // either leaves nothing unhandled.
+    const counts = async () => {
+      const before = { params: measureParams(model.inventory(), isLayerWeight), macs: await macsOf(model) };
+      const after = { params: measureParams(writtenModel.inventory(), isLayerWeight), macs: await macsOf(writtenModel) };
+      return { before, after };
+    };
+    const [sizeBefore, sizeAfter, { before, after }] = await Promise.all([measureFiles(model.files), measureFiles(written.files.slice().reverse()), counts()]);
     return { before: { size: sizeBefore, ...before }, after: { size: sizeAfter, ...after } };
   });
 

@@ -400,7 +400,7 @@ export function renderHtml(r: PruneReport): string {
   const info = Object.entries(r.input.formatInfo).map(([k, v]) => `${k} ${v}`).join('; ');
   const notes: string[] = [];
   if (r.layers.some((l) => l.layout === 'sparse')) {
-    notes.push('sparse layout: onnxruntime densifies sparse initializers when it loads a model, so it saves file bytes only when enough weights are zero: COO stores an 8-byte index per kept weight');
+    notes.push('sparse layout: onnxruntime densifies sparse weights when it loads a model, so it saves file bytes only when enough weights are zero: COO stores an 8-byte index per kept weight');
   }
   for (const l of r.layers.filter((x) => x.layout === 'masked' && x.layoutNote)) notes.push(`layer ${l.name} kept masked: ${l.layoutNote}`);
 

@@ -171,7 +171,7 @@ export function renderPrune(r: PruneReport, options: RenderOptions = {}): string
     out.push(style.dim(`latency: ${l.runtime}, threads ${l.threads}, median of ${l.runs} interleaved runs after ${l.warmup} warm-up; spread (quartiles) before ${l.before.p25Ms.toFixed(2)}-${l.before.p75Ms.toFixed(2)} ms, after ${l.after.p25Ms.toFixed(2)}-${l.after.p75Ms.toFixed(2)} ms`));
   }
   if (r.layers.some((l) => l.layout === 'sparse')) {
-    out.push('sparse layout: onnxruntime densifies sparse initializers when it loads a model, so it saves file bytes only when enough weights are zero: COO stores an 8-byte index per kept weight');
+    out.push('sparse layout: onnxruntime densifies sparse weights when it loads a model, so it saves file bytes only when enough weights are zero: COO stores an 8-byte index per kept weight');
   }
   out.push(...renderAccuracy(r));
   if (r.before.macs.status === 'measured') {

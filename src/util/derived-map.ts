@@ -5,6 +5,12 @@
  */
 export class DerivedMap<K, V> implements ReadonlyMap<K, V> {
   constructor(private readonly makers: ReadonlyMap<K, () => V>) {}
+
+  /** The map of `keys` to `make(key)`, each made when looked up. */
+  static over<K, V>(keys: Iterable<K>, make: (key: K) => V): DerivedMap<K, V> {
+    return new DerivedMap(new Map([...keys].map((k) => [k, () => make(k)])));
+  }
+
   get size(): number { return this.makers.size; }
   has(key: K): boolean { return this.makers.has(key); }
   get(key: K): V | undefined { return this.makers.get(key)?.(); }

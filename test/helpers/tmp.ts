@@ -1,12 +1,45 @@
-import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
+import { checkOnnxFiles, onnxCheckerAvailable } from './onnx-checker.js';
 
-/** A fresh temporary folder, removed when the test file ends. */
+// Every file kprune writes from this test process (and the CLI processes it starts) is logged, so
+// that each ONNX model written into a test folder meets the ONNX checker before the folder goes.
+const ownLog = !process.env.KPRUNE_WRITE_LOG;
+if (ownLog) process.env.KPRUNE_WRITE_LOG = path.join(tmpdir(), `kprune-writes-${process.pid}.log`);
+const WRITE_LOG = process.env.KPRUNE_WRITE_LOG!;
+// Files written outside test folders (the fuzz runs' own) are not judged: a mutated input kprune
+// accepts may carry damage it rightly preserves. Their log lines go at exit.
+if (ownLog) process.on('exit', () => rmSync(WRITE_LOG, { force: true }));
+/** Test folders not yet removed; the log goes with the last of them. */
+let openDirs = 0;
+
+/** The ONNX files kprune wrote inside `dir` that are still there. */
+export function writtenOnnxFiles(dir: string): string[] {
+  if (!existsSync(WRITE_LOG)) return [];
+  const lines = readFileSync(WRITE_LOG, 'utf8').split('\n');
+  return [...new Set(lines.filter((f) => f.startsWith(dir + path.sep) && /\.onnx$/i.test(f) && existsSync(f)))];
+}
+
+/**
+ * A fresh temporary folder, removed when the test file ends; before that, every ONNX model kprune
+ * wrote into it must pass `onnx.checker` with full_check (when python3-onnx is installed).
+ */
 export function tempDir(prefix = 'kprune-test-'): string {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  openDirs++;
+  after(() => {
+    try {
+      if (onnxCheckerAvailable()) {
+        const failure = checkOnnxFiles(writtenOnnxFiles(dir));
+        if (failure) throw new Error(`onnx.checker (full_check) refused a model kprune wrote: ${failure}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      if (--openDirs === 0 && ownLog) rmSync(WRITE_LOG, { force: true });
+    }
+  });
   return dir;
 }
 

@@ -72,7 +72,7 @@ export function findConv3x3(model: OnnxModel): OnnxConvScan {
       throw new KpruneError('bad-model', `Conv "${name}" has kernel_shape [${kernelShape}] but a 3x3 weight`, { file: model.path, node: name });
     }
     if (ref.origin.kind === 'sparse') {
-      skipped.push({ node: name, opType, reason: `its weight "${weightName}" is a sparse initializer (read for measurement, not rewritten)` });
+      skipped.push({ node: name, opType, reason: `its weight "${weightName}" is stored sparse (read for measurement, not rewritten)` });
       return;
     }
     if (!FLOAT_TYPES.has(ref.dataType)) {

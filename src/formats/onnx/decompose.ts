@@ -3,7 +3,7 @@
  * - decomposed: the Conv becomes a Sum of smaller Convs (one per piece of an exact cover of the
  *   mask, src/core/layout/cover.ts), each with its own weights, pads and dilations, so the stored
  *   weights are exactly the kept positions and stock runtimes do fewer multiplications;
- * - sparse: the weight moves to `sparse_initializer` (COO values + int64 indices).
+ * - sparse: the weight becomes a `Constant` node with a `sparse_value` (COO values + int64 indices).
  */
 import { Conv3x3Layer, ConvUse } from '../../core/conv.js';
 import { Piece, minimalCover } from '../../core/layout/cover.js';
@@ -14,6 +14,7 @@ import { floatsToBytes } from './tensor.js';
 
 const INT = onnx.AttributeProto.AttributeType.INT;
 const INTS = onnx.AttributeProto.AttributeType.INTS;
+const SPARSE_TENSOR = onnx.AttributeProto.AttributeType.SPARSE_TENSOR;
 /** Slice ends past the last element are clamped to the dimension (ONNX Slice spec). */
 const TO_END = 2147483647;
 
@@ -144,14 +145,19 @@ export function decomposeConv(
   return { nodes, initializers, description: describe(pieces), storedWeights };
 }
 
-/** COO sparse initializer: values (float, [nnz]) and linear int64 indices ([nnz]). */
-export function sparseWeight(name: string, dims: number[], weights: Float32Array, dataType: number): SparseTensorProto {
+/**
+ * A `Constant` node whose `sparse_value` (COO: float values [nnz], linear int64 indices [nnz]) is
+ * the weight: onnxruntime densifies it at load, and unlike a sparse_initializer its output is an
+ * ordinary dense tensor to ONNX's shape inference, so the full checker accepts the model.
+ */
+export function sparseConstant(name: string, nodeName: string, dims: number[], weights: Float32Array, dataType: number): NodeProto {
   const idx: number[] = [];
   for (let i = 0; i < weights.length; i++) if (weights[i] !== 0) idx.push(i);
   const values = Float32Array.from(idx, (i) => weights[i]);
-  return {
+  const sparse: SparseTensorProto = {
     values: { name, dims: [idx.length], dataType, rawData: floatsToBytes(values, dataType) },
     indices: { dims: [idx.length], dataType: 7, rawData: new Uint8Array(BigInt64Array.from(idx.map(BigInt)).buffer) },
     dims,
   };
+  return { name: nodeName, opType: 'Constant', input: [], output: [name], attribute: [{ name: 'sparse_value', type: SPARSE_TENSOR, sparseTensor: sparse }] };
 }

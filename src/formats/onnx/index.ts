@@ -76,7 +76,7 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
       }
       const { edits, outcomes, masked } = layoutEdits(model, scan.layers, weights, layouts);
       // A view, not a copy: the weights may be made on demand, one layer at a time, as written.
-      const values = new DerivedMap(new Map([...weights.keys()].filter((id) => masked.has(id)).map((id) => [id, () => weights.get(id)!])));
+      const values = DerivedMap.over([...weights.keys()].filter((id) => masked.has(id)), (id) => weights.get(id)!);
       const result = await writeOnnxModel(model, values, outPath, edits);
       return { files: result.files, layouts: outcomes };
     },

@@ -3,9 +3,8 @@ import { Conv3x3Layer } from '../../core/conv.js';
 import { Layout, LayoutOutcome } from '../../core/layout/layout.js';
 import { maskCount } from '../../core/lattice.js';
 import type { LayoutRequest } from '../model.js';
-import { decomposeConv, sparseWeight } from './decompose.js';
+import { decomposeConv, sparseConstant } from './decompose.js';
 import { respectsMask } from '../../core/reshape.js';
-import { toNumber } from './proto.js';
 import { OnnxModel } from './read.js';
 import { GraphEdits, emptyGraphEdits } from './write.js';
 
@@ -31,6 +30,7 @@ export function layoutEdits(
   const nodeIndex = new Map(nodes.map((n, i) => [n.name || `${n.opType}#${i}`, i]));
   const made = new Set<string>();
   const opset = defaultOpset(model);
+  const graphInputs = new Set((model.graph.input ?? []).map((i) => i.name ?? ''));
   for (const layer of layers) {
     const req = requests.get(layer.id) ?? { layout: 'masked' as Layout, mask: 0x1ff };
     const w = weights.get(layer.id) ?? layer.weights;
@@ -48,18 +48,26 @@ export function layoutEdits(
       continue;
     }
     if (req.layout === 'sparse') {
-      if (ref.origin.kind !== 'initializer') {
-        masked('the weight is a Constant node; sparse_initializer holds initializers only');
+      // Constant's sparse_value came with opset 11.
+      if (opset < 11) {
+        masked(`a sparse Constant needs opset 11 or later (the model has ${opset})`);
         continue;
       }
-      if (toNumber(model.proto.irVersion) < 6) {
-        masked(`sparse_initializer needs IR version 6 or later (the model has ${toNumber(model.proto.irVersion)})`);
+      if (graphInputs.has(layer.id)) {
+        masked('the weight is also a graph input, which a Constant node cannot feed');
         continue;
       }
-      edits.dropInitializers.add(layer.id);
-      edits.addSparseInitializers.push(sparseWeight(layer.id, ref.dims, w, ref.dataType));
+      if (ref.origin.kind === 'constant') {
+        const at = nodes.findIndex((n) => n.opType === 'Constant' && n.output?.[0] === layer.id);
+        edits.replaceNodes.set(at, [sparseConstant(layer.id, nodes[at].name ?? '', ref.dims, w, ref.dataType)]);
+      } else {
+        // Before the first node that reads it, so the graph stays in topological order.
+        const first = Math.min(...layer.uses.map((u) => nodeIndex.get(u.node) ?? nodes.length));
+        edits.dropInitializers.add(layer.id);
+        edits.insertBefore.set(first, [...(edits.insertBefore.get(first) ?? []), sparseConstant(layer.id, `${layer.id}/kp_sparse`, ref.dims, w, ref.dataType)]);
+      }
       const nnz = w.reduce((a, v) => a + (v !== 0 ? 1 : 0), 0);
-      outcomes.push({ layer: layer.id, requested: 'sparse', applied: 'sparse', note: `${nnz} values + ${nnz} int64 indices`, storedWeights: nnz });
+      outcomes.push({ layer: layer.id, requested: 'sparse', applied: 'sparse', note: `Constant sparse_value: ${nnz} values + ${nnz} int64 indices`, storedWeights: nnz });
       continue;
     }
     // decomposed: every use must decompose, or the layer stays masked as a whole.

@@ -56,7 +56,7 @@ const NESTED: Record<string, Record<number, string>> = {
   model: { 7: 'graph' },
   graph: { 1: 'node', 5: 'tensor', 15: 'sparse' },
   node: { 5: 'attribute' },
-  attribute: { 5: 'tensor', 10: 'tensor' },
+  attribute: { 5: 'tensor', 10: 'tensor', 22: 'sparse', 23: 'sparse' },
   tensor: { 13: 'entry' },
   sparse: { 1: 'tensor', 2: 'tensor' },
   entry: {},
@@ -127,6 +127,11 @@ function collectConstants(graph: GraphProto, file: string): Map<string, TensorRe
     if (node.opType !== 'Constant' || (node.domain && node.domain !== 'ai.onnx')) continue;
     const value = (node.attribute ?? []).find((a) => a.name === 'value');
     const out = node.output?.[0];
+    const sparse = (node.attribute ?? []).find((a) => a.name === 'sparse_value')?.sparseTensor;
+    if (sparse && out) {
+      constants.set(out, densifySparse(sparse, file, out));
+      continue;
+    }
     if (!value?.t || !out) continue; // value_float, value_ints...: scalars, never conv weights
     constants.set(out, describeTensor(value.t, { kind: 'constant', node: node.name || out }, out));
   }
@@ -134,12 +139,12 @@ function collectConstants(graph: GraphProto, file: string): Map<string, TensorRe
 }
 
 /**
- * A sparse initializer (COO: values [nnz], indices int64 [nnz] linear or [nnz, rank]) as a dense
+ * A sparse initializer or Constant `sparse_value` (COO: values [nnz], indices int64 [nnz] linear or [nnz, rank]) as a dense
  * tensor, for analysis and measurement. Such weights are read, never rewritten in place.
  */
-function densifySparse(sparse: NonNullable<GraphProto['sparseInitializer']>[number], file: string): TensorRef {
+function densifySparse(sparse: NonNullable<GraphProto['sparseInitializer']>[number], file: string, valueName?: string): TensorRef {
   const values = sparse.values;
-  const name = values?.name ?? '';
+  const name = valueName ?? values?.name ?? '';
   const dims = (sparse.dims ?? []).map(toNumber);
   if (!values || !sparse.indices || !name) throw new KpruneError('bad-model', 'a sparse initializer lacks values, indices or a name', { file });
   const vref = describeTensor(values, { kind: 'initializer' }, name);

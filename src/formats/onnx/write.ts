@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { KpruneError } from '../../errors.js';
 import { Chunk, PendingFile, writeFilesAtomically } from '../../io/atomic-write.js';
-import { DataType, NodeProto, SparseTensorProto, TensorProto, onnx } from './proto.js';
+import { DataType, NodeProto, TensorProto, onnx } from './proto.js';
 import { OnnxModel, externalBytes } from './read.js';
 import { TensorRef, elementCount, floatsToBytes } from './tensor.js';
 import {
@@ -32,7 +32,6 @@ const TENSOR_DOUBLE_DATA = 10;
 const TENSOR_EXTERNAL_DATA = 13;
 const ENTRY_KEY = 1;
 const ENTRY_VALUE = 2;
-const GRAPH_SPARSE_INITIALIZER = 15;
 const DATA_FIELDS = new Set([TENSOR_FLOAT_DATA, TENSOR_INT32_DATA, TENSOR_RAW_DATA, TENSOR_DOUBLE_DATA]);
 
 export interface OnnxWriteResult {
@@ -73,18 +72,19 @@ interface TensorEdits {
 export interface GraphEdits {
   /** Nodes, by index in the graph's node list, replaced by these nodes (none: removed). */
   replaceNodes: Map<number, NodeProto[]>;
+  /** New nodes written just before the node of this index, which itself stays as it is. */
+  insertBefore: Map<number, NodeProto[]>;
   /** Initializers removed, by name. */
   dropInitializers: Set<string>;
   addInitializers: TensorProto[];
-  addSparseInitializers: SparseTensorProto[];
 }
 
 export function emptyGraphEdits(): GraphEdits {
-  return { replaceNodes: new Map(), dropInitializers: new Set(), addInitializers: [], addSparseInitializers: [] };
+  return { replaceNodes: new Map(), insertBefore: new Map(), dropInitializers: new Set(), addInitializers: [] };
 }
 
 function hasGraphEdits(e: GraphEdits): boolean {
-  return e.replaceNodes.size + e.dropInitializers.size + e.addInitializers.length + e.addSparseInitializers.length > 0;
+  return e.replaceNodes.size + e.insertBefore.size + e.dropInitializers.size + e.addInitializers.length > 0;
 }
 
 /** Re-encodes a TensorProto if it changes; null when it stays as it is. */
@@ -172,6 +172,7 @@ function rewriteGraph(buf: Uint8Array, start: number, end: number, edits: Tensor
   for (const f of scanFields(buf, start, end)) {
     let sub: Chunks | null = null;
     if (f.wire === WIRE_LEN && f.field === GRAPH_NODE) {
+      for (const n of graph.insertBefore.get(nodeIndex) ?? []) out.push(...lengthDelimited(GRAPH_NODE, [onnx.NodeProto.encode(n).finish()]));
       const replacement = graph.replaceNodes.get(nodeIndex++);
       if (replacement) {
         for (const n of replacement) out.push(...lengthDelimited(GRAPH_NODE, [onnx.NodeProto.encode(n).finish()]));
@@ -193,7 +194,6 @@ function rewriteGraph(buf: Uint8Array, start: number, end: number, edits: Tensor
     }
   }
   for (const t of graph.addInitializers) out.push(...lengthDelimited(GRAPH_INITIALIZER, [onnx.TensorProto.encode(t).finish()]));
-  for (const t of graph.addSparseInitializers) out.push(...lengthDelimited(GRAPH_SPARSE_INITIALIZER, [onnx.SparseTensorProto.encode(t).finish()]));
   return changed ? out : null;
 }
 

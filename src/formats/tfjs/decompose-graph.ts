@@ -12,7 +12,7 @@
  * StridedSlice bounds and Pad sizes are int32 Consts in the manifest too, as tfjs-converter stores
  * every constant.
  */
-import { ConvUse } from '../../core/conv.js';
+import { ConvUse, layerParams } from '../../core/conv.js';
 import { Piece } from '../../core/layout/cover.js';
 import { Layout, LayoutOutcome } from '../../core/layout/layout.js';
 import { Mask, maskCount } from '../../core/lattice.js';
@@ -228,9 +228,9 @@ export function decomposeGraph(
   for (const layer of scan.layers) {
     const req = requests.get(layer.id);
     if (!req) continue;
-    const w = weights.get(layer.id) ?? layer.weights;
-    const masked = (note?: string) => outcomes.push({ layer: layer.id, requested: req.layout, applied: 'masked' as Layout, ...(note ? { note } : {}), storedWeights: w.length });
-    const why = layoutPrecheck(req, w);
+    const masked = (note?: string) => outcomes.push({ layer: layer.id, requested: req.layout, applied: 'masked' as Layout, ...(note ? { note } : {}), storedWeights: layerParams(layer) });
+    // Read once here to check the mask, and once more by the writer: neither copy is kept.
+    const why = layoutPrecheck(req, weights.get(layer.id) ?? layer.weights);
     if (why !== null) {
       masked(why);
       continue;
@@ -264,7 +264,7 @@ export function decomposeGraph(
     // The pieces' Consts go where the filter's was; int32 bounds after the pieces in the manifest.
     replaceNodes.set(layer.id, consts);
     replace.set(layer.id, [...added.filter((a) => a.kind === 'piece'), ...added.filter((a) => a.kind === 'int32')]);
-    outcomes.push({ layer: layer.id, requested: 'decomposed', applied: 'decomposed', note: describePieces(jobs[0].pieces), storedWeights: (layer.weights.length / 9) * maskCount(req.mask) });
+    outcomes.push({ layer: layer.id, requested: 'decomposed', applied: 'decomposed', note: describePieces(jobs[0].pieces), storedWeights: (layerParams(layer) / 9) * maskCount(req.mask) });
   }
   if (replace.size === 0) return { rewrite: null, outcomes };
   const nodes = scan.nodes.flatMap((n) => (drop.has(n.name) ? [] : replaceNodes.get(n.name) ?? [n]));

@@ -18,7 +18,7 @@
  * called on the previous one). A Sequential without an input shape has no such form: its layers
  * stay masked, with a note.
  */
-import { Conv3x3Layer } from '../../core/conv.js';
+import { Conv3x3Layer, layerParams } from '../../core/conv.js';
 import { Piece } from '../../core/layout/cover.js';
 import { Layout, LayoutOutcome } from '../../core/layout/layout.js';
 import { Mask, maskCount } from '../../core/lattice.js';
@@ -331,9 +331,9 @@ export function decomposeKeras(
   for (const layer of layers) {
     const req = requests.get(layer.id);
     if (!req) continue;
-    const w = weights.get(layer.id) ?? layer.weights;
-    const masked = (note?: string) => outcomes.push({ layer: layer.id, requested: req.layout, applied: 'masked' as Layout, ...(note ? { note } : {}), storedWeights: w.length });
-    const why = layoutPrecheck(req, w);
+    const masked = (note?: string) => outcomes.push({ layer: layer.id, requested: req.layout, applied: 'masked' as Layout, ...(note ? { note } : {}), storedWeights: layerParams(layer) });
+    // Read once here to check the mask, and once more by the writer: neither copy is kept.
+    const why = layoutPrecheck(req, weights.get(layer.id) ?? layer.weights);
     if (why !== null) {
       masked(why);
       continue;
@@ -368,7 +368,7 @@ export function decomposeKeras(
     list.splice(index, 1, ...r.layers);
     replace.set(site.kernel, r.added);
     for (const [a, b] of r.rename) rename.set(a, b);
-    outcomes.push({ layer: layer.id, requested: 'decomposed', applied: 'decomposed', note, storedWeights: (layer.weights.length / 9) * maskCount(mask) });
+    outcomes.push({ layer: layer.id, requested: 'decomposed', applied: 'decomposed', note, storedWeights: (layerParams(layer) / 9) * maskCount(mask) });
   }
   return { rewrite: { topology, replace, rename }, outcomes };
 }

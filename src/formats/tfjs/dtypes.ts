@@ -4,7 +4,7 @@
  */
 import { floatToHalf, halfToFloat } from '../onnx/half.js';
 
-/** The dtypes of TF.js tensors in a manifest; string tensors are length-prefixed, see byteLength. */
+/** The dtypes of TF.js tensors in a manifest; string tensors are length-prefixed (read.ts). */
 export type WeightDtype = 'float32' | 'int32' | 'bool' | 'complex64' | 'string';
 export type QuantDtype = 'uint8' | 'uint16' | 'float16';
 
@@ -43,24 +43,6 @@ export function elementBytes(s: Storage): number {
     case 'affine': return QUANT_BYTES[s.dtype];
     case 'float16': return 2;
   }
-}
-
-/**
- * Bytes a tensor takes in the concatenated weight data starting at `offset`. String tensors are a
- * 4-byte little-endian length before each element, so their size is read from the data; null when
- * the data ends first.
- */
-export function byteLength(s: Storage, elements: number, data: Uint8Array, offset: number): number | null {
-  if (s.kind === 'plain' && s.dtype === 'string') {
-    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-    let at = offset;
-    for (let i = 0; i < elements; i++) {
-      if (at + 4 > data.length) return null;
-      at += 4 + view.getUint32(at, true);
-    }
-    return at - offset;
-  }
-  return elements * elementBytes(s);
 }
 
 /** The float values of a float32 tensor, dequantized exactly as TF.js does when it loads the model. */

@@ -36,6 +36,15 @@ type AttrJson = {
   tensor?: unknown;
 };
 
+/**
+ * An int64 of protobuf JSON: a number or a decimal string; anything else NaN (Number() would make
+ * [] or "" a 0, which TF.js does not read as one).
+ */
+function integer(v: unknown): number {
+  if (typeof v === 'number') return v;
+  return typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN;
+}
+
 /** A node's attributes, decoded on access; a wrong type is a clear error naming the node. */
 export class NodeAttrs {
   constructor(private readonly node: GraphNodeJson, private readonly file: string) {}
@@ -68,7 +77,7 @@ export class NodeAttrs {
   int(name: string, fallback: number): number {
     const a = this.get(name);
     if (a === undefined || a.i === undefined) return fallback;
-    const v = Number(a.i);
+    const v = integer(a.i);
     if (!Number.isInteger(v)) this.fail(name, 'an integer');
     return v;
   }
@@ -76,7 +85,7 @@ export class NodeAttrs {
   ints(name: string, fallback: number[]): number[] {
     const a = this.get(name);
     if (a === undefined) return fallback;
-    const v = (a.list?.i ?? []).map(Number);
+    const v = (a.list?.i ?? []).map(integer);
     if (v.some((x) => !Number.isInteger(x))) this.fail(name, 'a list of integers');
     return v;
   }
@@ -283,7 +292,6 @@ export function scanGraph(model: TfjsModel): GraphScan {
       existing.uses.push(use);
       continue;
     }
-    const hwio = weightFloats(model, w)!;
     layers.set(w.name, {
       id: w.name,
       name: n.name,
@@ -293,7 +301,11 @@ export function scanGraph(model: TfjsModel): GraphScan {
       inChannelsPerGroup: inPerGroup,
       group,
       kind: convKind(group, outChannels, inPerGroup),
-      weights: row.kind === 'conv2d' ? hwioToOihw(hwio, cin, cout) : depthwiseToOihw(hwio, cin, cout),
+      // Read from the shards at each access and kept nowhere (src/core/conv.ts).
+      get weights() {
+        const hwio = weightFloats(model, w)!;
+        return row.kind === 'conv2d' ? hwioToOihw(hwio, cin, cout) : depthwiseToOihw(hwio, cin, cout);
+      },
     });
   }
 

@@ -6,13 +6,14 @@
  * (auto-layout.ts).
  */
 import path from 'node:path';
-import { Conv3x3Layer, countNonzero } from '../../core/conv.js';
+import { Conv3x3Layer, countNonzero, layerParams } from '../../core/conv.js';
 import { KpruneError, isKpruneError } from '../../errors.js';
 import type { InputSpec } from '../../runtime/onnx-runtime.js';
 import type { ModelRunner } from '../../runtime/model-runner.js';
 import type { LatencyComparison } from '../../runtime/latency.js';
 import { DEFAULT_LATENCY_CAP_MS, MIN_LATENCY_RUNS, stats } from '../../runtime/latency.js';
-import { tfjsRuntime } from '../../runtime/tfjs-backend.js';
+import type * as TF from '@tensorflow/tfjs';
+import { TfjsRuntime, tfjsRuntime } from '../../runtime/tfjs-backend.js';
 import { fileHandler, memoryHandler, modelArtifacts } from '../../runtime/tfjs-io.js';
 import { LoadedTfjs, TfjsFeed, createGraphRunner, createLayersRunner, fetchShapes, loadInTfjs, runOnce } from '../../runtime/tfjs-runner.js';
 import type { ComputeNode, ModelInventory } from '../onnx/inventory.js';
@@ -27,6 +28,7 @@ import { storageName } from './dtypes.js';
 import { decomposeKeras } from './decompose-layers.js';
 import { decomposeGraph } from './decompose-graph.js';
 import { chooseTfjsLayouts } from './auto-layout.js';
+import { DerivedMap } from '../../util/derived-map.js';
 import type { LayoutRequest } from '../model.js';
 
 export { readTfjsModel, detectTfjs } from './read.js';
@@ -52,20 +54,24 @@ export function tfjsKprunedPath(file: string): string {
   return path.join(path.dirname(file), `${base.replace(/\.json$/i, '')}.kpruned`, base);
 }
 
-/** The layers' weights (core layout [out][in][9]) in the manifest's layout (HWIO or depthwise). */
-function toManifestLayout(model: TfjsModel, layers: Conv3x3Layer[], weights: ReadonlyMap<string, Float32Array>): ReadonlyMap<string, Float32Array> {
+/**
+ * The layers' weights (core layout [out][in][9]) in the manifest's layout (HWIO or depthwise),
+ * converted when asked for and kept nowhere (each `get` converts again). `only` picks some layers.
+ */
+function toManifestLayout(model: TfjsModel, layers: Conv3x3Layer[], weights: ReadonlyMap<string, Float32Array>, only?: (id: string) => boolean): ReadonlyMap<string, Float32Array> {
   const byId = new Map(layers.map((l) => [l.id, l]));
-  const out = new Map<string, Float32Array>();
-  for (const [id, values] of weights) {
-    const layer = byId.get(id);
-    const entry = model.byName.get(id);
-    if (!layer || !entry) throw new KpruneError('usage', `no 3x3 layer "${id}" in this model`);
-    if (values.length !== layer.weights.length) throw new KpruneError('usage', `layer "${id}" has ${layer.weights.length} weights, not ${values.length}`);
-    const [, , cin, cout] = entry.shape;
-    // A Conv2D kernel's third dim is the layer's inputs per group; a depthwise kernel's is its channels.
-    out.set(id, layer.inChannelsPerGroup === cin ? oihwToHwio(values, cin, cout) : oihwToDepthwise(values, cin, cout));
+  const ids = [...weights.keys()].filter((id) => !only || only(id));
+  for (const id of ids) {
+    if (!byId.has(id) || !model.byName.has(id)) throw new KpruneError('usage', `no 3x3 layer "${id}" in this model`);
   }
-  return out;
+  return DerivedMap.over(ids, (id) => {
+    const layer = byId.get(id)!;
+    const values = weights.get(id)!;
+    if (values.length !== layerParams(layer)) throw new KpruneError('usage', `layer "${id}" has ${layerParams(layer)} weights, not ${values.length}`);
+    const [, , cin, cout] = model.byName.get(id)!.shape;
+    // A Conv2D kernel's third dim is the layer's inputs per group; a depthwise kernel's is its channels.
+    return layer.inChannelsPerGroup === cin ? oihwToHwio(values, cin, cout) : oihwToDepthwise(values, cin, cout);
+  });
 }
 
 function singleInput(inputs: InputSpec[], file: string): InputSpec {
@@ -79,6 +85,72 @@ function storageSummary(model: TfjsModel): string {
   const counts = new Map<string, number>();
   for (const w of model.weights) counts.set(storageName(w.storage), (counts.get(storageName(w.storage)) ?? 0) + 1);
   return [...counts].map(([k, n]) => `${k} (${n})`).join(', ');
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The class of every Keras layer in a topology, nested models and wrapped layers included. */
+function kerasClasses(layer: unknown, out = new Set<string>()): Set<string> {
+  if (!isObject(layer)) return out;
+  if (typeof layer.class_name === 'string') out.add(layer.class_name);
+  const cfg = layer.config;
+  // A Sequential's config may be its list of layers (old files); a wrapper's layer is config.layer.
+  const inner = Array.isArray(cfg) ? cfg : isObject(cfg) && Array.isArray(cfg.layers) ? cfg.layers : [];
+  for (const l of inner) kerasClasses(l, out);
+  if (isObject(cfg) && isObject(cfg.layer)) kerasClasses(cfg.layer, out);
+  return out;
+}
+
+/**
+ * Would TF.js load the model? Asked without its weights, which would make the check as large as the
+ * model: a LayersModel's layer classes must be registered in TF.js (what it reports as "Unknown
+ * layer" otherwise); a GraphModel's topology must load (unknown ops only fail when run). Anything
+ * else TF.js refuses is found when the written model is verified.
+ */
+async function probeLoadable(rt: TfjsRuntime, model: TfjsModel, kind: Scan['kind']): Promise<void> {
+  if (kind === 'layers') {
+    const known = rt.tf.serialization.SerializationMap.getMap().classNameMap;
+    const topology = isObject(model.topology.model_config) ? model.topology.model_config : model.topology;
+    for (const c of kerasClasses(topology)) {
+      if (!(c in known)) {
+        throw new KpruneError('unsupported', `TF.js cannot load the model: Unknown layer: ${c} (no layer class of that name is registered in TF.js)`, {
+          file: model.path, suggestion: 'custom layer classes must be registered with tf.serialization.registerClass in the process that loads the model',
+        });
+      }
+    }
+    return;
+  }
+  const topologyOnly: TF.io.ModelArtifacts = { modelTopology: model.topology as TF.io.ModelArtifacts['modelTopology'], format: model.format, weightSpecs: [], weightData: new ArrayBuffer(0) };
+  const loaded = await loadInTfjs(rt, 'graph', memoryHandler(topologyOnly), model.path);
+  await thenDispose([loaded], model.path, async () => {});
+}
+
+const firstLine = (e: unknown) => (e instanceof Error ? e.message.split('\n')[0] : String(e));
+
+/**
+ * Runs `f`, then disposes models loaded in TF.js (those in `models` by then). A run that failed in
+ * the wasm backend can leave its memory broken so that disposing throws as well: the run's error is
+ * then the one to report; after a run that went well, a failed dispose is a runtime error.
+ */
+async function thenDispose<T>(models: LoadedTfjs[], file: string, f: () => Promise<T>): Promise<T> {
+  let ok = false;
+  let failed: unknown;
+  try {
+    const result = await f();
+    ok = true;
+    return result;
+  } finally {
+    for (const m of models) {
+      try {
+        m.model.dispose();
+      } catch (e) {
+        failed ??= e;
+      }
+    }
+    // Only when f returned: throwing here replaces its result, and would replace its error.
+    // eslint-disable-next-line no-unsafe-finally
+    if (ok && failed !== undefined) throw new KpruneError('runtime', `TF.js failed to release a model: ${firstLine(failed)}`, { file, cause: failed });
+  }
 }
 
 export interface TfjsLoadOptions {
@@ -132,11 +204,7 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
     if (wanted.length === 0) return out;
     const rt = await tfjsRuntime();
     const loaded = await loadInTfjs(rt, s.kind, memoryHandler(modelArtifacts(model)), file);
-    try {
-      for (const [k, v] of await fetchShapes(rt, loaded, s.kind === 'layers' ? s.keras.plan : null, feeds, wanted, file)) out.set(k, v);
-    } finally {
-      loaded.model.dispose();
-    }
+    for (const [k, v] of await thenDispose([loaded], file, () => fetchShapes(rt, loaded, s.kind === 'layers' ? s.keras.plan : null, feeds, wanted, file))) out.set(k, v);
     return out;
   };
   const channelsFirst = (tensor: string) => (s.kind === 'layers' ? s.keras.plan.layouts : s.graph.layouts).get(tensor) === 'NCHW';
@@ -175,6 +243,7 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
     layers: s.layers,
     skipped: s.skipped,
     inventory(overrides = new Map()): ModelInventory {
+      // One tensor at a time, read (or computed) for its count and dropped.
       const weights = model.weights.filter((w) => w.dtype === 'float32').map((w) => {
         const values = overrides.get(w.name) ?? weightFloats(model, w)!;
         return { name: w.name, elements: elementCount(w.shape), nonzero: countNonzero(values) };
@@ -189,20 +258,14 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
       const wanted = [...new Set(s.compute.map((c) => c.output))];
       const artifacts = modelArtifacts(model, s.kind === 'graph' ? { extraNodes: s.graph.extraNodes } : {});
       const loaded = await loadInTfjs(rt, s.kind, memoryHandler(artifacts), file);
-      try {
-        return await fetchShapes(rt, loaded, s.kind === 'layers' ? s.keras.plan : null, feeds, wanted, file);
-      } finally {
-        loaded.model.dispose();
-      }
+      return thenDispose([loaded], file, () => fetchShapes(rt, loaded, s.kind === 'layers' ? s.keras.plan : null, feeds, wanted, file));
     },
     createRunner: (weights) => runnerFor(weights),
     defaultOutputPath: () => tfjsKprunedPath(file),
     async write(weights, outPath, layouts = new Map()) {
-      // Loading the input in TF.js first: a model TF.js cannot load (a layer class it does not
-      // know) could not be verified after writing, so nothing is written for it.
-      const rt = await tfjsRuntime();
-      const probe = await loadInTfjs(rt, s.kind, memoryHandler(modelArtifacts(model)), file);
-      probe.model.dispose();
+      // A model TF.js cannot load (a layer class it does not know) could not be verified after
+      // writing, so nothing is written for it.
+      await probeLoadable(await tfjsRuntime(), model, s.kind);
       const plan = await layoutPlan(weights, layouts);
       const result = await writeTfjsModel(model, toManifestLayout(model, s.layers, weights), outPath, options.write, plan.rewrite);
       return { files: result.files, layouts: plan.outcomes };
@@ -213,18 +276,19 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
       const written = new Map((await layoutPlan(weights, requests)).outcomes.map((o) => [o.layer, o]));
       return chooseTfjsLayouts({
         rt, model, scan: s.kind === 'graph' ? { kind: 'graph', graph: s.graph } : { kind: 'layers' }, layers: s.layers,
-        kernels: toManifestLayout(model, s.layers, new Map([...weights].filter(([id]) => masks.has(id)))),
+        kernels: toManifestLayout(model, s.layers, weights, (id) => masks.has(id)),
         masks, useDims: await useInputDims(inputShapes), written, channelsFirst, onLayer,
       });
     },
     async compareLatency(outPath, inputShapes, opts): Promise<LatencyComparison> {
       const rt = await tfjsRuntime();
       const a = await loadInTfjs(rt, s.kind, memoryHandler(modelArtifacts(model)), file);
-      let b: LoadedTfjs | undefined;
+      const loaded = [a];
       const runs = opts.runs ?? 20;
       const warmup = 2;
-      try {
-        b = await loadInTfjs(rt, s.kind, fileHandler(outPath), outPath);
+      return thenDispose(loaded, file, async () => {
+        const b = await loadInTfjs(rt, s.kind, fileHandler(outPath), outPath);
+        loaded.push(b);
         const feeds = feedsOf(inputShapes);
         const times: number[][] = [[], []];
         const both = [a, b];
@@ -252,23 +316,20 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
           after: sb,
           ratio: sb.medianMs / sa.medianMs,
         };
-      } finally {
-        a.model.dispose();
-        b?.model.dispose();
-      }
+      });
     },
     async verifyWritten(outPath, inputShapes) {
       const { loaded, backend } = await loadWritten(outPath);
-      try {
-        if (!inputShapes) return `loaded in ${backend} (not run: the input shape is not known)`;
-        await runOnce(await tfjsRuntime(), loaded, feedsOf(inputShapes));
-        return `loaded and ran once in ${backend} at input shape ${[...inputShapes.values()].map((d) => `[${d.join(',')}]`).join(' ')}`;
-      } catch (e) {
-        if (e instanceof KpruneError) throw e;
-        throw new KpruneError('runtime', `the written model does not run in TF.js: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, { file: outPath, cause: e });
-      } finally {
-        loaded.model.dispose();
-      }
+      return thenDispose([loaded], outPath, async () => {
+        try {
+          if (!inputShapes) return `loaded in ${backend} (not run: the input shape is not known)`;
+          await runOnce(await tfjsRuntime(), loaded, feedsOf(inputShapes));
+          return `loaded and ran once in ${backend} at input shape ${[...inputShapes.values()].map((d) => `[${d.join(',')}]`).join(' ')}`;
+        } catch (e) {
+          if (e instanceof KpruneError) throw e;
+          throw new KpruneError('runtime', `the written model does not run in TF.js: ${firstLine(e)}`, { file: outPath, cause: e });
+        }
+      });
     },
   };
 }

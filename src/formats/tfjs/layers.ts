@@ -400,7 +400,6 @@ export function scanKeras(model: TfjsModel): KerasScan {
       existing.uses.push(use);
       return;
     }
-    const hwio = weightFloats(model, kernel)!;
     convs.set(kernel.name, {
       id: kernel.name,
       name: callName,
@@ -410,7 +409,11 @@ export function scanKeras(model: TfjsModel): KerasScan {
       inChannelsPerGroup: inPerGroup,
       group,
       kind: convKind(group, outChannels, inPerGroup),
-      weights: type === 'conv2d' ? hwioToOihw(hwio, cin, cout) : depthwiseToOihw(hwio, cin, cout),
+      // Read from the shards at each access and kept nowhere (src/core/conv.ts).
+      get weights() {
+        const hwio = weightFloats(model, kernel)!;
+        return type === 'conv2d' ? hwioToOihw(hwio, cin, cout) : depthwiseToOihw(hwio, cin, cout);
+      },
     });
   };
 

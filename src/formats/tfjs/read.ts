@@ -2,15 +2,19 @@
  * Reading a TF.js model.json and its weight shards: detection, the weights manifest (groups of
  * shards, each group one concatenated byte stream), path safety, and decoding weights to floats.
  * Nothing here needs TF.js itself: analysis works on the files alone.
+ *
+ * Shard bytes are never held: loading checks the manifest against the shards' sizes, and a tensor's
+ * bytes are read from its shard(s) when asked for (`readWeightBytes`), so a model of any size is
+ * analysed and rewritten in memory near its largest tensor.
  */
-import { promises as fs } from 'node:fs';
+import { closeSync, promises as fs, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { KpruneError } from '../../errors.js';
-import { Storage, WeightDtype, byteLength, decodeFloats, isQuantDtype, isWeightDtype, QUANT_DTYPES, WEIGHT_DTYPES } from './dtypes.js';
+import { Storage, WeightDtype, decodeFloats, elementBytes, isQuantDtype, isWeightDtype, QUANT_DTYPES, WEIGHT_DTYPES } from './dtypes.js';
 
 export type TfjsFormat = 'layers-model' | 'graph-model';
 
-/** One tensor of the manifest: where its bytes are in its group's data, and how they are stored. */
+/** One tensor of the manifest: where its bytes are in its group's stream, and how they are stored. */
 export interface WeightEntry {
   name: string;
   shape: number[];
@@ -29,12 +33,15 @@ export interface ShardFile {
   relative: string;
   file: string;
   bytes: number;
+  /** Where the shard starts in its group's stream. */
+  offset: number;
 }
 
+/** A group's shards, which read one after the other are one byte stream (weights cross shard ends). */
 export interface WeightGroup {
   shards: ShardFile[];
-  /** The group's shards concatenated. */
-  data: Uint8Array;
+  /** The stream's length: the shards' sizes summed. */
+  bytes: number;
 }
 
 export interface TfjsModel {
@@ -94,16 +101,26 @@ export function resolveInside(dir: string, relative: unknown, where: string, fil
   return target;
 }
 
-async function readShard(file: string, shown: string, modelFile: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await fs.readFile(file));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
-      throw new KpruneError('not-found', `weight shard "${shown}" named by the manifest does not exist`, { file: modelFile, cause: e });
-    }
-    throw new KpruneError('io', `cannot read weight shard "${shown}" (${code ?? String(e)})`, { file: modelFile, cause: e });
+function shardError(e: unknown, shown: string, modelFile: string): KpruneError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') {
+    return new KpruneError('not-found', `weight shard "${shown}" named by the manifest does not exist`, { file: modelFile, cause: e });
   }
+  return new KpruneError('io', `cannot read weight shard "${shown}" (${code ?? String(e)})`, { file: modelFile, cause: e });
+}
+
+/** A shard's size; its bytes are read when a tensor in it is asked for. */
+async function shardSize(file: string, shown: string, modelFile: string): Promise<number> {
+  let stat;
+  try {
+    stat = await fs.stat(file);
+  } catch (e) {
+    throw shardError(e, shown, modelFile);
+  }
+  if (!stat.isFile()) {
+    throw new KpruneError('io', `cannot read weight shard "${shown}" (${stat.isDirectory() ? 'EISDIR' : 'not a regular file'})`, { file: modelFile });
+  }
+  return stat.size;
 }
 
 /** The symlink-resolved file must still be inside the model's (resolved) folder. */
@@ -179,15 +196,16 @@ export async function readTfjsModel(file: string): Promise<TfjsModel> {
       throw new KpruneError('bad-model', `weightsManifest[${g}] is not a group with "paths" and "weights"`, { file });
     }
     const shards: ShardFile[] = [];
-    const parts: Uint8Array[] = [];
+    let total = 0;
     for (const rel of group.paths as unknown[]) {
       const target = resolveInside(dir, rel, `weightsManifest[${g}] path`, file);
       await checkRealInside(realDir, target, String(rel), file);
-      const bytes = await readShard(target, String(rel), file);
-      shards.push({ relative: String(rel), file: target, bytes: bytes.length });
-      parts.push(bytes);
+      const bytes = await shardSize(target, String(rel), file);
+      shards.push({ relative: String(rel), file: target, bytes, offset: total });
+      total += bytes;
     }
-    const data = parts.length === 1 ? parts[0] : new Uint8Array(Buffer.concat(parts));
+    const stream: WeightGroup = { shards, bytes: total };
+    const scan = new StreamScanner(stream, file);
     let offset = 0;
     const list = group.weights as unknown[];
     list.forEach((raw, index) => {
@@ -197,11 +215,11 @@ export async function readTfjsModel(file: string): Promise<TfjsModel> {
       const name = raw.name;
       const shape = raw.shape as number[];
       const { dtype, storage } = parseStorage(raw, name, file);
-      const length = byteLength(storage, elementCount(shape), data, offset);
-      if (length === null || offset + length > data.length) {
-        const need = weightsBytes(list as Record<string, unknown>[], data, file);
+      const length = tensorBytes(storage, elementCount(shape), scan, offset);
+      if (length === null || offset + length > total) {
+        const need = weightsBytes(list as Record<string, unknown>[], scan, file);
         const listed = shards.map((s) => `${s.relative} ${s.bytes} bytes`).join(', ');
-        throw new KpruneError('bad-model', `weight group ${g + 1} is short: its shards (${listed || 'none'}) hold ${data.length} bytes but its ${list.length} weights need ${need ?? 'more than that'}; "${name}" does not fit`, {
+        throw new KpruneError('bad-model', `weight group ${g + 1} is short: its shards (${listed || 'none'}) hold ${total} bytes but its ${list.length} weights need ${need ?? 'more than that'}; "${name}" does not fit`, {
           file, suggestion: 'a shard is truncated or missing from the manifest',
         });
       }
@@ -211,39 +229,131 @@ export async function readTfjsModel(file: string): Promise<TfjsModel> {
       byName.set(name, entry);
       offset += length;
     });
-    groups.push({ shards, data });
+    groups.push(stream);
   }
   const topologyRaw = doc.modelTopology as Record<string, unknown>;
   return { path: file, dir, text, json: doc, format: detected.format, topology: topologyRaw, groups, weights, byName };
 }
 
+/**
+ * Bytes a tensor takes in its group's stream from `offset`. A string tensor is a 4-byte
+ * little-endian length before each element, so its size is read from the shards; null when the
+ * stream ends first.
+ */
+function tensorBytes(storage: Storage, elements: number, scan: StreamScanner, offset: number): number | null {
+  if (storage.kind !== 'plain' || storage.dtype !== 'string') return elements * elementBytes(storage);
+  let at = offset;
+  for (let i = 0; i < elements; i++) {
+    const n = scan.uint32At(at);
+    if (n === null) return null;
+    at += 4 + n;
+  }
+  return at - offset;
+}
+
 /** Total bytes a group's weights need (null when string lengths run past the data). */
-function weightsBytes(list: Record<string, unknown>[], data: Uint8Array, file: string): number | null {
+function weightsBytes(list: Record<string, unknown>[], scan: StreamScanner, file: string): number | null {
   let total = 0;
   for (const w of list) {
     const { storage } = parseStorage(w, String(w.name), file);
-    const n = byteLength(storage, elementCount(w.shape as number[]), data, total);
+    const n = tensorBytes(storage, elementCount(w.shape as number[]), scan, total);
     if (n === null) return null;
     total += n;
   }
   return total;
 }
 
-export function weightBytes(model: TfjsModel, w: WeightEntry): Uint8Array {
-  return model.groups[w.group].data.subarray(w.offset, w.offset + w.byteLength);
+/**
+ * Little-endian uint32s at any place of a group's stream, through a window of it read on demand:
+ * the length prefixes of string tensors, which must be read to know where the next tensor starts.
+ */
+class StreamScanner {
+  private window = new Uint8Array(0);
+  private start = 0;
+
+  constructor(private readonly group: WeightGroup, private readonly file: string) {}
+
+  uint32At(at: number): number | null {
+    if (at + 4 > this.group.bytes) return null;
+    if (at < this.start || at + 4 > this.start + this.window.length) {
+      this.start = at;
+      this.window = new Uint8Array(Math.min(SCAN_WINDOW, this.group.bytes - at));
+      readStream(this.group, at, this.window, this.file);
+    }
+    const i = at - this.start;
+    const w = this.window;
+    return (w[i] | (w[i + 1] << 8) | (w[i + 2] << 16)) + w[i + 3] * 0x1000000;
+  }
 }
 
-const floatCache = new WeakMap<WeightEntry, Float32Array>();
+const SCAN_WINDOW = 64 * 1024;
 
-/** A float32 weight's values (dequantized), or null for other dtypes. Cached per entry. */
+/** Fills `out` with the group's stream from `offset`, reading each shard it spans (synchronously). */
+export function readStream(group: WeightGroup, offset: number, out: Uint8Array, modelFile: string): void {
+  const end = offset + out.length;
+  if (offset < 0 || end > group.bytes) throw new Error(`bytes [${offset}, ${end}) lie outside a weight group of ${group.bytes}`);
+  // The first shard that ends after `offset` (shards are in stream order; a binary search for many).
+  let lo = 0;
+  let hi = group.shards.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const s = group.shards[mid];
+    if (s.offset + s.bytes <= offset) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let k = lo; k < group.shards.length && out.length > 0; k++) {
+    const s = group.shards[k];
+    const from = Math.max(offset, s.offset);
+    const to = Math.min(end, s.offset + s.bytes);
+    if (from >= to) {
+      if (s.offset >= end) break;
+      continue;
+    }
+    readShardRange(s, from - s.offset, out.subarray(from - offset, to - offset), modelFile);
+  }
+}
+
+function readShardRange(shard: ShardFile, at: number, out: Uint8Array, modelFile: string): void {
+  let fd: number;
+  try {
+    fd = openSync(shard.file, 'r');
+  } catch (e) {
+    throw shardError(e, shard.relative, modelFile);
+  }
+  try {
+    for (let done = 0; done < out.length;) {
+      // readSync reads at most 2 GiB - 1 at a time.
+      const n = readSync(fd, out, done, Math.min(out.length - done, 0x40000000), at + done);
+      if (n === 0) {
+        throw new KpruneError('io', `weight shard "${shard.relative}" ended early: it is shorter than when the model was loaded`, { file: modelFile });
+      }
+      done += n;
+    }
+  } catch (e) {
+    if (e instanceof KpruneError) throw e;
+    throw shardError(e, shard.relative, modelFile);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * A tensor's bytes as stored, read now from whichever shard(s) hold them (synchronously: layers'
+ * weights are getters). Nothing is kept; a caller that needs them twice keeps them.
+ */
+export function readWeightBytes(model: TfjsModel, w: WeightEntry): Uint8Array {
+  const out = new Uint8Array(w.byteLength);
+  readStream(model.groups[w.group], w.offset, out, model.path);
+  return out;
+}
+
+/** The same as `readWeightBytes`. */
+export const weightBytes = readWeightBytes;
+
+/** A float32 weight's values (dequantized), read now, or null for other dtypes. */
 export function weightFloats(model: TfjsModel, w: WeightEntry): Float32Array | null {
   if (w.dtype !== 'float32') return null;
-  let v = floatCache.get(w);
-  if (!v) {
-    v = decodeFloats(w.storage, weightBytes(model, w));
-    floatCache.set(w, v);
-  }
-  return v;
+  return decodeFloats(w.storage, readWeightBytes(model, w));
 }
 
 /** The files of a model: model.json first, then every shard. */
