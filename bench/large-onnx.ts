@@ -14,7 +14,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
-import { AT, GeneratedModel, TensorPlan, elementCount, ints, makeTensorBytes, tensorBytes, valueInfo, writeAll } from './vgg16.js';
+import { AT, GeneratedModel, TensorPlan, ints, makeTensorBytes, tensorBytes, valueInfo, writeAll, describeGenerated } from './vgg16.js';
 
 const { onnx } = onnxProto;
 type INodeProto = onnxProto.onnx.INodeProto;
@@ -114,15 +114,5 @@ export async function writeLargeOnnxModel(dir: string, options: LargeOnnxOptions
   await fs.writeFile(modelFile, model);
   files.unshift(modelFile);
 
-  let bytes = 0;
-  for (const f of files) bytes += (await fs.stat(f)).size;
-  return {
-    path: modelFile,
-    files,
-    bytes,
-    conv3x3Layers: o.layers,
-    params: tensors.reduce((a, t) => a + elementCount(t.dims), 0),
-    weightBytes,
-    largestTensorBytes: tensors.reduce((a, t) => Math.max(a, tensorBytes(t)), 0),
-  };
+  return describeGenerated(files, tensors, o.layers);
 }

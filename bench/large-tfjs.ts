@@ -13,7 +13,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { GeneratedModel, TensorPlan, elementCount, makeTensorBytes, tensorBytes, writeAll } from './vgg16.js';
+import { GeneratedModel, TensorPlan, makeTensorBytes, tensorBytes, writeAll, describeGenerated } from './vgg16.js';
 
 export interface LargeTfjsOptions {
   /** Conv2D 3x3 layers (default 100). */
@@ -122,15 +122,5 @@ export async function writeLargeTfjsModel(dir: string, options: LargeTfjsOptions
   const modelFile = path.join(dir, 'model.json');
   await fs.writeFile(modelFile, JSON.stringify(doc));
   const files = [modelFile, ...shards.paths.map((p) => path.join(dir, p))];
-  let bytes = 0;
-  for (const f of files) bytes += (await fs.stat(f)).size;
-  return {
-    path: modelFile,
-    files,
-    bytes,
-    conv3x3Layers: o.layers,
-    params: tensors.reduce((a, t) => a + elementCount(t.dims), 0),
-    weightBytes,
-    largestTensorBytes: tensors.reduce((a, t) => Math.max(a, tensorBytes(t)), 0),
-  };
+  return describeGenerated(files, tensors, o.layers);
 }

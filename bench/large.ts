@@ -33,7 +33,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LARGE_ONNX_DEFAULTS, LargeOnnxOptions, writeLargeOnnxModel } from './large-onnx.js';
 import { LARGE_TFJS_DEFAULTS, LargeTfjsOptions, writeLargeTfjsModel } from './large-tfjs.js';
-import { fmtNum, markdownTable, median } from './stats.js';
+import { fmtNum, markdownTable, median, machineInfo } from './stats.js';
 import { GeneratedModel, writeVgg16Model } from './vgg16.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
@@ -355,14 +355,7 @@ async function main(): Promise<void> {
   const a = parseArgs(process.argv.slice(2));
   const started = performance.now();
   const date = new Date();
-  const cpus = os.cpus();
-  const machine = {
-    cpu: cpus[0]?.model.trim() ?? 'unknown',
-    cores: cpus.length,
-    totalMemGiB: os.totalmem() / 2 ** 30,
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-  };
+  const machine = machineInfo();
   const checkout = path.resolve(path.dirname(a.cli), '..', '..'); // <checkout>/dist/cli/main.js
   const version = (() => {
     try {

@@ -23,7 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AUTO_CANDIDATES, maskCount, namedMask, VERSION } from '../src/index.js';
 import { RunRecord, runWorker } from './run-worker.js';
-import { fmtNum, markdownTable } from './stats.js';
+import { fmtNum, markdownTable, machineInfo } from './stats.js';
 
 /** A run that takes longer than this is killed and recorded as failed. */
 const RUN_TIMEOUT_MS = 600_000;
@@ -125,14 +125,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   const date = new Date();
   const opts = parseOptions();
-  const cpus = os.cpus();
-  const machine = {
-    cpu: cpus[0]?.model.trim() ?? 'unknown',
-    cores: cpus.length,
-    totalMemGiB: os.totalmem() / 2 ** 30,
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-  };
+  const machine = machineInfo();
 
   // The matrix. An infeasible auto budget fails the same way at every calibration size (the check
   // is on kept parameters, not on data), so it runs once per model, at the smallest size.

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { loadModel, VERSION } from '../src/index.js';
 import { WorkerOp } from './protocol.js';
 import { RunRecord, runWorker } from './run-worker.js';
-import { fmtMs, fmtNum, markdownTable, max, median, min } from './stats.js';
+import { fmtMs, fmtNum, markdownTable, max, median, min, machineInfo } from './stats.js';
 import { writeVgg16Model } from './vgg16.js';
 
 const SMALL_RUNS = 5;
@@ -108,14 +108,7 @@ async function measure(name: string, file: string, bytes: number, op: 'analyze' 
 async function main(): Promise<void> {
   const started = performance.now();
   const date = new Date();
-  const cpus = os.cpus();
-  const machine = {
-    cpu: cpus[0]?.model.trim() ?? 'unknown',
-    cores: cpus.length,
-    totalMemGiB: os.totalmem() / 2 ** 30,
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-  };
+  const machine = machineInfo();
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'kprune-bench-'));
   const cleanup = () => rmSync(tmp, { recursive: true, force: true });
   const onSignal = (sig: NodeJS.Signals) => { cleanup(); process.kill(process.pid, sig); };

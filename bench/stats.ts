@@ -1,3 +1,4 @@
+import os from 'node:os';
 /** Small statistics and formatting helpers for the benchmark. */
 
 export function median(xs: number[]): number {
@@ -31,4 +32,16 @@ export function markdownTable(header: string[], rows: string[][], align: ('l' | 
   const line = (cells: string[]) => `| ${cells.join(' | ')} |`;
   const sep = `|${align.map((a) => (a === 'r' ? '---:' : ':---')).join('|')}|`;
   return [line(header), sep, ...rows.map(line)].join('\n');
+}
+
+/** The machine a benchmark ran on, recorded beside its figures. */
+export function machineInfo(): { cpu: string; cores: number; totalMemGiB: number; node: string; platform: string } {
+  const cpus = os.cpus();
+  return {
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    cores: cpus.length,
+    totalMemGiB: os.totalmem() / 2 ** 30,
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+  };
 }

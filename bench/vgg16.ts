@@ -120,6 +120,21 @@ export interface GeneratedModel {
   largestTensorBytes: number;
 }
 
+/** The description of a generated model whose files are written: sizes from disk, counts from its plan. */
+export async function describeGenerated(files: string[], tensors: TensorPlan[], conv3x3Layers: number): Promise<GeneratedModel> {
+  let bytes = 0;
+  for (const f of files) bytes += (await fs.stat(f)).size;
+  return {
+    path: files[0],
+    files,
+    bytes,
+    conv3x3Layers,
+    params: tensors.reduce((a, t) => a + elementCount(t.dims), 0),
+    weightBytes: tensors.reduce((a, t) => a + tensorBytes(t), 0),
+    largestTensorBytes: tensors.reduce((a, t) => Math.max(a, tensorBytes(t)), 0),
+  };
+}
+
 /** Writes all of `data` at the handle's position. */
 export async function writeAll(handle: fs.FileHandle, data: Uint8Array): Promise<void> {
   for (let off = 0; off < data.length;) {

@@ -16,6 +16,7 @@ import { executeGraph } from '../src/runtime/tfjs-runner.js';
 import { Quantization, saveLayersModel, seedWeights, tfjs, tfjsCases } from './helpers/tfjs-models.js';
 import { tempDir } from './helpers/tmp.js';
 import { randomFloats } from './helpers/onnx-builder.js';
+import { assertClose } from './helpers/assert-close.js';
 
 const dir = tempDir('kprune-tfjs-layouts-');
 const ESRGAN = path.resolve(new URL('../../node_modules/@upscalerjs/esrgan-slim/models/x2/model.json', import.meta.url).pathname);
@@ -32,14 +33,6 @@ async function predict(kind: 'layers' | 'graph', file: string, dims: number[], s
   x.dispose();
   model.dispose();
   return v;
-}
-
-/** |a - b| <= rel * max|b| everywhere. */
-function assertClose(a: Float32Array, b: Float32Array, rel: number, what: string): void {
-  assert.equal(a.length, b.length, what);
-  let scale = 0;
-  for (const v of b) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= rel * Math.max(scale, 1e-6), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
 }
 
 /**

@@ -24,6 +24,7 @@ import { Tf } from '../src/runtime/tfjs-backend.js';
 import { saveLayersModel, seedWeights, tfjs, writeModelFiles } from './helpers/tfjs-models.js';
 import { tempDir } from './helpers/tmp.js';
 import { randomFloats } from './helpers/onnx-builder.js';
+import { assertClose } from './helpers/assert-close.js';
 
 const dir = tempDir('kprune-tfjs-lazy-');
 const SHARDS = 40;
@@ -72,13 +73,6 @@ async function predict(model: TF.LayersModel, seed: number): Promise<Float32Arra
   x.dispose();
   y.dispose();
   return v;
-}
-
-function assertClose(a: Float32Array, b: Float32Array, rel: number, what: string): void {
-  assert.equal(a.length, b.length, what);
-  let scale = 0;
-  for (const v of b) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) <= rel * Math.max(scale, 1e-6), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
 }
 
 test('40 shards: shard sizes only at load, each tensor read across shard ends when asked for, nothing kept', async () => {

@@ -20,6 +20,7 @@ import { executeGraph } from '../src/runtime/tfjs-runner.js';
 import { Quantization, tfjs, tfjsCases } from './helpers/tfjs-models.js';
 import { tempDir } from './helpers/tmp.js';
 import { randomFloats } from './helpers/onnx-builder.js';
+import { assertClose } from './helpers/assert-close.js';
 
 const dir = tempDir('kprune-tfjs-');
 const QUANT: Quantization[] = ['float32', 'uint8', 'uint16', 'float16'];
@@ -40,15 +41,6 @@ async function load(kind: 'layers' | 'graph', handler: TF.io.IOHandler) {
 
 /** 3x3 position of element i of a TF kernel [3][3][a][b] (HWIO or depthwise). */
 const positionOf = (shape: number[], i: number) => Math.floor(i / (shape[2] * shape[3]));
-
-function assertClose(a: Float32Array, b: Float32Array, rel: number, what: string): void {
-  assert.equal(a.length, b.length, what);
-  let scale = 0;
-  for (const v of b) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < a.length; i++) {
-    assert.ok(Math.abs(a[i] - b[i]) <= rel * Math.max(scale, 1e-6), `${what}[${i}]: ${a[i]} vs ${b[i]}`);
-  }
-}
 
 function manifestOf(m: TfjsModel) {
   return (m.json.weightsManifest as { paths: string[]; weights: { name: string; dtype: string; quantization?: { dtype: string } }[] }[]);
