@@ -17,21 +17,23 @@ export interface ArtifactOptions {
 /** The model as TF.js ModelArtifacts: every group's weights in manifest order, one buffer. */
 export function modelArtifacts(model: TfjsModel, options: ArtifactOptions = {}): TF.io.ModelArtifacts {
   const replace = options.replace ?? new Map<string, Float32Array>();
+  const manifest = model.json.weightsManifest as { weights: TF.io.WeightsManifestEntry[] }[];
   const specs: TF.io.WeightsManifestEntry[] = [];
-  const parts: Uint8Array[] = [];
-  for (const w of model.weights) {
-    const manifest = model.json.weightsManifest as { weights: TF.io.WeightsManifestEntry[] }[];
-    const spec = manifest[w.group].weights[w.index];
+  // Sizes first, then one buffer filled tensor by tensor: the model is held once here, not as
+  // parts plus their concatenation plus a copy.
+  const sizes = model.weights.map((w) => {
     const v = replace.get(w.name);
-    if (v) {
-      specs.push({ name: w.name, shape: w.shape, dtype: 'float32' });
-      parts.push(encodeFloats({ kind: 'plain', dtype: 'float32' }, v).bytes);
-    } else {
-      specs.push(spec);
-      parts.push(weightBytes(model, w));
-    }
-  }
-  const data = Buffer.concat(parts);
+    specs.push(v ? { name: w.name, shape: w.shape, dtype: 'float32' } : manifest[w.group].weights[w.index]);
+    return v ? v.length * 4 : w.byteLength;
+  });
+  const weightData = new ArrayBuffer(sizes.reduce((a, b) => a + b, 0));
+  const data = new Uint8Array(weightData);
+  let at = 0;
+  model.weights.forEach((w, i) => {
+    const v = replace.get(w.name);
+    data.set(v ? encodeFloats({ kind: 'plain', dtype: 'float32' }, v).bytes : weightBytes(model, w), at);
+    at += sizes[i];
+  });
   const json = model.json;
   let topology = json.modelTopology as Record<string, unknown>;
   if (options.extraNodes && options.extraNodes.length > 0) {
@@ -40,7 +42,7 @@ export function modelArtifacts(model: TfjsModel, options: ArtifactOptions = {}):
   const artifacts: TF.io.ModelArtifacts = {
     modelTopology: topology as TF.io.ModelArtifacts['modelTopology'],
     weightSpecs: specs,
-    weightData: data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) as ArrayBuffer,
+    weightData,
   };
   // The optional fields tf.io's own JSON handlers pass on.
   const pass = ['format', 'generatedBy', 'convertedBy', 'trainingConfig', 'signature', 'userDefinedMetadata', 'modelInitializer', 'initializerSignature'] as const;
