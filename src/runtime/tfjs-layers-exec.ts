@@ -9,6 +9,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from './tfjs-backend.js';
+import { ConvGradients, conv2d } from './onnx-tfjs/conv.js';
 
 export type ActivationLayout = 'NHWC' | 'NCHW';
 
@@ -78,8 +79,34 @@ function weightBySuffix(layer: LayerLike, suffix: string): TF.Tensor | undefined
   return layer.weights.find((w) => w.originalName === suffix || w.originalName.endsWith(`/${suffix}`))?.read();
 }
 
+/** Explicit pads [top, left, bottom, right] of a Keras padding, as TF computes "same" (the extra one after). */
+function explicitPads(spec: KerasConvSpec, input: TF.Tensor4D, kernel: TF.Tensor): [number, number, number, number] {
+  if (spec.padding === 'valid') return [0, 0, 0, 0];
+  const total = (axis: 0 | 1) => {
+    const size = input.shape[1 + axis];
+    const s = spec.strides[axis];
+    const k = ((kernel.shape[axis] ?? 1) - 1) * spec.dilations[axis] + 1;
+    return Math.max((Math.ceil(size / s) - 1) * s + k - size, 0);
+  };
+  const [h, w] = [total(0), total(1)];
+  return [Math.floor(h / 2), Math.floor(w / 2), h - Math.floor(h / 2), w - Math.floor(w / 2)];
+}
+
+/**
+ * A trained kernel's convolution through kprune's forward-convolution gradients (what the wasm
+ * backend lacks or runs slowly: see onnx-tfjs/conv.ts). A depthwise kernel [3, 3, C, M] is, in
+ * that order, the grouped [3, 3, 1, C * M].
+ */
+function trainedConv(tf: Tf, spec: KerasConvSpec, input: TF.Tensor4D, kernel: TF.Tensor, gradients: ConvGradients): TF.Tensor4D {
+  const depthwise = spec.type !== 'conv2d';
+  const [kh, kw, c, m] = kernel.shape as [number, number, number, number];
+  const w = (depthwise ? tf.reshape(kernel, [kh, kw, 1, c * m]) : kernel) as TF.Tensor4D;
+  const convSpec = { strides: spec.strides, dilations: spec.dilations, pads: explicitPads(spec, input, kernel), group: depthwise ? input.shape[3] : 1 };
+  return conv2d(tf, input, w, convSpec, { x: true, w: true }, gradients);
+}
+
 /** One convolution layer, as tfjs-layers computes it (channels_first goes through NHWC). */
-function runConv(tf: Tf, layer: LayerLike, spec: KerasConvSpec, x: TF.Tensor, kernel: TF.Tensor): { out: TF.Tensor; inner: TF.Tensor } {
+function runConv(tf: Tf, layer: LayerLike, spec: KerasConvSpec, x: TF.Tensor, kernel: TF.Tensor, gradients?: ConvGradients): { out: TF.Tensor; inner: TF.Tensor } {
   let input = x as TF.Tensor4D;
   if (spec.channelsFirst) input = tf.transpose(input, [0, 2, 3, 1]);
   const { strides, dilations, padding } = spec;
@@ -87,15 +114,15 @@ function runConv(tf: Tf, layer: LayerLike, spec: KerasConvSpec, x: TF.Tensor, ke
   let inner: TF.Tensor4D;
   switch (spec.type) {
     case 'conv2d':
-      y = tf.conv2d(input, kernel as TF.Tensor4D, strides, padding, 'NHWC', dilations);
+      y = gradients ? trainedConv(tf, spec, input, kernel, gradients) : tf.conv2d(input, kernel as TF.Tensor4D, strides, padding, 'NHWC', dilations);
       break;
     case 'depthwise':
-      y = tf.depthwiseConv2d(input, kernel as TF.Tensor4D, strides, padding, 'NHWC', dilations);
+      y = gradients ? trainedConv(tf, spec, input, kernel, gradients) : tf.depthwiseConv2d(input, kernel as TF.Tensor4D, strides, padding, 'NHWC', dilations);
       break;
     case 'separable': {
       const pointwise = weightBySuffix(layer, 'pointwise_kernel');
       if (!pointwise) throw new Error('the separable convolution has no pointwise kernel');
-      inner = tf.depthwiseConv2d(input, kernel as TF.Tensor4D, strides, padding, 'NHWC', dilations);
+      inner = gradients ? trainedConv(tf, spec, input, kernel, gradients) : tf.depthwiseConv2d(input, kernel as TF.Tensor4D, strides, padding, 'NHWC', dilations);
       y = tf.conv2d(inner, pointwise as TF.Tensor4D, 1, 'valid');
       break;
     }
@@ -120,6 +147,8 @@ export function executePlan(
   feeds: Map<string, TF.Tensor>,
   fetch: string[],
   kernels: Map<string, TF.Tensor>,
+  /** When kernels train: how convolution gradients are computed (see onnx-tfjs/conv.ts). */
+  gradients?: ConvGradients,
 ): Map<string, TF.Tensor> {
   const wanted = new Set(fetch);
   // Backwards: which ops are needed, and the last op that reads each value.
@@ -157,7 +186,7 @@ export function executePlan(
         if (op.conv) {
           const kernel = kernels.get(op.conv.kernelId) ?? weightBySuffix(layer, op.conv.type === 'conv2d' ? 'kernel' : 'depthwise_kernel');
           if (!kernel) throw new Error(`layer "${op.layerPath.join('/')}" has no kernel`);
-          const { out, inner } = runConv(tf, layer, op.conv, inputs[0], kernel);
+          const { out, inner } = runConv(tf, layer, op.conv, inputs[0], kernel, gradients);
           // A linear activation hands back its input: two names, two disposable tensors.
           return [out, inner === out ? tf.clone(inner) : inner];
         }

@@ -1,27 +1,27 @@
 /**
- * One training step of an ONNX graph in TF.js: forward, loss, gradients of the reshaped 3x3
- * filters only, masked so that pruned kernel positions get no update, an optimiser step, and the
- * masks applied once more so that pruned positions are exactly zero after every step whatever the
- * optimiser does. Everything else in the graph (biases, BatchNorm statistics and scales, other
- * layers) stays as it is: BatchNorm runs on its frozen statistics.
+ * One training step of a model in TF.js (an ONNX graph, or a TF.js model itself): forward, loss,
+ * gradients of the reshaped 3x3 filters only, masked so that pruned kernel positions get no
+ * update, an optimiser step, and the masks applied once more so that pruned positions are exactly
+ * zero after every step whatever the optimiser does. Everything else in the model (biases,
+ * BatchNorm statistics and scales, other layers) stays as it is: BatchNorm runs on its frozen
+ * statistics.
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Trainer } from '../../core/finetune/loop.js';
 import { Objective, objectiveNeeds } from '../../core/finetune/score.js';
 import type { Dataset } from '../../data/types.js';
 import type { Tf } from '../tfjs-backend.js';
-import { GraphWeights, OnnxTfjsGraph } from './graph.js';
 
 export type OptimizerName = 'sgd' | 'adam';
 
 export interface TfjsTrainerConfig {
   tf: Tf;
-  graph: OnnxTfjsGraph;
-  /** Loaded with the trained filters as variables. */
-  weights: GraphWeights;
-  /** The model input fed with training samples, and the value the loss reads (logits). */
-  input: string;
-  head: string;
+  /** The value the loss reads (logits) for a batch of samples, computed with `variables`. */
+  forward: (x: TF.Tensor) => TF.Tensor;
+  /** The trained filters by name, HWIO [3, 3, in, out] (depthwise [3, 3, channels, multiplier]). */
+  variables: ReadonlyMap<string, TF.Variable>;
+  /** A trained filter's current values, in the core's layout [out][inPerGroup][9]. */
+  read: (name: string) => Float32Array;
   /** 9-bit kernel masks by trainable weight name (bit p = row-major position p of the 3x3 kernel). */
   masks: Map<string, number>;
   train: Dataset;
@@ -44,7 +44,7 @@ export class TfjsTrainer implements Trainer {
   constructor(private readonly c: TfjsTrainerConfig) {
     const tf = c.tf;
     this.perSample = c.train.sampleDims.reduce((a, b) => a * b, 1);
-    for (const [name, v] of c.weights.variables) {
+    for (const [name, v] of c.variables) {
       const mask = c.masks.get(name);
       if (mask === undefined) throw new Error(`no mask for trainable weight "${name}"`);
       if (v.shape[0] !== 3 || v.shape[1] !== 3) throw new Error(`trainable weight "${name}" is not a 3x3 filter`);
@@ -110,19 +110,19 @@ export class TfjsTrainer implements Trainer {
       teacherData = await this.c.teacher(xb, dims);
     }
     this.setLearningRate(lr);
-    const vars = [...this.c.weights.variables.values()];
+    const vars = [...this.c.variables.values()];
     const value = tf.tidy(() => {
       const x = tf.tensor(xb, dims);
       const labels = labelData ? tf.tensor1d(labelData, 'int32') : null;
       const teacher = teacherData ? tf.tensor2d(teacherData, [n, teacherData.length / n]) : null;
       const { value: loss, grads } = tf.variableGrads(() => {
-        const out = this.c.graph.run(this.c.weights, new Map([[this.c.input, x]]), [this.c.head]).get(this.c.head)!;
+        const out = this.c.forward(x);
         return this.loss(tf.reshape(out, [n, -1]) as TF.Tensor2D, labels, teacher);
       }, vars);
       const masked: TF.NamedTensorMap = {};
-      for (const [name, v] of this.c.weights.variables) masked[v.name] = tf.mul(grads[v.name], this.maskTensors.get(name)!);
+      for (const [name, v] of this.c.variables) masked[v.name] = tf.mul(grads[v.name], this.maskTensors.get(name)!);
       this.optimizer.applyGradients(masked);
-      for (const [name, v] of this.c.weights.variables) v.assign(tf.mul(v, this.maskTensors.get(name)!));
+      for (const [name, v] of this.c.variables) v.assign(tf.mul(v, this.maskTensors.get(name)!));
       return loss;
     });
     const loss = (await value.data())[0];
@@ -131,7 +131,7 @@ export class TfjsTrainer implements Trainer {
   }
 
   snapshot(): ReadonlyMap<string, Float32Array> {
-    return new Map([...this.c.weights.variables.keys()].map((name) => [name, this.c.weights.readTrainable(name)]));
+    return new Map([...this.c.variables.keys()].map((name) => [name, this.c.read(name)]));
   }
 
   dispose(): void {
