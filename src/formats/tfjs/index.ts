@@ -20,7 +20,7 @@ import type { ComputeNode, ModelInventory } from '../onnx/inventory.js';
 import type { SkippedConv } from '../onnx/convs.js';
 import type { LoadedModel } from '../model.js';
 import { scanGraph, GraphScan } from './graph.js';
-import { oihwToDepthwise, oihwToHwio } from './kernels.js';
+import { depthwiseToOihw, hwioToOihw, oihwToDepthwise, oihwToHwio } from './kernels.js';
 import { scanKeras, KerasScan } from './layers.js';
 import { TfjsModel, elementCount, modelFiles, readTfjsModel, weightFloats } from './read.js';
 import { TfjsWriteOptions, writeTfjsModel } from './write.js';
@@ -29,6 +29,9 @@ import { decomposeKeras } from './decompose-layers.js';
 import { decomposeGraph } from './decompose-graph.js';
 import { chooseTfjsLayouts } from './auto-layout.js';
 import { DerivedMap } from '../../util/derived-map.js';
+import { finetuneKeras } from '../../runtime/tfjs-finetune.js';
+import type { Mask } from '../../core/lattice.js';
+import type { FinetuneData, FinetuneOptions } from '../../runtime/finetune-run.js';
 import type { LayoutRequest } from '../model.js';
 
 export { readTfjsModel, detectTfjs } from './read.js';
@@ -64,14 +67,21 @@ function toManifestLayout(model: TfjsModel, layers: Conv3x3Layer[], weights: Rea
   for (const id of ids) {
     if (!byId.has(id) || !model.byName.has(id)) throw new KpruneError('usage', `no 3x3 layer "${id}" in this model`);
   }
-  return DerivedMap.over(ids, (id) => {
-    const layer = byId.get(id)!;
-    const values = weights.get(id)!;
-    if (values.length !== layerParams(layer)) throw new KpruneError('usage', `layer "${id}" has ${layerParams(layer)} weights, not ${values.length}`);
-    const [, , cin, cout] = model.byName.get(id)!.shape;
-    // A Conv2D kernel's third dim is the layer's inputs per group; a depthwise kernel's is its channels.
-    return layer.inChannelsPerGroup === cin ? oihwToHwio(values, cin, cout) : oihwToDepthwise(values, cin, cout);
-  });
+  return DerivedMap.over(ids, (id) => toModelLayout(model, byId.get(id)!, weights.get(id)!));
+}
+
+/** A layer's weights [out][inPerGroup][9] in its kernel's own layout (HWIO, or depthwise [3, 3, C, M]). */
+function toModelLayout(model: TfjsModel, layer: Conv3x3Layer, values: Float32Array): Float32Array {
+  if (values.length !== layerParams(layer)) throw new KpruneError('usage', `layer "${layer.id}" has ${layerParams(layer)} weights, not ${values.length}`);
+  const [, , cin, cout] = model.byName.get(layer.id)!.shape;
+  // A Conv2D kernel's third dim is the layer's inputs per group; a depthwise kernel's is its channels.
+  return layer.inChannelsPerGroup === cin ? oihwToHwio(values, cin, cout) : oihwToDepthwise(values, cin, cout);
+}
+
+/** The inverse of `toModelLayout`. */
+function fromModelLayout(model: TfjsModel, layer: Conv3x3Layer, values: Float32Array): Float32Array {
+  const [, , cin, cout] = model.byName.get(layer.id)!.shape;
+  return layer.inChannelsPerGroup === cin ? hwioToOihw(values, cin, cout) : depthwiseToOihw(values, cin, cout);
 }
 
 function singleInput(inputs: InputSpec[], file: string): InputSpec {
@@ -261,6 +271,22 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
       return thenDispose([loaded], file, () => fetchShapes(rt, loaded, s.kind === 'layers' ? s.keras.plan : null, feeds, wanted, file));
     },
     createRunner: (weights) => runnerFor(weights),
+    // A LayersModel trains in TF.js itself; a GraphModel's weights are graph constants (not yet).
+    ...(s.kind === 'layers' ? {
+      finetune: (start: ReadonlyMap<string, Float32Array>, masks: Map<string, Mask>, data: FinetuneData, options: FinetuneOptions) => {
+        const byId = new Map(s.layers.map((l) => [l.id, l]));
+        return finetuneKeras({
+          artifacts: modelArtifacts(model),
+          plan: s.keras.plan,
+          input: singleInput(s.inputs, file),
+          file,
+          layers: s.layers,
+          kernelShape: (id) => model.byName.get(id)!.shape,
+          toModelLayout: (id, values) => toModelLayout(model, byId.get(id)!, values),
+          fromModelLayout: (id, values) => fromModelLayout(model, byId.get(id)!, values),
+        }, start, masks, data, options);
+      },
+    } : {}),
     defaultOutputPath: () => tfjsKprunedPath(file),
     async write(weights, outPath, layouts = new Map()) {
       // A model TF.js cannot load (a layer class it does not know) could not be verified after

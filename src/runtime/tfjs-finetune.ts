@@ -1,0 +1,171 @@
+/**
+ * Brief end-to-end fine-tuning of a reshaped TF.js LayersModel, in TF.js itself: the model runs op
+ * by op (tfjs-layers-exec.ts) with its reshaped 3x3 kernels as variables, through kprune's
+ * forward-convolution gradients; only their kept positions train (the shared TfjsTrainer), with
+ * cross-entropy on labels or by distillation from the original model (the same model run with its
+ * own kernels). Checkpoints are scored on held-out data in the same runtime the written model runs
+ * in. The result is new kernels by layer id, in the core's layout, for LoadedModel.write.
+ */
+import type * as TF from '@tensorflow/tfjs';
+import type { Conv3x3Layer } from '../core/conv.js';
+import { chooseObjective, scoreOutputs } from '../core/finetune/score.js';
+import { Mask } from '../core/lattice.js';
+import type { Dataset } from '../data/types.js';
+import { KpruneError } from '../errors.js';
+import type { OutputSet } from '../report/metrics.js';
+import {
+  AGREEMENT_TOLERANCE, DEFAULT_BATCH, DEFAULT_DISTILL_WEIGHT, DEFAULT_TEMPERATURE, EVAL_BATCH,
+  FinetuneData, FinetuneOptions, FinetuneResult, checkFinetuneOptions, runFinetuneLoop,
+} from './finetune-run.js';
+import { defaultGradients, onnxTfjsRuntime } from './onnx-tfjs/backend.js';
+import type { ConvGradients } from './onnx-tfjs/conv.js';
+import { TfjsTrainer } from './onnx-tfjs/trainer.js';
+import type { InputSpec } from './onnx-runtime.js';
+import type { Tf } from './tfjs-backend.js';
+import { KerasPlan, executePlan } from './tfjs-layers-exec.js';
+import { memoryHandler } from './tfjs-io.js';
+import { loadInTfjs } from './tfjs-runner.js';
+
+export interface KerasFinetuneSpec {
+  /** The original model, as handed to TF.js. */
+  artifacts: TF.io.ModelArtifacts;
+  plan: KerasPlan;
+  /** The model's one input. */
+  input: InputSpec;
+  file: string;
+  layers: Conv3x3Layer[];
+  /** A layer's kernel in the model's own layout (HWIO, or depthwise [3, 3, C, M]) and back. */
+  kernelShape(id: string): number[];
+  toModelLayout(id: string, values: Float32Array): Float32Array;
+  fromModelLayout(id: string, values: Float32Array): Float32Array;
+}
+
+/** Does the model's output layer end in a softmax (probabilities rather than logits)? */
+function endsInSoftmax(model: TF.LayersModel): boolean {
+  const last = model.outputLayers?.[0] as unknown as { getClassName(): string; getConfig(): Record<string, unknown> } | undefined;
+  if (!last) return false;
+  return last.getClassName() === 'Softmax' || last.getConfig().activation === 'softmax';
+}
+
+export async function finetuneKeras(
+  spec: KerasFinetuneSpec,
+  start: ReadonlyMap<string, Float32Array>,
+  masks: Map<string, Mask>,
+  data: FinetuneData,
+  options: FinetuneOptions,
+): Promise<FinetuneResult> {
+  const began = performance.now();
+  checkFinetuneOptions(spec.file, spec.layers, start, masks, data, options);
+  const rt = await onnxTfjsRuntime(options.backend);
+  const { tf } = rt;
+  const loaded = await loadInTfjs(rt, 'layers', memoryHandler(spec.artifacts), spec.file);
+  if (loaded.kind !== 'layers') throw new Error('unreachable');
+  const model = loaded.model;
+  const gradients = defaultGradients(rt.backend);
+  const input = spec.plan.inputs.find((i) => i.name === spec.input.name)!.tensor;
+  const output = spec.plan.outputs[0];
+  // Losses and scores read logits: of probabilities, the log is the logits up to a constant, which
+  // softmax, cross-entropy and KL do not see.
+  const probabilities = endsInSoftmax(model);
+  const head = (x: TF.Tensor, kernels: Map<string, TF.Tensor>, train?: ConvGradients): TF.Tensor => {
+    const out = executePlan(tf, model, spec.plan, new Map([[input, x]]), [output], kernels, train).get(output)!;
+    return probabilities ? tf.log(tf.maximum(out, 1e-30)) : out;
+  };
+  const ids = spec.layers.map((l) => l.id);
+  const startWeights = new Map(ids.map((id) => [id, start.get(id)!]));
+  const variables = new Map(ids.map((id) => [id, tf.tidy(() => tf.variable(tf.tensor(spec.toModelLayout(id, startWeights.get(id)!), spec.kernelShape(id)), true))]));
+  const optimizer = options.optimizer ?? 'adam';
+  const temperature = options.temperature ?? DEFAULT_TEMPERATURE;
+  const batch = Math.min(options.batch ?? DEFAULT_BATCH, data.train.count);
+  const original = new Map<string, TF.Tensor>();
+  let trainer: TfjsTrainer | null = null;
+  try {
+    const teacherOut = await outputs(tf, data.heldOut, (x) => head(x, original));
+    const objective = chooseObjective(teacherOut.sampleDims, options.labels, options.distill ?? true);
+    checkAgreement(tf, data.heldOut, (x) => head(x, variables, gradients), (x) => head(x, kernelTensors(tf, spec, startWeights)), spec.file);
+    trainer = new TfjsTrainer({
+      tf,
+      forward: (x) => head(x, variables, gradients),
+      variables,
+      read: (id) => spec.fromModelLayout(id, variables.get(id)!.dataSync() as Float32Array),
+      masks, train: data.train, objective, temperature, optimizer,
+      distillWeight: options.distillWeight ?? DEFAULT_DISTILL_WEIGHT,
+      momentum: options.momentum ?? 0.9,
+      teacher: async (x, dims) => {
+        const y = tf.tidy(() => head(tf.tensor(x, dims), original));
+        const v = await y.data() as Float32Array;
+        y.dispose();
+        return v;
+      },
+    });
+    return await runFinetuneLoop({
+      trainer,
+      backend: rt.description,
+      objective,
+      batch,
+      optimizer,
+      async evaluate(w) {
+        const kernels = new Map<string, TF.Tensor>();
+        try {
+          for (const id of ids) kernels.set(id, tf.tensor(spec.toModelLayout(id, w.get(id)!), spec.kernelShape(id)));
+          return scoreOutputs(await outputs(tf, data.heldOut, (x) => head(x, kernels)), teacherOut, data.heldOut.labels, objective, temperature);
+        } finally {
+          kernels.forEach((k) => k.dispose());
+        }
+      },
+    }, startWeights, data, options, began);
+  } finally {
+    trainer?.dispose();
+    variables.forEach((v) => v.dispose());
+    model.dispose();
+  }
+}
+
+/** The head values of every sample of a data set, in batches. */
+async function outputs(tf: Tf, d: Dataset, run: (x: TF.Tensor) => TF.Tensor): Promise<OutputSet> {
+  const per = d.sampleDims.reduce((a, b) => a * b, 1);
+  const parts: Float32Array[] = [];
+  let sampleDims: number[] = [];
+  for (let s = 0; s < d.count; s += EVAL_BATCH) {
+    const n = Math.min(EVAL_BATCH, d.count - s);
+    const y = tf.tidy(() => run(tf.tensor(d.x.subarray(s * per, (s + n) * per), [n, ...d.sampleDims])));
+    sampleDims = y.shape.slice(1);
+    parts.push(await y.data() as Float32Array);
+    y.dispose();
+  }
+  const data = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    data.set(p, at);
+    at += p.length;
+  }
+  return { data, sampleDims };
+}
+
+/** The starting kernels as plain tensors, in the model's layout (disposed by the tidy using them). */
+function kernelTensors(tf: Tf, spec: KerasFinetuneSpec, weights: ReadonlyMap<string, Float32Array>): Map<string, TF.Tensor> {
+  return new Map([...weights].map(([id, w]) => [id, tf.tensor(spec.toModelLayout(id, w), spec.kernelShape(id))]));
+}
+
+/**
+ * Before training: the training path (kernels as variables, kprune's convolutions with explicit
+ * pads) must compute what TF.js's own layers compute with the same kernels, or the training would
+ * optimise a different function than the one written.
+ */
+function checkAgreement(tf: Tf, heldOut: Dataset, trained: (x: TF.Tensor) => TF.Tensor, plain: (x: TF.Tensor) => TF.Tensor, file: string): void {
+  const n = Math.min(8, heldOut.count);
+  const per = heldOut.sampleDims.reduce((a, b) => a * b, 1);
+  const [a, b] = tf.tidy(() => {
+    const x = tf.tensor(heldOut.x.subarray(0, n * per), [n, ...heldOut.sampleDims]);
+    return [trained(x).dataSync() as Float32Array, plain(x).dataSync() as Float32Array];
+  });
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  if (a.length !== b.length || !(diff <= AGREEMENT_TOLERANCE * Math.max(scale, 1e-6))) {
+    throw new KpruneError('runtime', `the training path disagrees with TF.js's own layers (largest difference ${diff.toPrecision(3)} at output scale ${scale.toPrecision(3)}); fine-tuning would train a different function`, { file });
+  }
+}
