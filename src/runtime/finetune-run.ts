@@ -99,7 +99,7 @@ const DEFAULT_ADAM_LR = 3e-3;
 const DEFAULT_SGD_LR = 1e-2;
 export const EVAL_BATCH = 256;
 /** The TF.js run of the starting weights must match onnxruntime's this closely before training. */
-export const AGREEMENT_TOLERANCE = 1e-3;
+const AGREEMENT_TOLERANCE = 1e-3;
 
 export function usage(message: string, file: string, suggestion?: string): KpruneError {
   return new KpruneError('usage', message, { file, suggestion });
@@ -132,6 +132,23 @@ export function checkFinetuneOptions(file: string, layers: Conv3x3Layer[], start
 
 function figuresOf(e: Evaluation<QualityFigures>): HeldOutFigures {
   return { ...e.figures, loss: e.loss };
+}
+
+/**
+ * Before training, the path that trains must compute what the model computes (`reference`), or the
+ * training would optimise a different function than the one written. Throws, saying `what`, if not.
+ */
+export function checkAgreement(trained: Float32Array, reference: Float32Array, what: string, file: string): void {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < reference.length; i++) {
+    diff = Math.max(diff, Math.abs(trained[i] - reference[i]));
+    scale = Math.max(scale, Math.abs(reference[i]));
+  }
+  // Written so that NaN fails too.
+  if (trained.length !== reference.length || !(diff <= AGREEMENT_TOLERANCE * Math.max(scale, 1e-6))) {
+    throw new KpruneError('runtime', `${what} (largest difference ${diff.toPrecision(3)} at output scale ${scale.toPrecision(3)}); fine-tuning would train a different function`, { file });
+  }
 }
 
 /** What one fine-tuner brings to the shared loop. */

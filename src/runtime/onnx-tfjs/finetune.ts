@@ -17,8 +17,8 @@ import { openProbeSession } from '../../formats/onnx/probe.js';
 import type { OnnxModel } from '../../formats/onnx/read.js';
 import type { OutputSet } from '../../report/metrics.js';
 import {
-  AGREEMENT_TOLERANCE, DEFAULT_BATCH, DEFAULT_DISTILL_WEIGHT, DEFAULT_TEMPERATURE, EVAL_BATCH,
-  FinetuneData, FinetuneOptions, FinetuneResult, checkFinetuneOptions, runFinetuneLoop, usage,
+  DEFAULT_BATCH, DEFAULT_DISTILL_WEIGHT, DEFAULT_TEMPERATURE, EVAL_BATCH,
+  FinetuneData, FinetuneOptions, FinetuneResult, checkAgreement, checkFinetuneOptions, runFinetuneLoop, usage,
 } from '../finetune-run.js';
 import { defaultGradients, onnxTfjsRuntime } from './backend.js';
 import { OnnxTfjsGraph } from './graph.js';
@@ -112,7 +112,7 @@ export async function finetune(
     const original = await teacher.outputs(data.heldOut);
     const objective = chooseObjective(original.sampleDims, options.labels, options.distill ?? true);
     weights = graph.loadWeights({ overrides: startWeights, trainable: ids });
-    await checkAgreement(model, graph, weights, startWeights, data.heldOut, input, head, tf, maxBatch, fixedBatch);
+    await checkStartAgreement(model, graph, weights, startWeights, data.heldOut, input, head, tf, maxBatch, fixedBatch);
 
     const loaded = weights;
     trainer = new TfjsTrainer({
@@ -151,7 +151,7 @@ export async function finetune(
  * Before training: the TF.js graph with the starting weights must compute what onnxruntime
  * computes, or the training would optimise a different function than the one written.
  */
-async function checkAgreement(
+async function checkStartAgreement(
   model: OnnxModel,
   graph: OnnxTfjsGraph,
   weights: ReturnType<OnnxTfjsGraph['loadWeights']>,
@@ -177,13 +177,5 @@ async function checkAgreement(
   } finally {
     await runner.release();
   }
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  if (a.length !== b.length || diff > AGREEMENT_TOLERANCE * Math.max(scale, 1e-6)) {
-    throw new KpruneError('runtime', `the TF.js execution of the model disagrees with onnxruntime (largest difference ${diff.toPrecision(3)} at output scale ${scale.toPrecision(3)}); fine-tuning would train a different function`, { file: model.path });
-  }
+  checkAgreement(a, b, 'the TF.js execution of the model disagrees with onnxruntime', model.path);
 }
