@@ -14,6 +14,7 @@ import { npyBytes } from './helpers/data-files.js';
 import { randomFloats } from './helpers/onnx-builder.js';
 import { functionalModel, saveLayersModel, seedWeights, tfjs } from './helpers/tfjs-models.js';
 import { tempDir } from './helpers/tmp.js';
+import { checkAgreement } from '../src/runtime/finetune-run.js';
 
 const dir = tempDir('kprune-tfjs-finetune-');
 
@@ -70,4 +71,12 @@ test('a TF.js GraphModel says fine-tuning is not available for it yet, before an
   const out = path.join(dir, 'graph-out', 'model.json');
   await assert.rejects(prune(file, { shape: 'cross', output: out, latencyRuns: 0, data: { data: x, calib: 32, eval: 16, occlusion: 0 }, finetune: { steps: 4, batch: 16 } }), /fine-tuning is not available for tfjs-graph models yet/);
   assert.ok(!existsSync(path.dirname(out)), 'nothing written');
+});
+
+test('the agreement check before training passes equal outputs and refuses different, shorter or NaN ones', () => {
+  const ref = Float32Array.from([1, -2, 3, 0.5]);
+  checkAgreement(Float32Array.from([1, -2, 3.001, 0.5]), ref, 'x', 'm.json');
+  assert.throws(() => checkAgreement(Float32Array.from([1, -2, 3.1, 0.5]), ref, 'the path disagrees', 'm.json'), /the path disagrees \(largest difference 0\.100 at output scale 3\.00\); fine-tuning would train a different function/);
+  assert.throws(() => checkAgreement(Float32Array.from([1, -2, 3]), ref, 'short', 'm.json'), /short/);
+  assert.throws(() => checkAgreement(Float32Array.from([1, -2, NaN, 0.5]), ref, 'nan', 'm.json'), /nan/);
 });
