@@ -25,8 +25,8 @@ export interface WorkerResult {
   /** For prune: the report's per-phase wall times (ms) and a few figures. */
   timings?: Record<string, number>;
   layers?: number;
-  sizeBefore?: { bytes: number; gzipBytes: number };
-  sizeAfter?: { bytes: number; gzipBytes: number };
+  sizeBefore?: { bytes: number; gzipBytes: number | null };
+  sizeAfter?: { bytes: number; gzipBytes: number | null };
   macsDense?: number | null;
   outputFiles?: string[];
   /** For recover: accuracy, plan and per-layer recovery from the report. */

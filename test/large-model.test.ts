@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
-import { KpruneError, applyPlan, loadModel, maskedWeightMap, planShapes, parseShapeSpec, analyzeModel, prune } from '../src/index.js';
+import { KpruneError, applyPlan, loadModel, maskedWeightMap, planShapes, parseShapeSpec, analyzeModel, prune, renderHtml, renderPrune } from '../src/index.js';
 import { verifyByReading } from '../src/pipeline/verify.js';
 import { GZIP_LEVEL, measureFiles } from '../src/report/measure.js';
 import { FIXTURES, listing, tempDir } from './helpers/tmp.js';
@@ -101,4 +101,15 @@ test('file sizes are measured streaming, and match gzip of the whole file', asyn
   const empty = path.join(dir, 'empty.bin');
   writeFileSync(empty, new Uint8Array(0));
   assert.equal((await measureFiles([empty])).files[0].bytes, 0);
+});
+
+test('gzip: false reports sizes without gzip sizes, and the report says so', async () => {
+  const r = await prune(EXTERNAL, { shape: 'cross', output: path.join(dir, 'no-gzip.onnx'), run: false, gzip: false });
+  assert.equal(r.before.size.gzipBytes, null);
+  assert.equal(r.after.size.gzipBytes, null);
+  assert.ok(r.after.size.files.every((f) => f.gzipBytes === null && f.bytes > 0));
+  assert.equal(r.after.size.bytes, r.after.size.files.reduce((a, f) => a + f.bytes, 0));
+  assert.match(renderPrune(r, { verbose: false }), /gzip\s+not measured\s+not measured/);
+  assert.match(renderHtml(r), /gzip sizes not measured \(--no-gzip\)/);
+  assert.doesNotMatch(renderHtml(r), /File size, gzip/);
 });

@@ -25,6 +25,7 @@ interface PruneFlags extends DataFlags {
   latencyRuns?: number;
   threads?: number;
   run?: boolean;
+  gzip?: boolean;
   maxDrop?: number;
   emitMasks?: string;
   weights?: 'keep' | 'float32';
@@ -70,6 +71,7 @@ export function pruneCommand(): Command {
     .option('--batch <n>', 'batch for --layout auto timings and the latency comparison (default 1)', parseInteger('--batch'))
     .option('--latency-runs <n>', 'timed runs per model for the latency comparison (default 50; 0 = skip)', parseInteger('--latency-runs'))
     .option('--no-run', 'never execute the model (for models too large for a runtime to hold): the output is checked by reading it back; latency and MACs are reported unknown')
+    .option('--no-gzip', 'report file sizes without gzip sizes (gzip of a model of gigabytes takes minutes)')
     .option('--threads <n>', 'onnxruntime threads for timings (ONNX; default: its own choice)', parseInteger('--threads'))
     .option('--threshold <t>', 'low-magnitude threshold for the analysis (default 0.5)', parseNumber('--threshold'))
     .option('--plan <file>', 'replay the plan of an earlier report (or a plan file) instead of choosing shapes')
@@ -105,6 +107,7 @@ export function pruneCommand(): Command {
         latencyRuns: opts.latencyRuns,
         threads: opts.threads,
         run: opts.run,
+        gzip: opts.gzip,
         maxDrop: opts.maxDrop,
         weights: opts.weights,
         ...(opts.finetune !== undefined ? { finetune: { steps: opts.finetune, lr: opts.lr, batch: opts.trainBatch, optimizer: opts.optimizer, samples: opts.trainSamples } } : {}),

@@ -72,6 +72,11 @@ export interface PruneOptions {
    * recovery or quality) are refused, since they need runs. Default true.
    */
   run?: boolean;
+  /**
+   * `false`: report file sizes without their gzip sizes (null), which take gzip's time over every
+   * byte of input and output: minutes for a model of gigabytes. Default true.
+   */
+  gzip?: boolean;
   /** TF.js: keep the weights' storage (default) or write float32 (drop quantization). */
   weights?: 'keep' | 'float32';
   /** Brief end-to-end fine-tuning after reconstruction (needs `data`; ONNX models). */
@@ -277,7 +282,7 @@ async function afterWrite(
       const after = { params: measureParams(writtenModel.inventory(), isLayerWeight), macs: await macsOf(writtenModel) };
       return { before, after };
     };
-    const [sizeBefore, sizeAfter, { before, after }] = await Promise.all([measureFiles(model.files), measureFiles(written.files.slice().reverse()), counts()]);
+    const [sizeBefore, sizeAfter, { before, after }] = await Promise.all([measureFiles(model.files, { gzip: options.gzip }), measureFiles(written.files.slice().reverse(), { gzip: options.gzip }), counts()]);
     return { before: { size: sizeBefore, ...before }, after: { size: sizeAfter, ...after } };
   });
 

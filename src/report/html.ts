@@ -90,12 +90,15 @@ function summaryCards(r: PruneReport): Card[] {
     kind: 'figure', title: 'File size', before: bytesFigure(r.before.size.bytes), after: bytesFigure(r.after.size.bytes),
     notes: [
       ...(r.before.size.files.length > 1 || files > 1 ? [`files: ${r.before.size.files.length} before, ${files} after (model and external data)`] : []),
-      ...(r.after.size.gzipBytes < r.before.size.gzipBytes && r.after.size.bytes >= r.before.size.bytes
+      ...(r.after.size.gzipBytes === null || r.before.size.gzipBytes === null ? ['gzip sizes not measured (--no-gzip)'] : []),
+      ...(r.after.size.gzipBytes !== null && r.before.size.gzipBytes !== null && r.after.size.gzipBytes < r.before.size.gzipBytes && r.after.size.bytes >= r.before.size.bytes
         ? ['the masked layout keeps zeros in place, so the raw file keeps its size; the savings show in gzip and in effective MACs']
         : []),
     ],
   });
-  cards.push({ kind: 'figure', title: 'File size, gzip', before: bytesFigure(r.before.size.gzipBytes), after: bytesFigure(r.after.size.gzipBytes), notes: [] });
+  if (r.before.size.gzipBytes !== null && r.after.size.gzipBytes !== null) {
+    cards.push({ kind: 'figure', title: 'File size, gzip', before: bytesFigure(r.before.size.gzipBytes), after: bytesFigure(r.after.size.gzipBytes), notes: [] });
+  }
   cards.push({
     kind: 'figure', title: 'Parameters (non-zero)', before: countFigure(r.before.params.nonzero), after: countFigure(r.after.params.nonzero),
     notes: [`in 3x3 convs: ${formatCount(r.before.params.conv3x3Nonzero)} → ${formatCount(r.after.params.conv3x3Nonzero)}`

@@ -3,6 +3,7 @@
  * here is counted or measured, never estimated; what could not be measured says why.
  */
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
@@ -11,12 +12,13 @@ import { ModelInventory } from '../formats/onnx/inventory.js';
 export interface FileSize {
   path: string;
   bytes: number;
-  gzipBytes: number;
+  /** null: not measured (`gzip: false`, for files whose gzip would take minutes). */
+  gzipBytes: number | null;
 }
 
 export interface SizeFigures {
   bytes: number;
-  gzipBytes: number;
+  gzipBytes: number | null;
   files: FileSize[];
 }
 
@@ -46,10 +48,16 @@ export type MacFigures =
 // gzip's own default level. Level 9 took 5x longer on pruned weights (long runs of zero taps) for a 0.16% smaller result.
 export const GZIP_LEVEL = 6;
 
-export async function measureFiles(paths: string[]): Promise<SizeFigures> {
+/** Sizes on disk, and with `gzip` (default true) their gzip sizes, streamed. */
+export async function measureFiles(paths: string[], options: { gzip?: boolean } = {}): Promise<SizeFigures> {
+  const gzip = options.gzip ?? true;
   const files: FileSize[] = [];
-  for (const p of paths) files.push({ path: p, ...(await streamSizes(p)) });
-  return { bytes: files.reduce((a, f) => a + f.bytes, 0), gzipBytes: files.reduce((a, f) => a + f.gzipBytes, 0), files };
+  for (const p of paths) files.push({ path: p, ...(gzip ? await streamSizes(p) : { bytes: (await stat(p)).size, gzipBytes: null }) });
+  return {
+    bytes: files.reduce((a, f) => a + f.bytes, 0),
+    gzipBytes: gzip ? files.reduce((a, f) => a + f.gzipBytes!, 0) : null,
+    files,
+  };
 }
 
 /** A file's size and gzip size, streamed: a data file of any size costs a few buffers of memory. */

@@ -117,7 +117,8 @@ function ratio(a: number, b: number): string {
 function figureRows(b: ModelFigures, a: ModelFigures): string[][] {
   const rows: string[][] = [['', 'before', 'after', 'after/before']];
   rows.push(['file size', formatBytes(b.size.bytes), formatBytes(a.size.bytes), ratio(b.size.bytes, a.size.bytes)]);
-  rows.push(['  gzip', formatBytes(b.size.gzipBytes), formatBytes(a.size.gzipBytes), ratio(b.size.gzipBytes, a.size.gzipBytes)]);
+  if (b.size.gzipBytes !== null && a.size.gzipBytes !== null) rows.push(['  gzip', formatBytes(b.size.gzipBytes), formatBytes(a.size.gzipBytes), ratio(b.size.gzipBytes, a.size.gzipBytes)]);
+  else rows.push(['  gzip', 'not measured', 'not measured', '']);
   rows.push(['parameters (non-zero)', formatCount(b.params.nonzero), formatCount(a.params.nonzero), ratio(b.params.nonzero, a.params.nonzero)]);
   rows.push(['  in 3x3 convs', formatCount(b.params.conv3x3Nonzero), formatCount(a.params.conv3x3Nonzero), ratio(b.params.conv3x3Nonzero, a.params.conv3x3Nonzero)]);
   if (b.macs.status === 'measured' && a.macs.status === 'measured') {
@@ -180,7 +181,7 @@ export function renderPrune(r: PruneReport, options: RenderOptions = {}): string
     out.push(`MACs unknown: ${r.before.macs.reason}`);
   }
   out.push(style.dim(`output ${r.output.verified}`));
-  if (r.after.size.gzipBytes < r.before.size.gzipBytes && r.after.size.bytes >= r.before.size.bytes) {
+  if (r.after.size.gzipBytes !== null && r.before.size.gzipBytes !== null && r.after.size.gzipBytes < r.before.size.gzipBytes && r.after.size.bytes >= r.before.size.bytes) {
     out.push('note: the masked layout keeps zeros in place, so the raw file keeps its size; the savings show in gzip and in effective MACs');
   }
   if (verbose) {
