@@ -1,10 +1,16 @@
 /**
- * Brief end-to-end fine-tuning of a reshaped TF.js LayersModel, in TF.js itself: the model runs op
- * by op (tfjs-layers-exec.ts) with its reshaped 3x3 kernels as variables, through kprune's
- * forward-convolution gradients; only their kept positions train (the shared TfjsTrainer), with
+ * Brief end-to-end fine-tuning of a reshaped TF.js model, in TF.js itself, with its reshaped 3x3
+ * kernels as variables; only their kept positions train (the shared TfjsTrainer), with
  * cross-entropy on labels or by distillation from the original model (the same model run with its
- * own kernels). Checkpoints are scored on held-out data in the same runtime the written model runs
- * in. The result is new kernels by layer id, in the core's layout, for LoadedModel.write.
+ * own kernels). Checkpoints are scored on held-out data in the runtime the written model runs in.
+ * The result is new kernels by layer id, in the core's layout, for LoadedModel.write.
+ *
+ * - LayersModel: run op by op (tfjs-layers-exec.ts), convolutions through kprune's
+ *   forward-convolution gradients; a check before training requires that path to compute what
+ *   TF.js's own layers compute.
+ * - GraphModel: executed by TF.js with the kernels fed in place of their Const nodes, so gradients
+ *   are TF.js's own; on wasm, the convolution gradient kernels it lacks come from
+ *   wasm-conv-grads.ts. Dilated convolutions cannot be trained this way (TF.js refuses them).
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Conv3x3Layer } from '../core/conv.js';
@@ -17,18 +23,20 @@ import {
   FinetuneData, FinetuneOptions, FinetuneResult, checkAgreement, checkFinetuneOptions, runFinetuneLoop,
 } from './finetune-run.js';
 import { defaultGradients, onnxTfjsRuntime } from './onnx-tfjs/backend.js';
-import type { ConvGradients } from './onnx-tfjs/conv.js';
 import { TfjsTrainer } from './onnx-tfjs/trainer.js';
 import type { InputSpec } from './onnx-runtime.js';
-import type { Tf } from './tfjs-backend.js';
+import type { Tf, TfjsRuntime } from './tfjs-backend.js';
+import { registerWasmConvGradients } from './wasm-conv-grads.js';
+import { KpruneError } from '../errors.js';
 import { KerasPlan, executePlan } from './tfjs-layers-exec.js';
 import { memoryHandler } from './tfjs-io.js';
 import { loadInTfjs } from './tfjs-runner.js';
 
-export interface KerasFinetuneSpec {
+export interface TfjsFinetuneSpec {
   /** The original model, as handed to TF.js. */
   artifacts: TF.io.ModelArtifacts;
-  plan: KerasPlan;
+  /** A LayersModel's op plan, or a GraphModel. */
+  model: { kind: 'layers'; plan: KerasPlan } | { kind: 'graph' };
   /** The model's one input. */
   input: InputSpec;
   file: string;
@@ -39,15 +47,73 @@ export interface KerasFinetuneSpec {
   fromModelLayout(id: string, values: Float32Array): Float32Array;
 }
 
-/** Does the model's output layer end in a softmax (probabilities rather than logits)? */
+/**
+ * The value the losses read, for a batch: with `kernels` (by layer id) in place of the model's own
+ * (an empty map: the original), `train` when they are variables being trained.
+ */
+interface Head {
+  run(x: TF.Tensor, kernels: Map<string, TF.Tensor>, train: boolean): TF.Tensor;
+  /** For the check before training: does the training path compute differently from the plain one? */
+  separateTrainingPath: boolean;
+  dispose(): void;
+}
+
+/** Does a LayersModel's output layer end in a softmax (probabilities rather than logits)? */
 function endsInSoftmax(model: TF.LayersModel): boolean {
   const last = model.outputLayers?.[0] as unknown as { getClassName(): string; getConfig(): Record<string, unknown> } | undefined;
   if (!last) return false;
   return last.getClassName() === 'Softmax' || last.getConfig().activation === 'softmax';
 }
 
-export async function finetuneKeras(
-  spec: KerasFinetuneSpec,
+async function openHead(rt: TfjsRuntime, spec: TfjsFinetuneSpec): Promise<Head> {
+  const { tf } = rt;
+  const gradients = defaultGradients(rt.backend);
+  if (spec.model.kind === 'layers') {
+    const plan = spec.model.plan;
+    const loaded = await loadInTfjs(rt, 'layers', memoryHandler(spec.artifacts), spec.file);
+    if (loaded.kind !== 'layers') throw new Error('unreachable');
+    const model = loaded.model;
+    const input = plan.inputs.find((i) => i.name === spec.input.name)!.tensor;
+    const output = plan.outputs[0];
+    // Losses and scores read logits: of probabilities, the log is the logits up to a constant,
+    // which softmax, cross-entropy and KL do not see.
+    const probabilities = endsInSoftmax(model);
+    return {
+      run(x, kernels, train) {
+        const out = executePlan(tf, model, plan, new Map([[input, x]]), [output], kernels, train ? gradients : undefined).get(output)!;
+        return probabilities ? tf.log(tf.maximum(out, 1e-30)) : out;
+      },
+      separateTrainingPath: true,
+      dispose: () => model.dispose(),
+    };
+  }
+  if (rt.backend === 'wasm') registerWasmConvGradients(tf);
+  const loaded = await loadInTfjs(rt, 'graph', memoryHandler(spec.artifacts), spec.file);
+  if (loaded.kind !== 'graph') throw new Error('unreachable');
+  const model = loaded.model;
+  const nodes = ((spec.artifacts.modelTopology as { node?: { name: string; op: string; input?: string[] }[] }).node ?? []);
+  const outputNode = model.outputNodes[0];
+  const last = nodes.find((n) => n.name === outputNode);
+  // A final Softmax: the losses read its input, the logits.
+  const head = last?.op === 'Softmax' && last.input?.[0] ? last.input[0] : outputNode;
+  return {
+    run(x, kernels) {
+      const feeds: TF.NamedTensorMap = { [spec.input.name]: x };
+      for (const [id, k] of kernels) feeds[id] = k;
+      try {
+        return model.execute(feeds, head) as TF.Tensor;
+      } catch (e) {
+        const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
+        throw new KpruneError('unsupported', `fine-tuning needs a GraphModel that TF.js runs synchronously (no control flow): ${why}`, { file: spec.file, cause: e });
+      }
+    },
+    separateTrainingPath: false,
+    dispose: () => model.dispose(),
+  };
+}
+
+export async function finetuneTfjs(
+  spec: TfjsFinetuneSpec,
   start: ReadonlyMap<string, Float32Array>,
   masks: Map<string, Mask>,
   data: FinetuneData,
@@ -57,19 +123,8 @@ export async function finetuneKeras(
   checkFinetuneOptions(spec.file, spec.layers, start, masks, data, options);
   const rt = await onnxTfjsRuntime(options.backend);
   const { tf } = rt;
-  const loaded = await loadInTfjs(rt, 'layers', memoryHandler(spec.artifacts), spec.file);
-  if (loaded.kind !== 'layers') throw new Error('unreachable');
-  const model = loaded.model;
-  const gradients = defaultGradients(rt.backend);
-  const input = spec.plan.inputs.find((i) => i.name === spec.input.name)!.tensor;
-  const output = spec.plan.outputs[0];
-  // Losses and scores read logits: of probabilities, the log is the logits up to a constant, which
-  // softmax, cross-entropy and KL do not see.
-  const probabilities = endsInSoftmax(model);
-  const head = (x: TF.Tensor, kernels: Map<string, TF.Tensor>, train?: ConvGradients): TF.Tensor => {
-    const out = executePlan(tf, model, spec.plan, new Map([[input, x]]), [output], kernels, train).get(output)!;
-    return probabilities ? tf.log(tf.maximum(out, 1e-30)) : out;
-  };
+  const model = await openHead(rt, spec);
+  const head = (x: TF.Tensor, kernels: Map<string, TF.Tensor>, train = false) => model.run(x, kernels, train);
   const ids = spec.layers.map((l) => l.id);
   const startWeights = new Map(ids.map((id) => [id, start.get(id)!]));
   const variables = new Map(ids.map((id) => [id, tf.tidy(() => tf.variable(tf.tensor(spec.toModelLayout(id, startWeights.get(id)!), spec.kernelShape(id)), true))]));
@@ -81,10 +136,10 @@ export async function finetuneKeras(
   try {
     const teacherOut = await outputs(tf, data.heldOut, (x) => head(x, original));
     const objective = chooseObjective(teacherOut.sampleDims, options.labels, options.distill ?? true);
-    checkTrainingPath(tf, data.heldOut, (x) => head(x, variables, gradients), (x) => head(x, kernelTensors(tf, spec, startWeights)), spec.file);
+    if (model.separateTrainingPath) checkTrainingPath(tf, data.heldOut, (x) => head(x, variables, true), (x) => head(x, kernelTensors(tf, spec, startWeights)), spec.file);
     trainer = new TfjsTrainer({
       tf,
-      forward: (x) => head(x, variables, gradients),
+      forward: (x) => head(x, variables, true),
       variables,
       read: (id) => spec.fromModelLayout(id, variables.get(id)!.dataSync() as Float32Array),
       masks, train: data.train, objective, temperature, optimizer,
@@ -142,7 +197,7 @@ async function outputs(tf: Tf, d: Dataset, run: (x: TF.Tensor) => TF.Tensor): Pr
 }
 
 /** The starting kernels as plain tensors, in the model's layout (disposed by the tidy using them). */
-function kernelTensors(tf: Tf, spec: KerasFinetuneSpec, weights: ReadonlyMap<string, Float32Array>): Map<string, TF.Tensor> {
+function kernelTensors(tf: Tf, spec: TfjsFinetuneSpec, weights: ReadonlyMap<string, Float32Array>): Map<string, TF.Tensor> {
   return new Map([...weights].map(([id, w]) => [id, tf.tensor(spec.toModelLayout(id, w), spec.kernelShape(id))]));
 }
 

@@ -29,9 +29,7 @@ import { decomposeKeras } from './decompose-layers.js';
 import { decomposeGraph } from './decompose-graph.js';
 import { chooseTfjsLayouts } from './auto-layout.js';
 import { DerivedMap } from '../../util/derived-map.js';
-import { finetuneKeras } from '../../runtime/tfjs-finetune.js';
-import type { Mask } from '../../core/lattice.js';
-import type { FinetuneData, FinetuneOptions } from '../../runtime/finetune-run.js';
+import { finetuneTfjs } from '../../runtime/tfjs-finetune.js';
 import type { LayoutRequest } from '../model.js';
 
 export { readTfjsModel, detectTfjs } from './read.js';
@@ -271,22 +269,19 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
       return thenDispose([loaded], file, () => fetchShapes(rt, loaded, s.kind === 'layers' ? s.keras.plan : null, feeds, wanted, file));
     },
     createRunner: (weights) => runnerFor(weights),
-    // A LayersModel trains in TF.js itself; a GraphModel's weights are graph constants (not yet).
-    ...(s.kind === 'layers' ? {
-      finetune: (start: ReadonlyMap<string, Float32Array>, masks: Map<string, Mask>, data: FinetuneData, options: FinetuneOptions) => {
-        const byId = new Map(s.layers.map((l) => [l.id, l]));
-        return finetuneKeras({
-          artifacts: modelArtifacts(model),
-          plan: s.keras.plan,
-          input: singleInput(s.inputs, file),
-          file,
-          layers: s.layers,
-          kernelShape: (id) => model.byName.get(id)!.shape,
-          toModelLayout: (id, values) => toModelLayout(model, byId.get(id)!, values),
-          fromModelLayout: (id, values) => fromModelLayout(model, byId.get(id)!, values),
-        }, start, masks, data, options);
-      },
-    } : {}),
+    finetune(start, masks, data, options) {
+      const byId = new Map(s.layers.map((l) => [l.id, l]));
+      return finetuneTfjs({
+        artifacts: modelArtifacts(model),
+        model: s.kind === 'layers' ? { kind: 'layers', plan: s.keras.plan } : { kind: 'graph' },
+        input: singleInput(s.inputs, file),
+        file,
+        layers: s.layers,
+        kernelShape: (id) => model.byName.get(id)!.shape,
+        toModelLayout: (id, values) => toModelLayout(model, byId.get(id)!, values),
+        fromModelLayout: (id, values) => fromModelLayout(model, byId.get(id)!, values),
+      }, start, masks, data, options);
+    },
     defaultOutputPath: () => tfjsKprunedPath(file),
     async write(weights, outPath, layouts = new Map()) {
       // A model TF.js cannot load (a layer class it does not know) could not be verified after
