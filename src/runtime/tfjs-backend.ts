@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import { KpruneError } from '../errors.js';
+import { registerWasmConvGradients } from './wasm-conv-grads.js';
 
 export type Tf = typeof TF;
 export type TfjsBackend = 'tensorflow' | 'wasm' | 'cpu';
@@ -74,7 +75,11 @@ async function init(): Promise<TfjsRuntime> {
     // The .wasm binaries sit beside the package's entry point; Emscripten reads them with node:fs.
     const entry = createRequire(import.meta.url).resolve('@tensorflow/tfjs-backend-wasm');
     wasm.setWasmPaths(path.dirname(entry) + path.sep);
-    if (await tryBackend(tf, 'wasm', notes)) return runtime(tf, 'wasm', notes);
+    if (await tryBackend(tf, 'wasm', notes)) {
+      // So that TF.js's own convolution gradients work on wasm too (GraphModel fine-tuning, users' code).
+      registerWasmConvGradients(tf);
+      return runtime(tf, 'wasm', notes);
+    }
   } catch (e) {
     notes.push(`wasm: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
   }

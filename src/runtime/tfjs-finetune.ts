@@ -10,7 +10,7 @@
  *   TF.js's own layers compute.
  * - GraphModel: executed by TF.js with the kernels fed in place of their Const nodes, so gradients
  *   are TF.js's own; on wasm, the convolution gradient kernels it lacks come from
- *   wasm-conv-grads.ts. Dilated convolutions cannot be trained this way (TF.js refuses them).
+ *   wasm-conv-grads.ts (registered with the runtime). Dilated convolutions cannot be trained this way (TF.js refuses them).
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Conv3x3Layer } from '../core/conv.js';
@@ -26,7 +26,6 @@ import { defaultGradients, onnxTfjsRuntime } from './onnx-tfjs/backend.js';
 import { TfjsTrainer } from './onnx-tfjs/trainer.js';
 import type { InputSpec } from './onnx-runtime.js';
 import type { Tf, TfjsRuntime } from './tfjs-backend.js';
-import { registerWasmConvGradients } from './wasm-conv-grads.js';
 import { KpruneError } from '../errors.js';
 import { KerasPlan, executePlan } from './tfjs-layers-exec.js';
 import { memoryHandler } from './tfjs-io.js';
@@ -87,7 +86,6 @@ async function openHead(rt: TfjsRuntime, spec: TfjsFinetuneSpec): Promise<Head> 
       dispose: () => model.dispose(),
     };
   }
-  if (rt.backend === 'wasm') registerWasmConvGradients(tf);
   const loaded = await loadInTfjs(rt, 'graph', memoryHandler(spec.artifacts), spec.file);
   if (loaded.kind !== 'graph') throw new Error('unreachable');
   const model = loaded.model;
