@@ -17,10 +17,13 @@
  * every row records the 1-minute load average before it ran; times are medians (and minimums) of
  * several runs, with process CPU time beside wall time where it helps.
  *
- *   node dist/bench/finetune.js [--sections micro,speed,goal] [--models resnet-fmnist,...]
+ * 4. `torch` (not in the default sections; needs Debian's python3-torch): the same training step in
+ *    PyTorch on this CPU (bench/torch_step.py, the fixtures' own classes), side by side with kprune's.
+ *
+ *   node dist/bench/finetune.js [--sections micro,speed,goal,torch] [--models resnet-fmnist,...]
  *     [--batch 64] [--steps 300] [--json bench/out/finetune.json]
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -315,6 +318,41 @@ async function main(): Promise<void> {
     md.push(markdownTable(
       ['model', 'backend', 'gradients', 'batch', 'forward ms', 'step ms', 'step img/s', 'step/fwd', 'step/fwd (CPU time)', 'step/fwd (min)', 'onnxruntime fwd ms (1 thread)', 'load'],
       rows, ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ));
+  }
+
+  if (sections.has('torch')) {
+    // The same step (3x3 filters, cross masks, Adam, cross-entropy, BatchNorm frozen) in PyTorch on
+    // this CPU, interleaved with kprune's per model so that load hits both alike.
+    const rows: string[][] = [];
+    const all: unknown[] = [];
+    for (const model of models) {
+      log(`torch: ${model}, batch ${batch}: kprune (wasm) and PyTorch (1 and 2 threads)`);
+      const l = load();
+      try {
+        const ours = await runWorker(['--worker', 'speed', '--model', model, '--backend', 'wasm', '--gradients', 'kprune', '--batch', String(batch), '--reps', '12']) as { stepMs: { median: number }; backend: string };
+        const torch = [1, 2].map((threads) => {
+          const r = spawnSync('/usr/bin/python3', [path.join(root, 'bench', 'torch_step.py'), '--model', model, '--batch', String(batch), '--reps', '12', '--threads', String(threads)], { encoding: 'utf8' });
+          if (r.status !== 0) throw new Error(`PyTorch: ${r.stderr.trim().split('\n').slice(-1)[0]}`);
+          return JSON.parse(r.stdout) as { stepMs: number; forwardMs: number; torch: string };
+        });
+        all.push({ model, batch, kprune: ours, torch, load: l });
+        const ips = (ms: number) => fmtNum(batch / (ms / 1000), 0);
+        rows.push([
+          model, String(batch), fmtNum(ours.stepMs.median, 1), ips(ours.stepMs.median),
+          fmtNum(torch[0].stepMs, 1), ips(torch[0].stepMs), fmtNum(torch[1].stepMs, 1), ips(torch[1].stepMs),
+          fmtNum(ours.stepMs.median / torch[0].stepMs, 2), fmtNum(ours.stepMs.median / torch[1].stepMs, 2), fmtNum(l, 1),
+        ]);
+      } catch (e) {
+        rows.push([model, String(batch), '–', '–', '–', '–', '–', '–', '–', '–', `failed: ${(e as Error).message.slice(0, 60)}`]);
+      }
+    }
+    record.torch = all;
+    md.push('\n## Training step: kprune (TF.js wasm, one thread) vs PyTorch (CPU)\n');
+    md.push('Same architectures (the fixtures\' PyTorch classes, bench/torch_step.py), batch, masks, optimiser and loss; medians of 12 interleaved steps. Ratio = kprune step time / PyTorch step time (below 1: kprune faster).\n');
+    md.push(markdownTable(
+      ['model', 'batch', 'kprune ms', 'kprune img/s', 'PyTorch 1 thread ms', 'img/s', 'PyTorch 2 threads ms', 'img/s', 'ratio vs 1 thread', 'ratio vs 2 threads', 'load'],
+      rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ));
   }
 
