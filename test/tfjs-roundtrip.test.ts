@@ -13,7 +13,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { prune } from '../src/pipeline/prune.js';
 import { analyze } from '../src/pipeline/analyze.js';
 import { maskHas, parseMask } from '../src/core/lattice.js';
-import { TfjsModel, readTfjsModel, weightBytes, weightFloats } from '../src/formats/tfjs/read.js';
+import { TfjsModel, readTfjsModel, readWeightBytes, weightFloats } from '../src/formats/tfjs/read.js';
 import { decodeFloats, encodeFloats } from '../src/formats/tfjs/dtypes.js';
 import { fileHandler, memoryHandler, modelArtifacts } from '../src/runtime/tfjs-io.js';
 import { executeGraph } from '../src/runtime/tfjs-runner.js';
@@ -80,7 +80,7 @@ for (const c of CASES) {
       for (const w of before.weights) {
         const wa = after.byName.get(w.name)!;
         if (!pruned.has(w.name)) {
-          assert.deepEqual(weightBytes(after, wa), weightBytes(before, w), `${w.name} bytes unchanged`);
+          assert.deepEqual(readWeightBytes(after, wa), readWeightBytes(before, w), `${w.name} bytes unchanged`);
           continue;
         }
         const vb = weightFloats(before, w)!;

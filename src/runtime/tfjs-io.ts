@@ -5,7 +5,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import { encodeFloats } from '../formats/tfjs/dtypes.js';
-import { TfjsModel, readTfjsModel, weightBytes } from '../formats/tfjs/read.js';
+import { TfjsModel, readTfjsModel, readWeightBytes } from '../formats/tfjs/read.js';
 
 export interface ArtifactOptions {
   /** New float32 values for some weights, in the manifest's layout; they are handed over as float32. */
@@ -31,7 +31,7 @@ export function modelArtifacts(model: TfjsModel, options: ArtifactOptions = {}):
   let at = 0;
   model.weights.forEach((w, i) => {
     const v = replace.get(w.name);
-    data.set(v ? encodeFloats({ kind: 'plain', dtype: 'float32' }, v).bytes : weightBytes(model, w), at);
+    data.set(v ? encodeFloats({ kind: 'plain', dtype: 'float32' }, v).bytes : readWeightBytes(model, w), at);
     at += sizes[i];
   });
   const json = model.json;

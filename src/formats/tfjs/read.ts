@@ -347,9 +347,6 @@ export function readWeightBytes(model: TfjsModel, w: WeightEntry): Uint8Array {
   return out;
 }
 
-/** The same as `readWeightBytes`. */
-export const weightBytes = readWeightBytes;
-
 /** A float32 weight's values (dequantized), read now, or null for other dtypes. */
 export function weightFloats(model: TfjsModel, w: WeightEntry): Float32Array | null {
   if (w.dtype !== 'float32') return null;
