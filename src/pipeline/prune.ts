@@ -269,18 +269,23 @@ async function afterWrite(
   const figures = await timed(timings, 'measure', onPhase, async () => {
     // After: measured on the written file itself, so layouts count as stored and as executed.
     const writtenModel = await loadModel(path.resolve(outFile));
-    const macsOf = async (m: LoadedModel): Promise<MacFigures> => !run
+    const macsOf = (m: LoadedModel, shapes: Map<string, number[]> | null): MacFigures => !run
       ? { status: 'unknown', reason: 'not counted: the model was not run (--no-run), and counting needs one run for the tensor sizes' }
-      : inputShapes
-        ? measureMacs(m.inventory(), await m.outputShapes(inputShapes), inputShapes, isLayerWeight)
+      : inputShapes && shapes
+        ? measureMacs(m.inventory(), shapes, inputShapes, isLayerWeight)
         : { status: 'unknown', reason: macsUnknown };
     // gzip runs on libuv's thread pool: both sides at once, while the counts run (one model at a
     // time, so that only one is ever loaded in a runtime). One Promise.all, so that a failure of
-    // either leaves nothing unhandled.
+    // either leaves nothing unhandled. Written all masked, the model has the original's graph, so
+    // the original's run gives its tensor sizes too (one runtime load fewer for a large model).
     const counts = async () => {
-      const before = { params: measureParams(model.inventory(), isLayerWeight), macs: await macsOf(model) };
-      const after = { params: measureParams(writtenModel.inventory(), isLayerWeight), macs: await macsOf(writtenModel) };
-      return { before, after };
+      const shapesBefore = run && inputShapes ? await model.outputShapes(inputShapes) : null;
+      const sameGraph = written.layouts.every((o) => o.applied === 'masked');
+      const shapesAfter = run && inputShapes ? (sameGraph ? shapesBefore : await writtenModel.outputShapes(inputShapes)) : null;
+      return {
+        before: { params: measureParams(model.inventory(), isLayerWeight), macs: macsOf(model, shapesBefore) },
+        after: { params: measureParams(writtenModel.inventory(), isLayerWeight), macs: macsOf(writtenModel, shapesAfter) },
+      };
     };
     const [sizeBefore, sizeAfter, { before, after }] = await Promise.all([measureFiles(model.files, { gzip: options.gzip }), measureFiles(written.files.slice().reverse(), { gzip: options.gzip }), counts()]);
     return { before: { size: sizeBefore, ...before }, after: { size: sizeAfter, ...after } };
@@ -373,7 +378,7 @@ async function afterWrite(
     method: {
       size: 'bytes on disk of every file of the model (model and external data); gzip: node:zlib at level 6 (the gzip default)',
       params: 'elements of all float weight tensors (initializers and Constant nodes); non-zero: elements not exactly 0',
-      macs: `multiply-accumulates of convolution and dense/matmul nodes with constant weights, output sizes from one ${runtime} run at the stated input shape; effective skips multiplications by weights that are exactly 0`,
+      macs: `multiply-accumulates of convolution and dense/matmul nodes with constant weights, output sizes from one ${runtime} run at the stated input shape (of the written model, or of the original when every layer is written masked: the same graph); effective skips multiplications by weights that are exactly 0`,
       energyKept: 'sum of w^2 after reshaping over sum of w^2 before, per weight tensor',
       accuracy: ctx
         ? `top-1/top-5 against labels and top-1 agreement with the original, in ${runtime} on the evaluation samples; "written" is the output file loaded back from disk; occluded: the same samples with one seeded square patch filled with the data set mean`
