@@ -93,8 +93,9 @@ export interface FinetuneResult {
 }
 
 export const DEFAULT_BATCH = 64;
-export const DEFAULT_TEMPERATURE = 4;
-export const DEFAULT_DISTILL_WEIGHT = 0.9;
+const DEFAULT_TEMPERATURE = 4;
+const DEFAULT_DISTILL_WEIGHT = 0.9;
+const DEFAULT_MOMENTUM = 0.9;
 const DEFAULT_ADAM_LR = 3e-3;
 const DEFAULT_SGD_LR = 1e-2;
 export const EVAL_BATCH = 256;
@@ -149,6 +150,16 @@ export function checkAgreement(trained: Float32Array, reference: Float32Array, w
   if (trained.length !== reference.length || !(diff <= AGREEMENT_TOLERANCE * Math.max(scale, 1e-6))) {
     throw new KpruneError('runtime', `${what} (largest difference ${diff.toPrecision(3)} at output scale ${scale.toPrecision(3)}); fine-tuning would train a different function`, { file });
   }
+}
+
+/** The optimiser and loss settings of a run, defaults filled in (what TfjsTrainer takes). */
+export function trainSettings(o: FinetuneOptions): { optimizer: OptimizerName; temperature: number; distillWeight: number; momentum: number } {
+  return {
+    optimizer: o.optimizer ?? 'adam',
+    temperature: o.temperature ?? DEFAULT_TEMPERATURE,
+    distillWeight: o.distillWeight ?? DEFAULT_DISTILL_WEIGHT,
+    momentum: o.momentum ?? DEFAULT_MOMENTUM,
+  };
 }
 
 /** What one fine-tuner brings to the shared loop. */

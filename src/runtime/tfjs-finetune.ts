@@ -19,8 +19,8 @@ import { Mask } from '../core/lattice.js';
 import type { Dataset } from '../data/types.js';
 import type { OutputSet } from '../report/metrics.js';
 import {
-  DEFAULT_BATCH, DEFAULT_DISTILL_WEIGHT, DEFAULT_TEMPERATURE, EVAL_BATCH,
-  FinetuneData, FinetuneOptions, FinetuneResult, checkAgreement, checkFinetuneOptions, runFinetuneLoop,
+  DEFAULT_BATCH, EVAL_BATCH,
+  FinetuneData, FinetuneOptions, FinetuneResult, checkAgreement, checkFinetuneOptions, runFinetuneLoop, trainSettings,
 } from './finetune-run.js';
 import { defaultGradients, onnxTfjsRuntime } from './onnx-tfjs/backend.js';
 import { TfjsTrainer } from './onnx-tfjs/trainer.js';
@@ -126,8 +126,8 @@ export async function finetuneTfjs(
   const ids = spec.layers.map((l) => l.id);
   const startWeights = new Map(ids.map((id) => [id, start.get(id)!]));
   const variables = new Map(ids.map((id) => [id, tf.tidy(() => tf.variable(tf.tensor(spec.toModelLayout(id, startWeights.get(id)!), spec.kernelShape(id)), true))]));
-  const optimizer = options.optimizer ?? 'adam';
-  const temperature = options.temperature ?? DEFAULT_TEMPERATURE;
+  const settings = trainSettings(options);
+  const { optimizer, temperature } = settings;
   const batch = Math.min(options.batch ?? DEFAULT_BATCH, data.train.count);
   const original = new Map<string, TF.Tensor>();
   let trainer: TfjsTrainer | null = null;
@@ -140,9 +140,7 @@ export async function finetuneTfjs(
       forward: (x) => head(x, variables, true),
       variables,
       read: (id) => spec.fromModelLayout(id, variables.get(id)!.dataSync() as Float32Array),
-      masks, train: data.train, objective, temperature, optimizer,
-      distillWeight: options.distillWeight ?? DEFAULT_DISTILL_WEIGHT,
-      momentum: options.momentum ?? 0.9,
+      masks, train: data.train, objective, ...settings,
       teacher: async (x, dims) => {
         const y = tf.tidy(() => head(tf.tensor(x, dims), original));
         const v = await y.data() as Float32Array;

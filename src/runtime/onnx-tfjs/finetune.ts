@@ -17,8 +17,8 @@ import { openProbeSession } from '../../formats/onnx/probe.js';
 import type { OnnxModel } from '../../formats/onnx/read.js';
 import type { OutputSet } from '../../report/metrics.js';
 import {
-  DEFAULT_BATCH, DEFAULT_DISTILL_WEIGHT, DEFAULT_TEMPERATURE, EVAL_BATCH,
-  FinetuneData, FinetuneOptions, FinetuneResult, checkAgreement, checkFinetuneOptions, runFinetuneLoop, usage,
+  DEFAULT_BATCH, EVAL_BATCH,
+  FinetuneData, FinetuneOptions, FinetuneResult, checkAgreement, checkFinetuneOptions, runFinetuneLoop, trainSettings, usage,
 } from '../finetune-run.js';
 import { defaultGradients, onnxTfjsRuntime } from './backend.js';
 import { OnnxTfjsGraph } from './graph.js';
@@ -96,8 +96,8 @@ export async function finetune(
   const head = headValue(graph);
   const ids = layers.map((l) => l.id);
   const startWeights = new Map(ids.map((id) => [id, start.get(id)!]));
-  const optimizer = options.optimizer ?? 'adam';
-  const temperature = options.temperature ?? DEFAULT_TEMPERATURE;
+  const settings = trainSettings(options);
+  const { optimizer, temperature } = settings;
   const batchDim = graph.inputs[0].dims[0];
   const fixedBatch = typeof batchDim === 'number' && batchDim > 0;
   const maxBatch = fixedBatch ? (batchDim as number) : EVAL_BATCH;
@@ -120,9 +120,7 @@ export async function finetune(
       forward: (x) => graph.run(loaded, new Map([[input, x]]), [head]).get(head)!,
       variables: loaded.variables,
       read: (name) => loaded.readTrainable(name),
-      masks, train: data.train, objective, temperature, optimizer,
-      distillWeight: options.distillWeight ?? DEFAULT_DISTILL_WEIGHT,
-      momentum: options.momentum ?? 0.9,
+      masks, train: data.train, objective, ...settings,
       teacher: (x, dims) => teacher.run(x, dims),
     });
     return await runFinetuneLoop({
