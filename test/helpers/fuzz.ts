@@ -99,6 +99,19 @@ export async function fuzzModels(fixtures: string, cases: number, seed: number):
   const dir = await mkdtemp(path.join(tmpdir(), 'kprune-fuzz-'));
   const outcome: FuzzOutcome = { cases: 0, errors: 0, written: 0, failures: [] };
   try {
+    // kprune's own outputs are inputs too: a sparse layout (Constant sparse_value nodes) and a
+    // decomposed one (Sum, Slice, dilated pieces), damaged like the rest.
+    for (const [model, layout] of [['vgg-fmnist.onnx', 'sparse'], ['resnet-fmnist.onnx', 'decomposed']] as const) {
+      const out = path.join(dir, `base-${layout}.onnx`);
+      await prune(path.join(fixtures, 'models', model), { shape: 'qh', output: out, latencyRuns: 0, layout });
+      sources.push({ name: `${model} (${layout})`, bytes: readFileSync(out) });
+      await rm(out, { force: true });
+    }
+    // An external-data model: its damaged headers point into a real data file beside the cases
+    // (offsets, lengths and locations are read lazily, one tensor at a time).
+    const external = path.join(fixtures, 'models', 'vgg-fmnist-external');
+    await writeFile(path.join(dir, 'weights.bin'), readFileSync(path.join(external, 'weights.bin')));
+    sources.push({ name: 'vgg-fmnist-external/model.onnx', bytes: readFileSync(path.join(external, 'model.onnx')) });
     for (let i = 0; i < cases; i++) {
       const s = seed + i;
       const src = sources[i % sources.length];
@@ -121,7 +134,7 @@ export async function fuzzModels(fixtures: string, cases: number, seed: number):
         }
       }
       await rm(input, { force: true });
-      await rm(output, { force: true });
+      for (const f of (await readdir(dir)).filter((f) => f.startsWith(`case-${s}.out`))) await rm(path.join(dir, f), { force: true });
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
