@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import path from 'node:path';
-import { KpruneError, applyPlan, loadModel, maskedWeightMap, planShapes, parseShapeSpec, analyzeModel, prune, renderHtml, renderPrune } from '../src/index.js';
+import { KpruneError, applyPlan, loadModel, maskedWeightMap, planShapes, parseShapeSpec, analyzeModel, prune, renderHtml, renderPrune, compare, renderCompare } from '../src/index.js';
 import { verifyByReading } from '../src/pipeline/verify.js';
 import { GZIP_LEVEL, measureFiles } from '../src/report/measure.js';
 import { FIXTURES, listing, tempDir } from './helpers/tmp.js';
@@ -112,4 +112,8 @@ test('gzip: false reports sizes without gzip sizes, and the report says so', asy
   assert.match(renderPrune(r, { verbose: false }), /gzip\s+not measured\s+not measured/);
   assert.match(renderHtml(r), /gzip sizes not measured \(--no-gzip\)/);
   assert.doesNotMatch(renderHtml(r), /File size, gzip/);
+  const c = await compare(EXTERNAL, path.join(dir, 'no-gzip.onnx'), { gzip: false, latencyRuns: 0 });
+  assert.equal(c.before.size.gzipBytes, null);
+  assert.equal(c.after.size.bytes, r.after.size.bytes);
+  assert.match(renderCompare(c), /gzip\s+not measured/);
 });

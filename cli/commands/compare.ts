@@ -15,6 +15,7 @@ interface CompareFlags extends DataFlags {
   batch?: number;
   latencyRuns?: number;
   threads?: number;
+  gzip?: boolean;
   maxDrop?: number;
   config?: string;
 }
@@ -31,6 +32,7 @@ export function compareCommand(): Command {
     .option('--batch <n>', 'batch for the latency comparison (default 1)', parseInteger('--batch'))
     .option('--latency-runs <n>', 'timed runs per model (default 50; 0 = skip)', parseInteger('--latency-runs'))
     .option('--threads <n>', 'onnxruntime threads for timings', parseInteger('--threads'))
+    .option('--no-gzip', 'sizes without gzip sizes (gzip of a model of gigabytes takes minutes)')
     .option('--config <file>', 'read options from a JSON file (command-line options win)');
   addDataOptions(cmd, false);
   return cmd.action(async (a: string, b: string, opts: CompareFlags, self: Command) => {
@@ -42,7 +44,7 @@ export function compareCommand(): Command {
     try {
       const report = await compare(a, b, {
         data: dataOptions(opts), inputShape: opts.inputShape, batch: opts.batch, latencyRuns: opts.latencyRuns,
-        threads: opts.threads, maxDrop: opts.maxDrop, onProgress: view.update,
+        threads: opts.threads, gzip: opts.gzip, maxDrop: opts.maxDrop, onProgress: view.update,
       });
       view.done();
       if (opts.report) await writeJsonFile(opts.report, report);

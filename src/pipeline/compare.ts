@@ -20,6 +20,8 @@ export interface CompareOptions {
   batch?: number;
   latencyRuns?: number;
   threads?: number;
+  /** `false`: sizes without gzip sizes (null), as `prune`'s `gzip` option. Default true. */
+  gzip?: boolean;
   /** Fail the gate when B's top-1 (or agreement, without labels) is more than this many points below A's. */
   maxDrop?: number;
   onProgress?: ProgressListener;
@@ -46,11 +48,11 @@ export interface CompareReport {
   timings: Record<string, number>;
 }
 
-async function figures(m: LoadedModel, shapes: Map<string, number[]> | null, unknown: string): Promise<ModelFigures> {
+async function figures(m: LoadedModel, shapes: Map<string, number[]> | null, unknown: string, gzip?: boolean): Promise<ModelFigures> {
   const conv = new Set(m.layers.map((l) => l.id));
   const isConv = (w: string) => conv.has(w);
   const macs: MacFigures = shapes ? measureMacs(m.inventory(), await m.outputShapes(shapes), shapes, isConv) : { status: 'unknown', reason: unknown };
-  return { size: await measureFiles(m.files), params: measureParams(m.inventory(), isConv), macs };
+  return { size: await measureFiles(m.files, { gzip }), params: measureParams(m.inventory(), isConv), macs };
 }
 
 export async function compare(fileA: string, fileB: string, options: CompareOptions = {}): Promise<CompareReport> {
@@ -64,8 +66,8 @@ export async function compare(fileA: string, fileB: string, options: CompareOpti
     throw new KpruneError('usage', `the two models do not take the same inputs (${a.inputs.length} vs ${b.inputs.length} inputs, or different ranks)`, { file: fileB });
   }
   const [before, after] = await timed(timings, 'measure', on, async () => [
-    await figures(a, sa.inputShapes, sa.unknownReason),
-    await figures(b, sb.inputShapes, sb.unknownReason),
+    await figures(a, sa.inputShapes, sa.unknownReason, options.gzip),
+    await figures(b, sb.inputShapes, sb.unknownReason, options.gzip),
   ]);
   const runs = options.latencyRuns ?? 50;
   let latency: CompareReport['latency'] = { status: 'unknown', reason: runs === 0 ? 'not measured (latencyRuns 0)' : sa.unknownReason };
