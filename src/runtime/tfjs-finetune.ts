@@ -102,7 +102,7 @@ async function openHead(rt: TfjsRuntime, spec: TfjsFinetuneSpec): Promise<Head> 
         return model.execute(feeds, head) as TF.Tensor;
       } catch (e) {
         const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
-        throw new KpruneError('unsupported', `fine-tuning needs a GraphModel that TF.js runs synchronously (no control flow): ${why}`, { file: spec.file, cause: e });
+        throw new KpruneError('unsupported', `TF.js cannot run the GraphModel for fine-tuning (it must run synchronously, without control flow, at the batch given): ${why}`, { file: spec.file, cause: e });
       }
     },
     separateTrainingPath: false,
@@ -125,13 +125,14 @@ export async function finetuneTfjs(
   const head = (x: TF.Tensor, kernels: Map<string, TF.Tensor>, train = false) => model.run(x, kernels, train);
   const ids = spec.layers.map((l) => l.id);
   const startWeights = new Map(ids.map((id) => [id, start.get(id)!]));
-  const variables = new Map(ids.map((id) => [id, tf.tidy(() => tf.variable(tf.tensor(spec.toModelLayout(id, startWeights.get(id)!), spec.kernelShape(id)), true))]));
+  const variables = new Map<string, TF.Variable>();
   const settings = trainSettings(options);
   const { optimizer, temperature } = settings;
   const batch = Math.min(options.batch ?? DEFAULT_BATCH, data.train.count);
   const original = new Map<string, TF.Tensor>();
   let trainer: TfjsTrainer | null = null;
   try {
+    for (const id of ids) variables.set(id, tf.tidy(() => tf.variable(tf.tensor(spec.toModelLayout(id, startWeights.get(id)!), spec.kernelShape(id)), true)));
     const teacherOut = await outputs(tf, data.heldOut, (x) => head(x, original));
     const objective = chooseObjective(teacherOut.sampleDims, options.labels, options.distill ?? true);
     if (model.separateTrainingPath) checkTrainingPath(tf, data.heldOut, (x) => head(x, variables, true), (x) => head(x, kernelTensors(tf, spec, startWeights)), spec.file);
