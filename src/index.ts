@@ -29,5 +29,6 @@ export { REPORT_SCHEMA_VERSION } from './report/report.js';
 export { renderAnalyze, renderPrune, renderShapes, renderCompare } from './report/text.js';
 export { masksDocument, torchModuleFromNode } from './report/masks.js';
 export { renderHtml } from './report/html.js';
+export { renderCompareHtml } from './report/html-compare.js';
 export type { MasksDocument, MaskEntry } from './report/masks.js';
 export { VERSION } from './version.js';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
-import { prune } from '../src/index.js';
+import { compare, prune, renderCompareHtml } from '../src/index.js';
 import type { PruneReport } from '../src/index.js';
 import { renderHtml } from '../src/report/html.js';
 import { esc } from '../src/report/html-escape.js';
@@ -164,4 +164,24 @@ test('in headless Chromium: one heat map per layer with the report\'s values and
   assert.ok(colours.size > 50, `${colours.size} distinct colours`);
   assert.ok(ink > png.width * png.height * 0.03, `${ink} non-white pixels`);
   assert.ok(outline > 200 * withData.layers.length, `${outline} pixels of shape outline`);
+});
+
+test('compare as HTML: A and B side by side from the compare report, self-contained, hostile paths escaped', { skip: NO_CHROMIUM }, async () => {
+  const c = await compare(MODEL, path.join(dir, 'vgg.data.onnx'), { data: { data: SUBSET, calib: 64, eval: 100 }, latencyRuns: 5 });
+  const html = renderCompareHtml(c);
+  assertSelfContained(html, 'compare');
+  assert.match(html, /<h3>File size<\/h3>[\s\S]*?<dt>A<\/dt>[\s\S]*?<dt>B<\/dt>/);
+  assert.match(html, /B \/ A/);
+  const ratio = (c.after.size.bytes / c.before.size.bytes).toFixed(3);
+  assert.ok(html.includes(`<span class="r">${ratio}</span>`), `file size ratio ${ratio}`);
+  assert.match(html, /<th class="num">A<\/th><th class="num">B<\/th>/);
+  assert.ok(c.accuracy.status === 'measured');
+  if (c.accuracy.status === 'measured') assert.ok(html.includes(`On ${c.accuracy.evalSamples} evaluation samples`));
+  const evil = renderCompareHtml({ ...c, a: { ...c.a, path: `models/${EVIL}.onnx` } });
+  assertSelfContained(evil, 'hostile compare');
+  const page = path.join(dir, 'compare.html');
+  writeFileSync(page, html);
+  const dom = await chromium(['--dump-dom'], pathToFileURL(page).href);
+  assert.ok(dom.includes('A and B'), 'Chromium rendered the page');
+  assert.equal((dom.match(/class="card( |")/g) ?? []).length, html.match(/class="card( |")/g)!.length);
 });

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
-import { compare, renderCompare } from '../../src/index.js';
+import { compare, renderCompare, renderCompareHtml } from '../../src/index.js';
 import { applyConfig } from '../config.js';
 import { DataFlags, addDataOptions, dataOptions } from '../data-options.js';
 import { EXIT_GATE } from '../exit-codes.js';
-import { printJson, writeJsonFile } from '../output.js';
+import { printJson, writeJsonFile, writeTextFile } from '../output.js';
 import { progressView } from '../progress.js';
 import { parseInteger, parseNumber } from '../parse.js';
 import { terminalStyle } from '../style.js';
@@ -26,7 +26,7 @@ export function compareCommand(): Command {
     .argument('<a>', 'the reference model (e.g. the original)')
     .argument('<b>', 'the model to compare with it (e.g. the slimmed one)')
     .option('--json', 'print the report as one JSON document on stdout, nothing else')
-    .option('--report <file>', 'also write the report as JSON to this file')
+    .option('--report <file>', 'also write the report: .html for a page to open in a browser, else JSON')
     .option('--max-drop <points>', 'quality gate: exit 1 if B loses more than this many points of top-1 (or agreement) against A', parseNumber('--max-drop'))
     .option('--input-shape <dims>', 'input dims for measuring, e.g. 1,3,224,224')
     .option('--batch <n>', 'batch for the latency comparison (default 1)', parseInteger('--batch'))
@@ -47,7 +47,10 @@ export function compareCommand(): Command {
         threads: opts.threads, gzip: opts.gzip, maxDrop: opts.maxDrop, onProgress: view.update,
       });
       view.done();
-      if (opts.report) await writeJsonFile(opts.report, report);
+      if (opts.report) {
+        if (/\.html?$/i.test(opts.report)) await writeTextFile(opts.report, renderCompareHtml(report));
+        else await writeJsonFile(opts.report, report);
+      }
       if (opts.json) printJson(report);
       else process.stdout.write(renderCompare(report, { style: terminalStyle(opts.json) }) + '\n');
       if (report.gate && !report.gate.passed) process.exitCode = EXIT_GATE;

@@ -8,7 +8,9 @@
 import type { MeasuredAccuracy, QualityPair } from '../pipeline/recover.js';
 import { formatQuality, qualityRows } from './quality-rows.js';
 import type { QualityFigures } from './metrics.js';
-import type { LayerReport, PruneReport } from './report.js';
+import type { LayerReport, ModelFigures, PruneReport } from './report.js';
+import type { LatencyComparison } from '../runtime/latency.js';
+import type { Gate } from '../pipeline/gate.js';
 import { formatBytes, formatCount } from './text.js';
 import { baseName, esc } from './html-escape.js';
 import { REPORT_CSS } from './html-style.js';
@@ -46,6 +48,8 @@ interface FigureCard {
   after: { text: string; value: number | null; exact?: string };
   beforeLabel?: string;
   afterLabel?: string;
+  /** Default "after / before". */
+  ratioLabel?: string;
   notes: string[];
 }
 
@@ -55,9 +59,9 @@ interface UnknownCard {
   reason: string;
 }
 
-type Card = FigureCard | UnknownCard;
+export type Card = FigureCard | UnknownCard;
 
-function cardHtml(c: Card): string {
+export function cardHtml(c: Card): string {
   if (c.kind === 'unknown') {
     return `<article class="card is-unknown"><h3>${esc(c.title)}</h3><p class="value">unknown</p><p class="reason">${esc(c.reason)}</p></article>`;
   }
@@ -69,7 +73,7 @@ function cardHtml(c: Card): string {
     + `<dd class="value"${v.exact ? ` title="${esc(v.exact)}"` : ''}>${esc(v.text)}</dd>`
     + `<dd class="bar-cell">${v.value !== null && max > 0 ? barSvg(v.value, max, cls) : ''}</dd>`;
   return `<article class="card"><div class="card-head"><h3>${esc(c.title)}</h3>`
-    + `<p class="ratio"><span class="r">${ratio}</span><span class="rl">after / before</span></p></div>`
+    + `<p class="ratio"><span class="r">${ratio}</span><span class="rl">${esc(c.ratioLabel ?? 'after / before')}</span></p></div>`
     + `<dl class="ba">${row(c.beforeLabel ?? 'before', c.before, 'before')}${row(c.afterLabel ?? 'after', c.after, 'after')}</dl>`
     + c.notes.map((n) => `<p class="note">${esc(n)}</p>`).join('')
     + '</article>';
@@ -83,61 +87,87 @@ function bytesFigure(n: number) {
   return { text: formatBytes(n), value: n, exact: `${exact(n)} bytes` };
 }
 
-function summaryCards(r: PruneReport): Card[] {
-  const cards: Card[] = [];
-  const files = r.after.size.files.length;
-  cards.push({
-    kind: 'figure', title: 'File size', before: bytesFigure(r.before.size.bytes), after: bytesFigure(r.after.size.bytes),
+/** How the two sides of a card are called: a prune's before/after, a comparison's A/B. */
+export interface Sides {
+  before: string;
+  after: string;
+  ratio: string;
+}
+
+const BEFORE_AFTER: Sides = { before: 'before', after: 'after', ratio: 'after / before' };
+
+/** File size (and gzip) cards. */
+export function sizeCards(b: ModelFigures, a: ModelFigures, sides: Sides = BEFORE_AFTER, notes: string[] = []): Card[] {
+  const labels = { beforeLabel: sides.before, afterLabel: sides.after, ratioLabel: sides.ratio };
+  const cards: Card[] = [{
+    kind: 'figure', title: 'File size', before: bytesFigure(b.size.bytes), after: bytesFigure(a.size.bytes), ...labels,
     notes: [
-      ...(r.before.size.files.length > 1 || files > 1 ? [`files: ${r.before.size.files.length} before, ${files} after (model and external data)`] : []),
-      ...(r.after.size.gzipBytes === null || r.before.size.gzipBytes === null ? ['gzip sizes not measured (--no-gzip)'] : []),
-      ...(r.after.size.gzipBytes !== null && r.before.size.gzipBytes !== null && r.after.size.gzipBytes < r.before.size.gzipBytes && r.after.size.bytes >= r.before.size.bytes
-        ? ['the masked layout keeps zeros in place, so the raw file keeps its size; the savings show in gzip and in effective MACs']
-        : []),
+      ...(b.size.files.length > 1 || a.size.files.length > 1 ? [`files: ${b.size.files.length} ${sides.before}, ${a.size.files.length} ${sides.after} (model and external data)`] : []),
+      ...(a.size.gzipBytes === null || b.size.gzipBytes === null ? ['gzip sizes not measured (--no-gzip)'] : []),
+      ...notes,
     ],
-  });
-  if (r.before.size.gzipBytes !== null && r.after.size.gzipBytes !== null) {
-    cards.push({ kind: 'figure', title: 'File size, gzip', before: bytesFigure(r.before.size.gzipBytes), after: bytesFigure(r.after.size.gzipBytes), notes: [] });
+  }];
+  if (b.size.gzipBytes !== null && a.size.gzipBytes !== null) {
+    cards.push({ kind: 'figure', title: 'File size, gzip', before: bytesFigure(b.size.gzipBytes), after: bytesFigure(a.size.gzipBytes), ...labels, notes: [] });
   }
-  cards.push({
-    kind: 'figure', title: 'Parameters (non-zero)', before: countFigure(r.before.params.nonzero), after: countFigure(r.after.params.nonzero),
-    notes: [`in 3x3 convs: ${formatCount(r.before.params.conv3x3Nonzero)} → ${formatCount(r.after.params.conv3x3Nonzero)}`
-      + (r.before.params.conv3x3Nonzero > 0 ? ` (${ratioText(r.after.params.conv3x3Nonzero / r.before.params.conv3x3Nonzero)})` : '')],
-  });
-  const dense = r.layers.reduce((a, l) => a + l.params, 0);
-  const stored = r.layers.reduce((a, l) => a + l.storedWeights, 0);
+  return cards;
+}
+
+export function paramsCard(b: ModelFigures, a: ModelFigures, sides: Sides = BEFORE_AFTER): Card {
+  return {
+    kind: 'figure', title: 'Parameters (non-zero)', before: countFigure(b.params.nonzero), after: countFigure(a.params.nonzero),
+    beforeLabel: sides.before, afterLabel: sides.after, ratioLabel: sides.ratio,
+    notes: [`in 3x3 convs: ${formatCount(b.params.conv3x3Nonzero)} → ${formatCount(a.params.conv3x3Nonzero)}`
+      + (b.params.conv3x3Nonzero > 0 ? ` (${ratioText(a.params.conv3x3Nonzero / b.params.conv3x3Nonzero)})` : '')],
+  };
+}
+
+export function macsCard(b: ModelFigures, a: ModelFigures, sides: Sides = BEFORE_AFTER): Card {
+  const bm = b.macs;
+  const am = a.macs;
+  if (bm.status !== 'measured' || am.status !== 'measured') {
+    return { kind: 'unknown', title: 'MACs', reason: bm.status === 'unknown' ? bm.reason : am.status === 'unknown' ? am.reason : '' };
+  }
+  return {
+    kind: 'figure', title: 'MACs (skipping zero weights)', before: countFigure(bm.effective), after: countFigure(am.effective),
+    beforeLabel: sides.before, afterLabel: sides.after, ratioLabel: sides.ratio,
+    notes: [
+      `in 3x3 convs: ${formatCount(bm.conv3x3Effective)} → ${formatCount(am.conv3x3Effective)}`,
+      `as the files execute (dense): ${formatCount(bm.dense)} → ${formatCount(am.dense)}`,
+      `input shape: ${Object.entries(bm.inputShapes).map(([k, v]) => `${k} [${v.join(',')}]`).join(', ')}`,
+    ],
+  };
+}
+
+export function latencyCard(l: LatencyComparison | { status: 'unknown'; reason?: string }, sides: Sides = BEFORE_AFTER): Card {
+  if ('status' in l) return { kind: 'unknown', title: 'Latency', reason: l.reason ?? 'not measured' };
+  return {
+    kind: 'figure', title: `Latency (median, batch ${l.batch})`,
+    before: { text: ms(l.before.medianMs), value: l.before.medianMs }, after: { text: ms(l.after.medianMs), value: l.after.medianMs },
+    beforeLabel: sides.before, afterLabel: sides.after, ratioLabel: sides.ratio,
+    notes: [
+      `quartiles: ${sides.before} ${range(l.before.p25Ms, l.before.p75Ms)}, ${sides.after} ${range(l.after.p25Ms, l.after.p75Ms)}`,
+      `${l.runs} interleaved runs after ${l.warmup} warm-up, threads ${l.threads}`,
+    ],
+  };
+}
+
+function summaryCards(r: PruneReport): Card[] {
+  const b = r.before.size.gzipBytes;
+  const a = r.after.size.gzipBytes;
+  const cards = sizeCards(r.before, r.after, BEFORE_AFTER, a !== null && b !== null && a < b && r.after.size.bytes >= r.before.size.bytes
+    ? ['the masked layout keeps zeros in place, so the raw file keeps its size; the savings show in gzip and in effective MACs']
+    : []);
+  cards.push(paramsCard(r.before, r.after));
+  const dense = r.layers.reduce((x, l) => x + l.params, 0);
+  const stored = r.layers.reduce((x, l) => x + l.storedWeights, 0);
   cards.push({
     kind: 'figure', title: 'Stored 3x3 weights', before: countFigure(dense), after: countFigure(stored),
     notes: [`ideal ratio (kept positions / 9 over the 3x3 weights): ${r.plan.keptFraction.toFixed(3)}`],
   });
-  const bm = r.before.macs;
-  const am = r.after.macs;
-  if (bm.status === 'measured' && am.status === 'measured') {
-    cards.push({
-      kind: 'figure', title: 'MACs (skipping zero weights)', before: countFigure(bm.effective), after: countFigure(am.effective),
-      notes: [
-        `in 3x3 convs: ${formatCount(bm.conv3x3Effective)} → ${formatCount(am.conv3x3Effective)}`,
-        `as the files execute (dense): ${formatCount(bm.dense)} → ${formatCount(am.dense)}`,
-        `input shape: ${Object.entries(bm.inputShapes).map(([k, v]) => `${k} [${v.join(',')}]`).join(', ')}`,
-      ],
-    });
-  } else {
-    cards.push({ kind: 'unknown', title: 'MACs', reason: bm.status === 'unknown' ? bm.reason : am.status === 'unknown' ? am.reason : '' });
-  }
+  cards.push(macsCard(r.before, r.after));
   cards.push(...accuracyCards(r));
-  const l = r.latency;
-  if ('status' in l) {
-    cards.push({ kind: 'unknown', title: 'Latency', reason: l.reason ?? 'not measured' });
-  } else {
-    cards.push({
-      kind: 'figure', title: `Latency (median, batch ${l.batch})`,
-      before: { text: ms(l.before.medianMs), value: l.before.medianMs }, after: { text: ms(l.after.medianMs), value: l.after.medianMs },
-      notes: [
-        `quartiles: before ${range(l.before.p25Ms, l.before.p75Ms)}, after ${range(l.after.p25Ms, l.after.p75Ms)}`,
-        `${l.runs} interleaved runs after ${l.warmup} warm-up, threads ${l.threads}`,
-      ],
-    });
-  }
+  cards.push(latencyCard(r.latency));
   return cards;
 }
 
@@ -199,16 +229,20 @@ function accuracyCards(r: PruneReport): Card[] {
 // ---------------------------------------------------------------------------------------------
 // Quality table
 
+/** Quality figures side by side: one column per evaluated model, on the same samples. */
+export function qualityTableHtml(pairs: QualityPair[], headers: string[], a: { evalSamples: number; evalSource: string; runtime: string; occlusion: string | null }, reference: string): string {
+  const rows = qualityRows(pairs, a.occlusion !== null, reference).map((q) =>
+    `<tr><th scope="row">${esc(q.label)}</th>${q.values.map((v) => `<td class="num">${esc(formatQuality(v, q.kind).replace(/^-$/, '–'))}</td>`).join('')}</tr>`);
+  return `<p>On ${esc(a.evalSamples)} evaluation samples: ${esc(a.evalSource)}; ${esc(a.runtime)}.</p>`
+    + `<div class="table-wrap"><table><thead><tr><th></th>${headers.map((h) => `<th class="num">${esc(h)}</th>`).join('')}</tr></thead>`
+    + `<tbody>${rows.join('')}</tbody></table></div>`
+    + (a.occlusion ? `<p class="meta">Occlusion: ${esc(a.occlusion)}.</p>` : '');
+}
+
 function qualityTable(r: PruneReport): string {
   const a = r.accuracy;
   if (a.status === 'unknown') return `<p class="unknown">Accuracy: unknown (${esc(a.reason)}).</p>`;
-  const after = r.recovery ? 'written (reconstructed)' : 'written';
-  const rows = qualityRows([a.original, a.reshaped, a.written], a.occlusion !== null, 'original').map((q) =>
-    `<tr><th scope="row">${esc(q.label)}</th>${q.values.map((v) => `<td class="num">${esc(formatQuality(v, q.kind).replace(/^-$/, '–'))}</td>`).join('')}</tr>`);
-  return `<p>On ${esc(a.evalSamples)} evaluation samples: ${esc(a.evalSource)}; ${esc(a.runtime)}.</p>`
-    + `<div class="table-wrap"><table><thead><tr><th></th><th class="num">original</th><th class="num">reshaped only</th><th class="num">${esc(after)}</th></tr></thead>`
-    + `<tbody>${rows.join('')}</tbody></table></div>`
-    + (a.occlusion ? `<p class="meta">Occlusion: ${esc(a.occlusion)}.</p>` : '');
+  return qualityTableHtml([a.original, a.reshaped, a.written], ['original', 'reshaped only', r.recovery ? 'written (reconstructed)' : 'written'], a, 'original');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -323,7 +357,7 @@ const METHOD_LABELS: Record<string, string> = {
   reconstruction: 'Reconstruction',
 };
 
-function dl(entries: [string, string][]): string {
+export function dl(entries: [string, string][]): string {
   return `<dl class="method">${entries.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('')}</dl>`;
 }
 
@@ -390,9 +424,9 @@ function methodHtml(r: PruneReport): string {
 // ---------------------------------------------------------------------------------------------
 
 /** `--max-drop`: passed or failed, with the figures it was decided on. */
-function gateHtml(r: PruneReport): string {
+export function gateHtml(gate: Gate | null | undefined): string {
   // Reports written before the gate existed have no field at all.
-  const g = r.gate ?? null;
+  const g = gate ?? null;
   if (g === null) return '';
   return `<p class="gate ${g.passed ? 'passed' : 'failed'}"><strong>Quality gate (--max-drop ${esc(g.maxDrop)}): ${g.passed ? 'passed' : 'FAILED'}</strong> · ${esc(g.reason)}</p>`;
 }
@@ -414,7 +448,7 @@ export function renderHtml(r: PruneReport): string {
     + `<p class="meta"><span>input <code>${esc(r.input.path)}</code> (${esc(r.input.format)}${info ? `; ${esc(info)}` : ''})</span>`
     + `<span>output <code>${esc(r.output.files.length > 1 ? r.output.files.join(', ') : r.output.path)}</code></span>`
     + `<span>${esc(r.tool.name)} ${esc(r.tool.version)}, report schema ${esc(r.schemaVersion)}</span></p>`
-    + gateHtml(r)
+    + gateHtml(r.gate)
     + (r.layoutFallback ? `<p class="meta">Layout: ${esc(r.layoutFallback)}.</p>` : '')
     + '</header>'
     + '<section aria-labelledby="s-summary"><h2 id="s-summary">Before and after</h2>'
@@ -434,6 +468,11 @@ export function renderHtml(r: PruneReport): string {
     + `<footer>Generated by ${esc(r.tool.name)} ${esc(r.tool.version)}. Self-contained: nothing on this page is fetched from elsewhere.</footer>`
     + '</main>';
 
+  return htmlPage(title, body);
+}
+
+/** The page around a body: inline CSS, and a Content-Security-Policy that forbids fetching anything. */
+export function htmlPage(title: string, body: string): string {
   return '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
     + '<meta name="viewport" content="width=device-width, initial-scale=1">'
     + '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'">'
