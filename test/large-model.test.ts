@@ -49,12 +49,15 @@ test('reshaped weights are made at each lookup from the original, masked', async
 });
 
 test('run: false writes what a full run writes, checks it by reading it back, and reports runtime figures as unknown', async () => {
-  const before = listing(EXTERNAL_DIR);
+  // A private copy of the model: other test files probe the fixture at the same time.
+  const model = path.join(dir, 'input');
+  mkdirSync(model);
+  for (const f of ['model.onnx', 'weights.bin']) copyFileSync(path.join(EXTERNAL_DIR, f), path.join(model, f));
   for (const d of ['ran', 'not-run']) mkdirSync(path.join(dir, d));
-  const ran = await prune(EXTERNAL, { shape: 'cross', output: path.join(dir, 'ran', 'out.onnx'), latencyRuns: 0 });
-  const notRun = await prune(EXTERNAL, { shape: 'cross', output: path.join(dir, 'not-run', 'out.onnx'), run: false });
+  const ran = await prune(path.join(model, 'model.onnx'), { shape: 'cross', output: path.join(dir, 'ran', 'out.onnx'), latencyRuns: 0 });
+  const notRun = await prune(path.join(model, 'model.onnx'), { shape: 'cross', output: path.join(dir, 'not-run', 'out.onnx'), run: false });
   // The probe model onnxruntime needed beside the input is gone again.
-  assert.deepEqual(listing(EXTERNAL_DIR), before);
+  assert.deepEqual(listing(model), ['model.onnx', 'weights.bin']);
   for (const f of ['out.onnx', 'out.weights.bin']) assert.ok(readFileSync(path.join(dir, 'ran', f)).equals(readFileSync(path.join(dir, 'not-run', f))), f);
   assert.match(ran.output.verified, /ran once in onnxruntime-node/);
   assert.match(notRun.output.verified, /read back by kprune, not run .*: 5 masked layer\(s\) zero exactly outside their masks/);
