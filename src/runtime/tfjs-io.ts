@@ -15,7 +15,8 @@ export interface ArtifactOptions {
 }
 
 /** The model as TF.js ModelArtifacts: every group's weights in manifest order, one buffer. */
-export function modelArtifacts(model: TfjsModel, options: ArtifactOptions = {}): TF.io.ModelArtifacts {
+export function modelArtifacts(model: TfjsModel, options: ArtifactOptions & { withoutWeights?: boolean } = {}): TF.io.ModelArtifacts {
+  if (options.withoutWeights) return withTopology(model, options, {});
   const replace = options.replace ?? new Map<string, Float32Array>();
   const manifest = model.json.weightsManifest as { weights: TF.io.WeightsManifestEntry[] }[];
   const specs: TF.io.WeightsManifestEntry[] = [];
@@ -34,6 +35,11 @@ export function modelArtifacts(model: TfjsModel, options: ArtifactOptions = {}):
     data.set(v ? encodeFloats({ kind: 'plain', dtype: 'float32' }, v).bytes : readWeightBytes(model, w), at);
     at += sizes[i];
   });
+  return withTopology(model, options, { weightSpecs: specs, weightData });
+}
+
+/** The artifacts around some weights: the topology and the optional fields. */
+function withTopology(model: TfjsModel, options: ArtifactOptions, weights: Pick<TF.io.ModelArtifacts, 'weightSpecs' | 'weightData'>): TF.io.ModelArtifacts {
   const json = model.json;
   let topology = json.modelTopology as Record<string, unknown>;
   if (options.extraNodes && options.extraNodes.length > 0) {
@@ -41,8 +47,7 @@ export function modelArtifacts(model: TfjsModel, options: ArtifactOptions = {}):
   }
   const artifacts: TF.io.ModelArtifacts = {
     modelTopology: topology as TF.io.ModelArtifacts['modelTopology'],
-    weightSpecs: specs,
-    weightData,
+    ...weights,
   };
   // The optional fields tf.io's own JSON handlers pass on.
   const pass = ['format', 'generatedBy', 'convertedBy', 'trainingConfig', 'signature', 'userDefinedMetadata', 'modelInitializer', 'initializerSignature'] as const;

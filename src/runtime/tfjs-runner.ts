@@ -10,7 +10,8 @@ import type { InputSpec } from './onnx-runtime.js';
 import type { Activation, ModelRunner } from './model-runner.js';
 import { TfjsRuntime, tfjsRuntime } from './tfjs-backend.js';
 import { ActivationLayout, KerasPlan, executePlan } from './tfjs-layers-exec.js';
-import { memoryHandler } from './tfjs-io.js';
+import { memoryHandler, modelArtifacts } from './tfjs-io.js';
+import { TfjsModel, weightFloats } from '../formats/tfjs/read.js';
 
 export type LoadedTfjs =
   | { kind: 'layers'; model: TF.LayersModel }
@@ -32,6 +33,44 @@ export async function loadInTfjs(rt: TfjsRuntime, kind: LoadedTfjs['kind'], hand
       file, cause: e, suggestion: /Unknown layer/.test(why(e)) ? 'custom layer classes must be registered with tf.serialization.registerClass in the process that loads the model' : undefined,
     });
   }
+}
+
+/**
+ * A TF.js model from kprune's reader, with as little of it in memory at once as TF.js allows. A
+ * LayersModel whose weights are all float is built from its topology alone, then given its weights
+ * one tensor at a time, each read from the shards and dropped once TF.js holds it; TF.js's own
+ * loading would hold the whole weight buffer plus a decoded copy of every tensor. Anything else
+ * (a GraphModel, integer weights) loads through the whole buffer.
+ */
+export async function loadTfjsModel(rt: TfjsRuntime, kind: LoadedTfjs['kind'], model: TfjsModel, file: string): Promise<LoadedTfjs> {
+  if (kind !== 'layers' || model.weights.some((w) => w.dtype !== 'float32')) {
+    return loadInTfjs(rt, kind, memoryHandler(modelArtifacts(model)), file);
+  }
+  const loaded = await loadInTfjs(rt, 'layers', memoryHandler(modelArtifacts(model, { withoutWeights: true })), file);
+  if (loaded.kind !== 'layers') throw new Error('unreachable');
+  const variables = loaded.model.weights.map((w) => w.originalName);
+  const names = new Set(variables);
+  if (names.size !== variables.length || variables.length !== model.weights.length || model.weights.some((w) => !names.has(w.name))) {
+    // Names TF.js maps in its own ways (older Keras cell names, shared variables): its own loading.
+    loaded.model.dispose();
+    return loadInTfjs(rt, kind, memoryHandler(modelArtifacts(model)), file);
+  }
+  const { tf } = rt;
+  try {
+    for (const w of model.weights) {
+      const t = tf.tensor(weightFloats(model, w)!, w.shape, 'float32');
+      try {
+        loaded.model.loadWeights({ [w.name]: t }, false);
+      } finally {
+        t.dispose();
+      }
+    }
+  } catch (e) {
+    loaded.model.dispose();
+    if (e instanceof KpruneError) throw e;
+    throw new KpruneError('unsupported', `TF.js cannot load the model's weights: ${why(e)}`, { file, cause: e });
+  }
+  return loaded;
 }
 
 /**

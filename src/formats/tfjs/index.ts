@@ -14,8 +14,8 @@ import type { LatencyComparison } from '../../runtime/latency.js';
 import { DEFAULT_LATENCY_CAP_MS, MIN_LATENCY_RUNS, stats } from '../../runtime/latency.js';
 import type * as TF from '@tensorflow/tfjs';
 import { TfjsRuntime, tfjsRuntime } from '../../runtime/tfjs-backend.js';
-import { fileHandler, memoryHandler, modelArtifacts } from '../../runtime/tfjs-io.js';
-import { LoadedTfjs, TfjsFeed, createGraphRunner, createLayersRunner, fetchShapes, loadInTfjs, runOnce } from '../../runtime/tfjs-runner.js';
+import { memoryHandler, modelArtifacts } from '../../runtime/tfjs-io.js';
+import { LoadedTfjs, TfjsFeed, createGraphRunner, createLayersRunner, fetchShapes, loadInTfjs, loadTfjsModel, runOnce } from '../../runtime/tfjs-runner.js';
 import type { ComputeNode, ModelInventory } from '../onnx/inventory.js';
 import type { SkippedConv } from '../onnx/convs.js';
 import type { LoadedModel } from '../model.js';
@@ -211,7 +211,7 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
     const out = new Map(fed);
     if (wanted.length === 0) return out;
     const rt = await tfjsRuntime();
-    const loaded = await loadInTfjs(rt, s.kind, memoryHandler(modelArtifacts(model)), file);
+    const loaded = await loadTfjsModel(rt, s.kind, model, file);
     for (const [k, v] of await thenDispose([loaded], file, () => fetchShapes(rt, loaded, s.kind === 'layers' ? s.keras.plan : null, feeds, wanted, file))) out.set(k, v);
     return out;
   };
@@ -233,7 +233,7 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
   };
   const loadWritten = async (outPath: string): Promise<{ loaded: LoadedTfjs; backend: string }> => {
     const rt = await tfjsRuntime();
-    return { loaded: await loadInTfjs(rt, s.kind, fileHandler(outPath), outPath), backend: rt.description };
+    return { loaded: await loadTfjsModel(rt, s.kind, await asBadModel(outPath, () => readTfjsModel(outPath)), outPath), backend: rt.description };
   };
 
   return {
@@ -264,8 +264,9 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
       const missing = feeds.find((f) => !f.dims);
       if (missing) throw new KpruneError('usage', `no shape given for input "${missing.name}"`, { file });
       const wanted = [...new Set(s.compute.map((c) => c.output))];
-      const artifacts = modelArtifacts(model, s.kind === 'graph' ? { extraNodes: s.graph.extraNodes } : {});
-      const loaded = await loadInTfjs(rt, s.kind, memoryHandler(artifacts), file);
+      const loaded = s.kind === 'graph'
+        ? await loadInTfjs(rt, 'graph', memoryHandler(modelArtifacts(model, { extraNodes: s.graph.extraNodes })), file)
+        : await loadTfjsModel(rt, 'layers', model, file);
       return thenDispose([loaded], file, () => fetchShapes(rt, loaded, s.kind === 'layers' ? s.keras.plan : null, feeds, wanted, file));
     },
     createRunner: (weights) => runnerFor(weights),
@@ -303,12 +304,12 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
     },
     async compareLatency(outPath, inputShapes, opts): Promise<LatencyComparison> {
       const rt = await tfjsRuntime();
-      const a = await loadInTfjs(rt, s.kind, memoryHandler(modelArtifacts(model)), file);
+      const a = await loadTfjsModel(rt, s.kind, model, file);
       const loaded = [a];
       const runs = opts.runs ?? 20;
       const warmup = 2;
       return thenDispose(loaded, file, async () => {
-        const b = await loadInTfjs(rt, s.kind, fileHandler(outPath), outPath);
+        const b = await loadTfjsModel(rt, s.kind, await asBadModel(outPath, () => readTfjsModel(outPath)), outPath);
         loaded.push(b);
         const feeds = feedsOf(inputShapes);
         const times: number[][] = [[], []];
