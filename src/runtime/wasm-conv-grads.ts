@@ -28,20 +28,22 @@ function convInfo(tf: Tf, xShape: number[], filterShape: number[], attrs: Record
 }
 
 /**
- * Calls `visit(n, oh, ow, kh, kw, ih, iw)` for every output position and filter tap that reads an
- * input position inside the image.
+ * Calls `visit(xBase, dyBase, wBase)` for every output position and filter tap that reads an input
+ * position inside the image: the offsets of that input pixel's channels, that output pixel's
+ * channels, and that tap's filter elements (`perTap` of them: the filter's last two dims).
  */
-function forEachTap(c: Info, visit: (n: number, oh: number, ow: number, kh: number, kw: number, ih: number, iw: number) => void): void {
+function forEachTap(c: Info, perTap: number, visit: (xBase: number, dyBase: number, wBase: number) => void): void {
   for (let n = 0; n < c.batchSize; n++) {
     for (let oh = 0; oh < c.outHeight; oh++) {
       for (let kh = 0; kh < c.filterHeight; kh++) {
         const ih = oh * c.strideHeight + kh * c.dilationHeight - c.padInfo.top;
         if (ih < 0 || ih >= c.inHeight) continue;
         for (let ow = 0; ow < c.outWidth; ow++) {
+          const dyBase = ((n * c.outHeight + oh) * c.outWidth + ow) * c.outChannels;
           for (let kw = 0; kw < c.filterWidth; kw++) {
             const iw = ow * c.strideWidth + kw * c.dilationWidth - c.padInfo.left;
             if (iw < 0 || iw >= c.inWidth) continue;
-            visit(n, oh, ow, kh, kw, ih, iw);
+            visit(((n * c.inHeight + ih) * c.inWidth + iw) * c.inChannels, dyBase, (kh * c.filterWidth + kw) * perTap);
           }
         }
       }
@@ -49,9 +51,11 @@ function forEachTap(c: Info, visit: (n: number, oh: number, ow: number, kh: numb
   }
 }
 
+type KernelArgs = { inputs: Record<string, TF.TensorInfo>; backend: unknown; attrs?: Record<string, unknown> };
+
 /** dW[kh][kw][ci][co] = sum of x[n][ih][iw][ci] * dy[n][oh][ow][co] over the taps. */
 function conv2dBackpropFilter(tf: Tf) {
-  return ({ inputs, backend, attrs }: { inputs: Record<string, TF.TensorInfo>; backend: unknown; attrs?: Record<string, unknown> }): TF.TensorInfo => {
+  return ({ inputs, backend, attrs }: KernelArgs): TF.TensorInfo => {
     const b = backend as WasmBackend;
     const filterShape = attrs!.filterShape as number[];
     const c = convInfo(tf, inputs.x.shape, filterShape, attrs!, false);
@@ -60,10 +64,7 @@ function conv2dBackpropFilter(tf: Tf) {
     const ci = c.inChannels;
     const co = c.outChannels;
     const out = new Float32Array(filterShape.reduce((a, d) => a * d, 1));
-    forEachTap(c, (n, oh, ow, kh, kw, ih, iw) => {
-      const xBase = ((n * c.inHeight + ih) * c.inWidth + iw) * ci;
-      const dyBase = ((n * c.outHeight + oh) * c.outWidth + ow) * co;
-      const wBase = (kh * c.filterWidth + kw) * ci * co;
+    forEachTap(c, ci * co, (xBase, dyBase, wBase) => {
       for (let i = 0; i < ci; i++) {
         const v = x[xBase + i];
         if (v === 0) continue;
@@ -75,24 +76,23 @@ function conv2dBackpropFilter(tf: Tf) {
   };
 }
 
-/** Depthwise filter [kh][kw][C][M]; output channel c * M + m. */
+/**
+ * Depthwise filter [kh][kw][C][M], output channel c * M + m: per tap, the C * M filter elements
+ * line up with the C * M output channels, so both kernels walk them together.
+ */
 function depthwiseBackpropFilter(tf: Tf) {
-  return ({ inputs, backend, attrs }: { inputs: Record<string, TF.TensorInfo>; backend: unknown; attrs?: Record<string, unknown> }): TF.TensorInfo => {
+  return ({ inputs, backend, attrs }: KernelArgs): TF.TensorInfo => {
     const b = backend as WasmBackend;
     const filterShape = attrs!.filterShape as number[];
     const c = convInfo(tf, inputs.x.shape, filterShape, attrs!, true);
     const x = b.typedArrayFromHeap(inputs.x);
     const dy = b.typedArrayFromHeap(inputs.dy);
-    const channels = c.inChannels;
     const m = filterShape[3];
     const out = new Float32Array(filterShape.reduce((a, d) => a * d, 1));
-    forEachTap(c, (n, oh, ow, kh, kw, ih, iw) => {
-      const xBase = ((n * c.inHeight + ih) * c.inWidth + iw) * channels;
-      const dyBase = ((n * c.outHeight + oh) * c.outWidth + ow) * channels * m;
-      const wBase = (kh * c.filterWidth + kw) * channels * m;
-      for (let ch = 0; ch < channels; ch++) {
+    forEachTap(c, c.outChannels, (xBase, dyBase, wBase) => {
+      for (let ch = 0; ch < c.inChannels; ch++) {
         const v = x[xBase + ch];
-        for (let k = 0; k < m; k++) out[wBase + ch * m + k] += v * dy[dyBase + ch * m + k];
+        for (let k = ch * m; k < (ch + 1) * m; k++) out[wBase + k] += v * dy[dyBase + k];
       }
     });
     return b.makeOutput(filterShape, 'float32', undefined, out);
@@ -101,23 +101,19 @@ function depthwiseBackpropFilter(tf: Tf) {
 
 /** dX[n][ih][iw][c] = sum of dy[n][oh][ow][c * M + m] * W[kh][kw][c][m] over the taps. */
 function depthwiseBackpropInput(tf: Tf) {
-  return ({ inputs, backend, attrs }: { inputs: Record<string, TF.TensorInfo>; backend: unknown; attrs?: Record<string, unknown> }): TF.TensorInfo => {
+  return ({ inputs, backend, attrs }: KernelArgs): TF.TensorInfo => {
     const b = backend as WasmBackend;
     const inputShape = attrs!.inputShape as number[];
     const filterShape = inputs.filter.shape;
     const c = convInfo(tf, inputShape, filterShape, attrs!, true);
     const dy = b.typedArrayFromHeap(inputs.dy);
     const w = b.typedArrayFromHeap(inputs.filter);
-    const channels = c.inChannels;
     const m = filterShape[3];
     const out = new Float32Array(inputShape.reduce((a, d) => a * d, 1));
-    forEachTap(c, (n, oh, ow, kh, kw, ih, iw) => {
-      const xBase = ((n * c.inHeight + ih) * c.inWidth + iw) * channels;
-      const dyBase = ((n * c.outHeight + oh) * c.outWidth + ow) * channels * m;
-      const wBase = (kh * c.filterWidth + kw) * channels * m;
-      for (let ch = 0; ch < channels; ch++) {
+    forEachTap(c, c.outChannels, (xBase, dyBase, wBase) => {
+      for (let ch = 0; ch < c.inChannels; ch++) {
         let sum = 0;
-        for (let k = 0; k < m; k++) sum += dy[dyBase + ch * m + k] * w[wBase + ch * m + k];
+        for (let k = ch * m; k < (ch + 1) * m; k++) sum += dy[dyBase + k] * w[wBase + k];
         out[xBase + ch] += sum;
       }
     });
