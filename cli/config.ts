@@ -5,6 +5,7 @@
  */
 import { Command } from 'commander';
 import { KpruneError } from '../src/index.js';
+import type { RunInput } from '../src/index.js';
 import { readJsonFile } from './output.js';
 
 export async function applyConfig(cmd: Command, file: string): Promise<void> {
@@ -45,4 +46,12 @@ export async function applyConfig(cmd: Command, file: string): Promise<void> {
     }
     cmd.setOptionValueWithSource(key, parsed, 'config');
   }
+}
+
+/** The files the command line itself read (a config, a plan): the run's outputs may not replace them. */
+export function cliInputs(opts: { config?: string; plan?: string }): RunInput[] {
+  return [
+    ...(opts.config ? [{ path: opts.config, role: 'the config file' }] : []),
+    ...(opts.plan ? [{ path: opts.plan, role: 'the plan file' }] : []),
+  ];
 }

@@ -4,13 +4,12 @@
  * library call (src/index.ts).
  */
 import { Command, CommanderError } from 'commander';
-import { VERSION, isKpruneError } from '../src/index.js';
+import { VERSION, isKpruneError, removeWritesInProgress } from '../src/index.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { pruneCommand } from './commands/prune.js';
 import { shapesCommand } from './commands/shapes.js';
 import { compareCommand } from './commands/compare.js';
 import { EXIT_BAD_INPUT, EXIT_INTERNAL } from './exit-codes.js';
-import { removeWritesInProgress } from '../src/io/atomic-write.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`kprune: ${message}\n`);
@@ -18,8 +17,9 @@ function fail(message: string, code: number): never {
 }
 
 /**
- * Ctrl-C or a kill: remove the temporary files of writes in progress and stop. Outputs are only
- * ever renamed into place complete, so nothing partial is left and the input is never touched.
+ * Ctrl-C or a kill: remove what writes in progress staged and stop. Outputs are put in place only
+ * by a synchronous commit, which a signal handler never interrupts, so the run is either before it
+ * (nothing of it left) or after it (all of it in place); the input is never touched.
  */
 function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
   removeWritesInProgress();

@@ -5,6 +5,8 @@ export { analyze } from './pipeline/analyze.js';
 export type { AnalyzeOptions } from './pipeline/analyze.js';
 export { prune, DEFAULT_SHAPE } from './pipeline/prune.js';
 export type { PruneOptions } from './pipeline/prune.js';
+export type { RunInput } from './pipeline/outputs.js';
+export { removeWritesInProgress } from './io/cleanup.js';
 export type { Progress, ProgressListener } from './pipeline/progress.js';
 export type { DataOptions, MeasuredAccuracy } from './pipeline/recover.js';
 export { compare } from './pipeline/compare.js';

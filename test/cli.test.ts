@@ -86,7 +86,7 @@ test('bad input: one line on stderr naming the problem, exit 2, nothing written'
     [[vgg, '--shape', 'hexagon', '-o', path.join(dir, 'h.onnx')], /unknown shape "hexagon"/],
     [[vgg, '--shape', '01/111/010', '-o', path.join(dir, 'h.onnx')], /malformed mask "01\/111\/010"/],
     [[vgg, '--shape', '111/101/111', '-o', path.join(dir, 'h.onnx')], /drops the centre/],
-    [[vgg, '-o', vgg], /vgg-fmnist\.onnx: the output path is the input model/],
+    [[vgg, '-o', vgg], /vgg-fmnist\.onnx: the output model would overwrite the input model/],
     [[vgg, '--shape', 'auto', '--budget', '0.05', '-o', path.join(dir, 'h.onnx')], /budget cannot be met/],
     [[vgg, '--bogus'], /unknown option '--bogus'/],
   ];

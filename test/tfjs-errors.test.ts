@@ -118,7 +118,7 @@ test('the output never replaces an input file', async () => {
   // Beside the input, the shards would take the input shards' names.
   await expectError(prune(file, { shape: 'cross', output: path.join(path.dirname(file), 'pruned.json'), latencyRuns: 0 }), 'unsafe-path', /would overwrite a file of the input model/);
   assert.ok(!existsSync(path.join(path.dirname(file), 'pruned.json')));
-  await expectError(prune(file, { shape: 'cross', output: file, latencyRuns: 0 }), 'unsafe-path', /is the input model/);
+  await expectError(prune(file, { shape: 'cross', output: file, latencyRuns: 0 }), 'unsafe-path', /the output model would overwrite the input model/);
   const model = await loadModel(file);
   await expectError(model.write(new Map(), path.join(dir, 'x.onnx')), 'usage', /should be a \.json file/);
 });

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
-import { compare, renderCompare, renderCompareHtml } from '../../src/index.js';
-import { applyConfig } from '../config.js';
+import { compare, renderCompare } from '../../src/index.js';
+import { applyConfig, cliInputs } from '../config.js';
 import { DataFlags, addDataOptions, dataOptions } from '../data-options.js';
 import { EXIT_GATE } from '../exit-codes.js';
-import { printJson, writeJsonFile, writeTextFile } from '../output.js';
+import { printJson } from '../output.js';
 import { progressView } from '../progress.js';
 import { parseInteger, parseNumber } from '../parse.js';
 import { terminalStyle } from '../style.js';
@@ -45,12 +45,9 @@ export function compareCommand(): Command {
       const report = await compare(a, b, {
         data: dataOptions(opts), inputShape: opts.inputShape, batch: opts.batch, latencyRuns: opts.latencyRuns,
         threads: opts.threads, gzip: opts.gzip, maxDrop: opts.maxDrop, onProgress: view.update,
+        report: opts.report, otherInputs: cliInputs(opts),
       });
       view.done();
-      if (opts.report) {
-        if (/\.html?$/i.test(opts.report)) await writeTextFile(opts.report, renderCompareHtml(report));
-        else await writeJsonFile(opts.report, report);
-      }
       if (opts.json) printJson(report);
       else process.stdout.write(renderCompare(report, { style: terminalStyle(opts.json) }) + '\n');
       if (report.gate && !report.gate.passed) process.exitCode = EXIT_GATE;

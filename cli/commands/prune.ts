@@ -1,9 +1,9 @@
 import { Command, Option } from 'commander';
-import { DEFAULT_SHAPE, KpruneError, PrunePlan, masksDocument, prune, renderHtml, renderPrune } from '../../src/index.js';
-import { applyConfig } from '../config.js';
+import { DEFAULT_SHAPE, KpruneError, PrunePlan, prune, renderPrune } from '../../src/index.js';
+import { applyConfig, cliInputs } from '../config.js';
 import { DataFlags, addDataOptions, dataOptions } from '../data-options.js';
 import { EXIT_GATE } from '../exit-codes.js';
-import { printJson, readJsonFile, writeJsonFile, writeTextFile } from '../output.js';
+import { printJson, readJsonFile } from '../output.js';
 import { progressView } from '../progress.js';
 import { collectPairs, parseInteger, parseNumber } from '../parse.js';
 import { terminalStyle } from '../style.js';
@@ -112,13 +112,12 @@ export function pruneCommand(): Command {
         weights: opts.weights,
         ...(opts.finetune !== undefined ? { finetune: { steps: opts.finetune, lr: opts.lr, batch: opts.trainBatch, optimizer: opts.optimizer, samples: opts.trainSamples } } : {}),
         onProgress: view.update,
+        // Written by the library in the run's transaction: with the model, or not at all.
+        report: opts.report,
+        emitMasks: opts.emitMasks,
+        otherInputs: cliInputs(opts),
       });
       view.done();
-      if (opts.report) {
-        if (/\.html?$/i.test(opts.report)) await writeTextFile(opts.report, renderHtml(report));
-        else await writeJsonFile(opts.report, report);
-      }
-      if (opts.emitMasks) await writeJsonFile(opts.emitMasks, masksDocument(report));
       if (opts.json) printJson(report);
       else process.stdout.write(renderPrune(report, { verbose: opts.verbose, style: terminalStyle(opts.json) }) + '\n');
       if (report.gate && !report.gate.passed) process.exitCode = EXIT_GATE;

@@ -13,6 +13,7 @@ import { ModelInventory } from './onnx/inventory.js';
 import { InputSpec } from '../runtime/onnx-runtime.js';
 import { ModelRunner } from '../runtime/model-runner.js';
 import { SkippedConv } from './onnx/convs.js';
+import type { OutputTransaction } from '../io/transaction.js';
 
 export type ModelFormat = 'onnx' | 'tfjs-layers' | 'tfjs-graph';
 
@@ -59,8 +60,12 @@ export interface LoadedModel {
   finetune?(start: ReadonlyMap<string, Float32Array>, masks: Map<string, Mask>, data: FinetuneData, options: FinetuneOptions): Promise<FinetuneResult>;
   /** The default output path for a slimmed copy. */
   defaultOutputPath(): string;
-  /** Writes the model with new weights (by layer id), each layer in its requested layout (default masked). */
-  write(weights: ReadonlyMap<string, Float32Array>, outPath: string, layouts?: Map<string, LayoutRequest>): Promise<WriteResult>;
+  /**
+   * Writes the model with new weights (by layer id), each layer in its requested layout (default
+   * masked): staged in the run's transaction `tx` (committed with the run's other outputs), or
+   * without one committed at once. `WriteResult.files` are the final paths either way.
+   */
+  write(weights: ReadonlyMap<string, Float32Array>, outPath: string, layouts?: Map<string, LayoutRequest>, tx?: OutputTransaction): Promise<WriteResult>;
   /**
    * For `--layout auto`: time each layer masked and decomposed in the format's runtime at the given
    * input shapes, and say which is faster.

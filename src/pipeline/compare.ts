@@ -13,6 +13,9 @@ import { ProgressListener } from './progress.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { VERSION } from '../version.js';
 import { Gate, checkGate } from './gate.js';
+import { OutputTransaction } from '../io/transaction.js';
+import { RunInput, declareReads, reportBytes, transact } from './outputs.js';
+import { renderCompareHtml } from '../report/html-compare.js';
 
 export interface CompareOptions {
   data?: DataOptions;
@@ -25,6 +28,10 @@ export interface CompareOptions {
   /** Fail the gate when B's top-1 (or agreement, without labels) is more than this many points below A's. */
   maxDrop?: number;
   onProgress?: ProgressListener;
+  /** Also write the report: `.html` for the page, else JSON (checked before measuring, written whole or not at all). */
+  report?: string;
+  /** Files the caller read for this run (a config file): the report may not replace them. */
+  otherInputs?: RunInput[];
 }
 
 export interface CompareAccuracy extends EvaluationInfo {
@@ -59,6 +66,19 @@ export async function compare(fileA: string, fileB: string, options: CompareOpti
   const timings: Record<string, number> = {};
   const on = options.onProgress;
   const [a, b] = await timed(timings, 'load', on, () => Promise.all([loadModel(fileA), loadModel(fileB)]));
+  const tx = new OutputTransaction();
+  await declareReads(tx, [[a, 'model A'], [b, 'model B']], options.data, options.otherInputs);
+  if (options.report) tx.declare({ path: options.report, role: 'the report' });
+  await tx.validate();
+  return transact(tx, async () => {
+    const report = await measureBoth(a, b, fileA, fileB, options, timings);
+    if (options.report) await tx.write(options.report, reportBytes(options.report, () => renderCompareHtml(report), report));
+    return report;
+  });
+}
+
+async function measureBoth(a: LoadedModel, b: LoadedModel, fileA: string, fileB: string, options: CompareOptions, timings: Record<string, number>): Promise<CompareReport> {
+  const on = options.onProgress;
   const sa = resolveInputShapes(a, options.inputShape);
   const sb = resolveInputShapes(b, options.inputShape);
   const sameInputs = JSON.stringify(a.inputs.map((i) => i.dims.length)) === JSON.stringify(b.inputs.map((i) => i.dims.length));

@@ -2,8 +2,6 @@
  * `kprune <model> --shape S`: load, analyze, plan, reshape, write, measure. Every step is a
  * library call; the CLI only parses options and prints the returned report.
  */
-import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { analyzeModel, DEFAULT_LOW_THRESHOLD } from '../core/analysis.js';
 import { PrunePlan, planShapes } from '../core/plan.js';
 import { ShapeSpec, parseShapeSpec } from '../core/lattice.js';
@@ -29,6 +27,10 @@ import { parseMask } from '../core/lattice.js';
 import { Layout } from '../core/layout/layout.js';
 import { LayoutRequest } from '../formats/model.js';
 import type { LayoutTiming } from '../formats/onnx/auto-layout.js';
+import { OutputTransaction } from '../io/transaction.js';
+import { RunInput, declareReads, reportBytes, transact } from './outputs.js';
+import { renderHtml } from '../report/html.js';
+import { masksDocument } from '../report/masks.js';
 
 export interface PruneOptions {
   /** A named shape, `qh`, `auto`, or a custom mask such as "010/111/010". Default `cross`. */
@@ -85,6 +87,12 @@ export interface PruneOptions {
   maxDrop?: number;
   /** Progress events for long phases. */
   onProgress?: ProgressListener;
+  /** Also write the report: `.html` for the page, else JSON. Committed with the model, or neither is. */
+  report?: string;
+  /** Also write the chosen masks (`masksDocument`) as JSON, in the same transaction. */
+  emitMasks?: string;
+  /** Files the caller read for this run (a config or plan file): no output may replace them. */
+  otherInputs?: RunInput[];
 }
 
 export const DEFAULT_SHAPE = 'cross';
@@ -99,32 +107,6 @@ function fixedOverrides(layerShapes: Record<string, string> = {}): Record<string
   return out;
 }
 
-async function checkOutputPath(model: LoadedModel, out: string): Promise<void> {
-  const target = path.resolve(out);
-  for (const f of model.files) {
-    if (path.resolve(f) === target) {
-      throw new KpruneError('unsafe-path', 'the output path is the input model (kprune never overwrites its input)', {
-        file: model.path, suggestion: 'choose another output path with -o',
-      });
-    }
-  }
-  // A TF.js model is a folder of files: its writer creates the output folder (and removes it on failure).
-  if (model.format !== 'onnx') return;
-  try {
-    const st = await fs.stat(path.dirname(target));
-    if (!st.isDirectory()) throw new Error('not a directory');
-  } catch (e) {
-    throw new KpruneError('io', `the output folder ${path.dirname(target)} does not exist`, { file: out, cause: e });
-  }
-}
-
-/** Removes what a run wrote, when a later phase fails: a failed run leaves no output behind. */
-async function removeWritten(model: LoadedModel, outFile: string, files: string[]): Promise<void> {
-  await Promise.all(files.map((f) => fs.rm(f, { force: true })));
-  // A folder the writer created for a TF.js model goes too; rmdir only removes it when empty.
-  if (model.format !== 'onnx') await fs.rmdir(path.dirname(outFile)).catch(() => undefined);
-}
-
 export async function prune(file: string, options: PruneOptions = {}): Promise<PruneReport> {
   const timings: Record<string, number> = {};
   const onPhase = options.onProgress;
@@ -133,7 +115,14 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
   const threshold = checkThreshold(options.threshold ?? DEFAULT_LOW_THRESHOLD);
   const model = await timed(timings, 'load', onPhase, () => loadPrunable(file, { weights: options.weights }));
   const outFile = options.output ?? model.defaultOutputPath();
-  await checkOutputPath(model, outFile);
+  // Every output of the run, checked now against what it reads (and each other), before minutes
+  // of work; staged as made, committed together at the end (src/io/transaction.ts).
+  const tx = new OutputTransaction();
+  await declareReads(tx, [[model, 'the input model']], options.data, options.otherInputs);
+  tx.declare({ path: outFile, role: 'the output model', createRoot: model.format !== 'onnx' });
+  if (options.report) tx.declare({ path: options.report, role: 'the report' });
+  if (options.emitMasks) tx.declare({ path: options.emitMasks, role: 'the masks file' });
+  await tx.validate();
 
   const recoverMode = options.recover ?? (options.data ? 'reconstruct' : 'none');
   if (options.finetune && !options.data) {
@@ -147,32 +136,35 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
     if (needsRun) throw new KpruneError('usage', `${needsRun} needs to run the model, which --no-run rules out`, { file });
   }
   const analysis = await timed(timings, 'analyze', onPhase, () => analyzeModel(model.layers, threshold));
-  let ctx: DataContext | null = null;
-  try {
-    if (options.data) {
-      const data = options.finetune ? { ...options.data, finetuneSamples: finetuneSampleCount(options.finetune) } : options.data;
-      ctx = await timed(timings, 'data', onPhase, () => openData(model, data));
+  // The outputs are committed when this returns, and none remains if it throws.
+  return transact(tx, async () => {
+    let ctx: DataContext | null = null;
+    try {
+      if (options.data) {
+        const data = options.finetune ? { ...options.data, finetuneSamples: finetuneSampleCount(options.finetune) } : options.data;
+        ctx = await timed(timings, 'data', onPhase, () => openData(model, data));
+      }
+      const losses = ctx && spec.kind === 'auto' && !options.plan
+        ? await timed(timings, 'scoreShapes', onPhase, () => dataAwareLosses(ctx!, model, onPhase))
+        : undefined;
+      const plan = options.plan ?? planShapes(model.layers, spec, analysis.layers, { budget: options.budget, overrides, losses });
+      const reshaped = await timed(timings, 'reshape', onPhase, () => applyPlan(model.layers, plan));
+      const maskedWeights = maskedWeightMap(reshaped);
+      const recovery = ctx && recoverMode === 'reconstruct'
+        ? await timed(timings, 'reconstruct', onPhase, () => recoverWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), maskedWeights, onPhase))
+        : null;
+      const reconstructed = recovery ? recovery.weights : maskedWeights;
+      const finetuned = ctx && options.finetune
+        ? await timed(timings, 'finetune', onPhase, () => finetuneWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), reconstructed, options.finetune!, onPhase))
+        : null;
+      const newWeights = finetuned ? finetuned.weights : reconstructed;
+      return await finish({ model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, finetuned, ctx, timings, tx });
+    } finally {
+      await ctx?.runners.release();
+      await ctx?.engine.release();
+      await ctx?.runner.release();
     }
-    const losses = ctx && spec.kind === 'auto' && !options.plan
-      ? await timed(timings, 'scoreShapes', onPhase, () => dataAwareLosses(ctx!, model, onPhase))
-      : undefined;
-    const plan = options.plan ?? planShapes(model.layers, spec, analysis.layers, { budget: options.budget, overrides, losses });
-    const reshaped = await timed(timings, 'reshape', onPhase, () => applyPlan(model.layers, plan));
-    const maskedWeights = maskedWeightMap(reshaped);
-    const recovery = ctx && recoverMode === 'reconstruct'
-      ? await timed(timings, 'reconstruct', onPhase, () => recoverWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), maskedWeights, onPhase))
-      : null;
-    const reconstructed = recovery ? recovery.weights : maskedWeights;
-    const finetuned = ctx && options.finetune
-      ? await timed(timings, 'finetune', onPhase, () => finetuneWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), reconstructed, options.finetune!, onPhase))
-      : null;
-    const newWeights = finetuned ? finetuned.weights : reconstructed;
-    return await finish({ model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, finetuned, ctx, timings });
-  } finally {
-    await ctx?.runners.release();
-    await ctx?.engine.release();
-    await ctx?.runner.release();
-  }
+  });
 }
 
 /** What the first half of a run decided and computed; the second half writes and measures it. */
@@ -192,11 +184,13 @@ interface Reshaped {
   finetuned: FinetuneResult | null;
   ctx: DataContext | null;
   timings: Record<string, number>;
+  /** The run's outputs: the model is staged in it, verified there, and committed with the report. */
+  tx: OutputTransaction;
 }
 
 /** Chooses layouts, writes, verifies, evaluates, measures, and assembles the report. */
 async function finish(state: Reshaped): Promise<PruneReport> {
-  const { model, file, outFile, options, plan, newWeights, timings } = state;
+  const { model, file, outFile, options, plan, newWeights, timings, tx } = state;
   const onPhase = options.onProgress;
 
   const { inputShapes, unknownReason: macsUnknown } = resolveInputShapes(model, options.inputShape);
@@ -214,24 +208,25 @@ async function finish(state: Reshaped): Promise<PruneReport> {
     layout: requested === 'auto' ? chosen.get(e.layer) ?? 'masked' : requested,
     mask: masks.get(e.layer)!,
   } as LayoutRequest]));
-  let written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile, layoutRequests));
-  try {
+  let written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile, layoutRequests, tx));
+  {
     let fallback: string | null = null;
     if (requested === 'auto' && timingShapes && written.layouts.some((o) => o.applied === 'decomposed')) {
       // Per-layer timings can mislead (a busy machine, effects between layers): the whole written
       // model must not be slower than the original. If it is, write the layers masked instead,
       // which computes exactly what the original computes.
-      const check = await timed(timings, 'checkAuto', onPhase, () => model.compareLatency(path.resolve(outFile), timingShapes, { runs: 30, threads: options.threads }));
+      const check = await timed(timings, 'checkAuto', onPhase, () => model.compareLatency(tx.stagedPath(outFile), timingShapes, { runs: 30, threads: options.threads }));
       if (check.ratio > 1) {
         const masked = new Map([...layoutRequests].map(([id, r]) => [id, { ...r, layout: 'masked' as Layout }]));
-        written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile, masked));
+        written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile, masked, tx));
         fallback = `the auto layouts measured ${check.ratio.toFixed(3)}x the original's latency end to end (median of ${check.runs}), so every layer was written masked instead`;
       }
     }
-    return await afterWrite(state, written, inputShapes, macsUnknown, timingShapes, layoutTimings, fallback);
-  } catch (e) {
-    await removeWritten(model, outFile, written.files);
-    throw e;
+    const report = await afterWrite(state, written, inputShapes, macsUnknown, timingShapes, layoutTimings, fallback);
+    // The report and masks join the model in the transaction, which the caller commits.
+    if (options.report) await tx.write(options.report, reportBytes(options.report, () => renderHtml(report), report));
+    if (options.emitMasks) await tx.write(options.emitMasks, reportBytes(options.emitMasks, () => '', masksDocument(report)));
+    return report;
   }
 }
 
@@ -245,20 +240,22 @@ async function afterWrite(
   layoutTimings: LayoutTiming[] | null,
   layoutFallback: string | null,
 ): Promise<PruneReport> {
-  const { model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, ctx, timings } = state;
+  const { model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, ctx, timings, tx } = state;
   const onPhase = options.onProgress;
   const run = options.run !== false;
+  // Everything below reads the staged output: the files as they will be, before they are in place.
+  const staged = tx.stagedPath(outFile);
   const verified = await timed(timings, 'verify', onPhase, () => run
-    ? model.verifyWritten(path.resolve(outFile), inputShapes)
-    : verifyByReading(path.resolve(outFile), state.plan, written.layouts));
+    ? model.verifyWritten(staged, inputShapes)
+    : verifyByReading(staged, state.plan, written.layouts));
   const runs = run ? options.latencyRuns ?? 50 : 0;
   const latency = timingShapes && runs > 0
-    ? await timed(timings, 'latency', onPhase, () => model.compareLatency(path.resolve(outFile), timingShapes, { runs, threads: options.threads }))
+    ? await timed(timings, 'latency', onPhase, () => model.compareLatency(staged, timingShapes, { runs, threads: options.threads }))
     : null;
 
   const accuracy = ctx
     ? await timed(timings, 'evaluate', onPhase, async () => {
-      const writtenModel = await loadModel(path.resolve(outFile));
+      const writtenModel = await loadModel(staged);
       return evaluateQuality(ctx!, model, maskedWeights, writtenModel, onPhase, state.finetuned && state.recovery ? state.recovery.weights : undefined);
     })
     : null;
@@ -268,7 +265,7 @@ async function afterWrite(
   const isLayerWeight = (w: string) => ids.has(w) || layerOfPiece(w, ids) !== undefined;
   const figures = await timed(timings, 'measure', onPhase, async () => {
     // After: measured on the written file itself, so layouts count as stored and as executed.
-    const writtenModel = await loadModel(path.resolve(outFile));
+    const writtenModel = await loadModel(staged);
     const macsOf = (m: LoadedModel, shapes: Map<string, number[]> | null): MacFigures => !run
       ? { status: 'unknown', reason: 'not counted: the model was not run (--no-run), and counting needs one run for the tensor sizes' }
       : inputShapes && shapes
@@ -287,7 +284,7 @@ async function afterWrite(
         after: { params: measureParams(writtenModel.inventory(), isLayerWeight), macs: macsOf(writtenModel, shapesAfter) },
       };
     };
-    const [sizeBefore, sizeAfter, { before, after }] = await Promise.all([measureFiles(model.files, { gzip: options.gzip }), measureFiles(written.files.slice().reverse(), { gzip: options.gzip }), counts()]);
+    const [sizeBefore, sizeAfter, { before, after }] = await Promise.all([measureFiles(model.files, { gzip: options.gzip }), measureFiles(written.files.map((f) => tx.stagedPath(f)).reverse(), { gzip: options.gzip }), counts()]);
     return { before: { size: sizeBefore, ...before }, after: { size: sizeAfter, ...after } };
   });
 

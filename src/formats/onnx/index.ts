@@ -7,7 +7,7 @@ import { DerivedMap } from '../../util/derived-map.js';
 import { findConv3x3 } from './convs.js';
 import { onnxComputeNodes, onnxInputs, onnxInventory } from './inventory.js';
 import { OnnxModel, readOnnxModel } from './read.js';
-import { writeOnnxModel } from './write.js';
+import { onnxModelFiles, writeOnnxModel } from './write.js';
 import { layoutEdits } from './layouts.js';
 import { chooseLayouts } from './auto-layout.js';
 import { finetune } from '../../runtime/onnx-tfjs/finetune.js';
@@ -36,7 +36,7 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
   return {
     format: 'onnx',
     path: file,
-    files: [file, ...[...model.externalFiles.keys()].map((l) => path.join(path.dirname(file), l))],
+    files: onnxModelFiles(model),
     formatInfo: {
       irVersion: Number(model.proto.irVersion?.toString() ?? 0),
       opsets: model.opsets.map((o) => `${o.domain || 'ai.onnx'}:${o.version}`).join(', '),
@@ -70,14 +70,14 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
         await session.release();
       }
     },
-    async write(weights, outPath, layouts = new Map()) {
+    async write(weights, outPath, layouts = new Map(), tx) {
       if (!isOnnxPath(outPath)) {
         throw new KpruneError('usage', `output "${outPath}" should end in .onnx for an ONNX model`);
       }
       const { edits, outcomes, masked } = layoutEdits(model, scan.layers, weights, layouts);
       // A view, not a copy: the weights may be made on demand, one layer at a time, as written.
       const values = DerivedMap.over([...weights.keys()].filter((id) => masked.has(id)), (id) => weights.get(id)!);
-      const result = await writeOnnxModel(model, values, outPath, edits);
+      const result = await writeOnnxModel(model, values, outPath, edits, tx);
       return { files: result.files, layouts: outcomes };
     },
   };

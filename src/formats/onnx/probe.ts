@@ -11,11 +11,11 @@
  * the session has loaded. Replaced external weights go to a temporary data file beside it.
  */
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { closeSync } from 'node:fs';
 import path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { KpruneError } from '../../errors.js';
-import { trackTemporary } from '../../io/atomic-write.js';
+import { createExclusive, writeAll, writeChunks } from '../../io/cleanup.js';
 import { SessionOptions, createSession } from '../../runtime/onnx-runtime.js';
 import { GraphProto, ModelProto, TensorProto, onnx } from './proto.js';
 import { OnnxModel, externalBytes } from './read.js';
@@ -77,12 +77,14 @@ export async function openProbeSession(
 ): Promise<ort.InferenceSession> {
   if (model.externalFiles.size === 0) return createSession(probeModelBytes(model, weights, outputs), options, model.path);
   const stem = path.join(model.dir, `.${path.basename(model.path)}.kprune-probe.${process.pid}.${randomBytes(4).toString('hex')}`);
-  const removeModel = trackTemporary(`${stem}.onnx`);
-  const removeData = trackTemporary(`${stem}.bin`);
+  // Created exclusively under a fresh random name (never an existing file, so never one the run
+  // reads) and synchronously, registered for removal before they exist (see io/cleanup.ts).
+  const made: { remove(): void }[] = [];
   try {
     const probe: ModelProto = onnx.ModelProto.decode(model.bytes);
     const graph: GraphProto = probe.graph!;
-    const handle = await fs.open(`${stem}.bin`, 'wx');
+    const data = createExclusive(`${stem}.bin`);
+    made.push(data);
     try {
       let at = 0;
       for (const t of graph.initializer ?? []) {
@@ -92,27 +94,29 @@ export async function openProbeSession(
           setData(t, values);
           continue;
         }
+        // One tensor at a time: the replaced weights may be made on demand.
         const bytes = floatsToBytes(values, t.dataType ?? 1);
-        for (let done = 0; done < bytes.length;) done += (await handle.write(bytes, done, bytes.length - done)).bytesWritten;
+        await writeAll(data.fd, bytes);
         t.externalData = [{ key: 'location', value: path.basename(`${stem}.bin`) }, { key: 'offset', value: String(at) }, { key: 'length', value: String(bytes.length) }];
         at += bytes.length;
       }
     } finally {
-      await handle.close();
+      closeSync(data.fd);
     }
     replaceConstants(graph, weights);
     exposeOutputs(graph, outputs);
-    await fs.writeFile(`${stem}.onnx`, onnx.ModelProto.encode(probe).finish(), { flag: 'wx' });
+    const graphFile = createExclusive(`${stem}.onnx`);
+    made.push(graphFile);
+    await writeChunks(graphFile.fd, [onnx.ModelProto.encode(probe).finish()], { sync: false });
     return await createSession(`${stem}.onnx`, options, model.path);
   } catch (e) {
     if (e instanceof KpruneError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     // A folder we may not write to: an in-memory copy still works below protobuf's limit.
-    const external = [...model.externalFiles.values()].reduce((a, f) => a + f.bytes, 0);
+    const external = [...new Map([...model.externalFiles.values()].map((f) => [f.identity, f.bytes])).values()].reduce((a, b) => a + b, 0);
     if (external < IN_MEMORY_LIMIT) return createSession(probeModelBytes(model, weights, outputs), options, model.path);
     throw new KpruneError('io', `cannot write a temporary probe model beside the input (${code ?? String(e)}); onnxruntime needs one for a model with external data`, { file: model.path, cause: e });
   } finally {
-    await removeModel();
-    await removeData();
+    for (const f of made) f.remove();
   }
 }

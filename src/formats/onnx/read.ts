@@ -5,6 +5,7 @@
 import { closeSync, openSync, promises as fs, readSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { KpruneError } from '../../errors.js';
+import { isInside } from '../../io/identity.js';
 import { GraphProto, ModelProto, onnx, toNumber } from './proto.js';
 import { TensorRef, bytesToFloats, describeTensor, elementCount, inlineFloats } from './tensor.js';
 import { scanFields } from './wire.js';
@@ -32,6 +33,11 @@ export interface ExternalFile {
   /** The resolved (symlink-free) path, checked to lie inside the model's folder. */
   path: string;
   bytes: number;
+  /**
+   * The file's identity ("device:inode"): two locations spelt differently (`w.bin`, `./w.bin`, a
+   * link) that lead to one file share it, and the writer gives them one output data file.
+   */
+  identity: string;
 }
 
 async function readBytes(file: string): Promise<Uint8Array> {
@@ -98,8 +104,7 @@ export function resolveInside(dir: string, location: string, file: string): stri
   });
   if (path.isAbsolute(location) || /^[a-zA-Z]:[\\/]/.test(location)) throw unsafe('is absolute');
   const resolved = path.resolve(dir, location);
-  const rel = path.relative(dir, resolved);
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw unsafe('escapes the model\'s folder');
+  if (!isInside(dir, resolved)) throw unsafe('escapes the model\'s folder');
   let real: string;
   try {
     real = realpathSync(resolved);
@@ -107,8 +112,7 @@ export function resolveInside(dir: string, location: string, file: string): stri
     throw new KpruneError('bad-model', `external data file "${location}" is missing`, { file, cause: e });
   }
   const realDir = realpathSync(dir);
-  const realRel = path.relative(realDir, real);
-  if (realRel.startsWith('..') || path.isAbsolute(realRel)) throw unsafe('resolves through a link outside the model\'s folder');
+  if (!isInside(realDir, real)) throw unsafe('resolves through a link outside the model\'s folder');
   return real;
 }
 
@@ -183,7 +187,7 @@ export async function readOnnxModel(file: string): Promise<OnnxModel> {
     const loc = ref.external!.location;
     if (!externalFiles.has(loc)) {
       const real = resolveInside(dir, loc, file);
-      externalFiles.set(loc, { path: real, bytes: await fileSize(real, loc, file) });
+      externalFiles.set(loc, { path: real, ...await fileSize(real, loc, file) });
     }
     const size = externalFiles.get(loc)!.bytes;
     const { offset, length } = ref.external!;
@@ -195,11 +199,11 @@ export async function readOnnxModel(file: string): Promise<OnnxModel> {
   return { format: 'onnx', path: file, dir, bytes, proto, graph, constants, externalFiles, opsets };
 }
 
-async function fileSize(real: string, location: string, file: string): Promise<number> {
+async function fileSize(real: string, location: string, file: string): Promise<{ bytes: number; identity: string }> {
   try {
-    const stat = await fs.stat(real);
+    const stat = await fs.stat(real, { bigint: true });
     if (!stat.isFile()) throw new KpruneError('bad-model', `external data "${location}" is not a regular file`, { file });
-    return stat.size;
+    return { bytes: Number(stat.size), identity: `${stat.dev}:${stat.ino}` };
   } catch (e) {
     if (e instanceof KpruneError) throw e;
     throw new KpruneError('io', `cannot read external data file "${location}" (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { file, cause: e });

@@ -5,8 +5,8 @@
  * byte-identical, because they are never decoded and re-encoded.
  */
 import path from 'node:path';
-import { KpruneError } from '../../errors.js';
-import { Chunk, PendingFile, writeFilesAtomically } from '../../io/atomic-write.js';
+import { Chunk, PendingFile } from '../../io/atomic-write.js';
+import { OutputTransaction, inTransaction } from '../../io/transaction.js';
 import { DataType, NodeProto, TensorProto, onnx } from './proto.js';
 import { OnnxModel, externalBytes } from './read.js';
 import { TensorRef, elementCount, floatsToBytes } from './tensor.js';
@@ -235,64 +235,87 @@ function storedBytes(model: OnnxModel, ref: TensorRef): number {
   return ext.length ?? model.externalFiles.get(ext.location)!.bytes - ext.offset;
 }
 
-/** `weights.bin` beside `out/model.kpruned.onnx` becomes `model.kpruned.weights.bin`. */
-export function externalLocationFor(outPath: string, location: string): string {
+/**
+ * The output's data files: one per input data file, however many locations spell it (`w.bin`,
+ * `./w.bin`, a link to it: one identity, so one output file; two names for one file must never
+ * become two writes of one output file). Each is named `<output stem>.<input data file name>`
+ * beside the output model, and numbered `<stem>.<k>.<name>` when that name is taken: by another
+ * data file of the output, by the output model itself (a location named `onnx`), or by a file the
+ * run reads or another of its outputs (a report). Names are compared ignoring case, for case-insensitive file systems.
+ */
+export async function outputDataFiles(model: OnnxModel, outPath: string, takenByRun: (file: string) => Promise<boolean>): Promise<Map<string, { name: string; locations: string[] }>> {
   const stem = path.basename(outPath).replace(/\.onnx$/i, '');
-  const dir = path.posix.dirname(location.replace(/\\/g, '/'));
-  const base = `${stem}.${path.posix.basename(location.replace(/\\/g, '/'))}`;
-  return dir === '.' ? base : `${dir}/${base}`;
+  const used = new Set([path.basename(outPath).toLowerCase()]);
+  const byFile = new Map<string, { name: string; locations: string[] }>();
+  for (const [location, file] of model.externalFiles) {
+    const known = byFile.get(file.identity);
+    if (known) {
+      known.locations.push(location);
+      continue;
+    }
+    // The base name as the location spells it ("a\\w.bin" from a Windows tool: "w.bin"); never a path.
+    const base = location.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.' && p !== '..').pop() ?? 'data';
+    let name = `${stem}.${base}`;
+    for (let k = 2; used.has(name.toLowerCase()) || await takenByRun(path.join(path.dirname(outPath), name)); k++) name = `${stem}.${k}.${base}`;
+    used.add(name.toLowerCase());
+    byFile.set(file.identity, { name, locations: [location] });
+  }
+  return byFile;
+}
+
+/** The files of a loaded ONNX model: the model, then each data file once (by identity). */
+export function onnxModelFiles(model: OnnxModel): string[] {
+  const seen = new Set<string>();
+  const data = [...model.externalFiles].filter(([, f]) => !seen.has(f.identity) && seen.add(f.identity));
+  return [model.path, ...data.map(([location]) => path.join(path.dirname(model.path), location))];
 }
 
 /**
  * Writes the model with new values for some float tensors (same shapes, same element types) to
- * outPath, atomically, with its external data (if any) copied beside it under new names.
+ * outPath with its external data (if any) copied beside it under new names: staged in the run's
+ * transaction `tx`, or committed at once in a transaction of its own.
  */
-export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<string, Float32Array>, outPath: string, graph: GraphEdits = emptyGraphEdits()): Promise<OnnxWriteResult> {
+export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<string, Float32Array>, outPath: string, graph: GraphEdits = emptyGraphEdits(), tx?: OutputTransaction): Promise<OnnxWriteResult> {
   const out = path.resolve(outPath);
-  const inputs = [path.resolve(model.path), ...[...model.externalFiles.keys()].map((l) => path.resolve(model.dir, l))];
-  const outDir = path.dirname(out);
-  const locations = new Map<string, string>();
-  const offsets = new Map<string, number>();
-  const pending: PendingFile[] = [];
-  const droppedExternal = [...graph.dropInitializers].map((n) => model.constants.get(n)).filter((r) => r?.storage === 'external');
-  for (const loc of model.externalFiles.keys()) {
-    const newLoc = externalLocationFor(out, loc);
-    locations.set(loc, newLoc);
-    // The new data file holds the tensors that remain, packed in their old order, plus the data of
-    // tensors added in place of external ones (decomposed pieces): nothing dropped is carried along.
-    // Each tensor is read (or made from its new values) only when written: memory stays near one
-    // tensor whatever the size of the file.
-    const chunks: Chunk[] = [];
-    let at = 0;
-    const kept = [...model.constants.values()]
-      .filter((r) => r.storage === 'external' && r.external!.location === loc && !graph.dropInitializers.has(r.name))
-      .sort((a, b) => a.external!.offset - b.external!.offset);
-    for (const ref of kept) {
-      const replaced = values.has(ref.name);
-      offsets.set(ref.name, at);
-      chunks.push(replaced ? () => floatsToBytes(values.get(ref.name)!, ref.dataType) : () => externalBytes(model, ref));
-      at += replaced ? encodedBytes(ref) : storedBytes(model, ref);
+  return inTransaction(tx, onnxModelFiles(model), async (t) => {
+    // A second write of the model in one run (the auto layout's fallback) replaces the first.
+    t.dropGroup('model');
+    const locations = new Map<string, string>();
+    const offsets = new Map<string, number>();
+    const pending: (PendingFile & { role: string })[] = [];
+    const droppedExternal = [...graph.dropInitializers].map((n) => model.constants.get(n)).filter((r) => r?.storage === 'external');
+    for (const { name, locations: locs } of (await outputDataFiles(model, out, (f) => t.taken(f, 'model'))).values()) {
+      for (const loc of locs) locations.set(loc, name);
+      // The new data file holds the tensors that remain, packed in their old order, plus the data of
+      // tensors added in place of external ones (decomposed pieces): nothing dropped is carried along.
+      // Each tensor is read (or made from its new values) only when written: memory stays near one
+      // tensor whatever the size of the file.
+      const chunks: Chunk[] = [];
+      let at = 0;
+      const kept = [...model.constants.values()]
+        .filter((r) => r.storage === 'external' && locs.includes(r.external!.location) && !graph.dropInitializers.has(r.name))
+        .sort((a, b) => a.external!.offset - b.external!.offset);
+      for (const ref of kept) {
+        const replaced = values.has(ref.name);
+        offsets.set(ref.name, at);
+        chunks.push(replaced ? () => floatsToBytes(values.get(ref.name)!, ref.dataType) : () => externalBytes(model, ref));
+        at += replaced ? encodedBytes(ref) : storedBytes(model, ref);
+      }
+      for (const added of graph.addInitializers) {
+        const from = droppedExternal.find((r) => locs.includes(r!.external!.location) && (added.name ?? '').startsWith(`${r!.name}/kp_`));
+        if (!from || !added.rawData) continue;
+        added.externalData = [{ key: 'location', value: name }, { key: 'offset', value: String(at) }, { key: 'length', value: String(added.rawData.length) }];
+        added.dataLocation = 1;
+        chunks.push(added.rawData);
+        at += added.rawData.length;
+        added.rawData = new Uint8Array(0);
+      }
+      pending.push({ path: path.join(path.dirname(out), name), data: chunks, role: 'a data file of the output model' });
     }
-    for (const t of graph.addInitializers) {
-      const from = droppedExternal.find((r) => r!.external!.location === loc && (t.name ?? '').startsWith(`${r!.name}/kp_`));
-      if (!from || !t.rawData) continue;
-      t.externalData = [{ key: 'location', value: newLoc }, { key: 'offset', value: String(at) }, { key: 'length', value: String(t.rawData.length) }];
-      t.dataLocation = 1;
-      chunks.push(t.rawData);
-      at += t.rawData.length;
-      t.rawData = new Uint8Array(0);
-    }
-    pending.push({ path: path.resolve(outDir, newLoc), data: chunks });
-  }
-  pending.push({ path: out, data: rewriteModelBytes(model, values, locations, graph, offsets) });
-  for (const p of pending) {
-    if (inputs.includes(path.resolve(p.path))) {
-      throw new KpruneError('unsafe-path', `the output would overwrite the input${p.path === out ? '' : `'s data file ${p.path}`}`, {
-        file: model.path, suggestion: 'choose another output path with -o',
-      });
-    }
-  }
-  await writeFilesAtomically(pending);
-  const modelBytes = (pending[pending.length - 1].data as Uint8Array[]).reduce((a, c) => a + c.length, 0);
-  return { files: pending.map((p) => p.path), modelBytes };
+    pending.push({ path: out, data: rewriteModelBytes(model, values, locations, graph, offsets), role: 'the output model' });
+    for (const p of pending) t.declare({ path: p.path, role: p.role, group: 'model' });
+    for (const p of pending) await t.write(p.path, p.data);
+    const modelBytes = (pending[pending.length - 1].data as Uint8Array[]).reduce((a, c) => a + c.length, 0);
+    return { files: pending.map((p) => p.path), modelBytes };
+  });
 }

@@ -284,12 +284,12 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
       }, start, masks, data, options);
     },
     defaultOutputPath: () => tfjsKprunedPath(file),
-    async write(weights, outPath, layouts = new Map()) {
+    async write(weights, outPath, layouts = new Map(), tx) {
       // A model TF.js cannot load (a layer class it does not know) could not be verified after
       // writing, so nothing is written for it.
       await probeLoadable(await tfjsRuntime(), model, s.kind);
       const plan = await layoutPlan(weights, layouts);
-      const result = await writeTfjsModel(model, toManifestLayout(model, s.layers, weights), outPath, options.write, plan.rewrite);
+      const result = await writeTfjsModel(model, toManifestLayout(model, s.layers, weights), outPath, options.write, plan.rewrite, tx);
       return { files: result.files, layouts: plan.outcomes };
     },
     async chooseLayouts(weights, masks, inputShapes, onLayer) {

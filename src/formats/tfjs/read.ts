@@ -9,6 +9,7 @@
  */
 import { closeSync, promises as fs, openSync, readSync } from 'node:fs';
 import path from 'node:path';
+import { isInside } from '../../io/identity.js';
 import { KpruneError } from '../../errors.js';
 import { Storage, WeightDtype, decodeFloats, elementBytes, isQuantDtype, isWeightDtype, QUANT_DTYPES, WEIGHT_DTYPES } from './dtypes.js';
 
@@ -96,8 +97,7 @@ export function resolveInside(dir: string, relative: unknown, where: string, fil
   if (/^[a-z][a-z0-9+.-]*:/i.test(relative) || relative.startsWith('//')) throw bad('is a URL; kprune reads local files only');
   if (path.isAbsolute(relative) || relative.startsWith('\\')) throw bad('is an absolute path');
   const target = path.resolve(dir, relative);
-  const rel = path.relative(dir, target);
-  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) throw bad('resolves outside the model\'s folder');
+  if (!isInside(dir, target)) throw bad('resolves outside the model\'s folder');
   return target;
 }
 
@@ -131,8 +131,7 @@ async function checkRealInside(realDir: string, target: string, shown: string, f
   } catch {
     return; // a missing file is reported when it is read
   }
-  const rel = path.relative(realDir, real);
-  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+  if (!isInside(realDir, real)) {
     throw new KpruneError('unsafe-path', `weight shard "${shown}" is a link to a file outside the model's folder`, { file });
   }
 }

@@ -18,10 +18,10 @@
  * shard's end) and dropped. Memory: about one output chunk plus one tensor. model.json is written
  * last, once the quantization ranges of the re-encoded tensors are known.
  */
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { KpruneError, isKpruneError } from '../../errors.js';
-import { Chunk, PendingFile, writeFilesAtomically } from '../../io/atomic-write.js';
+import { KpruneError } from '../../errors.js';
+import { Chunk, PendingFile } from '../../io/atomic-write.js';
+import { OutputTransaction, inTransaction } from '../../io/transaction.js';
 import { Storage, decodeFloats, elementBytes, encodeFloats, storageName } from './dtypes.js';
 import { JsonSpan, TextEdit, applyEdits, jsonSpans, spanAt, stringifyLike } from './json-spans.js';
 import { positionBlock, sliceKernel } from './pieces.js';
@@ -388,21 +388,12 @@ function planFloat32(model: TfjsModel, values: ReadonlyMap<string, Float32Array>
   return { groups: plans, text };
 }
 
-async function realOrResolved(p: string): Promise<string> {
-  const abs = path.resolve(p);
-  try {
-    return path.join(await fs.realpath(path.dirname(abs)), path.basename(abs));
-  } catch {
-    return abs;
-  }
-}
-
 /**
  * Writes the model to `outPath` (a .json file; its folder is created when missing) with new values
  * for some float32 weights, given in the manifest's layout, and a layout rewrite if any. Returns
  * every file written, the model last.
  */
-export async function writeTfjsModel(model: TfjsModel, values: ReadonlyMap<string, Float32Array>, outPath: string, options: TfjsWriteOptions = {}, rewrite: TopologyRewrite | null = null): Promise<{ files: string[]; storage: string }> {
+export async function writeTfjsModel(model: TfjsModel, values: ReadonlyMap<string, Float32Array>, outPath: string, options: TfjsWriteOptions = {}, rewrite: TopologyRewrite | null = null, tx?: OutputTransaction): Promise<{ files: string[]; storage: string }> {
   if (!/\.json$/i.test(outPath)) {
     throw new KpruneError('usage', `output "${outPath}" should be a .json file for a TF.js model`, { suggestion: 'e.g. -o out/model.json' });
   }
@@ -411,16 +402,6 @@ export async function writeTfjsModel(model: TfjsModel, values: ReadonlyMap<strin
   checkValues(model, values);
   const planned = rewrite ? planRewrite(model, values, rewrite, mode) : mode === 'keep' ? planKeep(model, values) : planFloat32(model, values);
 
-  // The atomic writer reports any failure as an I/O error; a bug while making a chunk stays a bug.
-  let failure: unknown;
-  const guard = (make: () => Uint8Array): Chunk => () => {
-    try {
-      return make();
-    } catch (e) {
-      failure ??= e;
-      throw e;
-    }
-  };
   const pending: PendingFile[] = [];
   const streams: PartStream[] = [];
   for (const g of planned.groups) {
@@ -432,50 +413,29 @@ export async function writeTfjsModel(model: TfjsModel, values: ReadonlyMap<strin
       for (let done = 0; done < g.sizes[k]; done += CHUNK_BYTES) {
         const at = start + done;
         const n = Math.min(CHUNK_BYTES, g.sizes[k] - done);
-        chunks.push(guard(() => stream.take(at, n)));
+        chunks.push(() => stream.take(at, n));
       }
       start += g.sizes[k];
-      pending.push({ path: resolveInside(outDir, p, `weightsManifest[${g.group}] path`, model.path), data: chunks });
+      pending.push({ path: resolveInside(outDir, p, `weightsManifest[${g.group}] path`, model.path), data: chunks, role: 'a weight shard of the output model' });
     });
   }
   // model.json last: by then every shard is written and every new quantization range known.
   pending.push({
     path: path.resolve(outPath),
-    data: [guard(() => {
+    data: [() => {
       for (const s of streams) s.finish();
       return new Uint8Array(Buffer.from(planned.text(), 'utf8'));
-    })],
+    }],
   });
 
-  // Never write over an input file (a shard path of the same name in the same folder would be one).
-  const inputs = new Set(await Promise.all(modelFiles(model).map(realOrResolved)));
-  const seen = new Set<string>();
-  for (const f of pending) {
-    const real = await realOrResolved(f.path);
-    if (inputs.has(real)) {
-      throw new KpruneError('unsafe-path', `writing ${f.path} would overwrite a file of the input model`, {
-        file: outPath, suggestion: 'write to another folder: the weight shards keep their names',
-      });
-    }
-    if (seen.has(real)) throw new KpruneError('unsafe-path', `two output files would be ${f.path}`, { file: outPath });
-    seen.add(real);
-  }
-
-  const created: string[] = [];
-  try {
-    for (const dir of new Set(pending.map((f) => path.dirname(f.path)))) {
-      const first = await fs.mkdir(dir, { recursive: true });
-      if (first) created.push(first);
-    }
-    await writeFilesAtomically(pending);
-  } catch (e) {
-    // Folders made for this output go again; the atomic writer already removed its temporaries.
-    for (const dir of created.reverse()) await fs.rm(dir, { recursive: true, force: true });
-    if (failure !== undefined && !isKpruneError(failure)) throw failure;
-    if (e instanceof KpruneError) throw e;
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new KpruneError('io', `cannot create the output folder (${code ?? String(e)})`, { file: outPath, cause: e });
-  }
+  // The run's transaction checks that no file written is one read (a shard of the same name in
+  // the input's folder would be), creates the output folder when missing, and removes it on failure.
+  await inTransaction(tx, modelFiles(model), async (t) => {
+    t.dropGroup('model');
+    for (const f of pending) t.declare({ path: f.path, role: f.role ?? 'the output model', root: outDir, createRoot: true, group: 'model' });
+    // An error while making a chunk (a bug, a shard that changed) comes out as it was thrown.
+    for (const f of pending) await t.write(f.path, f.data);
+  });
   const kinds = new Set(model.weights.map((w) => (mode === 'float32' ? (w.dtype === 'float32' ? 'float32' : w.dtype) : storageName(w.storage))));
   return { files: pending.map((f) => f.path), storage: [...kinds].join(', ') };
 }

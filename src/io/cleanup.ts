@@ -1,0 +1,107 @@
+/**
+ * What an interrupted run must remove, and creating files so that nothing escapes it.
+ *
+ * A signal handler runs between two turns of the event loop and cannot wait, so removal is
+ * synchronous. It sees every file kprune is writing only if a file never exists unregistered: an
+ * asynchronous open still in flight when the handler runs would create its file after the handler
+ * removed the name (a 0-byte temporary left behind while the handler said none was). So every file
+ * and folder kprune writes through is registered first, then created synchronously; only the
+ * writing of bytes is asynchronous, and bytes written to a removed file go nowhere.
+ */
+import { closeSync, fsync, openSync, rmSync, write } from 'node:fs';
+import { promisify } from 'node:util';
+
+const pending = new Set<() => void>();
+
+/**
+ * Registers a synchronous removal to run if the process is interrupted; the returned function
+ * unregisters it (once the thing is gone or committed).
+ */
+export function onInterrupt(remove: () => void): () => void {
+  pending.add(remove);
+  return () => {
+    pending.delete(remove);
+  };
+}
+
+/**
+ * Removes everything of writes in progress, synchronously: for signal handlers (SIGINT/SIGTERM),
+ * which must leave no partial output behind. The library never installs them itself; the CLI does.
+ */
+export function removeWritesInProgress(): void {
+  for (const remove of [...pending]) {
+    try {
+      remove();
+    } catch {
+      // Best effort: the next removal still runs.
+    }
+  }
+  pending.clear();
+}
+
+/**
+ * A new file, created exclusively ('wx': never an existing name, nor a link's target) and
+ * synchronously, registered for removal on interruption before it exists. `remove` deletes it and
+ * unregisters; `keep` only unregisters (it was renamed away or is removed with its folder).
+ */
+export function createExclusive(file: string): { fd: number; remove(): void; keep(): void } {
+  const removeNow = () => rmSync(file, { force: true });
+  const unregister = onInterrupt(removeNow);
+  let fd: number;
+  try {
+    fd = openSync(file, 'wx');
+  } catch (e) {
+    unregister();
+    throw e;
+  }
+  return {
+    fd,
+    remove: () => {
+      removeNow();
+      unregister();
+    },
+    keep: unregister,
+  };
+}
+
+const writeAsync = promisify(write);
+const fsyncAsync = promisify(fsync);
+
+/** Writes all of `bytes` at the current position (a write may take less than asked, and at most 2 GiB). */
+export async function writeAll(fd: number, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) {
+    const { bytesWritten } = await writeAsync(fd, bytes, at, Math.min(bytes.length - at, 0x40000000), null);
+    at += bytesWritten;
+  }
+}
+
+/** A chunk given as a function is made only when its turn to be written comes, then dropped. */
+export type Chunk = Uint8Array | (() => Uint8Array);
+
+/** An error from making a chunk (a bug, or an input that changed) rather than from writing it. */
+export class ChunkError extends Error {
+  constructor(readonly inner: unknown) {
+    super('making a chunk failed');
+  }
+}
+
+/**
+ * Writes the chunks to a file descriptor, flushes it to disk (unless `sync` is false: a temporary
+ * that is never kept) and closes it.
+ */
+export async function writeChunks(fd: number, data: Uint8Array | Chunk[], options: { sync?: boolean } = {}): Promise<void> {
+  try {
+    for (const chunk of Array.isArray(data) ? data : [data]) {
+      let bytes: Uint8Array;
+      try {
+        bytes = typeof chunk === 'function' ? chunk() : chunk;
+      } catch (e) {
+        throw new ChunkError(e);
+      }
+      await writeAll(fd, bytes);
+    }
+    if (options.sync !== false) await fsyncAsync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
