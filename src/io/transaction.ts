@@ -109,6 +109,9 @@ export class OutputTransaction {
     if (same) Object.assign(same, fields);
     else this.outputs.push({ ...fields, order: Number.MAX_SAFE_INTEGER });
     this.validated = false;
+    // From its first output on, an interrupt ends the transaction: nothing more is staged after
+    // the handler ran, and whatever was staged goes.
+    this.unregister ??= onInterrupt(() => this.abort());
     return this;
   }
 
@@ -175,6 +178,7 @@ export class OutputTransaction {
     const o = this.outputs.find((x) => x.target === target);
     if (!o) throw new Error(`write to undeclared output ${target}`);
     if (!this.validated) await this.validate();
+    this.checkOpen();
     const stage = this.stageFor(o);
     const staged = path.join(stage.dir, path.relative(o.root, o.target));
     let fd: number;
@@ -230,8 +234,7 @@ export class OutputTransaction {
       throw ioError(`cannot create the folder ${o.root} for ${o.role}`, o, e);
     }
     const stage: Stage = { dir: path.join(o.root, `.kprune-${process.pid}-${randomBytes(4).toString('hex')}`), root: o.root, created };
-    // Registered before it exists, created synchronously: an interrupt never misses it.
-    this.unregister ??= onInterrupt(() => this.abort());
+    // Known to abort() before it exists, created synchronously: an interrupt never misses it.
     this.stages.set(o.root, stage);
     try {
       mkdirSync(stage.dir);
@@ -249,6 +252,7 @@ export class OutputTransaction {
   async commit(): Promise<string[]> {
     this.checkOpen();
     await this.validate();
+    this.checkOpen();
     const missing = this.outputs.find((o) => !o.staged);
     if (missing) throw new Error(`${missing.role} ${missing.target} was declared but never written`);
     const order = [...this.outputs].sort((a, b) => a.order - b.order);

@@ -67,10 +67,10 @@ export async function compare(fileA: string, fileB: string, options: CompareOpti
   const on = options.onProgress;
   const [a, b] = await timed(timings, 'load', on, () => Promise.all([loadModel(fileA), loadModel(fileB)]));
   const tx = new OutputTransaction();
-  await declareReads(tx, [[a, 'model A'], [b, 'model B']], options.data, options.otherInputs);
   if (options.report) tx.declare({ path: options.report, role: 'the report' });
-  await tx.validate();
   return transact(tx, async () => {
+    await declareReads(tx, [[a, 'model A'], [b, 'model B']], options.data, options.otherInputs);
+    await tx.validate();
     const report = await measureBoth(a, b, fileA, fileB, options, timings);
     if (options.report) await tx.write(options.report, reportBytes(options.report, () => renderCompareHtml(report), report));
     return report;

@@ -7,7 +7,7 @@ import { PrunePlan, planShapes } from '../core/plan.js';
 import { ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { countNonzero } from '../core/conv.js';
 import { applyPlan, maskedWeightMap } from '../core/reshape.js';
-import { KpruneError } from '../errors.js';
+import { KpruneError, isKpruneError } from '../errors.js';
 import { LoadedModel, WriteResult } from '../formats/index.js';
 import { MacFigures, measureFiles, measureMacs, measureParams } from '../report/measure.js';
 import { LayerReport, PruneReport, REPORT_SCHEMA_VERSION } from '../report/report.js';
@@ -115,14 +115,6 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
   const threshold = checkThreshold(options.threshold ?? DEFAULT_LOW_THRESHOLD);
   const model = await timed(timings, 'load', onPhase, () => loadPrunable(file, { weights: options.weights }));
   const outFile = options.output ?? model.defaultOutputPath();
-  // Every output of the run, checked now against what it reads (and each other), before minutes
-  // of work; staged as made, committed together at the end (src/io/transaction.ts).
-  const tx = new OutputTransaction();
-  await declareReads(tx, [[model, 'the input model']], options.data, options.otherInputs);
-  tx.declare({ path: outFile, role: 'the output model', createRoot: model.format !== 'onnx' });
-  if (options.report) tx.declare({ path: options.report, role: 'the report' });
-  if (options.emitMasks) tx.declare({ path: options.emitMasks, role: 'the masks file' });
-  await tx.validate();
 
   const recoverMode = options.recover ?? (options.data ? 'reconstruct' : 'none');
   if (options.finetune && !options.data) {
@@ -135,9 +127,16 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
     const needsRun = options.data ? '--data' : options.layout === 'auto' ? '--layout auto' : null;
     if (needsRun) throw new KpruneError('usage', `${needsRun} needs to run the model, which --no-run rules out`, { file });
   }
-  const analysis = await timed(timings, 'analyze', onPhase, () => analyzeModel(model.layers, threshold));
-  // The outputs are committed when this returns, and none remains if it throws.
+  // Every output of the run, checked against what it reads (and each other) before minutes of
+  // work, staged as made, committed together when the run succeeds (src/io/transaction.ts).
+  const tx = new OutputTransaction();
+  tx.declare({ path: outFile, role: 'the output model', createRoot: model.format !== 'onnx' });
+  if (options.report) tx.declare({ path: options.report, role: 'the report' });
+  if (options.emitMasks) tx.declare({ path: options.emitMasks, role: 'the masks file' });
   return transact(tx, async () => {
+    await declareReads(tx, [[model, 'the input model']], options.data, options.otherInputs);
+    await tx.validate();
+    const analysis = await timed(timings, 'analyze', onPhase, () => analyzeModel(model.layers, threshold));
     let ctx: DataContext | null = null;
     try {
       if (options.data) {
@@ -246,7 +245,7 @@ async function afterWrite(
   // Everything below reads the staged output: the files as they will be, before they are in place.
   const staged = tx.stagedPath(outFile);
   const verified = await timed(timings, 'verify', onPhase, () => run
-    ? model.verifyWritten(staged, inputShapes)
+    ? verifyAgainstInput(model, staged, inputShapes)
     : verifyByReading(staged, state.plan, written.layouts));
   const runs = run ? options.latencyRuns ?? 50 : 0;
   const latency = timingShapes && runs > 0
@@ -385,6 +384,22 @@ async function afterWrite(
     },
     timings,
   };
+}
+
+/**
+ * Loads and runs the written model; when that fails, the input is tried the same way, so that a
+ * model the runtime cannot run in the first place is reported as the input's fault, not the output's.
+ */
+async function verifyAgainstInput(model: LoadedModel, staged: string, inputShapes: Map<string, number[]> | null): Promise<string> {
+  try {
+    return await model.verifyWritten(staged, inputShapes);
+  } catch (e) {
+    const inputFails = await model.verifyWritten(model.path, inputShapes).then(() => null, (f: unknown) => f);
+    if (isKpruneError(inputFails)) {
+      throw new KpruneError(inputFails.code, `the input model does not run either: ${inputFails.message}`, { file: model.path, suggestion: inputFails.suggestion, cause: inputFails });
+    }
+    throw e;
+  }
 }
 
 /**

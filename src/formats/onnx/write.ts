@@ -239,8 +239,8 @@ function storedBytes(model: OnnxModel, ref: TensorRef): number {
  * The output's data files: one per input data file, however many locations spell it (`w.bin`,
  * `./w.bin`, a link to it: one identity, so one output file; two names for one file must never
  * become two writes of one output file). Each is named `<output stem>.<input data file name>`
- * beside the output model, and numbered `<stem>.<k>.<name>` when that name is taken: by another
- * data file of the output, by the output model itself (a location named `onnx`), or by a file the
+ * beside the output model (`.data` appended to a name ending in `.onnx`), and numbered
+ * `<stem>.<k>.<name>` when that name is taken: by another data file of the output, or by a file the
  * run reads or another of its outputs (a report). Names are compared ignoring case, for case-insensitive file systems.
  */
 export async function outputDataFiles(model: OnnxModel, outPath: string, takenByRun: (file: string) => Promise<boolean>): Promise<Map<string, { name: string; locations: string[] }>> {
@@ -255,8 +255,10 @@ export async function outputDataFiles(model: OnnxModel, outPath: string, takenBy
     }
     // The base name as the location spells it ("a\\w.bin" from a Windows tool: "w.bin"); never a path.
     const base = location.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.' && p !== '..').pop() ?? 'data';
-    let name = `${stem}.${base}`;
-    for (let k = 2; used.has(name.toLowerCase()) || await takenByRun(path.join(path.dirname(outPath), name)); k++) name = `${stem}.${k}.${base}`;
+    // A data file never ends in .onnx (a location named "onnx" or "x.onnx"): tools would take it for a model.
+    const nameFor = (k: number) => `${stem}.${k > 1 ? `${k}.` : ''}${base}${/\.onnx$/i.test(`.${base}`) ? '.data' : ''}`;
+    let name = nameFor(1);
+    for (let k = 2; used.has(name.toLowerCase()) || await takenByRun(path.join(path.dirname(outPath), name)); k++) name = nameFor(k);
     used.add(name.toLowerCase());
     byFile.set(file.identity, { name, locations: [location] });
   }
