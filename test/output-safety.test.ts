@@ -238,34 +238,61 @@ test('defect 3: replacing an earlier output replaces all of its files', async ()
   assert.deepEqual(readdirSync(d).sort(), ['ext', 'out.onnx', 'out.weights.bin', 'r.json']);
 });
 
-test('defect 3: SIGINT at any moment leaves the outputs all there or none there, and says so truthfully', async () => {
+/**
+ * Runs the CLI and sends SIGINT `extraMs` after a hidden file or folder first appears in `watch`
+ * (a probe copy beside the input, a staging folder beside the output): the very start of a write.
+ */
+function interruptAfterAppearance(args: string[], cwd: string, watch: string, extraMs: number): Promise<{ code: number | null; stderr: string; seen: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let seen = false;
+    let exited = false;
+    child.stderr.on('data', (c) => { stderr += c; });
+    const poll = () => {
+      if (exited) return;
+      if (readdirSync(watch).some((f) => f.startsWith('.'))) {
+        seen = true;
+        setTimeout(() => child.kill('SIGINT'), extraMs);
+      } else setTimeout(poll, 1);
+    };
+    poll();
+    child.on('exit', (code) => {
+      exited = true;
+      resolve({ code, stderr, seen });
+    });
+  });
+}
+
+test('defect 3: SIGINT at the start of a write (or later) leaves all outputs or none, and says so truthfully', async () => {
   const d = caseDir('signals');
   const model = externalVariant(path.join(d, 'ext'), ['weights.bin']);
   const inputs = fingerprint(path.join(d, 'ext'));
-  // Early delays land in loading, later ones in staging, verification and measuring.
-  for (const [i, ms] of [250, 500, 700, 900, 1100, 1400, 1800, 2500].entries()) {
+  let interrupted = 0;
+  // The probe copy beside the input, then the staging folder beside the output, each interrupted
+  // at once and a little later.
+  const moments: [string, number][] = [['ext', 0], ['ext', 2], ['.', 0], ['.', 0], ['.', 1], ['.', 3], ['.', 10], ['.', 30], ['.', 100]];
+  for (const [i, [where, extraMs]] of moments.entries()) {
     const out = `out${i}.onnx`;
-    const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [CLI, model, '-o', out, '--report', `r${i}.json`, '--emit-masks', `m${i}.json`, '--latency-runs', '20'], { cwd: d, stdio: ['ignore', 'ignore', 'pipe'] });
-      let err = '';
-      child.stderr.on('data', (c) => { err += c; });
-      const timer = setTimeout(() => child.kill('SIGINT'), ms);
-      child.on('exit', (c) => {
-        clearTimeout(timer);
-        resolve({ code: c, stderr: err });
-      });
-    });
-    assert.ok(code === null || code === 0 || code === 130, `exit ${code} at ${ms} ms: ${stderr}`);
-    if (code === 130) assert.match(stderr, /interrupted \(SIGINT\); no partial file was left/);
+    const args = [model, '-o', out, '--report', `r${i}.json`, '--emit-masks', `m${i}.json`, '--latency-runs', '20'];
+    const { code, stderr, seen } = await interruptAfterAppearance(args, d, path.join(d, where), extraMs);
+    const what = `SIGINT ${extraMs} ms after a hidden entry appeared in ${where}`;
+    assert.ok(code === 0 || code === 130, `${what}: exit ${code}: ${stderr}`);
+    if (code === 130) {
+      interrupted++;
+      assert.match(stderr, /interrupted \(SIGINT\); no partial file was left/);
+    }
+    assert.ok(seen || code === 0, what);
     const files = [out, `out${i}.weights.bin`, `r${i}.json`, `m${i}.json`];
     const present = files.filter((f) => existsSync(path.join(d, f)));
-    assert.ok(present.length === 0 || present.length === files.length, `at ${ms} ms: only ${present.join(', ')}`);
+    assert.ok(present.length === 0 || present.length === files.length, `${what}: only ${present.join(', ')}`);
+    if (code === 130) assert.deepEqual(present, [], `${what}: the handler said no file was left`);
     if (present.length > 0) await assertCorrectOutput(path.join(d, out), dir);
-    for (const where of [d, path.join(d, 'ext')]) {
-      const leftovers = readdirSync(where).filter((f) => f.startsWith('.'));
-      assert.deepEqual(leftovers, [], `hidden files left in ${where} at ${ms} ms`);
+    for (const folder of [d, path.join(d, 'ext')]) {
+      assert.deepEqual(readdirSync(folder).filter((f) => f.startsWith('.')), [], `${what}: hidden files left in ${folder}`);
     }
   }
+  assert.ok(interrupted >= 3, `only ${interrupted} runs were interrupted`);
   assertUnchanged(path.join(d, 'ext'), inputs, 'signals');
 });
 
