@@ -60,7 +60,7 @@ test('defect 1: two spellings of one data file make one output data file with th
   }
 });
 
-test('defect 1: distinct files that share a name, a location named "onnx", and "..weights.bin" are written correctly', async () => {
+test('defect 1: distinct files that share a name, a location named "onnx", "..weights.bin", a long name: written correctly', async () => {
   const variants: [string, string[], Record<string, import('./helpers/paths.js').Extra>, string[]][] = [
     // Two distinct files (equal bytes) whose output names would collide: numbered apart.
     ['backslash-distinct', ['a/weights.bin', 'a\\weights.bin'], { 'a/weights.bin': { copy: true }, 'a\\weights.bin': { copy: true } }, ['out.2.weights.bin', 'out.weights.bin']],
@@ -70,6 +70,8 @@ test('defect 1: distinct files that share a name, a location named "onnx", and "
     ['named-out-onnx', ['out.onnx'], { 'out.onnx.src': { copy: true }, 'out.onnx': { symlink: 'out.onnx.src' } }, []],
     // Two dots starting a name inside the folder are not a parent folder.
     ['dot-dot-name', ['..weights.bin'], { '..weights.bin': { copy: true } }, ['out...weights.bin']],
+    // A name at the file system's limit leaves no room for the output's stem: shortened, not failed.
+    ['long-name', [`${'w'.repeat(240)}.bin`], { [`${'w'.repeat(240)}.bin`]: { copy: true } }, ['out.data.bin']],
   ];
   for (const [name, locations, extras, expected] of variants) {
     const d = caseDir(name);

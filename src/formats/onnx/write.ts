@@ -241,7 +241,8 @@ function storedBytes(model: OnnxModel, ref: TensorRef): number {
  * become two writes of one output file). Each is named `<output stem>.<input data file name>`
  * beside the output model (`.data` appended to a name ending in `.onnx`), and numbered
  * `<stem>.<k>.<name>` when that name is taken: by another data file of the output, or by a file the
- * run reads or another of its outputs (a report). Names are compared ignoring case, for case-insensitive file systems.
+ * run reads or another of its outputs (a report). Names are compared ignoring case, for
+ * case-insensitive file systems.
  */
 export async function outputDataFiles(model: OnnxModel, outPath: string, takenByRun: (file: string) => Promise<boolean>): Promise<Map<string, { name: string; locations: string[] }>> {
   const stem = path.basename(outPath).replace(/\.onnx$/i, '');
@@ -254,7 +255,10 @@ export async function outputDataFiles(model: OnnxModel, outPath: string, takenBy
       continue;
     }
     // The base name as the location spells it ("a\\w.bin" from a Windows tool: "w.bin"); never a path.
-    const base = location.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.' && p !== '..').pop() ?? 'data';
+    const spelt = location.replace(/\\/g, '/').split('/').filter((p) => p !== '' && p !== '.' && p !== '..').pop() ?? 'data';
+    // A name at the file system's limit (255 bytes) leaves no room for the stem: the input's name
+    // must not make the output unwritable.
+    const base = Buffer.byteLength(spelt) > 160 ? `data${path.extname(spelt).slice(0, 16)}` : spelt;
     // A data file never ends in .onnx (a location named "onnx" or "x.onnx"): tools would take it for a model.
     const nameFor = (k: number) => `${stem}.${k > 1 ? `${k}.` : ''}${base}${/\.onnx$/i.test(`.${base}`) ? '.data' : ''}`;
     let name = nameFor(1);
