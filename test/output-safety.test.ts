@@ -213,6 +213,16 @@ test('defect 3: a run that cannot write all its outputs writes none of them', ()
   }
 });
 
+test('a TF.js model into a new folder takes its report and masks with it, in that folder or on the way to it', () => {
+  const d = caseDir('tfjs-new-folder');
+  graphModelFiles(path.join(d, 'tfjs'));
+  const before = fingerprint(d);
+  const r = kprune(['tfjs/model.json', '-o', 'new/deep/model.json', '--report', 'new/deep/r.json', '--emit-masks', 'new/m.json', '--latency-runs', '0'], d);
+  assert.equal(r.code, 0, r.stderr);
+  assertUnchanged(d, before, 'tfjs');
+  assert.deepEqual(added(d, before).sort(), ['new', 'new/deep', 'new/deep/group1-shard1of1.bin', 'new/deep/model.json', 'new/deep/r.json', 'new/m.json']);
+});
+
 test('defect 3: the library call gives a pipeline the same guarantee (report, masks, model together)', async () => {
   const d = caseDir('library');
   const input = path.join(d, 'm.onnx');

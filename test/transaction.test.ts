@@ -76,6 +76,9 @@ test('an aborted transaction removes the folders it created for a TF.js output',
   const target = path.join(d, 'new', 'deeper', 'model.json');
   tx.declare({ path: target, role: 'the output model', createRoot: true });
   tx.declare({ path: path.join(d, 'new', 'deeper', 'sub', 'shard.bin'), role: 'a shard', root: path.dirname(target), createRoot: true });
+  // A report in a folder the model's new folder creates on the way (as mkdir -p would).
+  tx.declare({ path: path.join(d, 'new', 'report.json'), role: 'the report' });
+  await tx.write(path.join(d, 'new', 'report.json'), Buffer.from('{}'));
   await tx.write(path.join(d, 'new', 'deeper', 'sub', 'shard.bin'), Buffer.from('s'));
   await tx.write(target, Buffer.from('{}'));
   assert.ok(existsSync(path.join(d, 'new', 'deeper')));

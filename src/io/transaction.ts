@@ -152,7 +152,7 @@ export class OutputTransaction {
       const id = outs[k];
       if (id.kind === 'folder') throw new KpruneError('usage', `${o.role} would replace a folder`, { file: o.shown, suggestion: 'give a file path' });
       if (id.kind === 'other') throw new KpruneError('usage', `${o.role} would replace something that is not a regular file (a device or a pipe)`, { file: o.shown });
-      checkFolder(o);
+      this.checkFolder(o);
       for (const [j, inp] of this.inputs.entries()) {
         if (inp.folder ? withinFolder(id, inputs[j]) : sameFile(id, inputs[j])) {
           const how = inp.folder ? ` would be written inside ${inp.role} ${inp.shown}` : ` would overwrite ${inp.role} ${inp.shown}${linkNote(id, inputs[j])}`;
@@ -229,7 +229,7 @@ export class OutputTransaction {
     if (known) return known;
     let created: string | undefined;
     try {
-      if (o.createRoot) created = mkdirSync(o.root, { recursive: true });
+      if (this.creatable(o.root)) created = mkdirSync(o.root, { recursive: true });
     } catch (e) {
       throw ioError(`cannot create the folder ${o.root} for ${o.role}`, o, e);
     }
@@ -309,19 +309,41 @@ export class OutputTransaction {
     if (this.state !== 'open') return;
     this.state = 'aborted';
     this.removeStages();
+    // Only the folders this transaction created, deepest first, and only while empty.
+    const created = new Set<string>();
     for (const stage of this.stages.values()) {
       if (!stage.created) continue;
-      // Only the folders this transaction created, and only while empty.
-      for (let dir = stage.root; ; dir = path.dirname(dir)) {
-        try {
-          rmdirSync(dir);
-        } catch {
-          break;
-        }
-        if (dir === stage.created || !isInside(stage.created, dir)) break;
+      for (let dir = stage.root; dir === stage.created || isInside(stage.created, dir); dir = path.dirname(dir)) created.add(dir);
+    }
+    for (const dir of [...created].sort((a, b) => b.length - a.length)) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Not empty (something else was put there) or already gone: left alone.
       }
     }
     this.unregister?.();
+  }
+
+  /**
+   * Whether a missing folder may be created: it is the root of an output that may create its root
+   * (a TF.js model's new folder), lies below it, or above it (made on the way, as by mkdir -p).
+   */
+  private creatable(dir: string): boolean {
+    return this.outputs.some((o) => o.createRoot && (dir === o.root || isInside(o.root, dir) || isInside(dir, o.root)));
+  }
+
+  /** The output's folder exists, or may be created (see `creatable`). */
+  private checkFolder(o: Output): void {
+    const dir = path.dirname(o.target);
+    let st;
+    try {
+      st = statSync(dir);
+    } catch {
+      if (this.creatable(dir)) return;
+      throw new KpruneError('io', `the folder ${path.dirname(o.shown)} for ${o.role} does not exist`, { file: o.shown, suggestion: 'create it first, or choose another path' });
+    }
+    if (!st.isDirectory()) throw new KpruneError('io', `${path.dirname(o.shown)} (the folder for ${o.role}) is not a folder`, { file: o.shown });
   }
 
   private removeStages(): void {
@@ -340,19 +362,6 @@ function exists(file: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** The output's folder exists, or is its root (or below it) and may be created. */
-function checkFolder(o: Output): void {
-  const dir = path.dirname(o.target);
-  let st;
-  try {
-    st = statSync(dir);
-  } catch {
-    if (o.createRoot && (dir === o.root || isInside(o.root, dir))) return;
-    throw new KpruneError('io', `the folder ${path.dirname(o.shown)} for ${o.role} does not exist`, { file: o.shown, suggestion: 'create it first, or choose another path' });
-  }
-  if (!st.isDirectory()) throw new KpruneError('io', `${path.dirname(o.shown)} (the folder for ${o.role}) is not a folder`, { file: o.shown });
 }
 
 function linkNote(a: FileIdentity, b: FileIdentity): string {
