@@ -245,7 +245,11 @@ test('defect 3: replacing an earlier output replaces all of its files', async ()
   const r = kprune([model, '-o', 'out.onnx', '--report', 'r.json', '--latency-runs', '0'], d);
   assert.equal(r.code, 0, r.stderr);
   await assertCorrectOutput(path.join(d, 'out.onnx'), dir);
-  assert.equal(JSON.parse(readFileSync(path.join(d, 'r.json'), 'utf8')).kind, 'prune');
+  const report = readFileSync(path.join(d, 'r.json'), 'utf8');
+  assert.equal(JSON.parse(report).kind, 'prune');
+  // Measured where it was staged, reported where it went.
+  assert.ok(!report.includes('.kprune-'), 'the report names a staging folder');
+  assert.deepEqual(JSON.parse(report).after.size.files.map((f: { path: string }) => path.basename(f.path)), ['out.onnx', 'out.weights.bin']);
   assertUnchanged(path.join(d, 'ext'), inputs, 'replace');
   assert.deepEqual(readdirSync(d).sort(), ['ext', 'out.onnx', 'out.weights.bin', 'r.json']);
 });

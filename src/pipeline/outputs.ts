@@ -34,9 +34,14 @@ export async function declareReads(tx: OutputTransaction, models: [LoadedModel, 
   for (const other of others) tx.readFile(other.path, other.role);
 }
 
+/** A document as the JSON kprune writes: indented, one final newline. */
+export function jsonBytes(value: unknown): Uint8Array {
+  return Buffer.from(JSON.stringify(value, null, 2) + '\n');
+}
+
 /** A report file's bytes: a page for .html/.htm, else JSON. */
 export function reportBytes(file: string, html: () => string, json: unknown): Uint8Array {
-  return Buffer.from(/\.html?$/i.test(file) ? html() : JSON.stringify(json, null, 2) + '\n');
+  return /\.html?$/i.test(file) ? Buffer.from(html()) : jsonBytes(json);
 }
 
 /**

@@ -28,7 +28,7 @@ import { Layout } from '../core/layout/layout.js';
 import { LayoutRequest } from '../formats/model.js';
 import type { LayoutTiming } from '../formats/onnx/auto-layout.js';
 import { OutputTransaction } from '../io/transaction.js';
-import { RunInput, declareReads, reportBytes, transact } from './outputs.js';
+import { RunInput, declareReads, jsonBytes, reportBytes, transact } from './outputs.js';
 import { renderHtml } from '../report/html.js';
 import { masksDocument } from '../report/masks.js';
 
@@ -207,26 +207,25 @@ async function finish(state: Reshaped): Promise<PruneReport> {
     layout: requested === 'auto' ? chosen.get(e.layer) ?? 'masked' : requested,
     mask: masks.get(e.layer)!,
   } as LayoutRequest]));
+  // Staged in the run's transaction: verified and measured there, committed by prune().
   let written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile, layoutRequests, tx));
-  {
-    let fallback: string | null = null;
-    if (requested === 'auto' && timingShapes && written.layouts.some((o) => o.applied === 'decomposed')) {
-      // Per-layer timings can mislead (a busy machine, effects between layers): the whole written
-      // model must not be slower than the original. If it is, write the layers masked instead,
-      // which computes exactly what the original computes.
-      const check = await timed(timings, 'checkAuto', onPhase, () => model.compareLatency(tx.stagedPath(outFile), timingShapes, { runs: 30, threads: options.threads }));
-      if (check.ratio > 1) {
-        const masked = new Map([...layoutRequests].map(([id, r]) => [id, { ...r, layout: 'masked' as Layout }]));
-        written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile, masked, tx));
-        fallback = `the auto layouts measured ${check.ratio.toFixed(3)}x the original's latency end to end (median of ${check.runs}), so every layer was written masked instead`;
-      }
+  let fallback: string | null = null;
+  if (requested === 'auto' && timingShapes && written.layouts.some((o) => o.applied === 'decomposed')) {
+    // Per-layer timings can mislead (a busy machine, effects between layers): the whole written
+    // model must not be slower than the original. If it is, write the layers masked instead,
+    // which computes exactly what the original computes.
+    const check = await timed(timings, 'checkAuto', onPhase, () => model.compareLatency(tx.stagedPath(outFile), timingShapes, { runs: 30, threads: options.threads }));
+    if (check.ratio > 1) {
+      const masked = new Map([...layoutRequests].map(([id, r]) => [id, { ...r, layout: 'masked' as Layout }]));
+      written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile, masked, tx));
+      fallback = `the auto layouts measured ${check.ratio.toFixed(3)}x the original's latency end to end (median of ${check.runs}), so every layer was written masked instead`;
     }
-    const report = await afterWrite(state, written, inputShapes, macsUnknown, timingShapes, layoutTimings, fallback);
-    // The report and masks join the model in the transaction, which the caller commits.
-    if (options.report) await tx.write(options.report, reportBytes(options.report, () => renderHtml(report), report));
-    if (options.emitMasks) await tx.write(options.emitMasks, reportBytes(options.emitMasks, () => '', masksDocument(report)));
-    return report;
   }
+  const report = await afterWrite(state, written, inputShapes, macsUnknown, timingShapes, layoutTimings, fallback);
+  // The report and masks join the model in the transaction.
+  if (options.report) await tx.write(options.report, reportBytes(options.report, () => renderHtml(report), report));
+  if (options.emitMasks) await tx.write(options.emitMasks, jsonBytes(masksDocument(report)));
+  return report;
 }
 
 /** Verifies, times, evaluates and measures the written model, and assembles the report. */
@@ -283,7 +282,13 @@ async function afterWrite(
         after: { params: measureParams(writtenModel.inventory(), isLayerWeight), macs: macsOf(writtenModel, shapesAfter) },
       };
     };
-    const [sizeBefore, sizeAfter, { before, after }] = await Promise.all([measureFiles(model.files, { gzip: options.gzip }), measureFiles(written.files.map((f) => tx.stagedPath(f)).reverse(), { gzip: options.gzip }), counts()]);
+    // The written files are measured where they are staged, and reported where they go.
+    const finalFiles = written.files.slice().reverse();
+    const sizesAfter = async () => {
+      const sizes = await measureFiles(finalFiles.map((f) => tx.stagedPath(f)), { gzip: options.gzip });
+      return { ...sizes, files: sizes.files.map((f, i) => ({ ...f, path: finalFiles[i] })) };
+    };
+    const [sizeBefore, sizeAfter, { before, after }] = await Promise.all([measureFiles(model.files, { gzip: options.gzip }), sizesAfter(), counts()]);
     return { before: { size: sizeBefore, ...before }, after: { size: sizeAfter, ...after } };
   });
 
