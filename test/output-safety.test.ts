@@ -148,6 +148,7 @@ test('defect 2: an output that is an input, however spelt, is refused with exit 
       linkSync(path.join(d, 'model.onnx'), path.join(d, 'hard.onnx'));
       return ['model.onnx', '-o', 'hard.onnx'];
     }, /would overwrite the input model model\.onnx \(a hard link to it\)/],
+    ['compare --report onto model B\'s data file', (d) => ['compare', path.join(d, vgg(d)), ext(d), '--report', 'ext/./weights.bin'], /the report would overwrite a file of model B/],
     ['-o the input model spelt another way', (d) => [ext(d), '-o', 'ext/../ext/./model.onnx'], /the output model would overwrite the input model/],
   ];
   for (const [name, setup, message] of cases) {
