@@ -224,6 +224,21 @@ test('a TF.js model into a new folder takes its report and masks with it, in tha
   assert.deepEqual(added(d, before).sort(), ['new', 'new/deep', 'new/deep/group1-shard1of1.bin', 'new/deep/model.json', 'new/deep/r.json', 'new/m.json']);
 });
 
+test('a TF.js shard named "..group1.bin" is inside its folder: read and written', () => {
+  const d = caseDir('tfjs-dot-dot');
+  const model = graphModelFiles(path.join(d, 'tfjs'));
+  const doc = JSON.parse(readFileSync(model, 'utf8'));
+  const shard = doc.weightsManifest[0].paths[0];
+  copyFileSync(path.join(d, 'tfjs', shard), path.join(d, 'tfjs', '..group1.bin'));
+  doc.weightsManifest[0].paths[0] = '..group1.bin';
+  writeFileSync(model, JSON.stringify(doc));
+  const before = fingerprint(d);
+  const r = kprune(['tfjs/model.json', '-o', 'out/model.json', '--latency-runs', '0'], d);
+  assert.equal(r.code, 0, r.stderr);
+  assertUnchanged(d, before, 'tfjs');
+  assert.ok(existsSync(path.join(d, 'out', '..group1.bin')));
+});
+
 test('defect 3: the library call gives a pipeline the same guarantee (report, masks, model together)', async () => {
   const d = caseDir('library');
   const input = path.join(d, 'm.onnx');
