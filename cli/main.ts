@@ -4,7 +4,7 @@
  * library call (src/index.ts).
  */
 import { Command, CommanderError } from 'commander';
-import { VERSION, isKpruneError } from '../src/index.js';
+import { VERSION, isKpruneError, terminalSafe } from '../src/index.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { pruneCommand } from './commands/prune.js';
 import { shapesCommand } from './commands/shapes.js';
@@ -13,7 +13,8 @@ import { EXIT_BAD_INPUT, EXIT_INTERNAL } from './exit-codes.js';
 import { removeWritesInProgress } from '../src/io/atomic-write.js';
 
 function fail(message: string, code: number): never {
-  process.stderr.write(`kprune: ${message}\n`);
+  // Messages quote names from the input files: no control characters reach the terminal.
+  process.stderr.write(`kprune: ${terminalSafe(message)}\n`);
   process.exit(code);
 }
 
@@ -35,7 +36,7 @@ export async function main(argv: string[]): Promise<void> {
     .version(VERSION)
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `kprune: ${s}` : s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(terminalSafe(s.startsWith('error:') ? `kprune: ${s}` : s, true)) });
   program.addCommand(pruneCommand(), { isDefault: true });
   program.addCommand(analyzeCommand());
   program.addCommand(compareCommand());

@@ -1,6 +1,7 @@
 /** Printing: results to stdout, progress and errors to stderr. */
 import { promises as fs } from 'node:fs';
 import { writeFilesAtomically } from '../src/io/atomic-write.js';
+import { KpruneError, MAX_JSON_DEPTH, jsonTooDeep } from '../src/index.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + '\n');
@@ -10,8 +11,11 @@ export async function writeJsonFile(file: string, value: unknown): Promise<void>
   await writeFilesAtomically([{ path: file, data: Buffer.from(JSON.stringify(value, null, 2) + '\n') }]);
 }
 
+/** A JSON document; nesting deeper than MAX_JSON_DEPTH is refused before parsing (see json-depth.ts). */
 export async function readJsonFile(file: string): Promise<unknown> {
-  return JSON.parse(await fs.readFile(file, 'utf8'));
+  const text = await fs.readFile(file, 'utf8');
+  if (jsonTooDeep(text)) throw new KpruneError('usage', `the JSON nests deeper than ${MAX_JSON_DEPTH} levels`, { file });
+  return JSON.parse(text);
 }
 
 export async function writeTextFile(file: string, text: string): Promise<void> {

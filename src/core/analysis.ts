@@ -1,6 +1,7 @@
 /**
  * Where a layer's weight magnitude sits on the 3x3 lattice, and how much of it each shape keeps.
  */
+import { KpruneError } from '../errors.js';
 import { Conv3x3Layer, kernelCount, layerParams } from './conv.js';
 import { Mask, NAMED_SHAPE_NAMES, NamedShape, maskCount, maskHas, namedMask } from './lattice.js';
 
@@ -68,6 +69,13 @@ export function energyKeptBy(energyShare: ArrayLike<number>, mask: Mask): number
 
 export function analyzeLayer(layer: Conv3x3Layer, threshold = DEFAULT_LOW_THRESHOLD): LayerAnalysis {
   const { abs, sq } = positionSums(layer);
+  // A NaN or an infinity anywhere makes its position's sum non-finite (float32 squares summed in
+  // float64 cannot overflow): such weights cannot be analysed, masked meaningfully or reconstructed.
+  if (sq.some((v) => !Number.isFinite(v))) {
+    throw new KpruneError('bad-model', `3x3 weight "${layer.id}" (node "${layer.name}") holds NaN or infinite values`, {
+      suggestion: 'the model is damaged, or its weights overflowed in training or conversion',
+    });
+  }
   const kernels = kernelCount(layer);
   const mean = Array.from(abs, (s) => s / Math.max(kernels, 1));
   const maxMean = Math.max(...mean);

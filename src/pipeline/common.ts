@@ -4,6 +4,7 @@ import { LoadedModel } from '../formats/index.js';
 import { concreteDims } from '../runtime/onnx-runtime.js';
 import { parseInputShape } from './load.js';
 import { ProgressListener } from './progress.js';
+import { checkLimit } from '../util/limits.js';
 
 /** Runs one phase, recording its wall time in `timings` and announcing it to the listener. */
 export async function timed<T>(timings: Record<string, number>, phase: string, onProgress: ProgressListener | undefined, f: () => Promise<T> | T): Promise<T> {
@@ -19,15 +20,25 @@ export async function timed<T>(timings: Record<string, number>, phase: string, o
 /**
  * Input shapes for measuring runs: `--input-shape` when given, else the model's own with a dynamic
  * batch as 1. When neither works, null and the reason (figures that need them become unknown).
+ * Runs allocate tensors of these shapes (and activations larger still), so each input is checked
+ * against the input-size limit first, unless `forRuns` is false (nothing will run).
  */
-export function resolveInputShapes(model: LoadedModel, inputShape?: string): { inputShapes: Map<string, number[]> | null; unknownReason: string } {
+export function resolveInputShapes(model: LoadedModel, inputShape?: string, forRuns = true): { inputShapes: Map<string, number[]> | null; unknownReason: string } {
+  let inputShapes: Map<string, number[]>;
   try {
     const given = inputShape ? parseInputShape(inputShape, model.inputs.map((i) => i.name)) : new Map<string, number[]>();
-    return { inputShapes: new Map(model.inputs.map((i) => [i.name, concreteDims(i, given.get(i.name))])), unknownReason: '' };
+    inputShapes = new Map(model.inputs.map((i) => [i.name, concreteDims(i, given.get(i.name))]));
   } catch (e) {
     if (inputShape || !(e instanceof KpruneError)) throw e;
     return { inputShapes: null, unknownReason: e.oneLine() };
   }
+  if (forRuns) {
+    for (const [name, dims] of inputShapes) {
+      const from = inputShape ? '--input-shape gives' : 'the model declares';
+      checkLimit('inputElements', dims.reduce((a, b) => a * b, 1), `${from} input "${name}" as [${dims.join(', ')}]`, model.path);
+    }
+  }
+  return { inputShapes, unknownReason: '' };
 }
 
 /** The input shapes with the batch dimension set, where the model leaves it dynamic. */

@@ -6,10 +6,11 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { analyzeModel, DEFAULT_LOW_THRESHOLD } from '../core/analysis.js';
 import { PrunePlan, planShapes } from '../core/plan.js';
+import { validatePlan } from '../core/plan-validate.js';
 import { ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { countNonzero } from '../core/conv.js';
 import { applyPlan, maskedWeightMap } from '../core/reshape.js';
-import { KpruneError } from '../errors.js';
+import { KpruneError, inFile } from '../errors.js';
 import { LoadedModel, WriteResult } from '../formats/index.js';
 import { MacFigures, measureFiles, measureMacs, measureParams } from '../report/measure.js';
 import { LayerReport, PruneReport, REPORT_SCHEMA_VERSION } from '../report/report.js';
@@ -146,7 +147,9 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
     const needsRun = options.data ? '--data' : options.layout === 'auto' ? '--layout auto' : null;
     if (needsRun) throw new KpruneError('usage', `${needsRun} needs to run the model, which --no-run rules out`, { file });
   }
-  const analysis = await timed(timings, 'analyze', onPhase, () => analyzeModel(model.layers, threshold));
+  // Checked now (again when measuring) so that a bad or oversized input shape fails before any work.
+  resolveInputShapes(model, options.inputShape, options.run !== false);
+  const analysis = await timed(timings, 'analyze', onPhase, () => inFile(file, () => analyzeModel(model.layers, threshold)));
   let ctx: DataContext | null = null;
   try {
     if (options.data) {
@@ -154,13 +157,13 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
       ctx = await timed(timings, 'data', onPhase, () => openData(model, data));
     }
     const losses = ctx && spec.kind === 'auto' && !options.plan
-      ? await timed(timings, 'scoreShapes', onPhase, () => dataAwareLosses(ctx!, model, onPhase))
+      ? await timed(timings, 'scoreShapes', onPhase, () => inFile(ctx!.options.data, () => dataAwareLosses(ctx!, model, onPhase)))
       : undefined;
-    const plan = options.plan ?? planShapes(model.layers, spec, analysis.layers, { budget: options.budget, overrides, losses });
+    const plan = options.plan ? validatePlan(options.plan) : planShapes(model.layers, spec, analysis.layers, { budget: options.budget, overrides, losses });
     const reshaped = await timed(timings, 'reshape', onPhase, () => applyPlan(model.layers, plan));
     const maskedWeights = maskedWeightMap(reshaped);
     const recovery = ctx && recoverMode === 'reconstruct'
-      ? await timed(timings, 'reconstruct', onPhase, () => recoverWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), maskedWeights, onPhase))
+      ? await timed(timings, 'reconstruct', onPhase, () => inFile(ctx!.options.data, () => recoverWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), maskedWeights, onPhase)))
       : null;
     const reconstructed = recovery ? recovery.weights : maskedWeights;
     const finetuned = ctx && options.finetune
@@ -199,7 +202,7 @@ async function finish(state: Reshaped): Promise<PruneReport> {
   const { model, file, outFile, options, plan, newWeights, timings } = state;
   const onPhase = options.onProgress;
 
-  const { inputShapes, unknownReason: macsUnknown } = resolveInputShapes(model, options.inputShape);
+  const { inputShapes, unknownReason: macsUnknown } = resolveInputShapes(model, options.inputShape, options.run !== false);
 
   const masks = new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)]));
   const timingShapes = inputShapes ? withBatch(inputShapes, model, options.batch ?? 1) : null;
