@@ -46,7 +46,8 @@ function configValue(option: Option, key: string, value: unknown, file: string):
   const wrong = (expected: string): never => {
     throw new KpruneError('usage', `"${key}" in the config file must be ${expected}, got ${kindOf(value)}`, { file });
   };
-  if (option.isBoolean()) return typeof value === 'boolean' ? value : wrong('true or false');
+  // Flags without a value: --json, and the negations (--no-run is "run": false).
+  if (option.isBoolean() || option.negate) return typeof value === 'boolean' ? value : wrong('true or false');
   if (key === 'layerShape') return layerShapes(value, wrong, file);
   let text: string;
   if (typeof value === 'string') text = value;

@@ -28,6 +28,9 @@ function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
   process.exit(signal === 'SIGINT' ? 130 : 143);
 }
 
+/** Commander's messages quote arguments as given: escaped like every other line (terminalSafe). */
+const output = { writeErr: (s: string) => process.stderr.write(terminalSafe(s.startsWith('error:') ? `kprune: ${s}` : s, true)) };
+
 export async function main(argv: string[]): Promise<void> {
   process.once('SIGINT', () => onSignal('SIGINT'));
   process.once('SIGTERM', () => onSignal('SIGTERM'));
@@ -36,12 +39,12 @@ export async function main(argv: string[]): Promise<void> {
     .version(VERSION)
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(terminalSafe(s.startsWith('error:') ? `kprune: ${s}` : s, true)) });
+    .configureOutput(output);
   program.addCommand(pruneCommand(), { isDefault: true });
   program.addCommand(analyzeCommand());
   program.addCommand(compareCommand());
   program.addCommand(shapesCommand());
-  for (const c of program.commands) c.exitOverride();
+  for (const c of program.commands) c.exitOverride().configureOutput(output);
   try {
     await program.parseAsync(argv);
   } catch (e) {

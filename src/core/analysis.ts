@@ -4,6 +4,7 @@
 import { KpruneError } from '../errors.js';
 import { Conv3x3Layer, kernelCount, layerParams } from './conv.js';
 import { Mask, NAMED_SHAPE_NAMES, NamedShape, maskCount, maskHas, namedMask } from './lattice.js';
+import { maxOf } from '../util/arrays.js';
 
 export interface LayerAnalysis {
   id: string;
@@ -78,7 +79,7 @@ export function analyzeLayer(layer: Conv3x3Layer, threshold = DEFAULT_LOW_THRESH
   }
   const kernels = kernelCount(layer);
   const mean = Array.from(abs, (s) => s / Math.max(kernels, 1));
-  const maxMean = Math.max(...mean);
+  const maxMean = maxOf(mean);
   const meanAbs = mean.map((m) => (maxMean > 0 ? m / maxMean : 0));
   const total = sq.reduce((a, b) => a + b, 0);
   // A layer of zeros has no preference: treat its energy as uniform rather than divide by zero.

@@ -53,9 +53,10 @@ export function validatePlan(value: unknown, file?: string): PrunePlan {
     const layer = text('layer');
     if (seen.has(layer)) return fail(`${at}: layer "${layer}" is planned twice`);
     seen.add(layer);
+    const maskText = text('mask');
     let mask: Mask;
     try {
-      mask = parseMask(text('mask'));
+      mask = parseMask(maskText);
     } catch (e) {
       return fail(`${at} ("${layer}"): ${(e as Error).message}`);
     }

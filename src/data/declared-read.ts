@@ -65,10 +65,16 @@ export async function readDeclared(file: string, stretch: Stretch, declared: Dec
     if (out.length === filled) complete = true;
   };
   const input = createReadStream(file, { start: stretch.start, end: Math.max(stretch.start, stretch.end) - 1, highWaterMark: 1 << 16 });
+  let failure: unknown;
   const sink = async (source: AsyncIterable<Buffer>): Promise<void> => {
     if (stretch.end <= stretch.start) return;
     for await (const chunk of source) {
-      take(chunk);
+      try {
+        take(chunk);
+      } catch (e) {
+        failure = e; // the pipeline reports its own abort instead
+        throw e;
+      }
       if (complete) break; // the rest is never inflated
     }
   };
@@ -76,6 +82,7 @@ export async function readDeclared(file: string, stretch: Stretch, declared: Dec
     if (stretch.compression === 'none') await pipeline(input, sink);
     else await pipeline(input, stretch.compression === 'gzip' ? createGunzip() : createInflateRaw(), sink);
   } catch (e) {
+    if (failure !== undefined) throw failure;
     if (e instanceof KpruneError) throw e;
     // Stopping early aborts the pipeline: that is the success case.
     if (!complete) {

@@ -35,7 +35,8 @@ export function resolveInputShapes(model: LoadedModel, inputShape?: string, forR
   if (forRuns) {
     for (const [name, dims] of inputShapes) {
       const from = inputShape ? '--input-shape gives' : 'the model declares';
-      checkLimit('inputElements', dims.reduce((a, b) => a * b, 1), `${from} input "${name}" as [${dims.join(', ')}]`, model.path);
+      checkLimit('inputElements', dims.reduce((a, b) => a * b, 1), `${from} input "${name}" as [${dims.join(', ')}]`, model.path,
+        inputShape ? undefined : 'or give a smaller --input-shape, or --no-run (nothing is run, nothing of that size is made)');
     }
   }
   return { inputShapes, unknownReason: '' };

@@ -160,7 +160,7 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
       ? await timed(timings, 'scoreShapes', onPhase, () => inFile(ctx!.options.data, () => dataAwareLosses(ctx!, model, onPhase)))
       : undefined;
     const plan = options.plan ? validatePlan(options.plan) : planShapes(model.layers, spec, analysis.layers, { budget: options.budget, overrides, losses });
-    const reshaped = await timed(timings, 'reshape', onPhase, () => applyPlan(model.layers, plan));
+    const reshaped = await timed(timings, 'reshape', onPhase, () => inFile(file, () => applyPlan(model.layers, plan)));
     const maskedWeights = maskedWeightMap(reshaped);
     const recovery = ctx && recoverMode === 'reconstruct'
       ? await timed(timings, 'reconstruct', onPhase, () => inFile(ctx!.options.data, () => recoverWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), maskedWeights, onPhase)))

@@ -25,9 +25,11 @@ export const LIMITS: Readonly<Record<LimitName, LimitSpec>> = {
   // than Pillow's refusal because pngjs holds the image as RGBA plus its inflated scanlines and a
   // copy without alpha: about 10 bytes a pixel, so this default peaks near 1 GB.
   imagePixels: { env: 'KPRUNE_MAX_IMAGE_PIXELS', default: 89_478_485, unit: 'pixels' },
-  // One decoded data array (.npy, an .npz entry, an IDX file after gunzip). Fashion-MNIST's train
-  // images are 47 MB; 1,000 ImageNet-sized samples (3x224x224 float32) are 602 MB.
-  dataBytes: { env: 'KPRUNE_MAX_DATA_BYTES', default: 2 * 1024 ** 3, unit: 'bytes' },
+  // One data array as decoded (.npy, an .npz entry, an IDX file after gunzip) or one data file read
+  // whole (an image). Fashion-MNIST's train images are 47 MB; 1,000 ImageNet-sized samples
+  // (3x224x224 float32) are 602 MB. A deflate stream inflates at most about 1,000-fold, so a 2 MB
+  // zip bomb (up to ~2 GB) is refused at its header.
+  dataBytes: { env: 'KPRUNE_MAX_DATA_BYTES', default: 1024 ** 3, unit: 'bytes' },
   // One model input at the shape kprune runs it (batch 1 unless the model fixes the batch), and one
   // preprocessed data sample: 2^24 = 64 MiB of float32, e.g. 3x2048x2048 fits, 1x8000x8000 does not.
   inputElements: { env: 'KPRUNE_MAX_INPUT_ELEMENTS', default: 2 ** 24, unit: 'elements' },
@@ -51,14 +53,14 @@ export function limitValue(name: LimitName): number {
 /**
  * Throws a 'limit' KpruneError when `value` (what the file declares) is above the limit. `what`
  * says what was measured, e.g. 'the image is 20000 x 20000' (the message goes on with
- * ': 400,000,000 pixels, over the limit of ...').
+ * ': 400,000,000 pixels, over the limit of ...'); `otherwise` is another way out, for the suggestion.
  */
-export function checkLimit(name: LimitName, value: number, what: string, file?: string): void {
+export function checkLimit(name: LimitName, value: number, what: string, file?: string, otherwise?: string): void {
   const max = limitValue(name);
   if (value <= max) return;
   const spec = LIMITS[name];
   throw new KpruneError('limit', `${what}: ${formatCount(value)} ${spec.unit}, over the limit of ${formatCount(max)} (${spec.env})`, {
-    file, suggestion: `if that is intended, raise it: ${spec.env}=<${spec.unit}> in the environment`,
+    file, suggestion: `if that is intended, raise it: ${spec.env}=<${spec.unit}> in the environment${otherwise ? `; ${otherwise}` : ''}`,
   });
 }
 

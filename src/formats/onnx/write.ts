@@ -11,7 +11,7 @@ import { DataType, NodeProto, TensorProto, onnx } from './proto.js';
 import { OnnxModel, externalBytes } from './read.js';
 import { TensorRef, elementCount, floatsToBytes } from './tensor.js';
 import {
-  Chunks, WIRE_LEN, WireField, fieldString, lengthDelimited, packedVarints, scanFields, slice, stringField,
+  Chunks, WIRE_LEN, WireField, coalesce, fieldString, lengthDelimited, packedVarints, scanFields, slice, stringField,
 } from './wire.js';
 import { floatToBfloat16, floatToHalf } from './half.js';
 import { pushAll } from '../../util/arrays.js';
@@ -218,7 +218,7 @@ export function rewriteModelBytes(
     const sub = f.field === MODEL_GRAPH && f.wire === WIRE_LEN ? rewriteGraph(buf, f.dataStart, f.dataEnd, edits, graph) : null;
     pushAll(out, sub ? lengthDelimited(MODEL_GRAPH, sub) : [slice(buf, f)]);
   }
-  return out;
+  return coalesce(out);
 }
 
 const BYTES_PER_ELEMENT: Record<number, number> = { [DataType.FLOAT]: 4, [DataType.FLOAT16]: 2, [DataType.BFLOAT16]: 2, [DataType.DOUBLE]: 8 };
