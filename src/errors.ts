@@ -25,6 +25,9 @@ export interface KpruneErrorContext {
   cause?: unknown;
 }
 
+/** Longest message `oneLine` prints whole. */
+const MAX_MESSAGE = 500;
+
 export class KpruneError extends Error {
   readonly code: ErrorCode;
   readonly file?: string;
@@ -40,11 +43,16 @@ export class KpruneError extends Error {
     this.suggestion = context.suggestion;
   }
 
-  /** One line: "<file>: <message> (<suggestion>)". */
+  /**
+   * One line: "<file>: <message> (<suggestion>)". A message quoting a runtime's error or a value
+   * from the file can be any length (TF.js quotes a whole malformed config): it is cut at
+   * MAX_MESSAGE characters, so the line stays readable; `message` itself keeps all of it.
+   */
   oneLine(): string {
     const where = this.file ? `${this.file}: ` : '';
     const hint = this.suggestion ? ` (${this.suggestion})` : '';
-    return `${where}${this.message}${hint}`.replace(/\s*\n\s*/g, ' ');
+    const message = this.message.length > MAX_MESSAGE ? `${this.message.slice(0, MAX_MESSAGE)}... (${this.message.length - MAX_MESSAGE} more characters)` : this.message;
+    return `${where}${message}${hint}`.replace(/\s*\n\s*/g, ' ');
   }
 }
 

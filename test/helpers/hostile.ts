@@ -159,13 +159,14 @@ export function deepArray(depth: number): string {
 
 /**
  * A TF.js LayersModel (one 3x3 Conv2D, uint8-quantized weights) written to `dir`; `quantization`
- * replaces the kernel's range, e.g. one that overflows float32 when dequantized.
+ * replaces the kernel's range, e.g. one that overflows float32 when dequantized (null: float32
+ * weights, `kernel` as given).
  */
-export function tfjsQuantized(dir: string, quantization?: { min: number; scale: number }): string {
+export function tfjsQuantized(dir: string, quantization?: { min: number; scale: number } | null, kernel = Float32Array.from({ length: 36 }, (_, i) => Math.sin(i))): string {
   const weights = encodeWeights([
-    { name: 'conv/kernel', shape: [3, 3, 1, 4], values: Float32Array.from({ length: 36 }, (_, i) => Math.sin(i)) },
+    { name: 'conv/kernel', shape: [3, 3, 1, 4], values: kernel },
     { name: 'conv/bias', shape: [4], values: new Float32Array(4) },
-  ], 'uint8');
+  ], quantization === null ? 'float32' : 'uint8');
   if (quantization) Object.assign(weights[0].spec.quantization!, quantization);
   return writeModelFiles(dir, {
     class_name: 'Sequential',

@@ -160,7 +160,7 @@ function parseStorage(w: Record<string, unknown>, name: string, file: string): {
   const min = q.min;
   const scale = q.scale;
   if (typeof min !== 'number' || typeof scale !== 'number' || !Number.isFinite(min) || !Number.isFinite(scale)) {
-    throw new KpruneError('bad-model', `weight "${name}" is quantized as ${qd} without a numeric "min" and "scale"`, { file });
+    throw new KpruneError('bad-model', `weight "${name}" is quantized as ${qd} without a finite numeric "min" and "scale" (min ${String(min)}, scale ${String(scale)})`, { file });
   }
   // TF.js dequantizes into float32 (code * scale + min): a range beyond float32 gives infinities.
   const top = min + scale * (qd === 'uint8' ? 255 : 65535);
