@@ -11,7 +11,7 @@ import path from 'node:path';
 import { CLI, tempDir } from './helpers/tmp.js';
 import { npyBytes, pngBytes, put } from './helpers/data-files.js';
 import {
-  constantShadowingInitializer, declaredInput, deepArray, duplicateInitializer, idxDeclaring, manyGraphFields, nodeNamed,
+  constantShadowingInitializer, declaredInput, deepArray, duplicateInitializer, idxDeclaring, manyGraphFields, nodeNamed, nodeOutputShadowingInitializer,
   npz, npyDeclaring, pngDeclaring, sha256, sparseInitializer, tfjsQuantized, tiny, weightValue,
 } from './helpers/hostile.js';
 import { readOnnxModel, tensorFloats } from '../src/formats/onnx/read.js';
@@ -43,7 +43,7 @@ function leftovers(): string[] {
 function refused(args: string[], o: { inputs: string[]; names: string; problem: RegExp; env?: Record<string, string> }): string {
   const before = o.inputs.map(sha256);
   const out = path.join(dir, 'out.onnx');
-  const extra = args[0] === 'analyze' ? [] : [...(args.includes('-o') ? [] : ['-o', out]), '--latency-runs', '0'];
+  const extra = args[0] === 'analyze' ? [] : [...(args.includes('-o') ? [] : ['-o', out]), ...(args.includes('--latency-runs') ? [] : ['--latency-runs', '0'])];
   const r = kprune([...args, ...extra], o.env);
   assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}\n${r.stderr}`);
   const lines = r.stderr.split('\n').filter((l) => l !== '');
@@ -63,6 +63,8 @@ test('defect 4: a tensor defined twice (two initializers, or an initializer and 
   refused([dup], { inputs: [dup], names: 'dup.onnx', problem: /tensor "w1" is defined twice \(two initializers\)/ });
   const shadow = model('shadow.onnx', constantShadowingInitializer());
   refused([shadow], { inputs: [shadow], names: 'shadow.onnx', problem: /tensor "w1" is defined twice \(an initializer and Constant node "shadow"\)/ });
+  const relu = model('relu-shadow.onnx', nodeOutputShadowingInitializer());
+  refused([relu], { inputs: [relu], names: 'relu-shadow.onnx', problem: /tensor "w2" is defined twice \(an initializer and Relu node "relu1"\)/ });
   refused(['analyze', dup], { inputs: [dup], names: 'dup.onnx', problem: /defined twice/ });
 });
 
@@ -90,6 +92,7 @@ test('defect 5: declared sizes beyond a limit (sparse tensor, model input, --inp
   refused([big], { inputs: [big], names: 'big-input.onnx', problem: /\[1, 1, 8000, 8000\]: 64,000,000 elements/ });
   const small = model('small.onnx', tiny({ channels: 1 }));
   refused([small, '--input-shape', '1,1,100000,100000'], { inputs: [small], names: 'small.onnx', problem: /--input-shape gives input "input" as \[1, 1, 100000, 100000\]/ });
+  refused([small, '--batch', '100000000', '--latency-runs', '3'], { inputs: [small], names: 'small.onnx', problem: /--batch 100000000 makes input "input" \[100000000, 1, 8, 8\], in float32: 25,600,000,000 bytes, over the limit .*KPRUNE_MAX_DATA_BYTES/ });
   // With --no-run nothing of that size is made: the declared input is no obstacle.
   const noRun = kprune([huge, '-o', path.join(dir, 'huge-written.onnx'), '--no-run']);
   assert.equal(noRun.code, 0, noRun.stderr);

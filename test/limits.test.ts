@@ -157,3 +157,26 @@ test('an image folder with 130,000 files in one class is listed (no stack overfl
   // The drawn samples are empty files, so decoding fails: what is tested is that listing got there.
   await assert.rejects(loadData(parent, { ...base, calib: 2, eval: 2 }), (e: unknown) => e instanceof KpruneError && /cannot decode the PNG image/.test(e.message));
 });
+
+test('empty and odd data files are clear errors', async () => {
+  const cases: [string, Uint8Array | string, RegExp][] = [
+    ['empty.npy', '', /not a \.npy file/],
+    ['empty-images-idx3-ubyte.gz', '', /truncated IDX file: 0 bytes/],
+    ['gz-images-idx3-ubyte.gz', Buffer.from([0x1f, 0x8b]), /corrupt or truncated gzip data/],
+    ['empty.npz', '', /not a readable \.npz \(zip\) file: no end-of-central-directory record/],
+    ['pk.npz', 'PK\x03\x04', /not a readable \.npz/],
+    ['emptyx.npz', npz({ x: new Uint8Array(0) }), /array x: not a \.npy file/],
+    ['header-only.npz', npz({ x: npyDeclaring([2, 4, 4], 0) }), /array x: truncated \.npy data: shape \(2, 4, 4\) uint8 needs 32 bytes, the file has 0/],
+  ];
+  for (const [name, bytes, re] of cases) {
+    const file = put(dir, name, bytes);
+    await assert.rejects(loadData(file, base), (e: unknown) => e instanceof KpruneError && e.code === 'bad-data' && e.file === file && re.test(e.message), name);
+  }
+  // An entry compressed with a method other than stored or deflate (bzip2 is 12).
+  const file = put(dir, 'bzip2.npz', npz({ x: npyBytes('|u1', [2, 4, 4], new Array(32).fill(1)) }));
+  const b = readFileSync(file);
+  const cd = b.lastIndexOf(Buffer.from('x.npy')) - 46;
+  b.writeUInt16LE(12, cd + 10);
+  writeFileSync(file, b);
+  await assert.rejects(loadData(file, base), /entry "x\.npy" uses compression method 12/);
+});

@@ -37,6 +37,8 @@ const MAX_HEAD = 1 << 20;
  * the array for messages, e.g. 'array x'.
  */
 export async function readDeclared(file: string, stretch: Stretch, declared: Declared, what: string): Promise<Uint8Array> {
+  // An empty file or entry: nothing to read (the caller's parser says it is truncated).
+  if (stretch.end <= stretch.start) return new Uint8Array(0);
   const head: Buffer[] = [];
   let headBytes = 0;
   let out: Uint8Array | null = null;
@@ -64,10 +66,9 @@ export async function readDeclared(file: string, stretch: Stretch, declared: Dec
     }
     if (out.length === filled) complete = true;
   };
-  const input = createReadStream(file, { start: stretch.start, end: Math.max(stretch.start, stretch.end) - 1, highWaterMark: 1 << 16 });
+  const input = createReadStream(file, { start: stretch.start, end: stretch.end - 1, highWaterMark: 1 << 16 });
   let failure: unknown;
   const sink = async (source: AsyncIterable<Buffer>): Promise<void> => {
-    if (stretch.end <= stretch.start) return;
     for await (const chunk of source) {
       try {
         take(chunk);

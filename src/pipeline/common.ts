@@ -47,6 +47,10 @@ export function withBatch(shapes: Map<string, number[]>, model: LoadedModel, bat
   return new Map([...shapes].map(([name, dims]) => {
     const spec = model.inputs.find((i) => i.name === name);
     const dynamic = spec && typeof spec.dims[0] !== 'number';
-    return [name, dynamic ? [batch, ...dims.slice(1)] : dims];
+    const batched = dynamic ? [batch, ...dims.slice(1)] : dims;
+    // Timing runs allocate inputs of this shape. Each sample was checked against the input limit;
+    // the batch of them is data kprune makes, held in memory like a data array.
+    if (batched !== dims) checkLimit('dataBytes', 4 * batched.reduce((a, b) => a * b, 1), `--batch ${batch} makes input "${name}" [${batched.join(', ')}], in float32`, model.path, 'or a smaller --batch');
+    return [name, batched];
   }));
 }

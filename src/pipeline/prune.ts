@@ -147,8 +147,9 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
     const needsRun = options.data ? '--data' : options.layout === 'auto' ? '--layout auto' : null;
     if (needsRun) throw new KpruneError('usage', `${needsRun} needs to run the model, which --no-run rules out`, { file });
   }
-  // Checked now (again when measuring) so that a bad or oversized input shape fails before any work.
-  resolveInputShapes(model, options.inputShape, options.run !== false);
+  // Checked now (again when measuring) so that a bad or oversized input shape, or batch, fails before any work.
+  const early = resolveInputShapes(model, options.inputShape, options.run !== false);
+  if (early.inputShapes && (options.layout === 'auto' || (options.run !== false && (options.latencyRuns ?? 50) > 0))) withBatch(early.inputShapes, model, options.batch ?? 1);
   const analysis = await timed(timings, 'analyze', onPhase, () => inFile(file, () => analyzeModel(model.layers, threshold)));
   let ctx: DataContext | null = null;
   try {
@@ -205,7 +206,8 @@ async function finish(state: Reshaped): Promise<PruneReport> {
   const { inputShapes, unknownReason: macsUnknown } = resolveInputShapes(model, options.inputShape, options.run !== false);
 
   const masks = new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)]));
-  const timingShapes = inputShapes ? withBatch(inputShapes, model, options.batch ?? 1) : null;
+  const timedRuns = options.layout === 'auto' || (options.run !== false && (options.latencyRuns ?? 50) > 0);
+  const timingShapes = inputShapes && timedRuns ? withBatch(inputShapes, model, options.batch ?? 1) : null;
   let layoutTimings: LayoutTiming[] | null = null;
   if (options.layout === 'auto') {
     if (!timingShapes) throw new KpruneError('usage', `--layout auto needs the model's input shape: ${macsUnknown}`, { file });

@@ -25,8 +25,8 @@ export const LIMITS: Readonly<Record<LimitName, LimitSpec>> = {
   // than Pillow's refusal because pngjs holds the image as RGBA plus its inflated scanlines and a
   // copy without alpha: about 10 bytes a pixel, so this default peaks near 1 GB.
   imagePixels: { env: 'KPRUNE_MAX_IMAGE_PIXELS', default: 89_478_485, unit: 'pixels' },
-  // One data array as decoded (.npy, an .npz entry, an IDX file after gunzip) or one data file read
-  // whole (an image). Fashion-MNIST's train images are 47 MB; 1,000 ImageNet-sized samples
+  // One data array as decoded (.npy, an .npz entry, an IDX file after gunzip), one data file read
+  // whole (an image), or one batched input for timing runs (--batch). Fashion-MNIST's train images are 47 MB; 1,000 ImageNet-sized samples
   // (3x224x224 float32) are 602 MB. A deflate stream inflates at most about 1,000-fold, so a 2 MB
   // zip bomb (up to ~2 GB) is refused at its header.
   dataBytes: { env: 'KPRUNE_MAX_DATA_BYTES', default: 1024 ** 3, unit: 'bytes' },

@@ -174,3 +174,11 @@ export function tfjsQuantized(dir: string, quantization?: { min: number; scale: 
     keras_version: 'tfjs-layers 4.22.0', backend: 'tensor_flow.js',
   }, 'layers-model', weights);
 }
+
+/** A Relu node whose output has the name of an initializer (the second conv's weight). */
+export function nodeOutputShadowingInitializer(): Uint8Array {
+  return editModel(tiny(), (m) => {
+    m.graph!.node!.find((n) => n.name === 'relu1')!.output = ['w2'];
+    m.graph!.node!.find((n) => n.name === 'conv2')!.input![0] = 'w2';
+  });
+}

@@ -118,12 +118,12 @@ export function resolveInside(dir: string, location: string, file: string): stri
  * are ambiguous: onnx.checker refuses such a graph, onnxruntime runs the first, and a map keyed by
  * name would keep the last, so kprune would prune a tensor the runtime never uses.
  */
-function addConstant(constants: Map<string, TensorRef>, name: string, ref: TensorRef | { node: string }, file: string): void {
+function addConstant(constants: Map<string, TensorRef>, name: string, ref: TensorRef | { node: string; opType?: string }, file: string): void {
   const first = constants.get(name);
   if (first) {
     const where = (r: TensorRef) => (r.origin.kind === 'constant' ? `Constant node "${r.origin.node}"` : r.origin.kind === 'sparse' ? 'a sparse tensor' : 'an initializer');
-    const second = 'node' in ref ? `Constant node "${ref.node}"` : where(ref);
-    const which = where(first) === second && !second.startsWith('Constant') ? `${second.replace(/^an? /, 'two ')}s` : `${where(first)} and ${second}`;
+    const second = 'node' in ref ? `${ref.opType ?? 'Constant'} node "${ref.node}"` : where(ref);
+    const which = where(first) === second && !second.includes(' node "') ? `${second.replace(/^an? /, 'two ')}s` : `${where(first)} and ${second}`;
     throw new KpruneError('bad-model', `tensor "${name}" is defined twice (${which}); a value name must be defined once`, {
       file, suggestion: 'onnx.checker refuses this model too; rename or remove one of them',
     });
@@ -157,6 +157,13 @@ function collectConstants(graph: GraphProto, file: string): Map<string, TensorRe
       continue;
     }
     addConstant(constants, out, describeTensor(value.t, { kind: 'constant', node: node.name || out }, out), file);
+  }
+  // Any other node writing one of these names makes it just as ambiguous (which value does a Conv read?).
+  for (const node of graph.node ?? []) {
+    if (node.opType === 'Constant' && (!node.domain || node.domain === 'ai.onnx')) continue;
+    for (const out of node.output ?? []) {
+      if (out && constants.has(out)) addConstant(constants, out, { node: node.name || out, opType: node.opType ?? '' }, file);
+    }
   }
   return constants;
 }
