@@ -193,6 +193,10 @@ test('terminal escapes in names and paths are printed as visible escapes', () =>
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /\\x1b\]0;owned\\x07\\x1b\[2Jconv1\\u202e/);
   assert.doesNotMatch(r.stdout, /[\x00-\x09\x0b-\x1f\x7f\u202e]/);
+  // --json: the same name, escaped in the JSON text and whole again when parsed.
+  const json = kprune(['analyze', m, '--json']);
+  assert.doesNotMatch(json.stdout, /[\x00-\x09\x0b-\x1f\x7f\u202e]/);
+  assert.equal(JSON.parse(json.stdout).layers[0].name, '\x1b]0;owned\x07\x1b[2Jconv1\u202e');
   const p = kprune([m, '-o', path.join(dir, 'escapes-out.onnx'), '--latency-runs', '0', '--verbose']);
   assert.equal(p.code, 0, p.stderr);
   assert.doesNotMatch(p.stdout, /[\x00-\x09\x0b-\x1f\x7f\u202e]/);

@@ -65,10 +65,12 @@ function decodePng(bytes: Uint8Array): RawImage {
 
 function decodeJpeg(bytes: Uint8Array): RawImage {
   // Gray JPEGs come out as RGB with R = G = B; converting to gray later keeps them exact.
-  // jpeg-js has its own limits (100 megapixels, 512 MB); kprune's image limit, checked before, governs.
+  // jpeg-js has its own limits (100 megapixels, 512 MB of buffers): they follow kprune's image
+  // limit, checked before, so that one limit governs. Its buffers for a 3-component image (the
+  // components and the output) come to under 10 bytes a pixel.
   const megapixels = limitValue('imagePixels') / 1e6;
   const { width, height, data } = jpeg.decode(bytes, {
-    useTArray: true, formatAsRGBA: false, maxResolutionInMP: megapixels + 1, maxMemoryUsageInMB: Math.max(512, Math.ceil(megapixels * 16)),
+    useTArray: true, formatAsRGBA: false, maxResolutionInMP: megapixels + 1, maxMemoryUsageInMB: Math.max(512, Math.ceil(megapixels * 10)),
   });
   return { width, height, channels: 3, order: 'HWC', data };
 }
