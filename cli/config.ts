@@ -1,18 +1,31 @@
 /**
  * `--config kprune.json`: any option of the command, by its long name in camelCase (`shape`,
  * `budget`, `data`, `calib`, `maxDrop`, ...). Options given on the command line win. Values go
- * through the same parsing and validation as on the command line.
+ * through the same parsing and validation as on the command line, after a check of their JSON type:
+ * `"calib": {}` or `"layerShape": 5` is an error naming the key, never a silent 0 or a crash.
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { KpruneError } from '../src/index.js';
 import type { RunInput } from '../src/index.js';
 import { readJsonFile } from './output.js';
+import { collectPairs } from './parse.js';
+
+/** Options that take several numbers: a JSON list of them is accepted as well as "a,b,c". */
+const LIST_OPTIONS = new Set(['size', 'mean', 'std', 'inputShape']);
+
+function kindOf(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'string') return `"${v.length > 40 ? `${v.slice(0, 40)}...` : v}"`;
+  return typeof v === 'object' ? 'an object' : `${typeof v} ${String(v)}`;
+}
 
 export async function applyConfig(cmd: Command, file: string): Promise<void> {
   let doc: unknown;
   try {
     doc = await readJsonFile(file);
   } catch (e) {
+    if (e instanceof KpruneError) throw e;
     const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not valid JSON (${e instanceof Error ? e.message : String(e)})`;
     throw new KpruneError('usage', why, { file });
   }
@@ -26,25 +39,7 @@ export async function applyConfig(cmd: Command, file: string): Promise<void> {
       throw new KpruneError('usage', `unknown option "${key}" in the config file`, { file, suggestion: `known: ${[...options.keys()].filter((k) => k !== 'config').join(', ')}` });
     }
     if (cmd.getOptionValueSource(key) === 'cli') continue;
-    let parsed: unknown = value;
-    if (option.isBoolean()) {
-      if (typeof value !== 'boolean') throw new KpruneError('usage', `"${key}" takes true or false in the config file`, { file });
-    } else {
-      const text = Array.isArray(value) ? value.join(',') : typeof value === 'object' && value !== null ? '' : String(value);
-      if (key === 'layerShape' && typeof value === 'object' && value !== null && !Array.isArray(value)) {
-        parsed = value; // { "node name": "cross" }
-      } else {
-        try {
-          parsed = option.parseArg ? option.parseArg(text, undefined) : text;
-        } catch (e) {
-          throw new KpruneError('usage', `"${key}" in the config file: ${e instanceof Error ? e.message : String(e)}`, { file });
-        }
-        if (option.argChoices && !option.argChoices.includes(text)) {
-          throw new KpruneError('usage', `"${key}" must be one of ${option.argChoices.join(', ')}, got "${text}"`, { file });
-        }
-      }
-    }
-    cmd.setOptionValueWithSource(key, parsed, 'config');
+    cmd.setOptionValueWithSource(key, configValue(option, key, value, file), 'config');
   }
 }
 
@@ -54,4 +49,51 @@ export function cliInputs(opts: { config?: string; plan?: string }): RunInput[] 
     ...(opts.config ? [{ path: opts.config, role: 'the config file' }] : []),
     ...(opts.plan ? [{ path: opts.plan, role: 'the plan file' }] : []),
   ];
+}
+
+function configValue(option: Option, key: string, value: unknown, file: string): unknown {
+  const wrong = (expected: string): never => {
+    throw new KpruneError('usage', `"${key}" in the config file must be ${expected}, got ${kindOf(value)}`, { file });
+  };
+  // Flags without a value: --json, and the negations (--no-run is "run": false).
+  if (option.isBoolean() || option.negate) return typeof value === 'boolean' ? value : wrong('true or false');
+  if (key === 'layerShape') return layerShapes(value, wrong, file);
+  let text: string;
+  if (typeof value === 'string') text = value;
+  else if (typeof value === 'number' && Number.isFinite(value)) text = String(value);
+  else if (LIST_OPTIONS.has(key) && Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'number' && Number.isFinite(v))) text = value.join(',');
+  else return wrong(LIST_OPTIONS.has(key) ? 'a list of numbers or a string' : option.argChoices ? `one of ${option.argChoices.join(', ')}` : 'a number or a string');
+  let parsed: unknown;
+  try {
+    parsed = option.parseArg ? option.parseArg(text, undefined) : text;
+  } catch (e) {
+    throw new KpruneError('usage', `"${key}" in the config file: ${e instanceof Error ? e.message : String(e)}`, { file });
+  }
+  if (option.argChoices && !option.argChoices.includes(text)) {
+    throw new KpruneError('usage', `"${key}" must be one of ${option.argChoices.join(', ')}, got "${text}"`, { file });
+  }
+  return parsed;
+}
+
+/** `{ "node name": "cross" }`, `["node=cross", ...]` or `"node=cross"`. */
+function layerShapes(value: unknown, wrong: (expected: string) => never, file: string): Record<string, string> {
+  const expected = 'an object of layer names to shapes, or "name=shape" strings';
+  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
+    const out: Record<string, string> = {};
+    for (const [name, shape] of Object.entries(value)) {
+      if (typeof shape !== 'string') return wrong(`${expected} (the shape of "${name}" is ${kindOf(shape)})`);
+      out[name] = shape;
+    }
+    return out;
+  }
+  const items = typeof value === 'string' ? [value] : Array.isArray(value) && value.every((v) => typeof v === 'string') ? value as string[] : wrong(expected);
+  let out: Record<string, string> = {};
+  for (const item of items) {
+    try {
+      out = collectPairs(item, out);
+    } catch (e) {
+      throw new KpruneError('usage', `"layerShape" in the config file: ${e instanceof Error ? e.message : String(e)}`, { file });
+    }
+  }
+  return out;
 }

@@ -4,7 +4,7 @@
  * library call (src/index.ts).
  */
 import { Command, CommanderError } from 'commander';
-import { VERSION, isKpruneError, removeWritesInProgress } from '../src/index.js';
+import { VERSION, isKpruneError, removeWritesInProgress, terminalSafe } from '../src/index.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { pruneCommand } from './commands/prune.js';
 import { shapesCommand } from './commands/shapes.js';
@@ -12,7 +12,8 @@ import { compareCommand } from './commands/compare.js';
 import { EXIT_BAD_INPUT, EXIT_INTERNAL } from './exit-codes.js';
 
 function fail(message: string, code: number): never {
-  process.stderr.write(`kprune: ${message}\n`);
+  // Messages quote names from the input files: no control characters reach the terminal.
+  process.stderr.write(`kprune: ${terminalSafe(message)}\n`);
   process.exit(code);
 }
 
@@ -27,6 +28,9 @@ function onSignal(signal: 'SIGINT' | 'SIGTERM'): void {
   process.exit(signal === 'SIGINT' ? 130 : 143);
 }
 
+/** Commander's messages quote arguments as given: escaped like every other line (terminalSafe). */
+const output = { writeErr: (s: string) => process.stderr.write(terminalSafe(s.startsWith('error:') ? `kprune: ${s}` : s, true)) };
+
 export async function main(argv: string[]): Promise<void> {
   process.once('SIGINT', () => onSignal('SIGINT'));
   process.once('SIGTERM', () => onSignal('SIGTERM'));
@@ -35,12 +39,12 @@ export async function main(argv: string[]): Promise<void> {
     .version(VERSION)
     .showHelpAfterError(false)
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s.startsWith('error:') ? `kprune: ${s}` : s) });
+    .configureOutput(output);
   program.addCommand(pruneCommand(), { isDefault: true });
   program.addCommand(analyzeCommand());
   program.addCommand(compareCommand());
   program.addCommand(shapesCommand());
-  for (const c of program.commands) c.exitOverride();
+  for (const c of program.commands) c.exitOverride().configureOutput(output);
   try {
     await program.parseAsync(argv);
   } catch (e) {

@@ -1,11 +1,21 @@
 /** Printing: results to stdout, progress and errors to stderr. */
 import { promises as fs } from 'node:fs';
+import { KpruneError, MAX_JSON_DEPTH, jsonTooDeep } from '../src/index.js';
 
+/**
+ * JSON escapes C0 controls itself; DEL, C1 controls and bidirectional overrides from names in the
+ * model are escaped too (\u009b, \u202e), so JSON read on a terminal cannot drive it. The parsed
+ * value is the same.
+ */
 export function printJson(value: unknown): void {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  const text = JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  process.stdout.write(text + '\n');
 }
 
+/** A JSON document; nesting deeper than MAX_JSON_DEPTH is refused before parsing (see json-depth.ts). */
 export async function readJsonFile(file: string): Promise<unknown> {
-  return JSON.parse(await fs.readFile(file, 'utf8'));
+  const text = await fs.readFile(file, 'utf8');
+  if (jsonTooDeep(text)) throw new KpruneError('usage', `the JSON nests deeper than ${MAX_JSON_DEPTH} levels`, { file });
+  return JSON.parse(text);
 }
 

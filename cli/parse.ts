@@ -18,7 +18,8 @@ export function collectPairs(value: string, previous: Record<string, string> = {
 export function parseInteger(flag: string): (v: string) => number {
   return (v: string) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} takes a whole number, got "${v}"`);
+    // Number('') is 0: an empty value must not silently mean "none".
+    if (v.trim() === '' || !Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${flag} takes a whole number, got "${v}"`);
     return n;
   };
 }
@@ -26,7 +27,7 @@ export function parseInteger(flag: string): (v: string) => number {
 export function parseList(flag: string): (v: string) => number[] {
   return (v: string) => {
     const xs = v.split(',').map((s) => Number(s.trim()));
-    if (xs.length === 0 || xs.some((x) => !Number.isFinite(x))) throw new InvalidArgumentError(`${flag} takes numbers separated by commas, got "${v}"`);
+    if (xs.length === 0 || v.split(',').some((s) => s.trim() === '') || xs.some((x) => !Number.isFinite(x))) throw new InvalidArgumentError(`${flag} takes numbers separated by commas, got "${v}"`);
     return xs;
   };
 }

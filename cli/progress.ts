@@ -3,6 +3,7 @@
  * never with --json, so pipelines and logs stay clean.
  */
 import type { Progress } from '../src/pipeline/progress.js';
+import { terminalSafe } from '../src/index.js';
 
 export interface ProgressView {
   update: (p: Progress) => void;
@@ -46,7 +47,7 @@ export function progressView(enabled: boolean, stream: NodeJS.WriteStream = proc
       } else {
         line += '…';
       }
-      if (p.detail) line += `  ${p.detail}`;
+      if (p.detail) line += `  ${terminalSafe(p.detail)}`; // a layer name, from the model file
       const cols = stream.columns ?? 100;
       stream.write(`\r\x1b[2K${line.slice(0, cols - 1)}`);
       drawn = true;

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'bad-shape' // an unknown shape name or a malformed custom mask
   | 'bad-data' // data that does not fit the model
   | 'unsafe-path' // a path that escapes the model's folder, or an output that would clobber an input
+  | 'limit' // a declared size over a resource limit (src/util/limits.ts; raised by environment variable)
   | 'io' // the file system refused a read or a write
   | 'runtime'; // the execution runtime failed on a model
 
@@ -23,6 +24,9 @@ export interface KpruneErrorContext {
   suggestion?: string;
   cause?: unknown;
 }
+
+/** Longest message `oneLine` prints whole. */
+const MAX_MESSAGE = 500;
 
 export class KpruneError extends Error {
   readonly code: ErrorCode;
@@ -39,11 +43,35 @@ export class KpruneError extends Error {
     this.suggestion = context.suggestion;
   }
 
-  /** One line: "<file>: <message> (<suggestion>)". */
+  /**
+   * One line: "<file>: <message> (<suggestion>)". A message quoting a runtime's error or a value
+   * from the file can be any length (TF.js quotes a whole malformed config): it is cut at
+   * MAX_MESSAGE characters, so the line stays readable; `message` itself keeps all of it.
+   */
   oneLine(): string {
     const where = this.file ? `${this.file}: ` : '';
     const hint = this.suggestion ? ` (${this.suggestion})` : '';
-    return `${where}${this.message}${hint}`.replace(/\s*\n\s*/g, ' ');
+    const message = this.message.length > MAX_MESSAGE ? `${this.message.slice(0, MAX_MESSAGE)}... (${this.message.length - MAX_MESSAGE} more characters)` : this.message;
+    return `${where}${message}${hint}`.replace(/\s*\n\s*/g, ' ');
+  }
+}
+
+/**
+ * Runs f (sync or async); a KpruneError it throws without a file gets `file` (format-neutral code,
+ * such as the core's checks of weights and statistics, does not know which file they came from).
+ */
+export function inFile<T>(file: string, f: () => T): T {
+  const attach = (e: unknown): never => {
+    if (e instanceof KpruneError && e.file === undefined) {
+      throw new KpruneError(e.code, e.message, { file, node: e.node, suggestion: e.suggestion, cause: e });
+    }
+    throw e;
+  };
+  try {
+    const result = f();
+    return (result instanceof Promise ? result.catch(attach) : result) as T;
+  } catch (e) {
+    return attach(e);
   }
 }
 

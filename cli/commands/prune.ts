@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { DEFAULT_SHAPE, KpruneError, PrunePlan, prune, renderPrune } from '../../src/index.js';
+import { DEFAULT_SHAPE, KpruneError, PrunePlan, planFromDocument, prune, renderPrune } from '../../src/index.js';
 import { applyConfig, cliInputs } from '../config.js';
 import { DataFlags, addDataOptions, dataOptions } from '../data-options.js';
 import { EXIT_GATE } from '../exit-codes.js';
@@ -44,13 +44,8 @@ async function readPlan(file: string): Promise<PrunePlan> {
   } catch (e) {
     throw new KpruneError('usage', `cannot read the plan (${e instanceof Error ? e.message : String(e)})`, { file });
   }
-  // Accept a plan, or a report that embeds one.
-  const d = doc as { planVersion?: number; plan?: PrunePlan };
-  const plan = d.planVersion === 1 ? (doc as PrunePlan) : d.plan;
-  if (!plan || plan.planVersion !== 1 || !Array.isArray(plan.entries)) {
-    throw new KpruneError('usage', 'not a kprune plan or report', { file });
-  }
-  return plan;
+  // Accept a plan, or a report that embeds one; checked field by field.
+  return planFromDocument(doc, file);
 }
 
 export function pruneCommand(): Command {

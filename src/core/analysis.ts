@@ -1,8 +1,10 @@
 /**
  * Where a layer's weight magnitude sits on the 3x3 lattice, and how much of it each shape keeps.
  */
+import { KpruneError } from '../errors.js';
 import { Conv3x3Layer, kernelCount, layerParams } from './conv.js';
 import { Mask, NAMED_SHAPE_NAMES, NamedShape, maskCount, maskHas, namedMask } from './lattice.js';
+import { maxOf } from '../util/arrays.js';
 
 export interface LayerAnalysis {
   id: string;
@@ -68,9 +70,16 @@ export function energyKeptBy(energyShare: ArrayLike<number>, mask: Mask): number
 
 export function analyzeLayer(layer: Conv3x3Layer, threshold = DEFAULT_LOW_THRESHOLD): LayerAnalysis {
   const { abs, sq } = positionSums(layer);
+  // A NaN or an infinity anywhere makes its position's sum non-finite (float32 squares summed in
+  // float64 cannot overflow): such weights cannot be analysed, masked meaningfully or reconstructed.
+  if (sq.some((v) => !Number.isFinite(v))) {
+    throw new KpruneError('bad-model', `3x3 weight "${layer.id}" (node "${layer.name}") holds NaN or infinite values`, {
+      suggestion: 'the model is damaged, or its weights overflowed in training or conversion',
+    });
+  }
   const kernels = kernelCount(layer);
   const mean = Array.from(abs, (s) => s / Math.max(kernels, 1));
-  const maxMean = Math.max(...mean);
+  const maxMean = maxOf(mean);
   const meanAbs = mean.map((m) => (maxMean > 0 ? m / maxMean : 0));
   const total = sq.reduce((a, b) => a + b, 0);
   // A layer of zeros has no preference: treat its energy as uniform rather than divide by zero.

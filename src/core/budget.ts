@@ -5,6 +5,7 @@
  * dropped) or, with data, from reconstruction error: this module does not care which.
  */
 import { KpruneError } from '../errors.js';
+import { minOf } from '../util/arrays.js';
 
 export interface BudgetOption {
   /** Parameters kept by this option. */
@@ -18,7 +19,7 @@ export function allocateBudget(layers: BudgetOption[][], budget: number): number
   const hulls = layers.map(lowerHull);
   const at = hulls.map(() => 0);
   let total = hulls.reduce((a, h, l) => a + layers[l][h[0]].cost, 0);
-  const minimum = layers.reduce((a, opts) => a + Math.min(...opts.map((o) => o.cost)), 0);
+  const minimum = layers.reduce((a, opts) => a + minOf(opts.map((o) => o.cost)), 0);
   if (minimum > budget + 1e-9) {
     throw new KpruneError('usage', `the budget cannot be met: the smallest candidate shapes keep ${minimum} parameters, the budget allows ${Math.floor(budget)}`, {
       suggestion: 'raise --budget',

@@ -39,6 +39,13 @@ function energy(w: Float32Array): number {
  */
 export function applyPlan(layers: Conv3x3Layer[], plan: PrunePlan): ReshapedLayer[] {
   const byId = new Map(layers.map((l) => [l.id, l]));
+  const planned = new Set(plan.entries.map((e) => e.layer));
+  const missing = layers.find((l) => !planned.has(l.id));
+  if (missing) {
+    throw new KpruneError('usage', `the plan has no entry for layer "${missing.id}" (node "${missing.name}"): it was made for another model`, {
+      suggestion: 'replay a plan on the model it was made for',
+    });
+  }
   return plan.entries.map((e) => {
     const layer = byId.get(e.layer);
     if (!layer) {

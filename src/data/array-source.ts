@@ -3,25 +3,46 @@
  * decided against the model's input (see bind), since the array itself cannot say.
  */
 import { KpruneError } from '../errors.js';
-import { NdArray, isNpy, isZip, parseNpy, parseNpz } from './npy.js';
-import { readBytes } from './read-file.js';
+import { stat } from 'node:fs/promises';
+import { readDeclared } from './declared-read.js';
+import { NdArray, isNpy, isZip, npyDeclaredSize, parseNpy } from './npy.js';
+import { fsError } from './read-file.js';
+import { listZip } from './zip.js';
 import type { RawImage, Source } from './source.js';
 import type { Preprocess } from './types.js';
 
 export async function npySource(file: string): Promise<Source> {
-  const bytes = await readBytes(file);
+  const bytes = await readDeclared(file, { start: 0, end: await fileSize(file), compression: 'none' }, npyDeclaredSize(file), 'the .npy');
   return arraySource(parseNpy(bytes, file), undefined, file, `npy ${file}`);
 }
 
+/**
+ * An .npz is opened by its table of contents; only x and y are read (an unused entry costs
+ * nothing), each inflated only as far as its own header declares, after the data limit allows it.
+ */
 export async function npzSource(file: string): Promise<Source> {
-  const npz = parseNpz(await readBytes(file), file);
-  const x = npz.get('x');
+  const entries = await listZip(file);
+  const arrays = new Map(entries.filter((e) => e.name.endsWith('.npy')).map((e) => [e.name.slice(0, -4), e]));
+  const get = async (name: string): Promise<NdArray | undefined> => {
+    const entry = arrays.get(name);
+    if (entry === undefined) return undefined;
+    return parseNpy(await readDeclared(file, entry.stretch, npyDeclaredSize(file, name), `array ${name}`), file, name);
+  };
+  const x = await get('x');
   if (x === undefined) {
-    const found = npz.names.length === 0 ? 'none' : npz.names.join(', ');
+    const found = arrays.size === 0 ? 'none' : [...arrays.keys()].join(', ');
     throw new KpruneError('bad-data', `the .npz has no array named x (arrays: ${found})`, { file, suggestion: 'save it with np.savez(file, x=images, y=labels)' });
   }
-  const y = npz.get('y');
+  const y = await get('y');
   return arraySource(x, y, file, `npz ${file}${y === undefined ? '' : ' with labels y'}`);
+}
+
+async function fileSize(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch (e) {
+    throw fsError(e, file);
+  }
 }
 
 /** By content, for files whose extension says nothing. */

@@ -6,7 +6,7 @@ import { BUNDLED_DIR, SYSTEM_DIR, findFashionMnist, loadFashionMnist } from './f
 import { idxSource } from './idx-source.js';
 import { imageFolderSource } from './image-folder.js';
 import { permutation } from '../util/random.js';
-import { readBytes, statOrUndefined } from './read-file.js';
+import { readHead, statOrUndefined } from './read-file.js';
 import { resolvePreprocess } from './resolve.js';
 import type { Source } from './source.js';
 import { buildDataset, checkLabels, drawDisjoint, splitCounts } from './split.js';
@@ -63,7 +63,7 @@ async function openSource(spec: string): Promise<Source> {
   if (name.endsWith('.npz')) return npzSource(spec);
   if (/idx3-ubyte(\.gz)?$/.test(name)) return idxSource(spec);
   // An unusual name: go by content.
-  const kind = sniffArrayFile(await readBytes(spec));
+  const kind = sniffArrayFile((await readHead(spec, 8)).head);
   if (kind === 'npy') return npySource(spec);
   if (kind === 'npz') return npzSource(spec);
   throw new KpruneError('bad-data', 'not a data file kprune reads', { file: spec, suggestion: 'use an IDX images file (*-images-idx3-ubyte[.gz]), a .npy/.npz file or a folder of PNG/JPEG images' });

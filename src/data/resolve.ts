@@ -6,6 +6,7 @@
  */
 import { KpruneError } from '../errors.js';
 import { PRESETS } from './presets.js';
+import { checkLimit } from '../util/limits.js';
 import type { Source, ValueKind } from './source.js';
 import type { Layout, Preprocess, PresetName } from './types.js';
 
@@ -73,6 +74,8 @@ export function resolvePreprocess({ inputDims, preset, explicit = {}, natural, f
   for (const [name, v] of [['height', height], ['width', width]] as const) {
     if (!Number.isInteger(v) || v <= 0) throw new KpruneError('usage', `${name} must be a positive integer, not ${v}`, { file });
   }
+  // Every drawn sample is made at this size: check it before the first one is allocated.
+  checkLimit('inputElements', channels * height * width, `one sample at ${channels} x ${height} x ${width} (channels x height x width)`, file);
 
   const pixels: Norm = {
     scale: explicit.scale ?? fromPreset.scale ?? 1 / 255,

@@ -55,8 +55,26 @@ export async function buildDataset(source: Source, read: Reader, target: Preproc
   const dims = sampleDims(target);
   const per = dims[0] * dims[1] * dims[2];
   const count = indices.length;
-  const x = new Float32Array(count * per);
-  for (let s = 0; s < count; s++) writeSample(await read(indices[s]), target, norm, x, s * per);
+  let x: Float32Array;
+  try {
+    x = new Float32Array(count * per);
+  } catch (e) {
+    // The count is the caller's (--calib, --eval); each sample's size was checked against the limit.
+    throw new KpruneError('bad-data', `${count} samples of ${dims.join(' x ')} values (${(count * per * 4).toLocaleString('en-US')} bytes) cannot be allocated: ${(e as Error).message}`, {
+      file: source.file, suggestion: 'ask for fewer samples (--calib, --eval)', cause: e,
+    });
+  }
+  for (let s = 0; s < count; s++) {
+    writeSample(await read(indices[s]), target, norm, x, s * per);
+    // NaN or infinity in one sample spreads through every statistic computed from the set.
+    for (let i = s * per; i < (s + 1) * per; i++) {
+      if (!Number.isFinite(x[i])) {
+        throw new KpruneError('bad-data', `sample ${indices[s]} holds ${Number.isNaN(x[i]) ? 'NaN' : 'an infinite value'} after preprocessing`, {
+          file: source.file, suggestion: 'the data must hold finite numbers only; check its scale (--scale, --mean, --std)',
+        });
+      }
+    }
+  }
   const dataset: Dataset = { source: description, count, sampleDims: dims, layout: target.layout, x, channelMean: channelMean(x, count, dims, target.layout) };
   if (source.labels !== undefined) {
     const labels = source.labels;

@@ -1,7 +1,7 @@
 /** Opening a model file of any supported format. */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { KpruneError } from '../errors.js';
+import { KpruneError, inFile } from '../errors.js';
 import { LoadedModel } from './model.js';
 import { loadOnnx } from './onnx/index.js';
 import { loadTfjs } from './tfjs/index.js';
@@ -37,5 +37,6 @@ export async function loadModel(file: string, options: LoadOptions = {}): Promis
   if (options.weights === 'float32') {
     throw new KpruneError('usage', '--weights float32 applies to TF.js models; ONNX weights keep their element type', { file });
   }
-  return loadOnnx(file);
+  // Tensor checks deep in the reader (data that does not fit its shape) do not know the file.
+  return inFile(file, () => loadOnnx(file));
 }

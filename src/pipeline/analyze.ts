@@ -1,6 +1,6 @@
 /** `kprune analyze`: where each 3x3 layer's weight magnitude sits, and what each shape keeps. */
 import { DEFAULT_LOW_THRESHOLD, analyzeModel } from '../core/analysis.js';
-import { KpruneError } from '../errors.js';
+import { KpruneError, inFile } from '../errors.js';
 import { AnalyzeReport, REPORT_SCHEMA_VERSION } from '../report/report.js';
 import { VERSION } from '../version.js';
 import { loadPrunable } from './load.js';
@@ -18,7 +18,7 @@ export function checkThreshold(t: number): number {
 export async function analyze(file: string, options: AnalyzeOptions = {}): Promise<AnalyzeReport> {
   const threshold = checkThreshold(options.threshold ?? DEFAULT_LOW_THRESHOLD);
   const model = await loadPrunable(file);
-  const a = analyzeModel(model.layers, threshold);
+  const a = inFile(file, () => analyzeModel(model.layers, threshold));
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,
     kind: 'analyze',

@@ -4,6 +4,7 @@ import { LoadedModel } from '../formats/index.js';
 import { concreteDims } from '../runtime/onnx-runtime.js';
 import { parseInputShape } from './load.js';
 import { ProgressListener } from './progress.js';
+import { checkLimit } from '../util/limits.js';
 
 /** Runs one phase, recording its wall time in `timings` and announcing it to the listener. */
 export async function timed<T>(timings: Record<string, number>, phase: string, onProgress: ProgressListener | undefined, f: () => Promise<T> | T): Promise<T> {
@@ -19,15 +20,26 @@ export async function timed<T>(timings: Record<string, number>, phase: string, o
 /**
  * Input shapes for measuring runs: `--input-shape` when given, else the model's own with a dynamic
  * batch as 1. When neither works, null and the reason (figures that need them become unknown).
+ * Runs allocate tensors of these shapes (and activations larger still), so each input is checked
+ * against the input-size limit first, unless `forRuns` is false (nothing will run).
  */
-export function resolveInputShapes(model: LoadedModel, inputShape?: string): { inputShapes: Map<string, number[]> | null; unknownReason: string } {
+export function resolveInputShapes(model: LoadedModel, inputShape?: string, forRuns = true): { inputShapes: Map<string, number[]> | null; unknownReason: string } {
+  let inputShapes: Map<string, number[]>;
   try {
     const given = inputShape ? parseInputShape(inputShape, model.inputs.map((i) => i.name)) : new Map<string, number[]>();
-    return { inputShapes: new Map(model.inputs.map((i) => [i.name, concreteDims(i, given.get(i.name))])), unknownReason: '' };
+    inputShapes = new Map(model.inputs.map((i) => [i.name, concreteDims(i, given.get(i.name))]));
   } catch (e) {
     if (inputShape || !(e instanceof KpruneError)) throw e;
     return { inputShapes: null, unknownReason: e.oneLine() };
   }
+  if (forRuns) {
+    for (const [name, dims] of inputShapes) {
+      const from = inputShape ? '--input-shape gives' : 'the model declares';
+      checkLimit('inputElements', dims.reduce((a, b) => a * b, 1), `${from} input "${name}" as [${dims.join(', ')}]`, model.path,
+        inputShape ? undefined : 'or give a smaller --input-shape, or --no-run (nothing is run, nothing of that size is made)');
+    }
+  }
+  return { inputShapes, unknownReason: '' };
 }
 
 /** The input shapes with the batch dimension set, where the model leaves it dynamic. */
@@ -35,6 +47,10 @@ export function withBatch(shapes: Map<string, number[]>, model: LoadedModel, bat
   return new Map([...shapes].map(([name, dims]) => {
     const spec = model.inputs.find((i) => i.name === name);
     const dynamic = spec && typeof spec.dims[0] !== 'number';
-    return [name, dynamic ? [batch, ...dims.slice(1)] : dims];
+    const batched = dynamic ? [batch, ...dims.slice(1)] : dims;
+    // Timing runs allocate inputs of this shape. Each sample was checked against the input limit;
+    // the batch of them is data kprune makes, held in memory like a data array.
+    if (batched !== dims) checkLimit('dataBytes', 4 * batched.reduce((a, b) => a * b, 1), `--batch ${batch} makes input "${name}" [${batched.join(', ')}], in float32`, model.path, 'or a smaller --batch');
+    return [name, batched];
   }));
 }

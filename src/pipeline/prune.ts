@@ -4,10 +4,11 @@
  */
 import { analyzeModel, DEFAULT_LOW_THRESHOLD } from '../core/analysis.js';
 import { PrunePlan, planShapes } from '../core/plan.js';
+import { validatePlan } from '../core/plan-validate.js';
 import { ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { countNonzero } from '../core/conv.js';
 import { applyPlan, maskedWeightMap } from '../core/reshape.js';
-import { KpruneError, isKpruneError } from '../errors.js';
+import { KpruneError, inFile, isKpruneError } from '../errors.js';
 import { LoadedModel, WriteResult } from '../formats/index.js';
 import { MacFigures, measureFiles, measureMacs, measureParams } from '../report/measure.js';
 import { LayerReport, PruneReport, REPORT_SCHEMA_VERSION } from '../report/report.js';
@@ -136,7 +137,10 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
   return transact(tx, async () => {
     await declareReads(tx, [[model, 'the input model']], options.data, options.otherInputs);
     await tx.validate();
-    const analysis = await timed(timings, 'analyze', onPhase, () => analyzeModel(model.layers, threshold));
+    // Checked now (again when measuring) so that a bad or oversized input shape, or batch, fails before any work.
+    const early = resolveInputShapes(model, options.inputShape, options.run !== false);
+    if (early.inputShapes && (options.layout === 'auto' || (options.run !== false && (options.latencyRuns ?? 50) > 0))) withBatch(early.inputShapes, model, options.batch ?? 1);
+    const analysis = await timed(timings, 'analyze', onPhase, () => inFile(file, () => analyzeModel(model.layers, threshold)));
     let ctx: DataContext | null = null;
     try {
       if (options.data) {
@@ -144,13 +148,13 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
         ctx = await timed(timings, 'data', onPhase, () => openData(model, data));
       }
       const losses = ctx && spec.kind === 'auto' && !options.plan
-        ? await timed(timings, 'scoreShapes', onPhase, () => dataAwareLosses(ctx!, model, onPhase))
+        ? await timed(timings, 'scoreShapes', onPhase, () => inFile(ctx!.options.data, () => dataAwareLosses(ctx!, model, onPhase)))
         : undefined;
-      const plan = options.plan ?? planShapes(model.layers, spec, analysis.layers, { budget: options.budget, overrides, losses });
-      const reshaped = await timed(timings, 'reshape', onPhase, () => applyPlan(model.layers, plan));
+      const plan = options.plan ? validatePlan(options.plan) : planShapes(model.layers, spec, analysis.layers, { budget: options.budget, overrides, losses });
+      const reshaped = await timed(timings, 'reshape', onPhase, () => inFile(file, () => applyPlan(model.layers, plan)));
       const maskedWeights = maskedWeightMap(reshaped);
       const recovery = ctx && recoverMode === 'reconstruct'
-        ? await timed(timings, 'reconstruct', onPhase, () => recoverWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), maskedWeights, onPhase))
+        ? await timed(timings, 'reconstruct', onPhase, () => inFile(ctx!.options.data, () => recoverWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), maskedWeights, onPhase)))
         : null;
       const reconstructed = recovery ? recovery.weights : maskedWeights;
       const finetuned = ctx && options.finetune
@@ -192,10 +196,11 @@ async function finish(state: Reshaped): Promise<PruneReport> {
   const { model, file, outFile, options, plan, newWeights, timings, tx } = state;
   const onPhase = options.onProgress;
 
-  const { inputShapes, unknownReason: macsUnknown } = resolveInputShapes(model, options.inputShape);
+  const { inputShapes, unknownReason: macsUnknown } = resolveInputShapes(model, options.inputShape, options.run !== false);
 
   const masks = new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)]));
-  const timingShapes = inputShapes ? withBatch(inputShapes, model, options.batch ?? 1) : null;
+  const timedRuns = options.layout === 'auto' || (options.run !== false && (options.latencyRuns ?? 50) > 0);
+  const timingShapes = inputShapes && timedRuns ? withBatch(inputShapes, model, options.batch ?? 1) : null;
   let layoutTimings: LayoutTiming[] | null = null;
   if (options.layout === 'auto') {
     if (!timingShapes) throw new KpruneError('usage', `--layout auto needs the model's input shape: ${macsUnknown}`, { file });

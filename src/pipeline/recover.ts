@@ -15,6 +15,8 @@ import { OutputSet, QualityFigures, isClassifierOutput, quality } from '../repor
 import { ProgressListener } from './progress.js';
 import { GramEngine } from '../core/recover/layer-stats.js';
 import { createOrtGramEngine } from '../runtime/gram-engine.js';
+import { pushAll } from '../util/arrays.js';
+import { checkLimit } from '../util/limits.js';
 
 export interface DataOptions {
   /** `fashion-mnist`, an image folder, an .npy/.npz file, or an IDX images file. */
@@ -60,7 +62,9 @@ async function probeOutputDims(model: LoadedModel, runner: ModelRunner): Promise
   const dims = model.inputs[0]?.dims ?? [];
   const concrete = dims.map((d, i) => (typeof d === 'number' && d > 0 ? d : i === 0 ? 1 : NaN));
   if (concrete.some((d) => Number.isNaN(d))) return undefined;
-  const out = (await runner.run(new Float32Array(concrete.reduce((a, b) => a * b, 1)), concrete)).get(runner.outputNames[0]);
+  const elements = concrete.reduce((a, b) => a * b, 1);
+  checkLimit('inputElements', elements, `the model declares input "${model.inputs[0].name}" as [${concrete.join(', ')}]`, model.path);
+  const out = (await runner.run(new Float32Array(elements), concrete)).get(runner.outputNames[0]);
   return out?.dims.slice(1);
 }
 
@@ -194,7 +198,7 @@ export async function evaluateRunners(ctx: DataContext, runners: ModelRunner[], 
       outs.push(await collectOutputs(runner, set));
       onProgress?.({ phase: 'evaluating', done: ++done, total, unit: 'passes' });
     }
-    if (k === 0) reference.push(...outs);
+    if (k === 0) pushAll(reference, outs);
     const vs = (i: number) => (k === 0 ? undefined : reference[i]);
     pairs.push({ clean: quality(outs[0], labels, vs(0)), ...(outs[1] ? { occluded: quality(outs[1], labels, vs(1)) } : {}) });
   }

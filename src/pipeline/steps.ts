@@ -4,6 +4,7 @@
  * report; `analyze()` and `compare()` are the other commands.
  */
 import { analyzeModel } from '../core/analysis.js';
+import { inFile } from '../errors.js';
 import { ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { PlanOptions, PrunePlan, planShapes } from '../core/plan.js';
 import { applyPlan, maskedWeightMap } from '../core/reshape.js';
@@ -24,7 +25,7 @@ export interface Reshaping {
 /** Chooses each 3x3 layer's shape (from weights alone for `auto`) and masks the weights. */
 export function reshape(model: LoadedModel, shape: string | ShapeSpec, options: Omit<PlanOptions, 'losses'> = {}): Reshaping {
   const spec = typeof shape === 'string' ? parseShapeSpec(shape) : shape;
-  const plan = planShapes(model.layers, spec, analyzeModel(model.layers).layers, options);
+  const plan = planShapes(model.layers, spec, inFile(model.path, () => analyzeModel(model.layers)).layers, options);
   return { plan, weights: maskedWeightMap(applyPlan(model.layers, plan)) };
 }
 

@@ -15,6 +15,7 @@ import { formatBytes, formatCount } from './text.js';
 import { baseName, esc } from './html-escape.js';
 import { REPORT_CSS } from './html-style.js';
 import { barChartSvg, barSvg, heatLegendSvg, heatMapSvg, legendMarksSvg } from './html-svg.js';
+import { maxOf, pushAll } from '../util/arrays.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const ratioText = (r: number) => r.toFixed(3);
@@ -166,7 +167,7 @@ function summaryCards(r: PruneReport): Card[] {
     notes: [`ideal ratio (kept positions / 9 over the 3x3 weights): ${r.plan.keptFraction.toFixed(3)}`],
   });
   cards.push(macsCard(r.before, r.after));
-  cards.push(...accuracyCards(r));
+  pushAll(cards, accuracyCards(r));
   cards.push(latencyCard(r.latency));
   return cards;
 }
@@ -287,7 +288,7 @@ function layerCharts(r: PruneReport): string {
     + `Dashed line: the whole model, ${pct(r.plan.keptFraction)}.</figcaption>${kept}</figure>`;
   const recon = r.layers.map((l, i) => ({ l, i })).filter((x) => x.l.reconstructionError !== null);
   if (r.recovery && recon.length > 0) {
-    const max = Math.max(...recon.flatMap((x) => [x.l.reconstructionError!.before, x.l.reconstructionError!.after]));
+    const max = maxOf(recon.flatMap((x) => [x.l.reconstructionError!.before, x.l.reconstructionError!.after]));
     const chart = barChartSvg({
       label: 'relative output error per layer on calibration data, reshaped only and reconstructed',
       max: max > 0 ? max : 1,
@@ -408,7 +409,7 @@ function methodHtml(r: PruneReport): string {
   out += '<h3>Timings per phase</h3>';
   const phases = Object.entries(r.timings);
   const total = phases.reduce((a, [, v]) => a + v, 0);
-  const longest = Math.max(1, ...phases.map(([, v]) => v));
+  const longest = Math.max(1, maxOf(phases.map(([, v]) => v)));
   out += '<div class="table-wrap"><table><thead><tr><th>phase</th><th class="num">wall time</th><th></th></tr></thead><tbody>'
     + phases.map(([k, v]) => `<tr><td>${esc(k)}</td><td class="num">${esc(exact(v))} ms</td><td><span class="timing" style="width:${(8 * v / longest).toFixed(2)}rem"></span></td></tr>`).join('')
     + `<tr><th scope="row">total</th><td class="num"><strong>${esc(exact(total))} ms</strong></td><td></td></tr>`

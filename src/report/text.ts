@@ -1,11 +1,13 @@
 /**
  * Terminal renderings of the reports. Plain text; colour is the CLI's business.
  */
+import { terminalSafeData } from './terminal-safe.js';
 import { LayerAnalysis } from '../core/analysis.js';
 import { NAMED_SHAPES, NAMED_SHAPE_NAMES, QH_CYCLE, drawMask, parseMask } from '../core/lattice.js';
 import { AnalyzeReport, ModelFigures, PruneReport } from './report.js';
 import type { CompareReport } from '../pipeline/compare.js';
 import { formatQuality, qualityRows } from './quality-rows.js';
+import { maxOf, pushAll } from '../util/arrays.js';
 
 const SHADES = ['  ', '░░', '▒▒', '▓▓', '██'];
 
@@ -68,7 +70,7 @@ function padLeft(s: string, n: number): string {
 }
 
 function table(rows: string[][], rightAlign: Set<number> = new Set()): string[] {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => visible(r[c] ?? ''))));
+  const widths = rows[0].map((_, c) => maxOf(rows.map((r) => visible(r[c] ?? ''))));
   return rows.map((r) => r.map((cell, c) => (rightAlign.has(c) ? padLeft(cell, widths[c]) : pad(cell, widths[c]))).join('  ').trimEnd());
 }
 
@@ -81,6 +83,7 @@ function bestQh(l: LayerAnalysis): string {
 }
 
 export function renderAnalyze(r: AnalyzeReport): string {
+  r = terminalSafeData(r); // names come from files: no control characters reach the terminal
   const out: string[] = [];
   out.push(`${r.input.path}  (${r.input.format}; ${Object.entries(r.input.formatInfo).map(([k, v]) => `${k} ${v}`).join('; ')})`);
   const total = r.layers.reduce((a, l) => a + l.params, 0);
@@ -96,7 +99,7 @@ export function renderAnalyze(r: AnalyzeReport): string {
   }
   out.push('');
   out.push('Whole model: energy kept per shape (layers weighted by parameters)');
-  out.push(...table([
+  pushAll(out, table([
     ['shape', 'positions', 'energy kept', 'per parameter'],
     ...r.shapes.map((s) => [s.shape, String(s.positions), pct(s.energyKept), s.energyPerParam.toFixed(3)]),
   ], new Set([1, 2, 3])).map((l) => `  ${l}`));
@@ -149,6 +152,7 @@ function gateLine(g: PruneReport['gate']): string[] {
 }
 
 export function renderPrune(r: PruneReport, options: RenderOptions = {}): string {
+  r = terminalSafeData(r); // names come from files: no control characters reach the terminal
   style = options.style ?? PLAIN;
   const verbose = options.verbose ?? false;
   const out: string[] = [];
@@ -156,12 +160,12 @@ export function renderPrune(r: PruneReport, options: RenderOptions = {}): string
   const layouts = [...new Set(r.layers.map((l) => l.layout))].join('/');
   out.push(style.bold(`${r.input.path} -> ${r.output.path}`));
   out.push(`shape ${planName}, layout ${layouts}: ${r.layers.length} 3x3 weight tensors reshaped, ${pct(r.plan.keptFraction)} of their positions kept`);
-  out.push(...gateLine(r.gate));
+  pushAll(out, gateLine(r.gate));
   if (r.layoutFallback) out.push(`layout: ${r.layoutFallback}`);
   out.push('');
   const stored = r.layers.reduce((a, l) => a + l.storedWeights, 0);
   const dense = r.layers.reduce((a, l) => a + l.params, 0);
-  out.push(...table([
+  pushAll(out, table([
     ...figureRows(r.before, r.after),
     ['stored 3x3 weights', formatCount(dense), formatCount(stored), ratio(dense, stored)],
     ...latencyRows(r),
@@ -174,7 +178,7 @@ export function renderPrune(r: PruneReport, options: RenderOptions = {}): string
   if (r.layers.some((l) => l.layout === 'sparse')) {
     out.push('sparse layout: onnxruntime densifies sparse weights when it loads a model, so it saves file bytes only when enough weights are zero: COO stores an 8-byte index per kept weight');
   }
-  out.push(...renderAccuracy(r));
+  pushAll(out, renderAccuracy(r));
   if (r.before.macs.status === 'measured') {
     out.push(style.dim(`MACs at input ${Object.entries(r.before.macs.inputShapes).map(([k, v]) => `${k}[${v.join(',')}]`).join(' ')}, dense before: ${formatCount(r.before.macs.dense)}`));
   } else {
@@ -187,7 +191,7 @@ export function renderPrune(r: PruneReport, options: RenderOptions = {}): string
   if (verbose) {
     out.push('');
     const recon = r.recovery !== null;
-    out.push(...table([
+    pushAll(out, table([
       ['#', 'layer', 'kernel', 'shape', 'mask', 'layout', 'energy kept', 'weights kept', 'MACs after', ...(recon ? ['output error: reshaped -> reconstructed'] : [])],
       ...r.layers.map((l, i) => [
         String(i), l.name, l.shape.join('x'), l.chosenShape, l.mask, l.layout === 'decomposed' && l.layoutNote ? `decomposed: ${l.layoutNote}` : l.layout,
@@ -219,18 +223,19 @@ function renderAccuracy(r: PruneReport): string[] {
   for (const q of qualityRows(columns, a.occlusion !== null, 'original')) {
     rows.push([q.label, ...q.values.map((v) => formatQuality(v, q.kind))]);
   }
-  out.push(...table(rows, new Set([1, 2, 3, 4])));
+  pushAll(out, table(rows, new Set([1, 2, 3, 4])));
   if (a.occlusion) out.push(`occlusion: ${a.occlusion}`);
   return out;
 }
 
 export function renderCompare(r: CompareReport, options: RenderOptions = {}): string {
+  r = terminalSafeData(r); // names come from files: no control characters reach the terminal
   style = options.style ?? PLAIN;
   const out: string[] = [style.bold(`A: ${r.a.path} (${r.a.format})`), style.bold(`B: ${r.b.path} (${r.b.format})`)];
-  out.push(...gateLine(r.gate));
+  pushAll(out, gateLine(r.gate));
   out.push('');
   const lat = r.latency;
-  out.push(...table([
+  pushAll(out, table([
     ...figureRows(r.before, r.after).map((row, i) => (i === 0 ? ['', 'A', 'B', 'B/A'] : row)),
     'status' in lat ? ['latency', 'unknown', 'unknown', ''] : [`latency (batch ${lat.batch})`, `${lat.before.medianMs.toFixed(2)} ms`, `${lat.after.medianMs.toFixed(2)} ms`, ratio(lat.before.medianMs, lat.after.medianMs)],
   ], new Set([1, 2, 3])));
@@ -242,7 +247,7 @@ export function renderCompare(r: CompareReport, options: RenderOptions = {}): st
     out.push('', `quality on ${a.evalSamples} evaluation samples: ${a.evalSource}; ${a.runtime}`);
     const rows: string[][] = [['', 'A', 'B']];
     for (const q of qualityRows([a.a, a.b], a.occlusion !== null, 'A')) rows.push([q.label, ...q.values.map((v) => formatQuality(v, q.kind))]);
-    out.push(...table(rows, new Set([1, 2])));
+    pushAll(out, table(rows, new Set([1, 2])));
   }
   return out.join('\n');
 }

@@ -5,6 +5,7 @@
  * output channel of its group: one factorisation per group. Accumulated in float64, in blocks of
  * rows handed to a GramEngine.
  */
+import { KpruneError } from '../../errors.js';
 import { Conv3x3Layer, ConvUse } from '../conv.js';
 import { choleskySolve, cholesky } from './cholesky.js';
 import { geometry } from './geometry.js';
@@ -228,6 +229,13 @@ export class LayerStats {
     this.groups.forEach((st, g) => {
       let trace = 0;
       for (let i = 0; i < st.n; i++) trace += st.gram[i * st.n + i];
+      // Finite data and weights can still overflow float32 inside the model (huge values, a layer
+      // that explodes): the statistics then hold infinities or NaN, which no ridge can fix.
+      if (!Number.isFinite(trace) || st.cross.some((v) => !Number.isFinite(v))) {
+        throw new KpruneError('bad-data', `the values reaching layer "${this.layer.name}" on the calibration data are not finite (NaN or infinite)`, {
+          node: this.layer.name, suggestion: 'check the data\'s scale (--scale, --mean, --std) against what the model expects',
+        });
+      }
       let lambda = ridge * (trace > 0 ? trace / st.n : 1);
       let l = new Float64Array(0);
       for (let attempt = 0; attempt < 8; attempt++) {

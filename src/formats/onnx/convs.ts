@@ -3,7 +3,7 @@
  * format-neutral layers.
  */
 import { Conv3x3Layer, ConvUse, convKind } from '../../core/conv.js';
-import { KpruneError } from '../../errors.js';
+import { KpruneError, inFile } from '../../errors.js';
 import { Attributes } from './attributes.js';
 import { dataTypeName } from './proto.js';
 import { OnnxModel, tensorFloats } from './read.js';
@@ -131,7 +131,7 @@ export function findConv3x3(model: OnnxModel): OnnxConvScan {
     };
     // External weights are read at each use and never held: the model may not fit in memory.
     layers.set(weightName, ref.storage === 'external'
-      ? { ...layer, get weights() { return tensorFloats(model, ref); } }
+      ? { ...layer, get weights() { return inFile(model.path, () => tensorFloats(model, ref)); } }
       : { ...layer, weights: tensorFloats(model, ref) });
   });
   return { layers: [...layers.values()], skipped, convNodes };

@@ -7,6 +7,7 @@ import { decomposeConv, sparseConstant } from './decompose.js';
 import { respectsMask } from '../../core/reshape.js';
 import { OnnxModel } from './read.js';
 import { GraphEdits, emptyGraphEdits } from './write.js';
+import { minOf, pushAll } from '../../util/arrays.js';
 
 
 function defaultOpset(model: OnnxModel): number {
@@ -62,7 +63,7 @@ export function layoutEdits(
         edits.replaceNodes.set(at, [sparseConstant(layer.id, nodes[at].name ?? '', ref.dims, w, ref.dataType)]);
       } else {
         // Before the first node that reads it, so the graph stays in topological order.
-        const first = Math.min(...layer.uses.map((u) => nodeIndex.get(u.node) ?? nodes.length));
+        const first = minOf(layer.uses.map((u) => nodeIndex.get(u.node) ?? nodes.length));
         edits.dropInitializers.add(layer.id);
         edits.insertBefore.set(first, [...(edits.insertBefore.get(first) ?? []), sparseConstant(layer.id, `${layer.id}/kp_sparse`, ref.dims, w, ref.dataType)]);
       }
@@ -96,7 +97,7 @@ export function layoutEdits(
     for (const [index, d] of replaced) {
       if (typeof d === 'string') continue;
       edits.replaceNodes.set(index, d.nodes);
-      edits.addInitializers.push(...d.initializers);
+      pushAll(edits.addInitializers, d.initializers);
       description = d.description;
     }
     if (ref.origin.kind === 'initializer') edits.dropInitializers.add(layer.id);

@@ -9,6 +9,7 @@ import { isInside } from '../../io/identity.js';
 import { GraphProto, ModelProto, onnx, toNumber } from './proto.js';
 import { TensorRef, bytesToFloats, describeTensor, elementCount, inlineFloats } from './tensor.js';
 import { scanFields } from './wire.js';
+import { checkLimit } from '../../util/limits.js';
 
 export interface OnnxModel {
   format: 'onnx';
@@ -116,16 +117,34 @@ export function resolveInside(dir: string, location: string, file: string): stri
   return real;
 }
 
+/**
+ * One value name, one tensor. Two initializers (or an initializer and a Constant node) of one name
+ * are ambiguous: onnx.checker refuses such a graph, onnxruntime runs the first, and a map keyed by
+ * name would keep the last, so kprune would prune a tensor the runtime never uses.
+ */
+function addConstant(constants: Map<string, TensorRef>, name: string, ref: TensorRef | { node: string; opType?: string }, file: string): void {
+  const first = constants.get(name);
+  if (first) {
+    const where = (r: TensorRef) => (r.origin.kind === 'constant' ? `Constant node "${r.origin.node}"` : r.origin.kind === 'sparse' ? 'a sparse tensor' : 'an initializer');
+    const second = 'node' in ref ? `${ref.opType ?? 'Constant'} node "${ref.node}"` : where(ref);
+    const which = where(first) === second && !second.includes(' node "') ? `${second.replace(/^an? /, 'two ')}s` : `${where(first)} and ${second}`;
+    throw new KpruneError('bad-model', `tensor "${name}" is defined twice (${which}); a value name must be defined once`, {
+      file, suggestion: 'onnx.checker refuses this model too; rename or remove one of them',
+    });
+  }
+  if (!('node' in ref)) constants.set(name, ref);
+}
+
 function collectConstants(graph: GraphProto, file: string): Map<string, TensorRef> {
   const constants = new Map<string, TensorRef>();
   for (const init of graph.initializer ?? []) {
     const ref = describeTensor(init, { kind: 'initializer' }, '');
     if (!ref.name) throw new KpruneError('bad-model', 'an initializer has no name', { file });
-    constants.set(ref.name, ref);
+    addConstant(constants, ref.name, ref, file);
   }
   for (const sparse of graph.sparseInitializer ?? []) {
     const ref = densifySparse(sparse, file);
-    constants.set(ref.name, ref);
+    addConstant(constants, ref.name, ref, file);
   }
   for (const node of graph.node ?? []) {
     if (node.opType !== 'Constant' || (node.domain && node.domain !== 'ai.onnx')) continue;
@@ -133,11 +152,22 @@ function collectConstants(graph: GraphProto, file: string): Map<string, TensorRe
     const out = node.output?.[0];
     const sparse = (node.attribute ?? []).find((a) => a.name === 'sparse_value')?.sparseTensor;
     if (sparse && out) {
-      constants.set(out, densifySparse(sparse, file, out));
+      addConstant(constants, out, densifySparse(sparse, file, out), file);
       continue;
     }
-    if (!value?.t || !out) continue; // value_float, value_ints...: scalars, never conv weights
-    constants.set(out, describeTensor(value.t, { kind: 'constant', node: node.name || out }, out));
+    if (!value?.t || !out) {
+      // value_float, value_ints...: scalars, never conv weights; but never a second definition either.
+      if (out) addConstant(constants, out, { node: node.name || out }, file);
+      continue;
+    }
+    addConstant(constants, out, describeTensor(value.t, { kind: 'constant', node: node.name || out }, out), file);
+  }
+  // Any other node writing one of these names makes it just as ambiguous (which value does a Conv read?).
+  for (const node of graph.node ?? []) {
+    if (node.opType === 'Constant' && (!node.domain || node.domain === 'ai.onnx')) continue;
+    for (const out of node.output ?? []) {
+      if (out && constants.has(out)) addConstant(constants, out, { node: node.name || out, opType: node.opType ?? '' }, file);
+    }
   }
   return constants;
 }
@@ -155,7 +185,12 @@ function densifySparse(sparse: NonNullable<GraphProto['sparseInitializer']>[numb
   const v = inlineFloats(vref);
   const idxRef = sparse.indices;
   const raw = idxRef.rawData && idxRef.rawData.length > 0 ? idxRef.rawData : null;
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    throw new KpruneError('bad-model', `sparse tensor "${name}" has an invalid shape [${dims.join(', ')}]`, { file });
+  }
   const count = elementCount(dims);
+  // Made dense here: the file's few bytes may declare any size.
+  checkLimit('tensorBytes', count * 4, `sparse tensor "${name}" of shape [${dims.join(', ')}] made dense`, file);
   const nnz = v.length;
   const rank = (idxRef.dims ?? []).length === 2 ? dims.length : 1;
   const index = (i: number, k: number): number => {

@@ -74,6 +74,35 @@ export function lengthDelimited(field: number, payload: Chunks): Chunks {
   return [head, ...payload];
 }
 
+/**
+ * The same bytes in fewer chunks: runs of small chunks are copied together into blocks of at least
+ * `block` bytes, large chunks stay as they are (views into the model, not copies). A graph of
+ * 100,000 small fields is then written in a few hundred writes instead of 100,000.
+ */
+export function coalesce(chunks: Chunks, block = 1 << 16): Chunks {
+  const out: Chunks = [];
+  let run: Uint8Array[] = [];
+  let runBytes = 0;
+  const flush = () => {
+    if (run.length === 1) out.push(run[0]);
+    else if (run.length > 1) out.push(Buffer.concat(run, runBytes));
+    run = [];
+    runBytes = 0;
+  };
+  for (const c of chunks) {
+    if (c.length >= block) {
+      flush();
+      out.push(c);
+      continue;
+    }
+    run.push(c);
+    runBytes += c.length;
+    if (runBytes >= block) flush();
+  }
+  flush();
+  return out;
+}
+
 export function stringField(field: number, value: string): Chunks {
   return lengthDelimited(field, [Buffer.from(value, 'utf8')]);
 }

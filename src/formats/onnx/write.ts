@@ -11,9 +11,10 @@ import { DataType, NodeProto, TensorProto, onnx } from './proto.js';
 import { OnnxModel, externalBytes } from './read.js';
 import { TensorRef, elementCount, floatsToBytes } from './tensor.js';
 import {
-  Chunks, WIRE_LEN, WireField, fieldString, lengthDelimited, packedVarints, scanFields, slice, stringField,
+  Chunks, WIRE_LEN, WireField, coalesce, fieldString, lengthDelimited, packedVarints, scanFields, slice, stringField,
 } from './wire.js';
 import { floatToBfloat16, floatToHalf } from './half.js';
+import { pushAll } from '../../util/arrays.js';
 
 // Field numbers from onnx.proto.
 const MODEL_GRAPH = 7;
@@ -101,22 +102,22 @@ function rewriteTensor(buf: Uint8Array, start: number, end: number, edits: Tenso
   let dataWritten = false;
   for (const f of fields) {
     if (values && ref && ref.storage !== 'external' && DATA_FIELDS.has(f.field)) {
-      if (!dataWritten) out.push(...encodeInline(ref, values));
+      if (!dataWritten) pushAll(out, encodeInline(ref, values));
       dataWritten = true;
       continue;
     }
     if (f.field === TENSOR_EXTERNAL_DATA && f.wire === WIRE_LEN) {
-      out.push(...rewriteExternalEntry(buf, f, edits.locations, edits.offsets.get(name)));
+      pushAll(out, rewriteExternalEntry(buf, f, edits.locations, edits.offsets.get(name)));
       continue;
     }
     out.push(slice(buf, f));
   }
-  if (values && ref && ref.storage !== 'external' && !dataWritten) out.push(...encodeInline(ref, values));
+  if (values && ref && ref.storage !== 'external' && !dataWritten) pushAll(out, encodeInline(ref, values));
   // A tensor that had no offset entry (offset 0) but moved gets one.
   const hadOffset = fields.some((f) => f.field === TENSOR_EXTERNAL_DATA && entryKey(buf, f) === 'offset');
   const moved = edits.offsets.get(name);
   if (external && !hadOffset && moved !== undefined && moved !== 0) {
-    out.push(...lengthDelimited(TENSOR_EXTERNAL_DATA, [...stringField(ENTRY_KEY, 'offset'), ...stringField(ENTRY_VALUE, String(moved))]));
+    pushAll(out, lengthDelimited(TENSOR_EXTERNAL_DATA, [...stringField(ENTRY_KEY, 'offset'), ...stringField(ENTRY_VALUE, String(moved))]));
   }
   return out;
 }
@@ -155,7 +156,7 @@ function rewriteNode(buf: Uint8Array, start: number, end: number, edits: TensorE
         const t = rewriteTensor(buf, tF.dataStart, tF.dataEnd, edits, output);
         if (t) {
           changed = true;
-          out.push(...lengthDelimited(NODE_ATTRIBUTE, attrFields.map((a) => (a === tF ? lengthDelimited(ATTR_T, t) : [slice(buf, a)])).flat()));
+          pushAll(out, lengthDelimited(NODE_ATTRIBUTE, attrFields.map((a) => (a === tF ? lengthDelimited(ATTR_T, t) : [slice(buf, a)])).flat()));
           continue;
         }
       }
@@ -172,10 +173,10 @@ function rewriteGraph(buf: Uint8Array, start: number, end: number, edits: Tensor
   for (const f of scanFields(buf, start, end)) {
     let sub: Chunks | null = null;
     if (f.wire === WIRE_LEN && f.field === GRAPH_NODE) {
-      for (const n of graph.insertBefore.get(nodeIndex) ?? []) out.push(...lengthDelimited(GRAPH_NODE, [onnx.NodeProto.encode(n).finish()]));
+      for (const n of graph.insertBefore.get(nodeIndex) ?? []) pushAll(out, lengthDelimited(GRAPH_NODE, [onnx.NodeProto.encode(n).finish()]));
       const replacement = graph.replaceNodes.get(nodeIndex++);
       if (replacement) {
-        for (const n of replacement) out.push(...lengthDelimited(GRAPH_NODE, [onnx.NodeProto.encode(n).finish()]));
+        for (const n of replacement) pushAll(out, lengthDelimited(GRAPH_NODE, [onnx.NodeProto.encode(n).finish()]));
         continue;
       }
       sub = rewriteNode(buf, f.dataStart, f.dataEnd, edits);
@@ -188,12 +189,12 @@ function rewriteGraph(buf: Uint8Array, start: number, end: number, edits: Tensor
     }
     if (sub) {
       changed = true;
-      out.push(...lengthDelimited(f.field, sub));
+      pushAll(out, lengthDelimited(f.field, sub));
     } else {
       out.push(slice(buf, f));
     }
   }
-  for (const t of graph.addInitializers) out.push(...lengthDelimited(GRAPH_INITIALIZER, [onnx.TensorProto.encode(t).finish()]));
+  for (const t of graph.addInitializers) pushAll(out, lengthDelimited(GRAPH_INITIALIZER, [onnx.TensorProto.encode(t).finish()]));
   return changed ? out : null;
 }
 
@@ -215,9 +216,9 @@ export function rewriteModelBytes(
   const out: Chunks = [];
   for (const f of scanFields(buf)) {
     const sub = f.field === MODEL_GRAPH && f.wire === WIRE_LEN ? rewriteGraph(buf, f.dataStart, f.dataEnd, edits, graph) : null;
-    out.push(...(sub ? lengthDelimited(MODEL_GRAPH, sub) : [slice(buf, f)]));
+    pushAll(out, sub ? lengthDelimited(MODEL_GRAPH, sub) : [slice(buf, f)]);
   }
-  return out;
+  return coalesce(out);
 }
 
 const BYTES_PER_ELEMENT: Record<number, number> = { [DataType.FLOAT]: 4, [DataType.FLOAT16]: 2, [DataType.BFLOAT16]: 2, [DataType.DOUBLE]: 8 };

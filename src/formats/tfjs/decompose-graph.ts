@@ -21,6 +21,7 @@ import { GraphNodeJson, GraphScan, NodeAttrs, nodeOf } from './graph.js';
 import { Pads4, describePieces, pieceDilations, piecePads, sameMatches, tfPads, tfjsCover, layoutPrecheck } from './pieces.js';
 import { TfjsModel } from './read.js';
 import { AddedWeight, TopologyRewrite } from './write.js';
+import { pushAll } from '../../util/arrays.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const intsAttr = (v: number[]) => ({ list: { i: v.map(String) } });
@@ -257,8 +258,8 @@ export function decomposeGraph(
     for (const job of jobs) {
       const r = graphReplacement(job, layer.id, entry.shape, made);
       replaceNodes.set(job.node.name, r.nodes);
-      consts.push(...r.consts);
-      added.push(...r.added);
+      pushAll(consts, r.consts);
+      pushAll(added, r.added);
       for (const id of identityChain(job.node.input?.[1], byName)) drop.add(id);
     }
     // The pieces' Consts go where the filter's was; int32 bounds after the pieces in the manifest.

@@ -27,6 +27,7 @@ import { findWeight, isBuiltContainer } from './layers.js';
 import { Pads4, describePieces, pieceDilations, piecePads, sameMatches, samePads, tfPads, tfjsCover, layoutPrecheck } from './pieces.js';
 import { TfjsModel } from './read.js';
 import { AddedWeight, TopologyRewrite } from './write.js';
+import { pushAll } from '../../util/arrays.js';
 
 type Json = Record<string, unknown>;
 export type KerasConvType = 'conv2d' | 'depthwise' | 'separable';
@@ -365,7 +366,9 @@ export function decomposeKeras(
     const list = containerLayers(site.container);
     const index = list.findIndex((l) => layerName(l) === site.name);
     const r = replacementLayers(list[index], site, job);
-    list.splice(index, 1, ...r.layers);
+    const after = list.splice(index);
+    pushAll(list, r.layers);
+    pushAll(list, after.slice(1));
     replace.set(site.kernel, r.added);
     for (const [a, b] of r.rename) rename.set(a, b);
     outcomes.push({ layer: layer.id, requested: 'decomposed', applied: 'decomposed', note, storedWeights: (layerParams(layer) / 9) * maskCount(mask) });

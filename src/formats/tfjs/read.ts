@@ -10,6 +10,7 @@
 import { closeSync, promises as fs, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { isInside } from '../../io/identity.js';
+import { MAX_JSON_DEPTH, jsonTooDeep } from '../../util/json-depth.js';
 import { KpruneError } from '../../errors.js';
 import { Storage, WeightDtype, decodeFloats, elementBytes, isQuantDtype, isWeightDtype, QUANT_DTYPES, WEIGHT_DTYPES } from './dtypes.js';
 
@@ -158,7 +159,12 @@ function parseStorage(w: Record<string, unknown>, name: string, file: string): {
   const min = q.min;
   const scale = q.scale;
   if (typeof min !== 'number' || typeof scale !== 'number' || !Number.isFinite(min) || !Number.isFinite(scale)) {
-    throw new KpruneError('bad-model', `weight "${name}" is quantized as ${qd} without a numeric "min" and "scale"`, { file });
+    throw new KpruneError('bad-model', `weight "${name}" is quantized as ${qd} without a finite numeric "min" and "scale" (min ${String(min)}, scale ${String(scale)})`, { file });
+  }
+  // TF.js dequantizes into float32 (code * scale + min): a range beyond float32 gives infinities.
+  const top = min + scale * (qd === 'uint8' ? 255 : 65535);
+  if (dtype === 'float32' && !(Number.isFinite(Math.fround(min)) && Number.isFinite(Math.fround(scale)) && Number.isFinite(Math.fround(top)))) {
+    throw new KpruneError('bad-model', `weight "${name}" has a quantization range (min ${min}, scale ${scale}) outside what float32 holds`, { file });
   }
   return { dtype, storage: { kind: 'affine', dtype: qd, min, scale } };
 }
@@ -171,6 +177,9 @@ export async function readTfjsModel(file: string): Promise<TfjsModel> {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new KpruneError('not-found', 'no such file', { file, cause: e });
     throw new KpruneError('io', `cannot read the model (${code ?? String(e)})`, { file, cause: e });
+  }
+  if (jsonTooDeep(text)) {
+    throw new KpruneError('bad-model', `not a TF.js model.json kprune reads: its JSON nests deeper than ${MAX_JSON_DEPTH} levels`, { file });
   }
   let json: unknown;
   try {

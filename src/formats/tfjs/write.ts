@@ -26,6 +26,7 @@ import { Storage, decodeFloats, elementBytes, encodeFloats, storageName } from '
 import { JsonSpan, TextEdit, applyEdits, jsonSpans, spanAt, stringifyLike } from './json-spans.js';
 import { positionBlock, sliceKernel } from './pieces.js';
 import { TfjsModel, WeightEntry, elementCount, modelFiles, readStream, readWeightBytes, resolveInside } from './read.js';
+import { maxOf } from '../../util/arrays.js';
 
 export type WeightStorageOption = 'keep' | 'float32';
 
@@ -207,7 +208,7 @@ function planKeep(model: TfjsModel, values: ReadonlyMap<string, Float32Array>): 
 function reshard(model: TfjsModel, gi: number, parts: Part[]): GroupPlan {
   const total = parts.reduce((a, p) => a + p.bytes, 0);
   const old = model.groups[gi].shards;
-  const shardBytes = Math.max(...old.map((s) => s.bytes), 0) || DEFAULT_SHARD_BYTES;
+  const shardBytes = Math.max(maxOf(old.map((s) => s.bytes)), 0) || DEFAULT_SHARD_BYTES;
   const count = Math.max(1, Math.ceil(total / shardBytes));
   const paths = count === old.length ? old.map((s) => s.relative) : Array.from({ length: count }, (_, k) => `group${gi + 1}-shard${k + 1}of${count}.bin`);
   const sizes = Array.from({ length: count }, (_, k) => (k === count - 1 ? total - k * shardBytes : shardBytes));

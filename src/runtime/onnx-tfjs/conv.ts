@@ -28,6 +28,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from '../tfjs-backend.js';
+import { maxOf, minOf } from '../../util/arrays.js';
 
 export interface Conv2dSpec {
   strides: [number, number];
@@ -171,8 +172,8 @@ function phaseAxis(k: number, s: number, d: number, pb: number, inSize: number):
       if (((num % s) + s) % s === 0) deltas.push({ r, k: kk, delta: num / s });
     }
   }
-  const lmin = Math.min(...deltas.map((e) => e.delta));
-  const len = Math.max(...deltas.map((e) => e.delta)) - lmin + 1;
+  const lmin = minOf(deltas.map((e) => e.delta));
+  const len = maxOf(deltas.map((e) => e.delta)) - lmin + 1;
   const taps = Array.from({ length: s }, () => new Array<number>(len).fill(-1));
   for (const e of deltas) taps[e.r][e.delta - lmin] = e.k;
   return { lmin, len, taps, q: Math.ceil(inSize / s) };

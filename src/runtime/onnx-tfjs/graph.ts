@@ -16,6 +16,7 @@ import { DecodedGraph, DecodedNode, HostTensor, decodeGraph } from './decode.js'
 import { StoredLayout, Value, alignToChannelsLast, commonLayout, logicalDims, storedAxis, toChannelsLast, toPlain } from './layout.js';
 import { MAX_OPSET, OPS, findRow } from './ops.js';
 import { InputParam, OpContext, OpRow, Params, Prepare, rowInputs } from './table.js';
+import { maxOf } from '../../util/arrays.js';
 
 export interface CompiledNode {
   node: DecodedNode;
@@ -439,7 +440,7 @@ export class OnnxTfjsGraph {
       }
       case 'elementwise': {
         const cl = dataValues.filter((v) => v.layout === 'channels-last');
-        const r = Math.max(0, ...cl.map((v) => v.t.rank));
+        const r = Math.max(0, maxOf(cl.map((v) => v.t.rank)));
         const fits = cl.length > 0 && cl.every((v) => v.t.rank === r) && dataValues.every((v) => v.t.rank <= r);
         if (fits) {
           mapAll((v) => (v.layout === 'channels-last' ? v : conv(v, 'align', r)));
