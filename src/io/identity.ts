@@ -30,7 +30,8 @@ async function realFolder(dir: string): Promise<string> {
   let at = dir;
   for (;;) {
     try {
-      return path.join(await fs.realpath(at), ...missing.reverse());
+      const real = await fs.realpath(at);
+      return missing.reverse().reduce((p, part) => path.join(p, part), real);
     } catch {
       const up = path.dirname(at);
       if (up === at) return dir;
