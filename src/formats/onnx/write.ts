@@ -66,6 +66,8 @@ interface TensorEdits {
   locations: Map<string, string>;
   /** New byte offsets of external tensors in their (compacted) new data files, by tensor name. */
   offsets: Map<string, number>;
+  /** Lengths for external tensors that had no length entry and no longer end their file. */
+  lengths: Map<string, number>;
 }
 
 /** Structural edits of the main graph (the slim layouts). Everything not named stays as it is. */
@@ -117,6 +119,11 @@ function rewriteTensor(buf: Uint8Array, start: number, end: number, edits: Tenso
   const moved = edits.offsets.get(name);
   if (external && !hadOffset && moved !== undefined && moved !== 0) {
     out.push(...lengthDelimited(TENSOR_EXTERNAL_DATA, [...stringField(ENTRY_KEY, 'offset'), ...stringField(ENTRY_VALUE, String(moved))]));
+  }
+  // One that ran to the end of its file (no length entry) but is now followed by other data gets one.
+  const length = edits.lengths.get(name);
+  if (external && length !== undefined && !fields.some((f) => f.field === TENSOR_EXTERNAL_DATA && entryKey(buf, f) === 'length')) {
+    out.push(...lengthDelimited(TENSOR_EXTERNAL_DATA, [...stringField(ENTRY_KEY, 'length'), ...stringField(ENTRY_VALUE, String(length))]));
   }
   return out;
 }
@@ -204,13 +211,14 @@ export function rewriteModelBytes(
   locations: Map<string, string>,
   graph: GraphEdits = emptyGraphEdits(),
   offsets: Map<string, number> = new Map(),
+  lengths: Map<string, number> = new Map(),
 ): Chunks {
   const refs = new Map<string, TensorRef>();
   for (const [name, ref] of model.constants) if (values.has(ref.name)) refs.set(name, ref);
   for (const name of values.keys()) {
     if (!refs.has(name)) throw new Error(`no constant tensor named "${name}" to update`);
   }
-  const edits: TensorEdits = { values, refs, locations, offsets };
+  const edits: TensorEdits = { values, refs, locations, offsets, lengths };
   const buf = model.bytes;
   const out: Chunks = [];
   for (const f of scanFields(buf)) {
@@ -253,6 +261,7 @@ export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<strin
   const outDir = path.dirname(out);
   const locations = new Map<string, string>();
   const offsets = new Map<string, number>();
+  const lengths = new Map<string, number>();
   const pending: PendingFile[] = [];
   const droppedExternal = [...graph.dropInitializers].map((n) => model.constants.get(n)).filter((r) => r?.storage === 'external');
   for (const loc of model.externalFiles.keys()) {
@@ -272,6 +281,7 @@ export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<strin
       offsets.set(ref.name, at);
       chunks.push(replaced ? () => floatsToBytes(values.get(ref.name)!, ref.dataType) : () => externalBytes(model, ref));
       at += replaced ? encodedBytes(ref) : storedBytes(model, ref);
+      if (ref.external!.length === undefined) lengths.set(ref.name, at - offsets.get(ref.name)!);
     }
     for (const t of graph.addInitializers) {
       const from = droppedExternal.find((r) => r!.external!.location === loc && (t.name ?? '').startsWith(`${r!.name}/kp_`));
@@ -282,9 +292,12 @@ export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<strin
       at += t.rawData.length;
       t.rawData = new Uint8Array(0);
     }
+    // A tensor without a length entry runs to the end of its file: it keeps that form only while
+    // it is still last in the new file.
+    for (const ref of kept) if (ref.external!.length === undefined && offsets.get(ref.name)! + lengths.get(ref.name)! === at) lengths.delete(ref.name);
     pending.push({ path: path.resolve(outDir, newLoc), data: chunks });
   }
-  pending.push({ path: out, data: rewriteModelBytes(model, values, locations, graph, offsets) });
+  pending.push({ path: out, data: rewriteModelBytes(model, values, locations, graph, offsets, lengths) });
   for (const p of pending) {
     if (inputs.includes(path.resolve(p.path))) {
       throw new KpruneError('unsafe-path', `the output would overwrite the input${p.path === out ? '' : `'s data file ${p.path}`}`, {
