@@ -2,11 +2,13 @@
  * Every figure of the report against a value computed by hand: top-1, top-5, agreement, MSE,
  * cosine and PSNR (report/metrics.ts), energy kept (core/reshape.ts), parameters and MACs of a
  * model whose every multiply-accumulate is counted below (report/measure.ts, through prune), and
- * the quality gate at, above and below its boundary, with and without labels (pipeline/gate.ts).
+ * the quality gate at, above and below its boundary, with and without labels (pipeline/gate.ts),
+ * and file sizes raw and gzip (level 6, as the README states).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { quality } from '../src/report/metrics.js';
@@ -243,4 +245,13 @@ test('parameters and MACs of a hand-counted model, before and after the cross', 
   const layer = Object.fromEntries(report.layers.map((l) => [l.id, l]));
   assert.deepEqual([layer.w1.macsBefore, layer.w1.macsAfterEffective, layer.w1.keptParams, layer.w1.nonzeroAfter], [2160, 1200, 60, 60]);
   assert.deepEqual([layer.w2.macsBefore, layer.w2.macsAfterEffective, layer.w2.keptParams, layer.w2.nonzeroAfter], [648, 360, 60, 60]);
+  // Sizes: each file's bytes, and its gzip at level 6 (gzip's default, the README's figure).
+  for (const [which, size] of [['before', before.size], ['after', after.size]] as const) {
+    assert.equal(size.files.length, 1, which);
+    const f = size.files[0];
+    assert.equal(f.bytes, statSync(f.path).size, `${which} bytes`);
+    assert.equal(f.gzipBytes, gzipSync(readFileSync(f.path), { level: 6 }).length, `${which} gzip`);
+    assert.equal(size.bytes, f.bytes);
+    assert.equal(size.gzipBytes, f.gzipBytes);
+  }
 });
