@@ -152,13 +152,17 @@ function runTests(dir: string, files: string[] | 'all'): Promise<Outcome> {
     child.on('close', (code) => {
       clearTimeout(timer);
       // Failed tests: "not ok" lines at any depth, without the file-level wrappers.
-      const failed = [...out.matchAll(/^\s*not ok \d+ - (.+)$/gm)].map((m) => m[1]).filter((n) => !n.startsWith(dir));
+      const all = [...out.matchAll(/^\s*not ok \d+ - (.+)$/gm)].map((m) => m[1]);
+      const named = all.filter((n) => !n.startsWith(dir));
+      // A file that fails as a whole (e.g. an assertion at load) has only its file-level line.
+      const failed = named.length > 0 ? named : all.map((n) => `${path.relative(dir, n)} (the file failed)`);
       resolve({ caught: code !== 0, failed: [...new Set(failed)], seconds: (performance.now() - t0) / 1000, timedOut });
     });
   });
 }
 
 async function main(): Promise<number> {
+  const began = performance.now();
   const args = parseArgs(process.argv.slice(2));
   const list = MUTATIONS.filter((m) => !args.only || args.only.has(m.id));
   if (args.only) for (const id of args.only) if (!MUTATIONS.some((m) => m.id === id)) throw new Error(`no mutation named ${id}`);
@@ -216,7 +220,7 @@ async function main(): Promise<number> {
       console.log(`${o.caught ? 'caught  ' : 'SURVIVED'} ${m.id} (${o.seconds.toFixed(0)} s)${o.caught ? `: ${by}` : ` — ${m.why}; ran ${args.full ? 'the whole suite' : m.tests.join(', ')}`}`);
     }
     const survived = results.filter((r) => !r.o.caught);
-    console.log(`\n${results.length - survived.length} of ${results.length} mutations caught${survived.length ? `; survived: ${survived.map((r) => r.m.id).join(', ')}` : ''}`);
+    console.log(`\n${results.length - survived.length} of ${results.length} mutations caught${survived.length ? `; survived: ${survived.map((r) => r.m.id).join(', ')}` : ''} (${((performance.now() - began) / 60_000).toFixed(1)} min in all)`);
     return survived.length > 0 ? 1 : 0;
   } finally {
     if (!args.keep) rmSync(dir, { recursive: true, force: true });
