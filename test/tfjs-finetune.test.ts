@@ -15,6 +15,8 @@ import { randomFloats } from './helpers/onnx-builder.js';
 import { functionalModel, saveLayersModel, seedWeights, tfjs } from './helpers/tfjs-models.js';
 import { tempDir } from './helpers/tmp.js';
 import { checkAgreement } from '../src/runtime/finetune-run.js';
+import { finetuneSampleCount } from '../src/pipeline/finetune.js';
+import { assertSameFigures, judge } from './helpers/tfjs-figures.js';
 
 const dir = tempDir('kprune-tfjs-finetune-');
 
@@ -60,6 +62,24 @@ test('fine-tuning a TF.js LayersModel: kept positions train, pruned ones stay ze
   if (report.accuracy.status === 'measured' && rec.accuracy.status === 'measured') {
     t.diagnostic(`agreement with the original on ${report.accuracy.written.clean.samples} samples: reconstructed ${rec.accuracy.written.clean.agreement}, fine-tuned ${report.accuracy.written.clean.agreement}; held-out loss ${report.finetune.heldOut.before.loss.toFixed(4)} -> ${report.finetune.heldOut.after.loss.toFixed(4)} (best step ${report.finetune.bestStep})`);
   }
+  // What the report measured, computed here: the written file loaded by TF.js and run on the same
+  // evaluation samples (drawn beside the calibration and fine-tuning samples), and the
+  // reconstruction-only file (the same reconstruction: same calibration samples and seed) for the
+  // report's "reconstructed" row.
+  const seen = await judge(tf, {
+    original: file, written: tuned, others: [reconstructed], plan: report.plan.entries, data: x,
+    calib: 32 + finetuneSampleCount({ steps: 30, batch: 16 }), eval: 32,
+  });
+  if (report.accuracy.status !== 'measured') return;
+  assert.equal(report.accuracy.evalSource, seen.evalSource, 'the same samples');
+  assertSameFigures(report.accuracy.written.clean, seen.written, 1e-3, 'fine-tuned, written');
+  assertSameFigures(report.accuracy.reshaped.clean, seen.reshaped, 1e-3, 'reshaped');
+  assert.ok(report.accuracy.reconstructed, 'the reconstructed row');
+  assertSameFigures(report.accuracy.reconstructed.clean, seen.others[0], 1e-3, 'reconstructed');
+  t.diagnostic(`logit MSE to the original: reshaped ${seen.reshaped.mse.toPrecision(4)}, reconstructed ${seen.others[0].mse.toPrecision(4)}, fine-tuned ${seen.written.mse.toPrecision(4)}`);
+  assert.ok(seen.written.mse < 0.5 * seen.reshaped.mse, `the fine-tuned model is far closer to the original than the reshaped-only one: ${seen.written.mse} vs ${seen.reshaped.mse}`);
+  assert.ok(seen.written.agreement! >= seen.reshaped.agreement!);
+  assert.ok(seen.written.mse < seen.others[0].mse, 'and closer than reconstruction alone');
 });
 
 test('fine-tuning a TF.js GraphModel: kernels fed in place of their Const nodes, TF.js gradients (wasm: kprune\'s kernels)', async (t) => {
@@ -76,6 +96,17 @@ test('fine-tuning a TF.js GraphModel: kernels fed in place of their Const nodes,
   assert.ok(report.finetune.heldOut.after.loss <= report.finetune.heldOut.before.loss);
   assert.ok(report.finetune.bestStep > 0, 'a trained checkpoint beat the reconstructed start');
   t.diagnostic(`held-out MSE ${report.finetune.heldOut.before.loss.toPrecision(4)} -> ${report.finetune.heldOut.after.loss.toPrecision(4)} (best step ${report.finetune.bestStep}, ${report.finetune.backend})`);
+  // The written file in TF.js on the report's evaluation samples: the report's MSE, cosine and PSNR.
+  const { tfjs: tfjsOf } = await import('./helpers/tfjs-models.js');
+  const seen = await judge(await tfjsOf(), { original: file, written: out, plan: report.plan.entries, data: x, calib: 32 + finetuneSampleCount({ steps: 30, batch: 16 }), eval: 16 });
+  assert.equal(report.accuracy.status, 'measured');
+  if (report.accuracy.status === 'measured') {
+    assert.equal(report.accuracy.evalSource, seen.evalSource, 'the same samples');
+    assertSameFigures(report.accuracy.written.clean, seen.written, 1e-3, 'fine-tuned, written');
+    assertSameFigures(report.accuracy.reshaped.clean, seen.reshaped, 1e-3, 'reshaped');
+  }
+  t.diagnostic(`output MSE to the original on 16 samples: reshaped ${seen.reshaped.mse.toPrecision(4)}, fine-tuned ${seen.written.mse.toPrecision(4)}`);
+  assert.ok(seen.written.mse < seen.reshaped.mse, 'closer to the original than the reshaped-only model');
   const written = await loadModel(out);
   for (const l of written.layers) {
     const w = l.weights;

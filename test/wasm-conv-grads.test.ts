@@ -10,18 +10,34 @@ import { tfjsRuntime } from '../src/runtime/tfjs-backend.js';
 import { registerWasmConvGradients } from '../src/runtime/wasm-conv-grads.js';
 import { randomFloats } from './helpers/onnx-builder.js';
 
-type Case = { kind: 'conv' | 'fused' | 'depthwise'; stride: number; pad: 'same' | 'valid' };
+type Stride = number | [number, number];
+/** x is [batch, h, w, 3]; conv filters [3, 3, 3, 4], depthwise [3, 3, 3, 2] (multiplier 2). */
+type Case = { kind: 'conv' | 'fused' | 'depthwise'; h: number; w: number; stride: Stride; pad: 'same' | 'valid' };
+// Non-square and odd sizes, stride 2 (and 2 x 1), "same" and "valid", for every kernel: on a square
+// input with stride 1, top and left pads are equal and height and width interchangeable, so a
+// kernel mixing them up would pass. 8x7 at stride 2 "same" pads 0 on top and 1 on the left.
+// (No dilation: TF.js has no gradients for dilated convolutions, so these kernels never see one.)
 const CASES: Case[] = [
-  { kind: 'conv', stride: 1, pad: 'same' },
-  { kind: 'conv', stride: 2, pad: 'valid' },
-  { kind: 'fused', stride: 2, pad: 'same' },
-  { kind: 'depthwise', stride: 1, pad: 'same' },
-  { kind: 'depthwise', stride: 2, pad: 'valid' },
+  { kind: 'conv', h: 7, w: 7, stride: 1, pad: 'same' },
+  { kind: 'conv', h: 7, w: 7, stride: 2, pad: 'valid' },
+  { kind: 'conv', h: 8, w: 7, stride: 2, pad: 'same' },
+  { kind: 'conv', h: 8, w: 7, stride: 2, pad: 'valid' },
+  { kind: 'conv', h: 9, w: 5, stride: 1, pad: 'same' },
+  { kind: 'conv', h: 6, w: 9, stride: [2, 1], pad: 'same' },
+  { kind: 'fused', h: 7, w: 7, stride: 2, pad: 'same' },
+  { kind: 'fused', h: 8, w: 7, stride: 2, pad: 'same' },
+  { kind: 'fused', h: 5, w: 9, stride: 1, pad: 'valid' },
+  { kind: 'depthwise', h: 7, w: 7, stride: 1, pad: 'same' },
+  { kind: 'depthwise', h: 7, w: 7, stride: 2, pad: 'valid' },
+  { kind: 'depthwise', h: 8, w: 7, stride: 2, pad: 'same' },
+  { kind: 'depthwise', h: 8, w: 7, stride: 2, pad: 'valid' },
+  { kind: 'depthwise', h: 9, w: 5, stride: 1, pad: 'same' },
+  { kind: 'depthwise', h: 5, w: 8, stride: [1, 2], pad: 'same' },
 ];
 
 function gradients(tf: typeof TF, c: Case): Float32Array[] {
   return tf.tidy(() => {
-    const x = tf.variable(tf.tensor(randomFloats(2 * 7 * 7 * 3, 1), [2, 7, 7, 3]));
+    const x = tf.variable(tf.tensor(randomFloats(2 * c.h * c.w * 3, 1), [2, c.h, c.w, 3]));
     const shape: [number, number, number, number] = c.kind === 'depthwise' ? [3, 3, 3, 2] : [3, 3, 3, 4];
     const w = tf.variable(tf.tensor(randomFloats(shape.reduce((a, b) => a * b, 1), 2), shape));
     const { grads } = tf.variableGrads(() => {

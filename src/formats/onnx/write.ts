@@ -67,6 +67,8 @@ interface TensorEdits {
   locations: Map<string, string>;
   /** New byte offsets of external tensors in their (compacted) new data files, by tensor name. */
   offsets: Map<string, number>;
+  /** Lengths for external tensors that had no length entry and no longer end their file. */
+  lengths: Map<string, number>;
 }
 
 /** Structural edits of the main graph (the slim layouts). Everything not named stays as it is. */
@@ -118,6 +120,11 @@ function rewriteTensor(buf: Uint8Array, start: number, end: number, edits: Tenso
   const moved = edits.offsets.get(name);
   if (external && !hadOffset && moved !== undefined && moved !== 0) {
     pushAll(out, lengthDelimited(TENSOR_EXTERNAL_DATA, [...stringField(ENTRY_KEY, 'offset'), ...stringField(ENTRY_VALUE, String(moved))]));
+  }
+  // One that ran to the end of its file (no length entry) but is now followed by other data gets one.
+  const length = edits.lengths.get(name);
+  if (external && length !== undefined && !fields.some((f) => f.field === TENSOR_EXTERNAL_DATA && entryKey(buf, f) === 'length')) {
+    pushAll(out, lengthDelimited(TENSOR_EXTERNAL_DATA, [...stringField(ENTRY_KEY, 'length'), ...stringField(ENTRY_VALUE, String(length))]));
   }
   return out;
 }
@@ -205,13 +212,14 @@ export function rewriteModelBytes(
   locations: Map<string, string>,
   graph: GraphEdits = emptyGraphEdits(),
   offsets: Map<string, number> = new Map(),
+  lengths: Map<string, number> = new Map(),
 ): Chunks {
   const refs = new Map<string, TensorRef>();
   for (const [name, ref] of model.constants) if (values.has(ref.name)) refs.set(name, ref);
   for (const name of values.keys()) {
     if (!refs.has(name)) throw new Error(`no constant tensor named "${name}" to update`);
   }
-  const edits: TensorEdits = { values, refs, locations, offsets };
+  const edits: TensorEdits = { values, refs, locations, offsets, lengths };
   const buf = model.bytes;
   const out: Chunks = [];
   for (const f of scanFields(buf)) {
@@ -289,6 +297,7 @@ export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<strin
     t.dropGroup('model');
     const locations = new Map<string, string>();
     const offsets = new Map<string, number>();
+    const lengths = new Map<string, number>();
     const pending: (PendingFile & { role: string })[] = [];
     const droppedExternal = [...graph.dropInitializers].map((n) => model.constants.get(n)).filter((r) => r?.storage === 'external');
     for (const { name, locations: locs } of (await outputDataFiles(model, out, (f) => t.taken(f, 'model'))).values()) {
@@ -307,6 +316,7 @@ export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<strin
         offsets.set(ref.name, at);
         chunks.push(replaced ? () => floatsToBytes(values.get(ref.name)!, ref.dataType) : () => externalBytes(model, ref));
         at += replaced ? encodedBytes(ref) : storedBytes(model, ref);
+        if (ref.external!.length === undefined) lengths.set(ref.name, at - offsets.get(ref.name)!);
       }
       for (const added of graph.addInitializers) {
         const from = droppedExternal.find((r) => locs.includes(r!.external!.location) && (added.name ?? '').startsWith(`${r!.name}/kp_`));
@@ -317,9 +327,12 @@ export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<strin
         at += added.rawData.length;
         added.rawData = new Uint8Array(0);
       }
+      // A tensor without a length entry runs to the end of its file: it keeps that form only while
+      // it is still last in the new file.
+      for (const ref of kept) if (ref.external!.length === undefined && offsets.get(ref.name)! + lengths.get(ref.name)! === at) lengths.delete(ref.name);
       pending.push({ path: path.join(path.dirname(out), name), data: chunks, role: 'a data file of the output model' });
     }
-    pending.push({ path: out, data: rewriteModelBytes(model, values, locations, graph, offsets), role: 'the output model' });
+    pending.push({ path: out, data: rewriteModelBytes(model, values, locations, graph, offsets, lengths), role: 'the output model' });
     for (const p of pending) t.declare({ path: p.path, role: p.role, group: 'model' });
     for (const p of pending) await t.write(p.path, p.data);
     const modelBytes = (pending[pending.length - 1].data as Uint8Array[]).reduce((a, c) => a + c.length, 0);
