@@ -10,6 +10,8 @@ import { pruneCommand } from './commands/prune.js';
 import { shapesCommand } from './commands/shapes.js';
 import { compareCommand } from './commands/compare.js';
 import { EXIT_BAD_INPUT, EXIT_INTERNAL } from './exit-codes.js';
+import { firstWord } from './command-guard.js';
+import { addEpilogue } from './help.js';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`kprune: ${message}\n`);
@@ -40,7 +42,15 @@ export async function main(argv: string[]): Promise<void> {
   program.addCommand(analyzeCommand());
   program.addCommand(compareCommand());
   program.addCommand(shapesCommand());
+  addEpilogue(program);
   for (const c of program.commands) c.exitOverride();
+  // `prune` is the default command, so commander would take a misspelt command for a model.
+  const word = firstWord(argv.slice(2), program.commands.map((c) => c.name()));
+  if (word.kind === 'help') {
+    program.outputHelp();
+    process.exit(0);
+  }
+  if (word.kind === 'unknown') fail(word.message, EXIT_BAD_INPUT);
   try {
     await program.parseAsync(argv);
   } catch (e) {

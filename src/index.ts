@@ -14,7 +14,7 @@ export { reshape, recover, exportModel } from './pipeline/steps.js';
 export type { Reshaping } from './pipeline/steps.js';
 export type { CompareOptions, CompareReport } from './pipeline/compare.js';
 export type { Gate } from './pipeline/gate.js';
-export { loadModel } from './formats/index.js';
+export { loadModel, defaultOutputPath } from './formats/index.js';
 export type { LoadedModel } from './formats/index.js';
 export * from './core/lattice.js';
 export { analyzeModel, analyzeLayer } from './core/analysis.js';
