@@ -12,6 +12,7 @@ import { QualityPair, DataOptions, openData, evaluateRunners, DataContext, Evalu
 import { ProgressListener } from './progress.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { VERSION } from '../version.js';
+import { layerOfPiece } from './pieces.js';
 import { Gate, checkGate } from './gate.js';
 import { OutputTransaction } from '../io/transaction.js';
 import { RunInput, declareReads, reportBytes, transact } from './outputs.js';
@@ -55,9 +56,11 @@ export interface CompareReport {
   timings: Record<string, number>;
 }
 
-async function figures(m: LoadedModel, shapes: Map<string, number[]> | null, unknown: string, gzip?: boolean): Promise<ModelFigures> {
-  const conv = new Set(m.layers.map((l) => l.id));
-  const isConv = (w: string) => conv.has(w);
+async function figures(m: LoadedModel, shapes: Map<string, number[]> | null, unknown: string, gzip?: boolean, otherIds: Iterable<string> = []): Promise<ModelFigures> {
+  const conv = new Set([...m.layers.map((l) => l.id), ...otherIds]);
+  // A decomposed model's 3x3 weights are its pieces ("<weight>/kp_..."): they count as the 3x3
+  // weights they replace, so that a decomposed B is not reported as having none.
+  const isConv = (w: string) => conv.has(w) || layerOfPiece(w, conv) !== undefined;
   const macs: MacFigures = shapes ? measureMacs(m.inventory(), await m.outputShapes(shapes), shapes, isConv) : { status: 'unknown', reason: unknown };
   return { size: await measureFiles(m.files, { gzip }), params: measureParams(m.inventory(), isConv), macs };
 }
@@ -79,15 +82,15 @@ export async function compare(fileA: string, fileB: string, options: CompareOpti
 
 async function measureBoth(a: LoadedModel, b: LoadedModel, fileA: string, fileB: string, options: CompareOptions, timings: Record<string, number>): Promise<CompareReport> {
   const on = options.onProgress;
-  const sa = resolveInputShapes(a, options.inputShape);
-  const sb = resolveInputShapes(b, options.inputShape);
+  const sa = resolveInputShapes(a, options.inputShape, options.data?.preprocess);
+  const sb = resolveInputShapes(b, options.inputShape, options.data?.preprocess);
   const sameInputs = JSON.stringify(a.inputs.map((i) => i.dims.length)) === JSON.stringify(b.inputs.map((i) => i.dims.length));
   if (!sameInputs) {
     throw new KpruneError('usage', `the two models do not take the same inputs (${a.inputs.length} vs ${b.inputs.length} inputs, or different ranks)`, { file: fileB });
   }
   const [before, after] = await timed(timings, 'measure', on, async () => [
     await figures(a, sa.inputShapes, sa.unknownReason, options.gzip),
-    await figures(b, sb.inputShapes, sb.unknownReason, options.gzip),
+    await figures(b, sb.inputShapes, sb.unknownReason, options.gzip, a.layers.map((l) => l.id)),
   ]);
   const runs = options.latencyRuns ?? 50;
   let latency: CompareReport['latency'] = { status: 'unknown', reason: runs === 0 ? 'not measured (latencyRuns 0)' : sa.unknownReason };
@@ -104,7 +107,7 @@ async function measureBoth(a: LoadedModel, b: LoadedModel, fileA: string, fileB:
       const { pairs, classifier, occlusion } = await timed(timings, 'evaluate', on, () => evaluateRunners(ctx!, [ctx!.runner, runnerB], on));
       accuracy = {
         status: 'measured', classifier, labelled: ctx.split.eval.labels !== undefined, evalSource: ctx.split.eval.source,
-        evalSamples: ctx.split.eval.count, occlusion, a: pairs[0], b: pairs[1], runtime: `${ctx.runner.runtime}; ${runnerB.runtime}`,
+        evalSamples: ctx.split.eval.count, occlusion, a: pairs[0], b: pairs[1], runtime: ctx.runner.runtime === runnerB.runtime ? ctx.runner.runtime : `A: ${ctx.runner.runtime}; B: ${runnerB.runtime}`,
       };
     } finally {
       await runnerB.release();

@@ -12,6 +12,7 @@ import { LoadedModel, WriteResult } from '../formats/index.js';
 import { MacFigures, measureFiles, measureMacs, measureParams } from '../report/measure.js';
 import { LayerReport, PruneReport, REPORT_SCHEMA_VERSION } from '../report/report.js';
 import { VERSION } from '../version.js';
+import { layerOfPiece } from './pieces.js';
 import { checkThreshold } from './analyze.js';
 import { loadPrunable } from './load.js';
 import { verifyByReading } from './verify.js';
@@ -192,7 +193,7 @@ async function finish(state: Reshaped): Promise<PruneReport> {
   const { model, file, outFile, options, plan, newWeights, timings, tx } = state;
   const onPhase = options.onProgress;
 
-  const { inputShapes, unknownReason: macsUnknown } = resolveInputShapes(model, options.inputShape);
+  const { inputShapes, unknownReason: macsUnknown } = resolveInputShapes(model, options.inputShape, options.data?.preprocess);
 
   const masks = new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)]));
   const timingShapes = inputShapes ? withBatch(inputShapes, model, options.batch ?? 1) : null;
@@ -377,7 +378,7 @@ async function afterWrite(
     skipped: model.skipped,
     shapeRanking: analysis.shapes,
     method: {
-      size: 'bytes on disk of every file of the model (model and external data); gzip: node:zlib at level 6 (the gzip default)',
+      size: `bytes on disk of every file of the model (${model.format === 'onnx' ? 'model and external data' : 'model.json and weight shards'}); gzip: node:zlib at level 6 (the gzip default)`,
       params: 'elements of all float weight tensors (initializers and Constant nodes); non-zero: elements not exactly 0',
       macs: `multiply-accumulates of convolution and dense/matmul nodes with constant weights, output sizes from one ${runtime} run at the stated input shape (of the written model, or of the original when every layer is written masked: the same graph); effective skips multiplications by weights that are exactly 0`,
       energyKept: 'sum of w^2 after reshaping over sum of w^2 before, per weight tensor',
@@ -405,15 +406,4 @@ async function verifyAgainstInput(model: LoadedModel, staged: string, inputShape
     }
     throw e;
   }
-}
-
-/**
- * The reshaped layer a decomposed piece's kernel belongs to: pieces are named "<weight>/kp_..." (a
- * TF.js piece's bias, "<weight>/kp_piece0/bias", is a bias, not a 3x3 weight).
- */
-function layerOfPiece(weight: string, ids: Set<string>): string | undefined {
-  const i = weight.lastIndexOf('/kp_');
-  if (i < 0 || weight.endsWith('/bias')) return undefined;
-  const id = weight.slice(0, i);
-  return ids.has(id) ? id : undefined;
 }

@@ -11,8 +11,8 @@ import type { QualityFigures } from './metrics.js';
 import type { LayerReport, ModelFigures, PruneReport } from './report.js';
 import type { LatencyComparison } from '../runtime/latency.js';
 import type { Gate } from '../pipeline/gate.js';
-import { formatBytes, formatCount } from './text.js';
-import { baseName, esc } from './html-escape.js';
+import { formatBytes, formatCount, layoutSizeNote } from './text.js';
+import { baseName, esc, sideFiles } from './html-escape.js';
 import { REPORT_CSS } from './html-style.js';
 import { barChartSvg, barSvg, heatLegendSvg, heatMapSvg, legendMarksSvg } from './html-svg.js';
 
@@ -102,7 +102,7 @@ export function sizeCards(b: ModelFigures, a: ModelFigures, sides: Sides = BEFOR
   const cards: Card[] = [{
     kind: 'figure', title: 'File size', before: bytesFigure(b.size.bytes), after: bytesFigure(a.size.bytes), ...labels,
     notes: [
-      ...(b.size.files.length > 1 || a.size.files.length > 1 ? [`files: ${b.size.files.length} ${sides.before}, ${a.size.files.length} ${sides.after} (model and external data)`] : []),
+      ...(b.size.files.length > 1 || a.size.files.length > 1 ? [`files: ${b.size.files.length} ${sides.before}, ${a.size.files.length} ${sides.after} (${sideFiles(b.size.files)})`] : []),
       ...(a.size.gzipBytes === null || b.size.gzipBytes === null ? ['gzip sizes not measured (--no-gzip)'] : []),
       ...notes,
     ],
@@ -156,7 +156,7 @@ function summaryCards(r: PruneReport): Card[] {
   const b = r.before.size.gzipBytes;
   const a = r.after.size.gzipBytes;
   const cards = sizeCards(r.before, r.after, BEFORE_AFTER, a !== null && b !== null && a < b && r.after.size.bytes >= r.before.size.bytes
-    ? ['the masked layout keeps zeros in place, so the raw file keeps its size; the savings show in gzip and in effective MACs']
+    ? [layoutSizeNote(r.layers.map((l) => l.layout))]
     : []);
   cards.push(paramsCard(r.before, r.after));
   const dense = r.layers.reduce((x, l) => x + l.params, 0);
