@@ -32,5 +32,8 @@ export { renderAnalyze, renderPrune, renderShapes, renderCompare } from './repor
 export { masksDocument, torchModuleFromNode } from './report/masks.js';
 export { renderHtml } from './report/html.js';
 export { renderCompareHtml } from './report/html-compare.js';
+export { renderAnalyzeHtml } from './report/html-analyze.js';
+export { currentRunInfo, shellQuote } from './report/run-info.js';
+export type { RunInfo } from './report/run-info.js';
 export type { MasksDocument, MaskEntry } from './report/masks.js';
 export { VERSION } from './version.js';

@@ -6,7 +6,7 @@ import { EXIT_GATE } from '../exit-codes.js';
 import { Output, announceGate, announceReplaced, existing, whereWritten } from '../announce.js';
 import { checkCompareCombos } from '../combos.js';
 import { addEpilogue } from '../help.js';
-import { printJson } from '../output.js';
+import { commandLine, printJson } from '../output.js';
 import { progressView } from '../progress.js';
 import { parseInteger, parseNumber } from '../parse.js';
 import { terminalStyle } from '../style.js';
@@ -54,7 +54,7 @@ export function compareCommand(): Command {
       const report = await compare(a, b, {
         data: dataOptions(opts), inputShape: opts.inputShape, batch: opts.batch, latencyRuns: opts.latencyRuns,
         threads: opts.threads, gzip: opts.gzip, maxDrop: opts.maxDrop, onProgress: view.update,
-        report: opts.report, otherInputs: cliInputs(opts),
+        report: opts.report, otherInputs: cliInputs(opts), commandLine: commandLine(),
       });
       view.done();
       announceReplaced(before);

@@ -6,7 +6,7 @@ import { addEpilogue, shapeList } from '../help.js';
 import { applyConfig, cliInputs } from '../config.js';
 import { DataFlags, addDataOptions, dataOptions } from '../data-options.js';
 import { EXIT_GATE } from '../exit-codes.js';
-import { printJson, readJsonFile } from '../output.js';
+import { commandLine, printJson, readJsonFile } from '../output.js';
 import { progressView } from '../progress.js';
 import { collectPairs, parseInteger, parseNumber } from '../parse.js';
 import { terminalStyle } from '../style.js';
@@ -129,6 +129,7 @@ export function pruneCommand(): Command {
         report: opts.report,
         emitMasks: opts.emitMasks,
         otherInputs: cliInputs(opts),
+        commandLine: commandLine(),
       });
       view.done();
       announceReplaced(before);

@@ -17,6 +17,7 @@ import { Gate, checkGate } from './gate.js';
 import { OutputTransaction } from '../io/transaction.js';
 import { RunInput, declareReads, reportBytes, transact } from './outputs.js';
 import { renderCompareHtml } from '../report/html-compare.js';
+import { currentRunInfo } from '../report/run-info.js';
 
 export interface CompareOptions {
   data?: DataOptions;
@@ -33,6 +34,8 @@ export interface CompareOptions {
   report?: string;
   /** Files the caller read for this run (a config file): the report may not replace them. */
   otherInputs?: RunInput[];
+  /** The command line shown on the report page (default: this process's). */
+  commandLine?: string;
 }
 
 export interface CompareAccuracy extends EvaluationInfo {
@@ -75,7 +78,7 @@ export async function compare(fileA: string, fileB: string, options: CompareOpti
     await declareReads(tx, [[a, 'model A'], [b, 'model B']], options.data, options.otherInputs);
     await tx.validate();
     const report = await measureBoth(a, b, fileA, fileB, options, timings);
-    if (options.report) await tx.write(options.report, reportBytes(options.report, () => renderCompareHtml(report), report));
+    if (options.report) await tx.write(options.report, reportBytes(options.report, () => renderCompareHtml(report, currentRunInfo(options.commandLine)), report));
     return report;
   });
 }

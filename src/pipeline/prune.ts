@@ -31,6 +31,7 @@ import type { LayoutTiming } from '../formats/onnx/auto-layout.js';
 import { OutputTransaction } from '../io/transaction.js';
 import { RunInput, declareReads, jsonBytes, reportBytes, transact } from './outputs.js';
 import { renderHtml } from '../report/html.js';
+import { currentRunInfo } from '../report/run-info.js';
 import { masksDocument } from '../report/masks.js';
 
 export interface PruneOptions {
@@ -94,6 +95,8 @@ export interface PruneOptions {
   emitMasks?: string;
   /** Files the caller read for this run (a config or plan file): no output may replace them. */
   otherInputs?: RunInput[];
+  /** The command line shown on the report page (default: this process's). */
+  commandLine?: string;
 }
 
 export const DEFAULT_SHAPE = 'cross';
@@ -224,7 +227,7 @@ async function finish(state: Reshaped): Promise<PruneReport> {
   }
   const report = await afterWrite(state, written, inputShapes, macsUnknown, timingShapes, layoutTimings, fallback);
   // The report and masks join the model in the transaction.
-  if (options.report) await tx.write(options.report, reportBytes(options.report, () => renderHtml(report), report));
+  if (options.report) await tx.write(options.report, reportBytes(options.report, () => renderHtml(report, currentRunInfo(options.commandLine)), report));
   if (options.emitMasks) await tx.write(options.emitMasks, jsonBytes(masksDocument(report)));
   return report;
 }
