@@ -3,7 +3,7 @@
  */
 export { analyze } from './pipeline/analyze.js';
 export type { AnalyzeOptions } from './pipeline/analyze.js';
-export { prune, DEFAULT_SHAPE } from './pipeline/prune.js';
+export { prune, DEFAULT_SHAPE, DEFAULT_LAYOUT } from './pipeline/prune.js';
 export type { PruneOptions } from './pipeline/prune.js';
 export type { RunInput } from './pipeline/outputs.js';
 export { removeWritesInProgress } from './io/cleanup.js';

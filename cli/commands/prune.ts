@@ -66,7 +66,7 @@ export function pruneCommand(): Command {
     .option('--layer-shape <name=shape>', 'give one layer (node or weight name) its own shape; repeatable', collectPairs)
     .option('-o, --output <file>', 'where to write the slimmed model (default: <name>.kpruned.onnx beside an ONNX input; <name>.kpruned/<name>.json beside a TF.js one)')
     .addOption(new Option('--weights <storage>', 'TF.js: keep the weights\' storage (quantization, float16) or write float32').choices(['keep', 'float32']))
-    .addOption(new Option('--layout <layout>', 'how reshaped layers are stored: masked (zeros in place), decomposed (smaller convolutions: fewer bytes and MACs), sparse (a Constant with a COO sparse_value), auto (per layer, the faster of masked and decomposed, timed here)').choices(['masked', 'decomposed', 'sparse', 'auto']))
+    .addOption(new Option('--layout <layout>', 'how reshaped layers are stored: decomposed (the default: smaller convolutions holding only the kept weights, fewer bytes and MACs, exact), masked (zeros in place: the original structure, to train further), sparse (a Constant with a COO sparse_value), auto (per layer, the faster of masked and decomposed, timed here)').choices(['masked', 'decomposed', 'sparse', 'auto']))
     .option('--report <file>', 'also write the report: .html for a page to open in a browser, else JSON')
     .option('--json', 'print the report as one JSON document on stdout, nothing else')
     .option('--emit-masks <file>', 'write the chosen 3x3 masks per layer as JSON, to apply in PyTorch or Keras')

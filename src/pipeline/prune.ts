@@ -56,8 +56,9 @@ export interface PruneOptions {
   /** `reconstruct` (default with data) or `none`. */
   recover?: 'reconstruct' | 'none';
   /**
-   * How reshaped layers are stored: `masked` (zeros in place, the default), `decomposed` (a sum of
-   * smaller convolutions holding only the kept weights), or `sparse` (a Constant node with a COO `sparse_value`).
+   * How reshaped layers are stored: `decomposed` (the default: a sum of smaller convolutions holding
+   * only the kept weights), `masked` (zeros in place: the original structure, for further training),
+   * or `sparse` (a Constant node with a COO `sparse_value`).
    */
   layout?: Layout | 'auto';
   /**
@@ -100,6 +101,14 @@ export interface PruneOptions {
 }
 
 export const DEFAULT_SHAPE = 'cross';
+
+/**
+ * `decomposed` by default: exact (the same outputs as masked, up to float rounding), and the file
+ * is smaller (0.56-0.71x on the models measured) where `masked` keeps the original's size, the
+ * commonest complaint about pruning tools. `masked` on request, for training the result further in
+ * its original structure.
+ */
+export const DEFAULT_LAYOUT: Layout = 'decomposed';
 
 function fixedOverrides(layerShapes: Record<string, string> = {}): Record<string, ShapeSpec & { kind: 'fixed' }> {
   const out: Record<string, ShapeSpec & { kind: 'fixed' }> = {};
@@ -206,9 +215,10 @@ async function finish(state: Reshaped): Promise<PruneReport> {
     layoutTimings = await timed(timings, 'chooseLayouts', onPhase, () => model.chooseLayouts(newWeights, masks, timingShapes, (done, total, name) => onPhase?.({ phase: 'timing layouts', done, total, unit: 'layers', detail: name })));
   }
   const chosen = new Map((layoutTimings ?? []).map((t) => [t.layer, t.choice]));
-  const requested = options.layout ?? 'masked';
+  const requested = options.layout ?? DEFAULT_LAYOUT;
   const layoutRequests = new Map(plan.entries.map((e) => [e.layer, {
-    layout: requested === 'auto' ? chosen.get(e.layer) ?? 'masked' : requested,
+    // A layer that keeps all 9 positions has nothing to decompose: by default it stays as it was.
+    layout: requested === 'auto' ? chosen.get(e.layer) ?? 'masked' : options.layout === undefined && !e.mask.includes('0') ? 'masked' : requested,
     mask: masks.get(e.layer)!,
   } as LayoutRequest]));
   // Staged in the run's transaction: verified and measured there, committed by prune().

@@ -154,7 +154,7 @@ export function renderPrune(r: PruneReport, options: RenderOptions = {}): string
   const out: string[] = [];
   const planName = r.plan.spec === 'auto' ? `auto, budget ${r.plan.budget}` : r.plan.spec;
   const layouts = [...new Set(r.layers.map((l) => l.layout))].join('/');
-  out.push(style.bold(`${r.input.path} -> ${r.output.path}`));
+  out.push(style.bold(`${r.input.path} -> ${r.output.path}`) + ` (layout ${layouts}${layouts === 'masked' ? ': zeros in place, same file size' : layouts === 'decomposed' ? ': smaller convolutions, only the kept weights stored' : ''})`);
   out.push(`shape ${planName}, layout ${layouts}: ${r.layers.length} 3x3 weight tensors reshaped, ${pct(r.plan.keptFraction)} of their positions kept`);
   out.push(...gateLine(r.gate));
   if (r.layoutFallback) out.push(`layout: ${r.layoutFallback}`);
