@@ -9,6 +9,7 @@ import { analyzeCommand } from './commands/analyze.js';
 import { pruneCommand } from './commands/prune.js';
 import { shapesCommand } from './commands/shapes.js';
 import { compareCommand } from './commands/compare.js';
+import { sweepCommand } from './commands/sweep.js';
 import { EXIT_BAD_INPUT, EXIT_INTERNAL } from './exit-codes.js';
 import { firstWord } from './command-guard.js';
 import { addEpilogue } from './help.js';
@@ -41,6 +42,7 @@ export async function main(argv: string[]): Promise<void> {
   program.addCommand(pruneCommand(), { isDefault: true });
   program.addCommand(analyzeCommand());
   program.addCommand(compareCommand());
+  program.addCommand(sweepCommand());
   program.addCommand(shapesCommand());
   addEpilogue(program);
   for (const c of program.commands) c.exitOverride();
