@@ -14,7 +14,7 @@ import { progressView } from '../cli/progress.js';
 
 const dir = tempDir();
 const vgg = path.join(FIXTURES, 'models', 'vgg-fmnist.onnx');
-const COMMANDS = ['prune', 'analyze', 'compare', 'shapes'];
+const COMMANDS = ['prune', 'analyze', 'compare', 'sweep', 'shapes'];
 
 function kprune(args: string[], cwd = dir) {
   const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
@@ -35,7 +35,7 @@ test('a misspelt command is named with the closest one, exit 2, nothing written'
     [['analyse', vgg], /^kprune: unknown command 'analyse' \(did you mean 'analyze'\?\)\n$/],
     [['compar', vgg, vgg], /^kprune: unknown command 'compar' \(did you mean 'compare'\?\)\n$/],
     [['prnue', vgg], /did you mean 'prune'/],
-    [['frobnicate', vgg], /^kprune: unknown command 'frobnicate', and no file of that name \(commands: prune, analyze, compare, shapes; or give a model file\)\n$/],
+    [['frobnicate', vgg], /^kprune: unknown command 'frobnicate', and no file of that name \(commands: prune, analyze, compare, sweep, shapes; or give a model file\)\n$/],
   ] as [string[], RegExp][]) {
     const r = kprune(args);
     assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);
