@@ -9,7 +9,10 @@ import { analyzeCommand } from './commands/analyze.js';
 import { pruneCommand } from './commands/prune.js';
 import { shapesCommand } from './commands/shapes.js';
 import { compareCommand } from './commands/compare.js';
+import { sweepCommand } from './commands/sweep.js';
 import { EXIT_BAD_INPUT, EXIT_INTERNAL } from './exit-codes.js';
+import { firstWord } from './command-guard.js';
+import { addEpilogue } from './help.js';
 
 function fail(message: string, code: number): never {
   // Messages quote names from the input files: no control characters reach the terminal.
@@ -43,8 +46,17 @@ export async function main(argv: string[]): Promise<void> {
   program.addCommand(pruneCommand(), { isDefault: true });
   program.addCommand(analyzeCommand());
   program.addCommand(compareCommand());
+  program.addCommand(sweepCommand());
   program.addCommand(shapesCommand());
+  addEpilogue(program);
   for (const c of program.commands) c.exitOverride().configureOutput(output);
+  // `prune` is the default command, so commander would take a misspelt command for a model.
+  const word = firstWord(argv.slice(2), program.commands.map((c) => c.name()));
+  if (word.kind === 'help') {
+    program.outputHelp();
+    process.exit(0);
+  }
+  if (word.kind === 'unknown') fail(word.message, EXIT_BAD_INPUT);
   try {
     await program.parseAsync(argv);
   } catch (e) {

@@ -1,6 +1,8 @@
 /**
- * A progress line on stderr: phase, bar, units done/total, rate and ETA. Drawn only on a TTY and
- * never with --json, so pipelines and logs stay clean.
+ * Progress on stderr: on a terminal, one line redrawn in place (phase, bar, units done/total, rate
+ * and ETA); elsewhere (CI logs, pipes), plain lines: one when a phase starts and at most one every
+ * few seconds within it, so that a long run shows it is alive without flooding a log. Off with
+ * --quiet and with --json.
  */
 import type { Progress } from '../src/pipeline/progress.js';
 import { terminalSafe } from '../src/index.js';
@@ -18,7 +20,42 @@ function seconds(s: number): string {
   return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
 }
 
-export function progressView(enabled: boolean, stream: NodeJS.WriteStream = process.stderr): ProgressView {
+/** Seconds between two plain lines of the same phase. */
+export const PLAIN_INTERVAL_MS = 5000;
+
+/**
+ * Nothing is printed before a run has lasted this long: a quick run (or a quick refusal of bad
+ * input, which is one line on stderr) needs no progress, and a log is not cluttered by it.
+ */
+export const PLAIN_DELAY_MS = 2000;
+
+/** Plain lines for logs: each phase once when it starts, then at most every PLAIN_INTERVAL_MS. */
+function plainView(stream: NodeJS.WritableStream, intervalMs: number, delayMs: number): ProgressView {
+  const start = performance.now();
+  let phase = '';
+  let last = 0;
+  return {
+    update(p) {
+      const now = performance.now();
+      if (now - start < delayMs) {
+        phase = p.phase; // a phase begun during the delay is shown once it is over
+        last = -Infinity;
+        return;
+      }
+      if (p.phase === phase && now - last < intervalMs) return;
+      phase = p.phase;
+      last = now;
+      let line = `kprune: ${p.phase}`;
+      if (p.total !== undefined && p.done !== undefined && p.total > 0) line += ` ${p.done}/${p.total} ${p.unit ?? ''}`.trimEnd();
+      if (p.detail) line += ` (${p.detail})`;
+      stream.write(`${line}\n`);
+    },
+    done() {},
+  };
+}
+
+export function progressView(enabled: boolean, stream: NodeJS.WriteStream = process.stderr, intervalMs = PLAIN_INTERVAL_MS, delayMs = PLAIN_DELAY_MS): ProgressView {
+  if (enabled && stream.isTTY !== true) return plainView(stream, intervalMs, delayMs);
   const tty = enabled && stream.isTTY === true;
   let phase = '';
   let phaseStart = 0;

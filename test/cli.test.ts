@@ -40,7 +40,7 @@ test('kprune analyze prints a table, and --json one parseable document', () => {
   }
 });
 
-test('kprune <model> --shape cross writes <name>.kpruned.onnx beside a copy, and a JSON report', () => {
+test('kprune <model> --shape cross writes a smaller (decomposed, by default) <name>.kpruned.onnx beside a copy, and a JSON report', () => {
   const input = path.join(dir, 'vgg.onnx');
   copyFileSync(vgg, input);
   const r = kprune([input, '--shape', 'cross', '--report', path.join(dir, 'vgg.report.json')]);
@@ -52,7 +52,15 @@ test('kprune <model> --shape cross writes <name>.kpruned.onnx beside a copy, and
   assert.equal(report.accuracy.status, 'unknown');
   assert.ok(report.after.params.conv3x3Nonzero < report.before.params.conv3x3Nonzero);
   assert.ok(report.after.macs.effective < report.before.macs.effective);
-  assert.equal(report.before.macs.dense, report.after.macs.dense);
+  // Decomposed by default: the file stores, and the runtime executes, only the kept weights.
+  assert.ok(report.layers.every((l: { layout: string }) => l.layout === 'decomposed'));
+  assert.match(r.stdout.split('\n')[0], /\(layout decomposed: smaller convolutions, only the kept weights stored\)$/);
+  assert.ok(report.after.macs.dense < report.before.macs.dense);
+  assert.ok(report.after.size.bytes < 0.8 * report.before.size.bytes, 'the default output is smaller on disk');
+  const masked = kprune([input, '--shape', 'cross', '--layout', 'masked', '-o', path.join(dir, 'vgg.masked.onnx'), '--json', '--latency-runs', '0']);
+  const m = JSON.parse(masked.stdout);
+  assert.ok(m.layers.every((l: { layout: string }) => l.layout === 'masked'), 'masked on request');
+  assert.equal(m.before.macs.dense, m.after.macs.dense);
   assert.ok(report.plan.entries.every((e: { shape: string }) => e.shape === 'cross'));
 });
 

@@ -54,8 +54,8 @@ test('run: false writes what a full run writes, checks it by reading it back, an
   mkdirSync(model);
   for (const f of ['model.onnx', 'weights.bin']) copyFileSync(path.join(EXTERNAL_DIR, f), path.join(model, f));
   for (const d of ['ran', 'not-run']) mkdirSync(path.join(dir, d));
-  const ran = await prune(path.join(model, 'model.onnx'), { shape: 'cross', output: path.join(dir, 'ran', 'out.onnx'), latencyRuns: 0 });
-  const notRun = await prune(path.join(model, 'model.onnx'), { shape: 'cross', output: path.join(dir, 'not-run', 'out.onnx'), run: false });
+  const ran = await prune(path.join(model, 'model.onnx'), { layout: 'masked', shape: 'cross', output: path.join(dir, 'ran', 'out.onnx'), latencyRuns: 0 });
+  const notRun = await prune(path.join(model, 'model.onnx'), { layout: 'masked', shape: 'cross', output: path.join(dir, 'not-run', 'out.onnx'), run: false });
   // The probe model onnxruntime needed beside the input is gone again.
   assert.deepEqual(listing(model), ['model.onnx', 'weights.bin']);
   for (const f of ['out.onnx', 'out.weights.bin']) assert.ok(readFileSync(path.join(dir, 'ran', f)).equals(readFileSync(path.join(dir, 'not-run', f))), f);

@@ -53,7 +53,7 @@ for (const name of ['resnet-fmnist.onnx', 'vgg-fmnist.onnx', 'dwsep-fmnist.onnx'
     test(`${name} ${shape}: decomposed and sparse layouts compute what the masked model computes`, async () => {
       const input = path.join(FIXTURES, 'models', name);
       const stem = path.join(dir, `${name.replace(/\//g, '_')}.${shape.replace(/\//g, '')}`);
-      const masked = await prune(input, { shape, output: `${stem}.masked.onnx` });
+      const masked = await prune(input, { shape, output: `${stem}.masked.onnx`, layout: 'masked' });
       const dec = await prune(input, { shape, output: `${stem}.dec.onnx`, layout: 'decomposed' });
       const ref = await outputs(`${stem}.masked.onnx`, 3);
       assertClose(await outputs(`${stem}.dec.onnx`, 3), ref, 'decomposed');

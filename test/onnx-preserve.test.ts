@@ -34,7 +34,7 @@ test('fields unknown to the schema survive at model, graph, node and pruned-tens
   // onnxruntime accepts the file as it is (its protobuf skips unknown fields).
   await (await ort.InferenceSession.create(input)).release();
   const out = path.join(dir, 'unknown.kpruned.onnx');
-  await prune(input, { shape: 'cross', output: out, inputShape: '1,4,8,8' });
+  await prune(input, { layout: 'masked', shape: 'cross', output: out, inputShape: '1,4,8,8' });
   const buf = readFileSync(out);
   const top = fieldsOf(buf);
   const find = (fs: ReturnType<typeof fieldsOf>, n: number) => fs.filter((f) => f.field === n);
@@ -68,7 +68,7 @@ test('weights held by Constant nodes are pruned in the Constant node', async () 
   const input = path.join(dir, 'constants.onnx');
   writeFileSync(input, bytes);
   const out = path.join(dir, 'constants.kpruned.onnx');
-  const report = await prune(input, { shape: 'x', output: out, inputShape: '2,4,8,8' });
+  const report = await prune(input, { layout: 'masked', shape: 'x', output: out, inputShape: '2,4,8,8' });
   assert.deepEqual(report.plan.entries.map((e) => e.layer), ['w1', 'w2']);
   const m = await readOnnxModel(out);
   assert.equal(m.graph.initializer?.length ?? 0, 0);
@@ -99,7 +99,7 @@ test('float16 weights are read, pruned and written back as float16', async () =>
   const input = path.join(dir, 'fp16.onnx');
   writeFileSync(input, model);
   const out = path.join(dir, 'fp16.kpruned.onnx');
-  await prune(input, { shape: 'cross', output: out });
+  await prune(input, { layout: 'masked', shape: 'cross', output: out });
   const m = await readOnnxModel(out);
   const ref = m.constants.get('w')!;
   assert.equal(ref.dataType, 10);
@@ -149,7 +149,7 @@ test('a tensor whose re-encoding changes length (unpacked float_data) is spliced
   const input = path.join(dir, 'unpacked.onnx');
   writeFileSync(input, model);
   const out = path.join(dir, 'unpacked.kpruned.onnx');
-  await prune(input, { shape: 'cross', output: out });
+  await prune(input, { layout: 'masked', shape: 'cross', output: out });
   const buf = readFileSync(out);
   assert.ok(buf.length < model.length);
   const m = await readOnnxModel(out);

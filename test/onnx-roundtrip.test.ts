@@ -30,7 +30,7 @@ for (const name of MODELS) {
   test(`${name}: cross output is the input with exactly the masked positions zeroed`, async () => {
     const input = path.join(FIXTURES, 'models', name);
     const out = path.join(dir, name.replace(/\//g, '_').replace('.onnx', '.cross.onnx'));
-    const report = await prune(input, { shape: 'cross', output: out });
+    const report = await prune(input, { layout: 'masked', shape: 'cross', output: out });
     const before = await readOnnxModel(input);
     const after = await readOnnxModel(out);
     const layers = findConv3x3(before).layers;
@@ -73,7 +73,7 @@ test('--shape full writes every fixture back identical: the same bytes, or for e
   for (const name of MODELS) {
     const input = path.join(FIXTURES, 'models', name);
     const out = path.join(dir, name.replace(/\//g, '_').replace('.onnx', '.full.onnx'));
-    await prune(input, { shape: 'full', output: out, latencyRuns: 0 });
+    await prune(input, { layout: 'masked', shape: 'full', output: out, latencyRuns: 0 });
     if (!name.includes('external')) {
       assert.ok(Buffer.from(readFileSync(out)).equals(readFileSync(input)), name);
       continue;
@@ -93,7 +93,7 @@ test('external data goes to a new file beside the output; the input and its data
   const dataBefore = readFileSync(path.join(FIXTURES, 'models', 'vgg-fmnist-external', 'weights.bin'));
   const modelBefore = readFileSync(input);
   const out = path.join(dir, 'ext.onnx');
-  const report = await prune(input, { shape: 'qh', output: out });
+  const report = await prune(input, { layout: 'masked', shape: 'qh', output: out });
   assert.deepEqual(report.output.files.map((f) => path.basename(f)), ['ext.weights.bin', 'ext.onnx']);
   const after = await readOnnxModel(out);
   assert.deepEqual([...after.externalFiles.keys()], ['ext.weights.bin']);
@@ -104,7 +104,7 @@ test('external data goes to a new file beside the output; the input and its data
 
 test('a weight shared by two convolutions is pruned once, with both uses listed', async () => {
   const input = path.join(FIXTURES, 'models', 'misc-fmnist.onnx');
-  const report = await prune(input, { shape: 'qh', output: path.join(dir, 'misc.qh.onnx') });
+  const report = await prune(input, { layout: 'masked', shape: 'qh', output: path.join(dir, 'misc.qh.onnx') });
   const shared = report.layers.filter((l) => l.nodes.length > 1);
   assert.equal(shared.length, 1);
   assert.equal(new Set(report.plan.entries.map((e) => e.layer)).size, report.plan.entries.length);

@@ -19,8 +19,10 @@ const dir = tempDir('kprune-safety-');
 const VGG = path.join(FIXTURES, 'models', 'vgg-fmnist.onnx');
 const SUBSET = path.join(FIXTURES, 'data', 'fashion-mnist', 't10k-images-idx3-ubyte.gz');
 
+/** The CLI, writing masked (the layout the reference outputs here are compared with) unless told. */
 function kprune(args: string[], cwd: string) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const layout = args.includes('--layout') || args[0] === 'compare' ? [] : ['--layout', 'masked'];
+  const r = spawnSync(process.execPath, [CLI, ...args, ...layout], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -137,7 +137,7 @@ test('in headless Chromium: one heat map per layer with the report\'s values and
     const digits = l.mask.replace(/\//g, '');
     for (const c of cells) {
       assert.equal(Number(c.value).toFixed(3), l.meanAbs[c.pos].toFixed(3), `${l.name} position ${c.pos}: value`);
-      assert.ok(c.title.includes(c.value), `${l.name} position ${c.pos}: the tooltip holds the value`);
+      assert.ok(c.title.includes(`mean |w| ${Number(c.value).toPrecision(3)} `), `${l.name} position ${c.pos}: the tooltip holds the value to 3 significant digits: ${c.title}`);
       const dropped = digits[c.pos] === '0';
       assert.equal(c.cls, dropped ? 'dropped' : 'kept', `${l.name} position ${c.pos} in ${l.mask}`);
       assert.equal(c.kept, String(!dropped));

@@ -55,7 +55,7 @@ async function expectError(p: Promise<unknown>, code: string, message: RegExp): 
 async function pruneFails(file: string, code: string, message: RegExp): Promise<void> {
   const out = path.join(path.dirname(file) + '.out', 'model.json');
   mkdirSync(path.dirname(out), { recursive: true });
-  await expectError(prune(file, { shape: 'cross', output: out, latencyRuns: 0 }), code, message);
+  await expectError(prune(file, { layout: 'masked', shape: 'cross', output: out, latencyRuns: 0 }), code, message);
   assert.deepEqual(readdirSync(path.dirname(out)), [], 'nothing written');
 }
 
@@ -116,9 +116,9 @@ test('a quantization dtype kprune does not know', async () => {
 test('the output never replaces an input file', async () => {
   const file = await variant('clobber');
   // Beside the input, the shards would take the input shards' names.
-  await expectError(prune(file, { shape: 'cross', output: path.join(path.dirname(file), 'pruned.json'), latencyRuns: 0 }), 'unsafe-path', /would overwrite a file of the input model/);
+  await expectError(prune(file, { layout: 'masked', shape: 'cross', output: path.join(path.dirname(file), 'pruned.json'), latencyRuns: 0 }), 'unsafe-path', /would overwrite a file of the input model/);
   assert.ok(!existsSync(path.join(path.dirname(file), 'pruned.json')));
-  await expectError(prune(file, { shape: 'cross', output: file, latencyRuns: 0 }), 'unsafe-path', /the output model would overwrite the input model/);
+  await expectError(prune(file, { layout: 'masked', shape: 'cross', output: file, latencyRuns: 0 }), 'unsafe-path', /the output model would overwrite the input model/);
   const model = await loadModel(file);
   await expectError(model.write(new Map(), path.join(dir, 'x.onnx')), 'usage', /should be a \.json file/);
 });

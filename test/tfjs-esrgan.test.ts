@@ -70,14 +70,14 @@ test('esrgan-slim x2: cross, PSNR against the original on the fixture before and
 
   const maskedOut = path.join(dir, 'masked', 'model.json');
   mkdirSync(path.dirname(maskedOut));
-  const masked = await prune(MODEL, { shape: 'cross', output: maskedOut, inputShape: '1,64,64,3', latencyRuns: 0 });
+  const masked = await prune(MODEL, { layout: 'masked', shape: 'cross', output: maskedOut, inputShape: '1,64,64,3', latencyRuns: 0 });
   assert.match(masked.output.verified, /loaded and ran once in TF\.js/);
   assert.equal(masked.before.macs.status, 'measured');
   const psnrMasked = psnr(await upscale(maskedOut, fixture), original);
 
   const recoveredOut = path.join(dir, 'recovered', 'model.json');
   mkdirSync(path.dirname(recoveredOut));
-  const recovered = await prune(MODEL, {
+  const recovered = await prune(MODEL, { layout: 'masked',
     shape: 'cross', output: recoveredOut, inputShape: '1,64,64,3', latencyRuns: 0,
     // Pixels 0..255 (UpscalerJS's inputRange for this model); 64x64 calibration crops for speed.
     data: { data: calibrationFolder(), calib: 3, eval: 1, preprocess: { height: 64, width: 64, scale: 1 }, occlusion: 0, rowsPerImage: 1024 },

@@ -33,8 +33,8 @@ test('fine-tuning a TF.js LayersModel: kept positions train, pruned ones stay ze
   const tuned = path.join(dir, 'tuned', 'model.json');
   mkdirSync(path.dirname(reconstructed));
   mkdirSync(path.dirname(tuned));
-  const rec = await prune(file, { shape: 'cross', output: reconstructed, latencyRuns: 0, data });
-  const report = await prune(file, { shape: 'cross', output: tuned, latencyRuns: 0, data, finetune: { steps: 30, batch: 16, lr: 3e-3 } });
+  const rec = await prune(file, { shape: 'cross', layout: 'masked', output: reconstructed, latencyRuns: 0, data });
+  const report = await prune(file, { shape: 'cross', layout: 'masked', output: tuned, latencyRuns: 0, data, finetune: { steps: 30, batch: 16, lr: 3e-3 } });
 
   assert.ok(report.finetune, 'fine-tuned');
   assert.match(report.finetune.backend, /^TF\.js \S+ \((wasm|cpu|tensorflow) backend\)$/);
@@ -90,7 +90,7 @@ test('fine-tuning a TF.js GraphModel: kernels fed in place of their Const nodes,
   writeFileSync(x, npyBytes('<f4', dims, randomFloats(dims.reduce((a, b) => a * b, 1), 3)));
   const out = path.join(dir, 'graph-out', 'model.json');
   mkdirSync(path.dirname(out));
-  const report = await prune(file, { shape: 'cross', output: out, latencyRuns: 0, data: { data: x, calib: 32, eval: 16, occlusion: 0 }, finetune: { steps: 30, batch: 16 } });
+  const report = await prune(file, { layout: 'masked', shape: 'cross', output: out, latencyRuns: 0, data: { data: x, calib: 32, eval: 16, occlusion: 0 }, finetune: { steps: 30, batch: 16 } });
   assert.ok(report.finetune, 'fine-tuned');
   assert.equal(report.finetune.objective, 'distill-mse', 'image-shaped output: MSE to the original');
   assert.ok(report.finetune.heldOut.after.loss <= report.finetune.heldOut.before.loss);

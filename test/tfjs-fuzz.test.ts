@@ -77,7 +77,7 @@ test('200 damaged TF.js models: a clear error and nothing written, or a verified
     }
     const outDir = path.join(dir, `out${i}`);
     try {
-      await prune(modelJson, { shape: 'cross', output: path.join(outDir, 'model.json'), latencyRuns: 0 });
+      await prune(modelJson, { layout: 'masked', shape: 'cross', output: path.join(outDir, 'model.json'), latencyRuns: 0 });
       written++;
     } catch (e) {
       if (!isKpruneError(e)) failures.push(`case ${i} (${kind}): crash: ${e instanceof Error ? e.stack?.split('\n').slice(0, 2).join(' ') : String(e)}`);

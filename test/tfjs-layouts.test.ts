@@ -78,7 +78,7 @@ for (const c of CASES) {
         const input = await c.make(stem, q);
         const maskedOut = path.join(`${stem}.masked`, 'model.json');
         const decOut = path.join(`${stem}.dec`, 'model.json');
-        const masked = await prune(input, { shape, output: maskedOut, latencyRuns: 0 });
+        const masked = await prune(input, { layout: 'masked', shape, output: maskedOut, latencyRuns: 0 });
         const dec = await prune(input, { shape, output: decOut, layout: 'decomposed', latencyRuns: 0 });
         assert.match(dec.output.verified, /loaded and ran once in TF\.js/);
         assert.ok(dec.layers.length >= 4);
@@ -114,7 +114,7 @@ test('--layout auto times every TF.js layer and writes its choices', async () =>
       assert.equal(t.choice, t.decomposedMs! < t.maskedMs ? 'decomposed' : 'masked');
     }
     const ref = path.join(`${stem}.ref`, 'model.json');
-    await prune(input, { shape: 'cross', output: ref, latencyRuns: 0 });
+    await prune(input, { layout: 'masked', shape: 'cross', output: ref, latencyRuns: 0 });
     assertClose(await predict(c.kind, out, c.inputDims), await predict(c.kind, ref, c.inputDims), 1e-5, `${c.name} auto`);
   }
 });
@@ -125,7 +125,7 @@ test('decomposed with --weights float32, and a layer whose "same" pads depend on
   const input = await CASES[0].make(path.join(dir, 'f32'), 'uint8');
   const out = path.join(dir, 'f32.dec', 'model.json');
   const ref = path.join(dir, 'f32.masked', 'model.json');
-  await prune(input, { shape: 'cross', output: ref, latencyRuns: 0, weights: 'float32' });
+  await prune(input, { layout: 'masked', shape: 'cross', output: ref, latencyRuns: 0, weights: 'float32' });
   const dec = await prune(input, { shape: 'cross', output: out, layout: 'decomposed', latencyRuns: 0, weights: 'float32' });
   const written = await readTfjsModel(out);
   assert.ok(written.weights.every((w) => w.storage.kind === 'plain' && w.dtype === 'float32'));
@@ -141,7 +141,7 @@ test('decomposed with --weights float32, and a layer whose "same" pads depend on
   const free = await saveLayersModel(tf, m, path.join(dir, 'free'));
   const freeOut = path.join(dir, 'free.dec', 'model.json');
   const freeRef = path.join(dir, 'free.masked', 'model.json');
-  await prune(free, { shape: 'qh', output: freeRef, latencyRuns: 0 });
+  await prune(free, { layout: 'masked', shape: 'qh', output: freeRef, latencyRuns: 0 });
   const r = await prune(free, { shape: 'qh', output: freeOut, layout: 'decomposed', inputShape: '1,9,9,3', latencyRuns: 0 });
   const byName = new Map(r.layers.map((l) => [l.name, l]));
   assert.equal(byName.get('flat_conv')!.layout, 'decomposed');
@@ -153,7 +153,7 @@ test('decomposed with --weights float32, and a layer whose "same" pads depend on
 test('esrgan-slim x2, cross decomposed: the masked model\'s outputs at 32x32, smaller and faster', async (t) => {
   const maskedOut = path.join(dir, 'esrgan.masked', 'model.json');
   const decOut = path.join(dir, 'esrgan.dec', 'model.json');
-  const masked = await prune(ESRGAN, { shape: 'cross', output: maskedOut, inputShape: '1,32,32,3', latencyRuns: 15 });
+  const masked = await prune(ESRGAN, { layout: 'masked', shape: 'cross', output: maskedOut, inputShape: '1,32,32,3', latencyRuns: 15 });
   const dec = await prune(ESRGAN, { shape: 'cross', output: decOut, inputShape: '1,32,32,3', latencyRuns: 15, layout: 'decomposed' });
   assert.equal(dec.layers.length, 8);
   assert.ok(dec.layers.every((l) => l.layout === 'decomposed'), JSON.stringify(dec.layers.map((l) => l.layoutNote)));

@@ -153,7 +153,7 @@ test('40 shards, --shape cross: loads back in TF.js with exactly the masked weig
   const tf = await tfjs();
   const { file, original } = await manyShards();
   const out = path.join(dir, 'cross', 'model.json');
-  const report = await prune(file, { shape: 'cross', output: out, latencyRuns: 0 });
+  const report = await prune(file, { layout: 'masked', shape: 'cross', output: out, latencyRuns: 0 });
   assert.match(report.output.verified, /loaded and ran once in TF\.js/);
   assert.equal(report.plan.entries.length, 5);
   const before = await readTfjsModel(file);
@@ -186,7 +186,7 @@ test('40 shards, --shape cross: loads back in TF.js with exactly the masked weig
 test('40 shards, --shape full: every shard and model.json byte-identical', async () => {
   const { file } = await manyShards();
   const out = path.join(dir, 'full', 'model.json');
-  await prune(file, { shape: 'full', output: out, latencyRuns: 0 });
+  await prune(file, { layout: 'masked', shape: 'full', output: out, latencyRuns: 0 });
   const before = await readTfjsModel(file);
   for (const f of [file, ...before.groups[0].shards.map((s) => s.file)]) {
     assert.ok(readFileSync(path.join(path.dirname(out), path.basename(f))).equals(readFileSync(f)), path.basename(f));
@@ -199,7 +199,7 @@ test('40 shards, uint8, decomposed: re-sharded, computes what the masked model c
   const input = await saveLayersModel(tf, original, path.join(dir, 'uint8'), { shardBytes: 811, quantize: 'uint8' });
   const maskedOut = path.join(dir, 'uint8.masked', 'model.json');
   const decOut = path.join(dir, 'uint8.dec', 'model.json');
-  await prune(input, { shape: 'cross', output: maskedOut, latencyRuns: 0 });
+  await prune(input, { layout: 'masked', shape: 'cross', output: maskedOut, latencyRuns: 0 });
   const report = await prune(input, { shape: 'cross', output: decOut, layout: 'decomposed', latencyRuns: 0 });
   assert.ok(report.layers.every((l) => l.layout === 'decomposed'), JSON.stringify(report.layers.map((l) => [l.id, l.layoutNote])));
   const before = await readTfjsModel(input);

@@ -53,7 +53,7 @@ for (const c of CASES) {
       const input = await c.make(path.join(dir, `${c.name}-${q}`), q);
       const out = path.join(dir, `${c.name}-${q}.out`, 'model.json');
       mkdirSync(path.dirname(out), { recursive: true });
-      const report = await prune(input, { shape: 'cross', output: out, latencyRuns: 0 });
+      const report = await prune(input, { layout: 'masked', shape: 'cross', output: out, latencyRuns: 0 });
       assert.equal(report.input.format, c.kind === 'layers' ? 'tfjs-layers' : 'tfjs-graph');
       assert.match(report.output.verified, /loaded and ran once in TF\.js/);
       assert.ok(report.plan.entries.length >= 4, 'several 3x3 layers');
@@ -146,7 +146,7 @@ test('--shape full writes byte-identical files', async () => {
   const input = await CASES[0].make(path.join(dir, 'full-in'), 'uint8');
   const out = path.join(dir, 'full-out', 'model.json');
   mkdirSync(path.dirname(out));
-  await prune(input, { shape: 'full', output: out, latencyRuns: 0 });
+  await prune(input, { layout: 'masked', shape: 'full', output: out, latencyRuns: 0 });
   const before = await readTfjsModel(input);
   for (const f of [input, ...before.groups.flatMap((g) => g.shards.map((s) => s.file))]) {
     assert.ok(readFileSync(path.join(path.dirname(out), path.basename(f))).equals(readFileSync(f)), path.basename(f));

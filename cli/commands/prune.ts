@@ -1,9 +1,12 @@
 import { Command, Option } from 'commander';
-import { DEFAULT_SHAPE, KpruneError, PrunePlan, planFromDocument, prune, renderPrune } from '../../src/index.js';
+import { DEFAULT_SHAPE, KpruneError, PrunePlan, defaultOutputPath, planFromDocument, prune, renderPrune } from '../../src/index.js';
+import { Output, announceGate, announceReplaced, existing, whereWritten } from '../announce.js';
+import { checkPruneCombos } from '../combos.js';
+import { addEpilogue, shapeList } from '../help.js';
 import { applyConfig, cliInputs } from '../config.js';
 import { DataFlags, addDataOptions, dataOptions } from '../data-options.js';
 import { EXIT_GATE } from '../exit-codes.js';
-import { printJson, readJsonFile } from '../output.js';
+import { commandLine, printJson, readJsonFile } from '../output.js';
 import { progressView } from '../progress.js';
 import { collectPairs, parseInteger, parseNumber } from '../parse.js';
 import { terminalStyle } from '../style.js';
@@ -35,6 +38,7 @@ interface PruneFlags extends DataFlags {
   trainSamples?: number;
   optimizer?: 'adam' | 'sgd';
   config?: string;
+  quiet?: boolean;
 }
 
 async function readPlan(file: string): Promise<PrunePlan> {
@@ -52,12 +56,12 @@ export function pruneCommand(): Command {
   const cmd = new Command('prune')
     .description('reshape every 3x3 kernel to a lattice shape and write the slimmed model (the default command)')
     .argument('<model>', 'an ONNX model (.onnx) or a TensorFlow.js model (model.json)')
-    .option('-s, --shape <shape>', `full, cross, x, qh-right, qh-left, qh-up, qh-down, qh-cw, qh-ccw, qh, auto, or a mask like 010/111/010 (default: ${DEFAULT_SHAPE})`)
+    .option('-s, --shape <shape>', `${shapeList()}, or a mask like 010/111/010 (default: ${DEFAULT_SHAPE}; \`kprune shapes\` draws them)`)
     .option('--budget <fraction>', 'with --shape auto: keep at most this share of 3x3 weights (default 0.6)', parseNumber('--budget'))
     .option('--layer-shape <name=shape>', 'give one layer (node or weight name) its own shape; repeatable', collectPairs)
     .option('-o, --output <file>', 'where to write the slimmed model (default: <name>.kpruned.onnx beside an ONNX input; <name>.kpruned/<name>.json beside a TF.js one)')
     .addOption(new Option('--weights <storage>', 'TF.js: keep the weights\' storage (quantization, float16) or write float32').choices(['keep', 'float32']))
-    .addOption(new Option('--layout <layout>', 'how reshaped layers are stored: masked (zeros in place), decomposed (smaller convolutions: fewer bytes and MACs), sparse (a Constant with a COO sparse_value), auto (per layer, the faster of masked and decomposed, timed here)').choices(['masked', 'decomposed', 'sparse', 'auto']))
+    .addOption(new Option('--layout <layout>', 'how reshaped layers are stored: decomposed (the default: smaller convolutions holding only the kept weights, fewer bytes and MACs, exact), masked (zeros in place: the original structure, to train further), sparse (a Constant with a COO sparse_value), auto (per layer, the faster of masked and decomposed, timed here)').choices(['masked', 'decomposed', 'sparse', 'auto']))
     .option('--report <file>', 'also write the report: .html for a page to open in a browser, else JSON')
     .option('--json', 'print the report as one JSON document on stdout, nothing else')
     .option('--emit-masks <file>', 'write the chosen 3x3 masks per layer as JSON, to apply in PyTorch or Keras')
@@ -77,15 +81,24 @@ export function pruneCommand(): Command {
     .option('--train-samples <n>', 'fine-tuning training samples, loaded beside the calibration ones (default steps x batch, at most 20000)', parseInteger('--train-samples'))
     .addOption(new Option('--optimizer <name>', 'fine-tuning optimiser (default adam)').choices(['adam', 'sgd']))
     .option('--config <file>', 'read options from a JSON file (command-line options win)')
-    .option('-v, --verbose', 'also print the per-layer table');
+    .option('-v, --verbose', 'also print the per-layer table')
+    .option('-q, --quiet', 'no progress lines on stderr (errors, the gate and replaced files are still said)');
   addDataOptions(cmd, true);
+  addEpilogue(cmd);
   return cmd.action(async (model: string, opts: PruneFlags, self: Command) => {
     if (opts.config) {
       await applyConfig(self, opts.config);
       Object.assign(opts, self.opts());
     }
-    const view = progressView(!opts.json);
+    checkPruneCombos(self);
+    const view = progressView(!opts.json && !opts.quiet);
     const plan = opts.plan ? await readPlan(opts.plan) : undefined;
+    const outputs: Output[] = [
+      { role: 'model', path: opts.output ?? await defaultOutputPath(model) },
+      ...(opts.report ? [{ role: 'report' as const, path: opts.report }] : []),
+      ...(opts.emitMasks ? [{ role: 'masks' as const, path: opts.emitMasks }] : []),
+    ];
+    const before = existing(outputs);
     try {
       const report = await prune(model, {
         shape: opts.shape,
@@ -111,10 +124,13 @@ export function pruneCommand(): Command {
         report: opts.report,
         emitMasks: opts.emitMasks,
         otherInputs: cliInputs(opts),
+        commandLine: commandLine(),
       });
       view.done();
+      announceReplaced(before);
       if (opts.json) printJson(report);
-      else process.stdout.write(renderPrune(report, { verbose: opts.verbose, style: terminalStyle(opts.json) }) + '\n');
+      else process.stdout.write(renderPrune(report, { verbose: opts.verbose, style: terminalStyle(opts.json) }) + '\n' + whereWritten(outputs, report.output.files) + '\n');
+      announceGate(report.gate);
       if (report.gate && !report.gate.passed) process.exitCode = EXIT_GATE;
     } finally {
       view.done();

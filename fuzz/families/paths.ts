@@ -108,7 +108,7 @@ export async function runPathCase(c: PathCase, dir: string, referenceDir: string
   const at = (t?: Target) => (t ? path.join(dir, t.path) : undefined);
   const expectWritten = shouldWrite(c);
   try {
-    await prune(model, { shape: 'cross', output: at(c.output), report: at(c.report), emitMasks: at(c.masks), latencyRuns: 0 });
+    await prune(model, { shape: 'cross', layout: 'masked', output: at(c.output), report: at(c.report), emitMasks: at(c.masks), latencyRuns: 0 });
     if (!expectWritten) return `written, but an output names an input or cannot be written: ${describe(c)}`;
     await assertCorrectOutput(at(c.output)!, referenceDir);
     assertUnchanged(dir, before, describe(c));

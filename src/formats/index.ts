@@ -3,8 +3,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { KpruneError, inFile } from '../errors.js';
 import { LoadedModel } from './model.js';
-import { loadOnnx } from './onnx/index.js';
-import { loadTfjs } from './tfjs/index.js';
+import { kprunedPath, loadOnnx } from './onnx/index.js';
+import { loadTfjs, tfjsKprunedPath } from './tfjs/index.js';
 
 export type { LoadedModel, ModelFormat, WriteResult } from './model.js';
 
@@ -21,6 +21,14 @@ async function looksLikeJson(file: string): Promise<boolean> {
   } finally {
     await handle?.close();
   }
+}
+
+/**
+ * Where `prune` writes when no output is given, known without loading the model (the CLI says
+ * before a run whether it will replace an existing file).
+ */
+export async function defaultOutputPath(file: string): Promise<string> {
+  return (await looksLikeJson(file)) ? tfjsKprunedPath(file) : kprunedPath(file);
 }
 
 export interface LoadOptions {

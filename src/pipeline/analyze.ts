@@ -4,10 +4,19 @@ import { KpruneError, inFile } from '../errors.js';
 import { AnalyzeReport, REPORT_SCHEMA_VERSION } from '../report/report.js';
 import { VERSION } from '../version.js';
 import { loadPrunable } from './load.js';
+import { LoadedModel } from '../formats/index.js';
+import { OutputTransaction } from '../io/transaction.js';
+import { declareReads, reportBytes, transact } from './outputs.js';
+import { renderAnalyzeHtml } from '../report/html-analyze.js';
+import { currentRunInfo } from '../report/run-info.js';
 
 export interface AnalyzeOptions {
   /** Positions whose normalised mean |w| is below this are listed as low-magnitude edges. */
   threshold?: number;
+  /** Also write the report: `.html` for the page, else JSON (checked first, written whole). */
+  report?: string;
+  /** The command line shown on the page (default: this process's). */
+  commandLine?: string;
 }
 
 export function checkThreshold(t: number): number {
@@ -18,6 +27,18 @@ export function checkThreshold(t: number): number {
 export async function analyze(file: string, options: AnalyzeOptions = {}): Promise<AnalyzeReport> {
   const threshold = checkThreshold(options.threshold ?? DEFAULT_LOW_THRESHOLD);
   const model = await loadPrunable(file);
+  const tx = new OutputTransaction();
+  if (options.report) tx.declare({ path: options.report, role: 'the report' });
+  return transact(tx, async () => {
+    await declareReads(tx, [[model, 'the input model']], undefined);
+    await tx.validate();
+    const report = analysisReport(file, model, threshold);
+    if (options.report) await tx.write(options.report, reportBytes(options.report, () => renderAnalyzeHtml(report, currentRunInfo(options.commandLine)), report));
+    return report;
+  });
+}
+
+function analysisReport(file: string, model: LoadedModel, threshold: number): AnalyzeReport {
   const a = inFile(file, () => analyzeModel(model.layers, threshold));
   return {
     schemaVersion: REPORT_SCHEMA_VERSION,

@@ -19,14 +19,14 @@ export async function timed<T>(timings: Record<string, number>, phase: string, o
 
 /**
  * Input shapes for measuring runs: `--input-shape` when given, else the model's own with a dynamic
- * batch as 1. When neither works, null and the reason (figures that need them become unknown).
+ * batch as 1 (and without it, the data's image size for dynamic spatial dims). When neither works, null and the reason (figures that need them become unknown).
  * Runs allocate tensors of these shapes (and activations larger still), so each input is checked
  * against the input-size limit first, unless `forRuns` is false (nothing will run).
  */
-export function resolveInputShapes(model: LoadedModel, inputShape?: string, forRuns = true): { inputShapes: Map<string, number[]> | null; unknownReason: string } {
+export function resolveInputShapes(model: LoadedModel, inputShape?: string, imageSize?: { height?: number; width?: number }, forRuns = true): { inputShapes: Map<string, number[]> | null; unknownReason: string } {
   let inputShapes: Map<string, number[]>;
   try {
-    const given = inputShape ? parseInputShape(inputShape, model.inputs.map((i) => i.name)) : new Map<string, number[]>();
+    const given = inputShape ? parseInputShape(inputShape, model.inputs.map((i) => i.name)) : sizedInputs(model, imageSize);
     inputShapes = new Map(model.inputs.map((i) => [i.name, concreteDims(i, given.get(i.name))]));
   } catch (e) {
     if (inputShape || !(e instanceof KpruneError)) throw e;
@@ -40,6 +40,24 @@ export function resolveInputShapes(model: LoadedModel, inputShape?: string, forR
     }
   }
   return { inputShapes, unknownReason: '' };
+}
+
+/**
+ * Without --input-shape, the image size the data is resized to (--size) fills an image input's two
+ * dynamic spatial dims (a TF.js [-1,-1,-1,3], an ONNX [N,3,H,W]): the samples measured are that size,
+ * so MACs and latency are counted at it instead of being unknown.
+ */
+function sizedInputs(model: LoadedModel, size?: { height?: number; width?: number }): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  if (!size?.height || !size.width) return out;
+  for (const input of model.inputs) {
+    if (input.dims.length !== 4) continue;
+    const dynamic = input.dims.map((d, i) => (i > 0 && !(typeof d === 'number' && d > 0) ? i : -1)).filter((i) => i >= 0);
+    if (dynamic.length !== 2) continue;
+    const spatial = [size.height, size.width];
+    out.set(input.name, input.dims.map((d, i) => (i === 0 ? (typeof d === 'number' && d > 0 ? d : 1) : dynamic.includes(i) ? spatial[dynamic.indexOf(i)] : d as number)));
+  }
+  return out;
 }
 
 /** The input shapes with the batch dimension set, where the model leaves it dynamic. */

@@ -12,10 +12,12 @@ import { QualityPair, DataOptions, openData, evaluateRunners, DataContext, Evalu
 import { ProgressListener } from './progress.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { VERSION } from '../version.js';
+import { layerOfPiece } from './pieces.js';
 import { Gate, checkGate } from './gate.js';
 import { OutputTransaction } from '../io/transaction.js';
 import { RunInput, declareReads, reportBytes, transact } from './outputs.js';
 import { renderCompareHtml } from '../report/html-compare.js';
+import { currentRunInfo } from '../report/run-info.js';
 
 export interface CompareOptions {
   data?: DataOptions;
@@ -32,6 +34,8 @@ export interface CompareOptions {
   report?: string;
   /** Files the caller read for this run (a config file): the report may not replace them. */
   otherInputs?: RunInput[];
+  /** The command line shown on the report page (default: this process's). */
+  commandLine?: string;
 }
 
 export interface CompareAccuracy extends EvaluationInfo {
@@ -55,9 +59,11 @@ export interface CompareReport {
   timings: Record<string, number>;
 }
 
-async function figures(m: LoadedModel, shapes: Map<string, number[]> | null, unknown: string, gzip?: boolean): Promise<ModelFigures> {
-  const conv = new Set(m.layers.map((l) => l.id));
-  const isConv = (w: string) => conv.has(w);
+async function figures(m: LoadedModel, shapes: Map<string, number[]> | null, unknown: string, gzip?: boolean, otherIds: Iterable<string> = []): Promise<ModelFigures> {
+  const conv = new Set([...m.layers.map((l) => l.id), ...otherIds]);
+  // A decomposed model's 3x3 weights are its pieces ("<weight>/kp_..."): they count as the 3x3
+  // weights they replace, so that a decomposed B is not reported as having none.
+  const isConv = (w: string) => conv.has(w) || layerOfPiece(w, conv) !== undefined;
   const macs: MacFigures = shapes ? measureMacs(m.inventory(), await m.outputShapes(shapes), shapes, isConv) : { status: 'unknown', reason: unknown };
   return { size: await measureFiles(m.files, { gzip }), params: measureParams(m.inventory(), isConv), macs };
 }
@@ -72,22 +78,22 @@ export async function compare(fileA: string, fileB: string, options: CompareOpti
     await declareReads(tx, [[a, 'model A'], [b, 'model B']], options.data, options.otherInputs);
     await tx.validate();
     const report = await measureBoth(a, b, fileA, fileB, options, timings);
-    if (options.report) await tx.write(options.report, reportBytes(options.report, () => renderCompareHtml(report), report));
+    if (options.report) await tx.write(options.report, reportBytes(options.report, () => renderCompareHtml(report, currentRunInfo(options.commandLine)), report));
     return report;
   });
 }
 
 async function measureBoth(a: LoadedModel, b: LoadedModel, fileA: string, fileB: string, options: CompareOptions, timings: Record<string, number>): Promise<CompareReport> {
   const on = options.onProgress;
-  const sa = resolveInputShapes(a, options.inputShape);
-  const sb = resolveInputShapes(b, options.inputShape);
+  const sa = resolveInputShapes(a, options.inputShape, options.data?.preprocess);
+  const sb = resolveInputShapes(b, options.inputShape, options.data?.preprocess);
   const sameInputs = JSON.stringify(a.inputs.map((i) => i.dims.length)) === JSON.stringify(b.inputs.map((i) => i.dims.length));
   if (!sameInputs) {
     throw new KpruneError('usage', `the two models do not take the same inputs (${a.inputs.length} vs ${b.inputs.length} inputs, or different ranks)`, { file: fileB });
   }
   const [before, after] = await timed(timings, 'measure', on, async () => [
     await figures(a, sa.inputShapes, sa.unknownReason, options.gzip),
-    await figures(b, sb.inputShapes, sb.unknownReason, options.gzip),
+    await figures(b, sb.inputShapes, sb.unknownReason, options.gzip, a.layers.map((l) => l.id)),
   ]);
   const runs = options.latencyRuns ?? 50;
   let latency: CompareReport['latency'] = { status: 'unknown', reason: runs === 0 ? 'not measured (latencyRuns 0)' : sa.unknownReason };
@@ -104,7 +110,7 @@ async function measureBoth(a: LoadedModel, b: LoadedModel, fileA: string, fileB:
       const { pairs, classifier, occlusion } = await timed(timings, 'evaluate', on, () => evaluateRunners(ctx!, [ctx!.runner, runnerB], on));
       accuracy = {
         status: 'measured', classifier, labelled: ctx.split.eval.labels !== undefined, evalSource: ctx.split.eval.source,
-        evalSamples: ctx.split.eval.count, occlusion, a: pairs[0], b: pairs[1], runtime: `${ctx.runner.runtime}; ${runnerB.runtime}`,
+        evalSamples: ctx.split.eval.count, occlusion, a: pairs[0], b: pairs[1], runtime: ctx.runner.runtime === runnerB.runtime ? ctx.runner.runtime : `A: ${ctx.runner.runtime}; B: ${runnerB.runtime}`,
       };
     } finally {
       await runnerB.release();

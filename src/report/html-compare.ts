@@ -1,16 +1,61 @@
 /**
  * The compare report (`kprune compare A B --report r.html`) as one self-contained HTML page, built
- * from the same cards and tables as the prune report, with A and B in place of before and after.
+ * from the same cards and tables as the prune report, with A and B in place of before and after:
+ * accuracy cards with B's drop in points against A, and the gate when one was given.
  */
 import type { CompareReport } from '../pipeline/compare.js';
+import type { QualityFigures } from './metrics.js';
 import { baseName, esc } from './html-escape.js';
-import { Sides, cardHtml, dl, gateHtml, htmlPage, latencyCard, macsCard, paramsCard, qualityTableHtml, sizeCards } from './html.js';
+import { Card, Sides, cardHtml, dl, gateHtml, htmlPage, latencyCard, macsCard, paramsCard, qualityTableHtml, sizeCards } from './html.js';
+import { RunInfo, runInfoHtml } from './run-info.js';
 
 const A_B: Sides = { before: 'A', after: 'B', ratio: 'B / A' };
 
-export function renderCompareHtml(r: CompareReport): string {
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+/** "−1.3 points": B against A; a drop is negative. */
+export function pointsChange(a: number, b: number): string {
+  const d = 100 * (b - a);
+  const t = Math.abs(d).toFixed(2);
+  return Number(t) === 0 ? `±${t} points` : d > 0 ? `+${t} points` : `−${t} points`;
+}
+
+function accuracyCard(title: string, a: QualityFigures | undefined, b: QualityFigures | undefined, why: string): Card {
+  if (!a || !b) return { kind: 'unknown', title, reason: why };
+  const labels = { beforeLabel: 'A', afterLabel: 'B', ratioLabel: 'B / A' };
+  if (a.top1 !== undefined && b.top1 !== undefined) {
+    return {
+      kind: 'figure', title: `${title} (top-1)`, ...labels,
+      before: { text: pct(a.top1), value: a.top1 }, after: { text: pct(b.top1), value: b.top1 },
+      notes: [
+        `B against A: ${pointsChange(a.top1, b.top1)} of top-1`,
+        ...(b.agreement !== undefined ? [`top-1 agreement of B with A: ${pct(b.agreement)}`] : []),
+        `${b.samples} samples`,
+      ],
+    };
+  }
+  if (b.agreement !== undefined) {
+    return {
+      kind: 'figure', title: `${title} (agreement with A)`, ...labels,
+      before: { text: '100%', value: 1 }, after: { text: pct(b.agreement), value: b.agreement },
+      notes: [`no labels: B's top-1 agreement with A; ${pointsChange(1, b.agreement)} below A`, `${b.samples} samples`],
+    };
+  }
+  return { kind: 'unknown', title, reason: 'not a classifier: see the quality table for how close B stays to A' };
+}
+
+function accuracyCards(r: CompareReport): Card[] {
+  const a = r.accuracy;
+  if (a.status === 'unknown') return [{ kind: 'unknown', title: 'Accuracy', reason: a.reason }];
+  return [
+    accuracyCard('Accuracy', a.a.clean, a.b.clean, ''),
+    accuracyCard('Occluded accuracy', a.a.occluded, a.b.occluded, 'not measured: occlusion was off for this run'),
+  ];
+}
+
+export function renderCompareHtml(r: CompareReport, run?: RunInfo): string {
   const title = `kprune compare: ${baseName(r.a.path)} vs ${baseName(r.b.path)}`;
-  const cards = [...sizeCards(r.before, r.after, A_B), paramsCard(r.before, r.after, A_B), macsCard(r.before, r.after, A_B), latencyCard(r.latency, A_B)];
+  const cards = [...accuracyCards(r), ...sizeCards(r.before, r.after, A_B), paramsCard(r.before, r.after, A_B), macsCard(r.before, r.after, A_B), latencyCard(r.latency, A_B)];
   const a = r.accuracy;
   const quality = a.status === 'unknown'
     ? `<p class="unknown">Accuracy: unknown (${esc(a.reason)}).</p>`
@@ -21,6 +66,7 @@ export function renderCompareHtml(r: CompareReport): string {
     + `<p class="meta"><span>A <code>${esc(r.a.path)}</code> (${esc(r.a.format)})</span>`
     + `<span>B <code>${esc(r.b.path)}</code> (${esc(r.b.format)})</span>`
     + `<span>${esc(r.tool.name)} ${esc(r.tool.version)}, report schema ${esc(r.schemaVersion)}</span></p>`
+    + runInfoHtml(run)
     + gateHtml(r.gate)
     + '</header>'
     + `<section aria-labelledby="s-summary"><h2 id="s-summary">A and B</h2><div class="cards">${cards.map(cardHtml).join('')}</div></section>`

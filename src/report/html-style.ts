@@ -25,6 +25,10 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, "Liber
 .meta span + span::before { content: " · "; }
 .num, td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .unknown { color: var(--muted); }
+.run-info { display: grid; grid-template-columns: max-content 1fr; gap: .1rem .8rem; margin: .5rem 0 0; color: var(--muted); font-size: .85rem; }
+.run-info dt { font-weight: 600; }
+.run-info dd { margin: 0; overflow-wrap: anywhere; }
+.scale { font-variant-numeric: tabular-nums; }
 .gate { margin: .6rem 0 0; padding: .45rem .7rem; border-radius: 6px; border: 1px solid; font-size: .92rem; overflow-wrap: anywhere; }
 .gate.passed { background: #ebfbee; border-color: #8ce99a; color: #1b5e20; }
 .gate.failed { background: #fff5f5; border-color: #ffa8a8; color: #a51111; }

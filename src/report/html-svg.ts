@@ -37,22 +37,40 @@ export function keptPositions(mask: string): boolean[] {
 const CELL = 34;
 const PAD = 3;
 
+/** A value to 3 significant digits, for people (the exact one stays in `data-value`). */
+export function sig3(v: number): string {
+  return Number.isFinite(v) ? v.toPrecision(3) : '?';
+}
+
 /**
- * One layer's mean |w| per position (normalised, max 1) as a 3x3 grid, darker = larger. The
- * chosen shape is drawn over it: the outline of the kept positions, and a cross over each dropped
- * one. Every cell carries its exact value in `data-value` and in its tooltip.
+ * The colour scale of one heat map: the layer's own smallest to largest value. A layer's values
+ * often sit between 0.7 and 1, where a fixed 0-1 scale paints every cell the same dark blue.
+ */
+export function heatScale(values: readonly number[]): { lo: number; hi: number } {
+  const finite = values.filter(Number.isFinite);
+  if (finite.length === 0) return { lo: 0, hi: 1 };
+  return { lo: Math.min(...finite), hi: Math.max(...finite) };
+}
+
+/**
+ * One layer's mean |w| per position (normalised, max 1) as a 3x3 grid, darker = larger, on the
+ * layer's own scale (heatScale; the caption states it). The chosen shape is drawn over it: the
+ * outline of the kept positions, and a cross over each dropped one. Every cell carries its exact
+ * value in `data-value`, and to 3 significant digits in its tooltip.
  */
 export function heatMapSvg(meanAbs: number[], mask: string, layerIndex: number, shapeName: string): string {
   const kept = keptPositions(mask);
   const cells: string[] = [];
+  const { lo, hi } = heatScale(meanAbs);
   for (let p = 0; p < 9; p++) {
     const v = meanAbs[p];
     const x = (p % 3) * CELL;
     const y = Math.floor(p / 3) * CELL;
-    const fill = heatColour(v);
-    const ink = v > 0.55 ? '#ffffff' : '#1b2733';
+    const scaled = hi > lo ? (v - lo) / (hi - lo) : 1;
+    const fill = heatColour(scaled);
+    const ink = scaled > 0.55 ? '#ffffff' : '#1b2733';
     const state = kept[p] ? 'kept' : 'dropped';
-    const tip = `${POSITION_NAMES[p]}: mean |w| ${String(v)} (normalised; ${state} by ${shapeName})`;
+    const tip = `${POSITION_NAMES[p]}: mean |w| ${sig3(v)} (normalised; ${state} by ${shapeName})`;
     let g = `<g class="cell ${state}" data-pos="${p}" data-value="${esc(String(v))}" data-kept="${kept[p]}">`
       + `<title>${esc(tip)}</title>`
       + `<rect x="${x + 1}" y="${y + 1}" width="${CELL - 2}" height="${CELL - 2}" rx="2" fill="${fill}"/>`
@@ -92,8 +110,14 @@ export function heatLegendSvg(): string {
   const steps = 10;
   const w = 16;
   const ramp = Array.from({ length: steps + 1 }, (_, i) => `<rect x="${i * w}" y="0" width="${w}" height="14" fill="${heatColour(i / steps)}"/>`).join('');
-  return `<svg class="legend-ramp" width="${(steps + 1) * w}" height="30" role="img" aria-label="colour scale: mean |w| from 0 (light) to 1 (dark)">${ramp}`
-    + `<text x="0" y="27">0</text><text x="${(steps + 1) * w}" y="27" text-anchor="end">1</text></svg>`;
+  return `<svg class="legend-ramp" width="${(steps + 1) * w}" height="30" role="img" aria-label="colour scale, per layer: mean |w| from the layer's smallest (light) to its largest (dark)">${ramp}`
+    + `<text x="0" y="27">layer min</text><text x="${(steps + 1) * w}" y="27" text-anchor="end">max</text></svg>`;
+}
+
+/** The caption line stating one heat map's scale. */
+export function heatScaleText(values: readonly number[]): string {
+  const { lo, hi } = heatScale(values);
+  return `colour scale ${sig3(lo)} (light) – ${sig3(hi)} (dark)`;
 }
 
 export function legendMarksSvg(): string {

@@ -11,10 +11,11 @@ import type { QualityFigures } from './metrics.js';
 import type { LayerReport, ModelFigures, PruneReport } from './report.js';
 import type { LatencyComparison } from '../runtime/latency.js';
 import type { Gate } from '../pipeline/gate.js';
-import { formatBytes, formatCount } from './text.js';
-import { baseName, esc } from './html-escape.js';
+import { formatBytes, formatCount, layoutSizeNote } from './text.js';
+import { baseName, esc, sideFiles } from './html-escape.js';
 import { REPORT_CSS } from './html-style.js';
-import { barChartSvg, barSvg, heatLegendSvg, heatMapSvg, legendMarksSvg } from './html-svg.js';
+import { RunInfo, runInfoHtml } from './run-info.js';
+import { barChartSvg, barSvg, heatLegendSvg, heatMapSvg, heatScaleText, legendMarksSvg } from './html-svg.js';
 import { maxOf, pushAll } from '../util/arrays.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
@@ -103,7 +104,7 @@ export function sizeCards(b: ModelFigures, a: ModelFigures, sides: Sides = BEFOR
   const cards: Card[] = [{
     kind: 'figure', title: 'File size', before: bytesFigure(b.size.bytes), after: bytesFigure(a.size.bytes), ...labels,
     notes: [
-      ...(b.size.files.length > 1 || a.size.files.length > 1 ? [`files: ${b.size.files.length} ${sides.before}, ${a.size.files.length} ${sides.after} (model and external data)`] : []),
+      ...(b.size.files.length > 1 || a.size.files.length > 1 ? [`files: ${b.size.files.length} ${sides.before}, ${a.size.files.length} ${sides.after} (${sideFiles(b.size.files)})`] : []),
       ...(a.size.gzipBytes === null || b.size.gzipBytes === null ? ['gzip sizes not measured (--no-gzip)'] : []),
       ...notes,
     ],
@@ -157,7 +158,7 @@ function summaryCards(r: PruneReport): Card[] {
   const b = r.before.size.gzipBytes;
   const a = r.after.size.gzipBytes;
   const cards = sizeCards(r.before, r.after, BEFORE_AFTER, a !== null && b !== null && a < b && r.after.size.bytes >= r.before.size.bytes
-    ? ['the masked layout keeps zeros in place, so the raw file keeps its size; the savings show in gzip and in effective MACs']
+    ? [layoutSizeNote(r.layers.map((l) => l.layout))]
     : []);
   cards.push(paramsCard(r.before, r.after));
   const dense = r.layers.reduce((x, l) => x + l.params, 0);
@@ -267,6 +268,7 @@ function layerFigure(l: LayerReport, i: number): string {
     + `<span class="shape">${esc(l.chosenShape)}</span> <code>${esc(l.mask)}</code> · ${esc(layoutText(l))}<br>`
     + `<span class="sub">${esc(l.shape.join('×'))}${l.group > 1 ? ` · groups ${esc(l.group)}` : ''} · energy kept ${pct(l.energyKept)}`
     + `${err ? ` · output error ${pct(err.before)} → ${pct(err.after)}` : ''}</span>`
+    + `<br><span class="sub scale">${esc(heatScaleText(l.meanAbs))}</span>`
     + (l.nodes.length > 1 ? `<br><span class="sub">shared by ${l.nodes.map((n) => esc(n)).join(', ')}</span>` : '')
     + (l.id !== l.name ? `<br><span class="sub">weight <code>${esc(l.id)}</code></span>` : '')
     + '</figcaption></figure>';
@@ -432,7 +434,7 @@ export function gateHtml(gate: Gate | null | undefined): string {
   return `<p class="gate ${g.passed ? 'passed' : 'failed'}"><strong>Quality gate (--max-drop ${esc(g.maxDrop)}): ${g.passed ? 'passed' : 'FAILED'}</strong> · ${esc(g.reason)}</p>`;
 }
 
-export function renderHtml(r: PruneReport): string {
+export function renderHtml(r: PruneReport, run?: RunInfo): string {
   const planName = r.plan.spec === 'auto' ? `auto, budget ${r.plan.budget}` : r.plan.spec;
   const title = `kprune: ${baseName(r.input.path)} → ${baseName(r.output.path)} (shape ${planName})`;
   const info = Object.entries(r.input.formatInfo).map(([k, v]) => `${k} ${v}`).join('; ');
@@ -449,6 +451,7 @@ export function renderHtml(r: PruneReport): string {
     + `<p class="meta"><span>input <code>${esc(r.input.path)}</code> (${esc(r.input.format)}${info ? `; ${esc(info)}` : ''})</span>`
     + `<span>output <code>${esc(r.output.files.length > 1 ? r.output.files.join(', ') : r.output.path)}</code></span>`
     + `<span>${esc(r.tool.name)} ${esc(r.tool.version)}, report schema ${esc(r.schemaVersion)}</span></p>`
+    + runInfoHtml(run)
     + gateHtml(r.gate)
     + (r.layoutFallback ? `<p class="meta">Layout: ${esc(r.layoutFallback)}.</p>` : '')
     + '</header>'
@@ -458,7 +461,7 @@ export function renderHtml(r: PruneReport): string {
     + '</section>'
     + `<section aria-labelledby="s-quality"><h2 id="s-quality">Quality</h2>${qualityTable(r)}</section>`
     + '<section aria-labelledby="s-layers"><h2 id="s-layers">Layers</h2>'
-    + '<p>Mean |w| at each of the 9 positions before reshaping, normalised so the layer\'s largest is 1, with the chosen shape drawn over it.</p>'
+    + '<p>Mean |w| at each of the 9 positions before reshaping, normalised so the layer\'s largest is 1, with the chosen shape drawn over it. Each map\'s colours run from that layer\'s smallest value to its largest (stated under it), so that differences within a layer show.</p>'
     + `<div class="legend">${heatLegendSvg()}${legendMarksSvg()}</div>`
     + `<div class="layers">${r.layers.map(layerFigure).join('')}</div>`
     + layerCharts(r)

@@ -158,7 +158,7 @@ export function renderPrune(r: PruneReport, options: RenderOptions = {}): string
   const out: string[] = [];
   const planName = r.plan.spec === 'auto' ? `auto, budget ${r.plan.budget}` : r.plan.spec;
   const layouts = [...new Set(r.layers.map((l) => l.layout))].join('/');
-  out.push(style.bold(`${r.input.path} -> ${r.output.path}`));
+  out.push(style.bold(`${r.input.path} -> ${r.output.path}`) + ` (layout ${layouts}${layouts === 'masked' ? ': zeros in place, same file size' : layouts === 'decomposed' ? ': smaller convolutions, only the kept weights stored' : ''})`);
   out.push(`shape ${planName}, layout ${layouts}: ${r.layers.length} 3x3 weight tensors reshaped, ${pct(r.plan.keptFraction)} of their positions kept`);
   pushAll(out, gateLine(r.gate));
   if (r.layoutFallback) out.push(`layout: ${r.layoutFallback}`);
@@ -186,7 +186,7 @@ export function renderPrune(r: PruneReport, options: RenderOptions = {}): string
   }
   out.push(style.dim(`output ${r.output.verified}`));
   if (r.after.size.gzipBytes !== null && r.before.size.gzipBytes !== null && r.after.size.gzipBytes < r.before.size.gzipBytes && r.after.size.bytes >= r.before.size.bytes) {
-    out.push('note: the masked layout keeps zeros in place, so the raw file keeps its size; the savings show in gzip and in effective MACs');
+    out.push(`note: ${layoutSizeNote(r.layers.map((l) => l.layout))}`);
   }
   if (verbose) {
     out.push('');
@@ -205,6 +205,14 @@ export function renderPrune(r: PruneReport, options: RenderOptions = {}): string
   }
   for (const s of r.skipped) out.push(`skipped ${s.node} (${s.opType}): ${s.reason}`);
   return out.join('\n');
+}
+
+/** Why the raw file is not smaller while gzip is, in the words of the layouts actually written. */
+export function layoutSizeNote(layouts: readonly string[]): string {
+  const used = new Set(layouts);
+  if (used.size === 1 && used.has('masked')) return 'the masked layout keeps zeros in place, so the raw file keeps its size; the savings show in gzip and in effective MACs';
+  if (used.size === 1 && used.has('sparse')) return 'the sparse layout stores an index beside every kept weight, so the raw file is not smaller at this share of zeros; the savings show in gzip and in effective MACs';
+  return `with the layouts written (${[...used].sort().join(', ')}), the raw file is not smaller; the savings show in gzip and in effective MACs`;
 }
 
 function renderAccuracy(r: PruneReport): string[] {

@@ -83,7 +83,7 @@ let reference: Promise<Map<string, Float32Array>> | undefined;
 export function referenceConstants(dir: string): Promise<Map<string, Float32Array>> {
   reference ??= (async () => {
     const out = path.join(dir, 'reference.onnx');
-    const report = await prune(path.join(EXTERNAL_DIR, 'model.onnx'), { shape: 'cross', output: out, latencyRuns: 0 });
+    const report = await prune(path.join(EXTERNAL_DIR, 'model.onnx'), { shape: 'cross', layout: 'masked', output: out, latencyRuns: 0 });
     const original = await readOnnxModel(path.join(EXTERNAL_DIR, 'model.onnx'));
     const written = await readOnnxModel(out);
     const masks = new Map(report.plan.entries.map((e) => [e.layer, parseMask(e.mask)]));

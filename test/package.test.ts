@@ -1,0 +1,63 @@
+/**
+ * The package as a consumer gets it: `npm pack` holds only what runs (no tests, benchmarks, model
+ * fixtures or CI), a LICENSE, the schemas importable by name, and `prune` works through the public
+ * API from an empty project.
+ *
+ * The consumer's dependencies are this repository's installed ones, linked: `npm install --offline`
+ * of the tarball needs every dependency in the npm cache, which a machine that installed from a
+ * lockfile mirror may not have (this one does not); .ci/pack-install runs the real install online.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { FIXTURES, tempDir } from './helpers/tmp.js';
+
+const ROOT = path.resolve(FIXTURES, '..');
+const dir = tempDir('kprune-pack-');
+
+test('npm pack: only what runs, a LICENSE, and prune through the public API in an empty project', () => {
+  const packed = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
+  const files: string[] = packed[0].files.map((f: { path: string }) => f.path);
+  for (const must of ['LICENSE', 'README.md', 'package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/cli/main.js', 'schema/prune-report.schema.json', 'fixtures/data/fashion-mnist/t10k-images-idx3-ubyte.gz']) {
+    assert.ok(files.includes(must), `${must} is in the package`);
+  }
+  for (const f of files) {
+    assert.doesNotMatch(f, /^(test|bench|fuzz|\.ci|src|cli|dist\/test|dist\/bench|dist\/fuzz|fixtures\/models|fixtures\/generate)\//, `${f} does not run: not in the package`);
+  }
+  assert.match(readFileSync(path.join(ROOT, 'LICENSE'), 'utf8'), /^MIT License[\s\S]*kprune contributors/);
+
+  // An empty project with the tarball unpacked where npm would put it.
+  const project = path.join(dir, 'consumer');
+  const modules = path.join(project, 'node_modules');
+  mkdirSync(path.join(modules, 'kprune'), { recursive: true });
+  execFileSync('tar', ['xzf', path.join(dir, packed[0].filename), '-C', path.join(modules, 'kprune'), '--strip-components=1']);
+  const pkg = JSON.parse(readFileSync(path.join(modules, 'kprune', 'package.json'), 'utf8'));
+  for (const dep of Object.keys(pkg.dependencies)) {
+    mkdirSync(path.dirname(path.join(modules, dep)), { recursive: true });
+    symlinkSync(path.join(ROOT, 'node_modules', dep), path.join(modules, dep), 'dir');
+  }
+  writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  copyFileSync(path.join(FIXTURES, 'models', 'vgg-fmnist.onnx'), path.join(project, 'model.onnx'));
+  writeFileSync(path.join(project, 'main.js'), [
+    "import { prune, VERSION, isKpruneError } from 'kprune';",
+    "import schema from 'kprune/schema/prune-report.schema.json' with { type: 'json' };",
+    "const report = await prune('model.onnx', { shape: 'cross', latencyRuns: 0 });",
+    "let error = null;",
+    "try { await prune('missing.onnx'); } catch (e) { error = isKpruneError(e) ? e.oneLine() : String(e); }",
+    "console.log(JSON.stringify({ version: VERSION, schema: schema.$ref ?? schema.title ?? Object.keys(schema)[0], out: report.output.path, layout: report.layers[0].layout, ratio: report.after.size.bytes / report.before.size.bytes, error }));",
+  ].join('\n'));
+  const r = spawnSync(process.execPath, ['main.js'], { cwd: project, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.version, pkg.version);
+  assert.ok(out.schema, 'the schema imports by its package path');
+  assert.equal(out.out, 'model.kpruned.onnx');
+  assert.equal(out.layout, 'decomposed', 'the default layout');
+  assert.ok(out.ratio < 0.9, `the default output is smaller: ${out.ratio}`);
+  assert.match(out.error, /missing\.onnx/);
+  // The bin runs from the package too.
+  const bin = spawnSync(process.execPath, [path.join(modules, 'kprune', 'dist', 'cli', 'main.js'), '--version'], { cwd: project, encoding: 'utf8' });
+  assert.equal(bin.stdout.trim(), pkg.version);
+});

@@ -1,0 +1,82 @@
+/**
+ * Figures and words that misled a new user (issue 16): each one checked where it is produced.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { compare } from '../src/pipeline/compare.js';
+import { prune } from '../src/pipeline/prune.js';
+import { resolveInputShapes } from '../src/pipeline/common.js';
+import { renderCompare, renderPrune } from '../src/report/text.js';
+import { renderHtml } from '../src/report/html.js';
+import { baseName } from '../src/report/html-escape.js';
+import type { LoadedModel } from '../src/formats/index.js';
+import { FIXTURES, tempDir } from './helpers/tmp.js';
+
+const dir = tempDir();
+const vgg = path.join(FIXTURES, 'models', 'vgg-fmnist.onnx');
+const SUBSET = path.join(FIXTURES, 'data', 'fashion-mnist', 't10k-images-idx3-ubyte.gz');
+
+test('compare: a decomposed B keeps its 3x3 weights (its pieces), and the runtime is named once', async () => {
+  const out = path.join(dir, 'dec.onnx');
+  const pruned = await prune(vgg, { shape: 'cross', layout: 'decomposed', output: out, latencyRuns: 0 });
+  const r = await compare(vgg, out, { latencyRuns: 0, data: { data: SUBSET, eval: 50 }, gzip: false });
+  // The pieces hold exactly the kept weights: 5 of 9 of each 3x3 kernel.
+  assert.equal(r.after.params.conv3x3Nonzero, pruned.after.params.conv3x3Nonzero);
+  assert.ok(r.after.params.conv3x3Nonzero > 0);
+  const ratio = r.after.params.conv3x3Nonzero / r.before.params.conv3x3Nonzero;
+  assert.ok(Math.abs(ratio - 5 / 9) < 0.01, `3x3 weights kept ${ratio}`);
+  assert.ok(r.after.params.conv3x3 > 0, 'stored 3x3 weights counted on B');
+  const text = renderCompare(r);
+  assert.doesNotMatch(text, /in 3x3 convs .* -> 0 /);
+  assert.equal(r.accuracy.status, 'measured');
+  if (r.accuracy.status === 'measured') {
+    assert.doesNotMatch(r.accuracy.runtime, /;/, `one runtime, once: ${r.accuracy.runtime}`);
+    const line = text.split('\n').find((l) => l.startsWith('quality on'))!;
+    const name = r.accuracy.runtime;
+    assert.equal(line.split(name).length - 1, 1, line);
+  }
+});
+
+test('the note on an unchanged raw size names the layout written (not "masked" for a sparse run)', async () => {
+  const out = path.join(dir, 'sparse.onnx');
+  const r = await prune(vgg, { shape: 'cross', layout: 'sparse', output: out, latencyRuns: 0 });
+  const text = renderPrune(r);
+  const html = renderHtml(r);
+  assert.doesNotMatch(text, /masked layout/);
+  assert.doesNotMatch(html, /masked layout/);
+  if (r.after.size.bytes >= r.before.size.bytes) assert.match(text, /the sparse layout stores an index/);
+  const masked = renderPrune(await prune(vgg, { shape: 'cross', layout: 'masked', output: path.join(dir, 'masked.onnx'), latencyRuns: 0 }));
+  assert.match(masked, /the masked layout keeps zeros in place/);
+});
+
+test('--size fills a TF.js image input\'s dynamic height and width, so MACs and latency can be measured', () => {
+  const tfjs = { inputs: [{ name: 'input', dims: [null, null, null, 3], type: 'float32' }] } as unknown as LoadedModel;
+  const unknown = resolveInputShapes(tfjs);
+  assert.equal(unknown.inputShapes, null);
+  assert.match(unknown.unknownReason, /dynamic dimension/);
+  const sized = resolveInputShapes(tfjs, undefined, { height: 32, width: 24 });
+  assert.deepEqual([...sized.inputShapes!], [['input', [1, 32, 24, 3]]]);
+  const onnx = { inputs: [{ name: 'x', dims: ['N', 3, 'H', 'W'], type: 'float32' }] } as unknown as LoadedModel;
+  assert.deepEqual([...resolveInputShapes(onnx, undefined, { height: 28, width: 28 }).inputShapes!], [['x', [1, 3, 28, 28]]]);
+  // --input-shape still wins.
+  assert.deepEqual([...resolveInputShapes(onnx, '2,3,8,8', { height: 28, width: 28 }).inputShapes!], [['x', [2, 3, 8, 8]]]);
+});
+
+test('page titles name a TF.js model by its folder; shards are not called external data', async () => {
+  assert.equal(baseName('/m/esrgan/model.json'), 'esrgan/model.json');
+  assert.equal(baseName('/m/esrgan.kpruned/model.json'), 'esrgan.kpruned/model.json');
+  assert.equal(baseName('model.json'), 'model.json');
+  assert.equal(baseName('/m/vgg.onnx'), 'vgg.onnx');
+  const r = await prune(vgg, { shape: 'cross', output: path.join(dir, 'title.onnx'), latencyRuns: 0, gzip: false });
+  const fake = {
+    ...r,
+    input: { ...r.input, path: '/m/esrgan/model.json', format: 'tfjs' },
+    output: { ...r.output, path: '/m/esrgan.kpruned/model.json', files: ['/m/esrgan.kpruned/model.json', '/m/esrgan.kpruned/group1-shard1of1.bin'] },
+    before: { ...r.before, size: { ...r.before.size, files: [{ path: '/m/esrgan/model.json', bytes: 1, gzipBytes: null }, { path: '/m/esrgan/group1-shard1of1.bin', bytes: 1, gzipBytes: null }] } },
+  } as typeof r;
+  const html = renderHtml(fake);
+  assert.match(html, /<title>kprune: esrgan\/model\.json → esrgan\.kpruned\/model\.json/);
+  assert.doesNotMatch(html, /files: [^<]*external data/);
+  assert.match(html, /model\.json and weight shards/);
+});
