@@ -13,6 +13,13 @@ import { ModelInventory } from './onnx/inventory.js';
 import { InputSpec } from '../runtime/onnx-runtime.js';
 import { ModelRunner } from '../runtime/model-runner.js';
 import { SkippedConv } from './onnx/convs.js';
+import type { LayerwiseSource, SegmentedOptions } from '../core/recover/propagation.js';
+
+/** What a format's segment-by-segment recovery needs besides the layers. */
+export interface LayerwiseOptions extends SegmentedOptions {
+  /** Bytes of cached activations kept in memory; beyond, chunks go to a temporary file. */
+  memoryBudget: number;
+}
 
 export type ModelFormat = 'onnx' | 'tfjs-layers' | 'tfjs-graph';
 
@@ -52,6 +59,12 @@ export interface LoadedModel {
    * `exposed` intermediate values.
    */
   createRunner(weights: ReadonlyMap<string, Float32Array>, exposed: string[]): Promise<ModelRunner>;
+  /**
+   * Layer-wise recovery data computed segment by segment from cached activations (two forward
+   * passes in all), where the format and its runtime can run a segment of the graph (ONNX today);
+   * absent, or an obstacle for this model: the whole model is run again for every layer.
+   */
+  layerwiseSource?(layers: Conv3x3Layer[], options: LayerwiseOptions): Promise<LayerwiseSource | { obstacle: string }>;
   /**
    * Brief end-to-end fine-tuning of the reshaped 3x3 weights (only their kept positions train),
    * where the format supports it (ONNX today); absent otherwise.

@@ -370,6 +370,7 @@ async function afterWrite(
       method: 'reconstruct',
       ridge: ctx?.options.ridge ?? DEFAULT_RIDGE,
       rowsPerImage: ctx?.options.rowsPerImage ?? DEFAULT_ROWS_PER_IMAGE,
+      propagation: recovery.propagation,
       layers: recovery.layers,
     } : null,
     layers,

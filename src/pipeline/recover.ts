@@ -3,7 +3,8 @@
  * choose shapes from reconstruction error (`auto`), reconstruct, and measure quality.
  */
 import { Mask } from '../core/lattice.js';
-import { LayerRecovery, candidateLosses, reconstruct, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from '../core/recover/reconstruct.js';
+import { LayerRecovery, candidateLosses, layerSampler, reconstruct, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from '../core/recover/reconstruct.js';
+import { LayerwiseSource, PropagationInfo, rerunSource } from '../core/recover/propagation.js';
 import { loadData } from '../data/index.js';
 import { DEFAULT_OCCLUSION_AREA, occlude } from '../data/occlusion.js';
 import { DataSplit, Dataset, PresetName, Preprocess } from '../data/types.js';
@@ -37,7 +38,17 @@ export interface DataOptions {
   ridge?: number;
   /** Output positions per image used as least-squares rows. */
   rowsPerImage?: number;
+  /**
+   * How reconstruction computes each layer's inputs and targets: `segments` (default) from cached
+   * activations, running only the graph between consecutive 3x3 layers; `rerun` runs the whole
+   * model twice per layer (the engine before segments; also the fallback where segments cannot run).
+   */
+  propagation?: 'segments' | 'rerun';
+  /** Memory for cached activations during reconstruction, in MiB (default 2048); beyond it, a temporary file. */
+  recoverMemory?: number;
 }
+
+export const DEFAULT_RECOVER_MEMORY_MIB = 2048;
 
 export const DEFAULT_CALIB = 512;
 export const DEFAULT_EVAL = 2000;
@@ -127,16 +138,47 @@ export function dataAwareLosses(ctx: DataContext, model: LoadedModel, onProgress
   });
 }
 
-export function recoverWeights(
+/** The source of each layer's inputs and targets: segments where the model allows, else reruns. */
+async function layerwiseSource(ctx: DataContext, model: LoadedModel): Promise<LayerwiseSource> {
+  const samplerFor = (l: Parameters<typeof layerSampler>[0]) => layerSampler(l, ctx.options);
+  const activations = datasetActivationSource(ctx.runners, ctx.calib);
+  let reason: string | undefined;
+  if ((ctx.options.propagation ?? 'segments') === 'segments') {
+    if (!model.layerwiseSource) {
+      reason = `segments are not implemented for ${model.format} models`;
+    } else {
+      const ordered = [...model.layers].sort((a, b) => a.index - b.index);
+      const source = await model.layerwiseSource(ordered, {
+        x: ctx.calib.x,
+        count: ctx.calib.count,
+        sampleDims: ctx.calib.sampleDims,
+        chunk: activations.batch,
+        original: ctx.runner,
+        samplerFor,
+        memoryBudget: (ctx.options.recoverMemory ?? DEFAULT_RECOVER_MEMORY_MIB) * 2 ** 20,
+      });
+      if (!('obstacle' in source)) return source;
+      reason = source.obstacle;
+    }
+  }
+  return rerunSource(activations, originalWeightsOf(model), samplerFor, reason);
+}
+
+export async function recoverWeights(
   ctx: DataContext,
   model: LoadedModel,
   masks: Map<string, Mask>,
   masked: ReadonlyMap<string, Float32Array>,
   onProgress?: ProgressListener,
-): Promise<{ weights: ReadonlyMap<string, Float32Array>; layers: LayerRecovery[] }> {
-  return reconstruct(model.layers, originalWeightsOf(model), masks, masked, datasetActivationSource(ctx.runners, ctx.calib), {
-    ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, engine: ctx.engine, onLayer: layerProgress(onProgress, 'reconstructing'),
-  });
+): Promise<{ weights: ReadonlyMap<string, Float32Array>; layers: LayerRecovery[]; propagation: PropagationInfo }> {
+  const source = await layerwiseSource(ctx, model);
+  try {
+    return await reconstruct(model.layers, originalWeightsOf(model), masks, masked, source, {
+      ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, engine: ctx.engine, onLayer: layerProgress(onProgress, 'reconstructing'),
+    });
+  } finally {
+    await source.release();
+  }
 }
 
 export interface QualityPair {

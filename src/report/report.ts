@@ -13,6 +13,7 @@ import type { Gate } from '../pipeline/gate.js';
 import type { FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
 import type { MeasuredAccuracy } from '../pipeline/recover.js';
 import type { LayerRecovery } from '../core/recover/reconstruct.js';
+import type { PropagationInfo } from '../core/recover/propagation.js';
 
 export const REPORT_SCHEMA_VERSION = 1;
 
@@ -78,6 +79,8 @@ export interface RecoveryFigures {
   method: 'reconstruct';
   ridge: number;
   rowsPerImage: number;
+  /** How each layer's inputs and targets were computed, what was cached, and the cache's memory. */
+  propagation: PropagationInfo;
   layers: LayerRecovery[];
 }
 

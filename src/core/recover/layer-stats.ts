@@ -49,6 +49,43 @@ export class RowSampler {
 }
 
 /**
+ * The target rows of one batch: for image b, rows offsets[b] .. offsets[b+1]-1, each an output
+ * position (oy * wo + ox) and its values over the output channels (row-major). Sampling early lets
+ * a source keep only these rows of the original model's output, not the whole tensor.
+ */
+export interface SampledRows {
+  outChannels: number;
+  /** [ho, wo] of the output. */
+  outDims: [number, number];
+  offsets: Int32Array;
+  positions: Int32Array;
+  values: Float32Array;
+}
+
+/** The rows `sampler` picks from each image of y (NCHW), in image order. */
+export function sampleRows(y: Activation, sampler: RowSampler): SampledRows {
+  const [batch, outChannels, ho, wo] = y.dims;
+  const picked: Int32Array[] = [];
+  const offsets = new Int32Array(batch + 1);
+  for (let b = 0; b < batch; b++) {
+    picked.push(sampler.positions(ho * wo));
+    offsets[b + 1] = offsets[b] + picked[b].length;
+  }
+  const positions = new Int32Array(offsets[batch]);
+  const values = new Float32Array(offsets[batch] * outChannels);
+  const plane = ho * wo;
+  for (let b = 0; b < batch; b++) {
+    positions.set(picked[b], offsets[b]);
+    for (let i = 0; i < picked[b].length; i++) {
+      const row = offsets[b] + i;
+      const pos = picked[b][i];
+      for (let oc = 0; oc < outChannels; oc++) values[row * outChannels + oc] = y.data[(b * outChannels + oc) * plane + pos];
+    }
+  }
+  return { outChannels, outDims: [ho, wo], offsets, positions, values };
+}
+
+/**
  * Computes one block's contribution to the statistics: with At the n x r patch block (row-major,
  * i.e. A transposed) and Yt the o x r target block, returns G = At At^T (n x n, full) and
  * B = At Yt^T (n x o). Pluggable so that a fast BLAS (onnxruntime's Gemm in float64) can do the
@@ -111,10 +148,19 @@ export class LayerStats {
 
   /** Adds one batch: x is the convolution's input (NCHW), y its target output (NCHW). */
   async accumulate(x: Activation, y: Activation, use: ConvUse, sampler: RowSampler): Promise<void> {
+    await this.accumulateRows(x, sampleRows(y, sampler), use);
+  }
+
+  /**
+   * Adds one batch from targets already sampled (see `sampleRows`): x is the convolution's input
+   * (NCHW) for the same images, in the same order.
+   */
+  async accumulateRows(x: Activation, t: SampledRows, use: ConvUse): Promise<void> {
     const [batch, channels, h, w] = x.dims;
-    const [, outChannels, ho, wo] = y.dims;
-    if (channels !== this.layer.inChannelsPerGroup * this.layer.group || outChannels !== this.layer.outChannels) {
-      throw new Error(`activation dims [${x.dims}] -> [${y.dims}] do not fit layer ${this.layer.id}`);
+    const [ho, wo] = t.outDims;
+    const outChannels = t.outChannels;
+    if (channels !== this.layer.inChannelsPerGroup * this.layer.group || outChannels !== this.layer.outChannels || batch !== t.offsets.length - 1) {
+      throw new Error(`activation dims [${x.dims}] -> [${t.offsets.length - 1}, ${outChannels}, ${ho}, ${wo}] do not fit layer ${this.layer.id}`);
     }
     const geo = geometry(use, h, w);
     const k = this.positions.length;
@@ -130,9 +176,9 @@ export class LayerStats {
       });
     }
     for (let b = 0; b < batch; b++) {
-      const rows = sampler.positions(ho * wo);
-      this.rows += rows.length;
-      for (const pos of rows) {
+      this.rows += t.offsets[b + 1] - t.offsets[b];
+      for (let row = t.offsets[b]; row < t.offsets[b + 1]; row++) {
+        const pos = t.positions[row];
         const ri = this.pending;
         const oy = Math.floor(pos / wo);
         const ox = pos - oy * wo;
@@ -152,9 +198,9 @@ export class LayerStats {
           }
           for (let o = 0; o < st.outs; o++) {
             const oc = g * st.outs + o;
-            const t = y.data[((b * outChannels) + oc) * ho * wo + pos];
-            this.targetSq += t * t;
-            yt[o * R + ri] = t - (bias ? bias[oc] : 0);
+            const v = t.values[row * outChannels + oc];
+            this.targetSq += v * v;
+            yt[o * R + ri] = v - (bias ? bias[oc] : 0);
           }
         }
         if (++this.pending === R) await this.flush();

@@ -6,15 +6,10 @@
  */
 import { Conv3x3Layer } from '../conv.js';
 import { AUTO_CANDIDATES, Mask, maskPositions, namedMask } from '../lattice.js';
-import { Activation, GramEngine, LayerStats, RowSampler } from './layer-stats.js';
+import { GramEngine, LayerStats, RowSampler } from './layer-stats.js';
+import { ActivationSource, LayerwiseSource, PropagationInfo } from './propagation.js';
 
-/**
- * Runs several weight sets on each calibration batch and hands over what each fetched. Weight sets
- * are never mutated after they are handed over, so a source may cache per set by identity.
- */
-export interface ActivationSource {
-  forEachBatch(runs: { weights: ReadonlyMap<string, Float32Array>; fetch: string[] }[], visit: (results: Map<string, Activation>[]) => Promise<void>): Promise<void>;
-}
+export type { ActivationSource, LayerwiseSource, PropagationInfo };
 
 export interface ReconstructOptions {
   /** Ridge strength relative to the mean diagonal of the Gram matrix. */
@@ -41,14 +36,19 @@ export interface LayerRecovery {
 export const DEFAULT_RIDGE = 1e-3;
 export const DEFAULT_ROWS_PER_IMAGE = 64;
 
+/** The seeded row sampler of a layer: every source samples a layer's rows the same way. */
+export function layerSampler(layer: Conv3x3Layer, options: Pick<ReconstructOptions, 'rowsPerImage' | 'seed'> = {}): RowSampler {
+  return new RowSampler(options.rowsPerImage ?? DEFAULT_ROWS_PER_IMAGE, (options.seed ?? 0) * 7919 + layer.index);
+}
+
 export async function reconstruct(
   layers: Conv3x3Layer[],
   original: ReadonlyMap<string, Float32Array>,
   masks: Map<string, Mask>,
   masked: ReadonlyMap<string, Float32Array>,
-  source: ActivationSource,
+  source: LayerwiseSource,
   options: ReconstructOptions = {},
-): Promise<{ weights: ReadonlyMap<string, Float32Array>; layers: LayerRecovery[] }> {
+): Promise<{ weights: ReadonlyMap<string, Float32Array>; layers: LayerRecovery[]; propagation: PropagationInfo }> {
   const ridge = options.ridge ?? DEFAULT_RIDGE;
   // A new map per layer: sources may cache work per weight set by identity.
   let current = new Map(masked);
@@ -59,16 +59,9 @@ export async function reconstruct(
     options.onLayer?.(i, ordered.length, layer.name);
     const t0 = performance.now();
     const stats = new LayerStats(layer, maskPositions(masks.get(layer.id)!), options.engine);
-    const sampler = new RowSampler(options.rowsPerImage ?? DEFAULT_ROWS_PER_IMAGE, (options.seed ?? 0) * 7919 + layer.index);
-    await source.forEachBatch(
-      [
-        { weights: current, fetch: layer.uses.map((u) => u.input) },
-        { weights: original, fetch: layer.uses.map((u) => u.output) },
-      ],
-      async ([cur, orig]) => {
-        for (const use of layer.uses) await stats.accumulate(cur.get(use.input)!, orig.get(use.output)!, use, sampler);
-      },
-    );
+    await source.layer(layer, current, async (batch) => {
+      for (const { use, x, target } of batch) await stats.accumulateRows(x, target, use);
+    });
     await stats.flush();
     const before = current.get(layer.id)!;
     const solved = stats.solve(layer.weights, ridge);
@@ -81,7 +74,7 @@ export async function reconstruct(
     report.push({ layer: layer.id, name: layer.name, errorBefore, errorAfter: Math.min(errorAfter, errorBefore), rows: stats.rows, ms: Math.round(performance.now() - t0) });
   }
   options.onLayer?.(ordered.length, ordered.length, '');
-  return { weights: current, layers: report };
+  return { weights: current, layers: report, propagation: source.info() };
 }
 
 /**
@@ -103,7 +96,7 @@ export async function candidateLosses(
     const layer = ordered[i];
     options.onLayer?.(i, ordered.length, layer.name);
     const stats = new LayerStats(layer, all, options.engine);
-    const sampler = new RowSampler(options.rowsPerImage ?? DEFAULT_ROWS_PER_IMAGE, (options.seed ?? 0) * 7919 + layer.index);
+    const sampler = layerSampler(layer, options);
     await source.forEachBatch(
       [{ weights: original, fetch: layer.uses.flatMap((u) => [u.input, u.output]) }],
       async ([orig]) => {

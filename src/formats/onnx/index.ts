@@ -16,6 +16,7 @@ import { openProbeSession } from './probe.js';
 import { halfToFloat } from './half.js';
 import * as ort from 'onnxruntime-node';
 import { Activation, ModelRunner } from '../../runtime/model-runner.js';
+import { openOnnxLayerwise } from '../../models/onnx-layerwise.js';
 
 export { readOnnxModel } from './read.js';
 export type { OnnxModel } from './read.js';
@@ -57,6 +58,7 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
     },
     defaultOutputPath: () => kprunedPath(file),
     createRunner: (weights, exposed) => createOnnxRunner(model, weights, exposed, file),
+    layerwiseSource: (layers, options) => openOnnxLayerwise(model, layers, options),
     finetune: (start, masks, data, options) => finetune(model, scan.layers, start, masks, data, options),
     chooseLayouts: (weights, masks, inputShapes, onLayer) => chooseLayouts(model, scan.layers, weights, masks, inputShapes, { onLayer }),
     compareLatency: (outPath, inputShapes, options) => compareLatency(file, outPath, onnxInputs(model), inputShapes, options),
