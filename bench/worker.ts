@@ -6,11 +6,13 @@
  *   node dist/bench/worker.js baseline            (imports the library, does nothing)
  *   node dist/bench/worker.js recover <model.onnx> <out.onnx> <shape> <data> <calib> <eval> <seed> [budget]
  *       (prune with data and --recover reconstruct; a KpruneError is reported, not thrown)
+ *   node dist/bench/worker.js reconstruct <model.onnx> <segments|rerun> <shape> <data> <calib> <seed>
+ *       (reshape + reconstruct only, no evaluation or writing: the recovery engine's own time)
  *
  * Prints one line `KPRUNE_BENCH {json}` on stdout: wall ms of the call itself (module loading
  * excluded), CPU ms, and process.resourceUsage().maxRSS (KiB) at the end, i.e. the process peak.
  */
-import { analyze, isKpruneError, prune } from '../src/index.js';
+import { analyze, isKpruneError, loadModel, prune, recover, reshape } from '../src/index.js';
 import { RESULT_PREFIX, WorkerResult } from './protocol.js';
 
 async function main(): Promise<void> {
@@ -55,6 +57,12 @@ async function main(): Promise<void> {
       if (!isKpruneError(e)) throw e;
       extra = { error: { code: e.code, message: e.message, ...(e.suggestion ? { suggestion: e.suggestion } : {}) } };
     }
+  } else if (op === 'reconstruct') {
+    const propagation = out as 'segments' | 'rerun';
+    const [shape, data, calib, seed] = rest;
+    const model = await loadModel(file);
+    const r = await recover(model, reshape(model, shape), { data, calib: Number(calib), eval: 1, seed: Number(seed), propagation, occlusion: 0 });
+    extra = { layers: r.layers.length, reconstruct: { layers: r.layers, propagation: r.propagation, ms: performance.now() - t0 } };
   } else if (op !== 'baseline') {
     throw new Error(`unknown op "${op}"`);
   }

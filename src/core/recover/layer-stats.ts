@@ -93,6 +93,10 @@ export function sampleRows(y: Activation, sampler: RowSampler): SampledRows {
  */
 export interface GramEngine {
   product(at: Float64Array, yt: Float64Array, n: number, o: number, r: number): Promise<{ gram: Float64Array; cross: Float64Array }>;
+  /** a^-1 b for a symmetric positive definite n x n a and an n x o b (row-major); optional. */
+  solve?(a: Float64Array, b: Float64Array, n: number, o: number): Promise<Float64Array | null>;
+  /** a b for an n x n a and an n x o b (row-major); optional. */
+  multiply?(a: Float64Array, b: Float64Array, n: number, o: number): Promise<Float64Array>;
 }
 
 export const jsGramEngine: GramEngine = {
@@ -232,7 +236,7 @@ export class LayerStats {
 
   /** The statistics restricted to a subset of this one's positions (no new pass over data). */
   select(positions: number[]): LayerStats {
-    const sub = new LayerStats(this.layer, positions);
+    const sub = new LayerStats(this.layer, positions, this.engine);
     const k = this.positions.length;
     const kk = positions.length;
     const cpg = this.layer.inChannelsPerGroup;
@@ -265,65 +269,99 @@ export class LayerStats {
   /**
    * Least-squares weights for the kept positions, ridge-regularised towards `prior` (the original
    * weights): (G + lambda I) w = B + lambda w0, lambda = ridge x mean diagonal of G. Dropped
-   * positions are zero.
+   * positions are zero. Large systems go to the engine's solver when it has one (one solve with
+   * every output channel as a right-hand side); small ones, and engines without, use Cholesky here.
    */
-  solve(prior: Float32Array, ridge: number): Float32Array {
+  async solve(prior: Float32Array, ridge: number): Promise<Float32Array> {
     const out = new Float32Array(prior.length);
     const k = this.positions.length;
     const cpg = this.layer.inChannelsPerGroup;
-    this.groups.forEach((st, g) => {
+    for (const [g, st] of this.groups.entries()) {
       let trace = 0;
       for (let i = 0; i < st.n; i++) trace += st.gram[i * st.n + i];
       let lambda = ridge * (trace > 0 ? trace / st.n : 1);
-      let l = new Float64Array(0);
-      for (let attempt = 0; attempt < 8; attempt++) {
-        l = Float64Array.from(st.gram);
-        for (let i = 0; i < st.n; i++) l[i * st.n + i] += lambda;
-        if (cholesky(l, st.n)) break;
-        lambda = Math.max(lambda * 10, 1e-12);
-        if (attempt === 7) throw new Error(`reconstruction of ${this.layer.id} is numerically singular`);
-      }
-      const rhs = new Float64Array(st.n);
-      for (let o = 0; o < st.outs; o++) {
-        for (let c = 0; c < cpg; c++) {
-          for (let j = 0; j < k; j++) {
-            const i = c * k + j;
-            rhs[i] = st.cross[i * st.outs + o] + lambda * prior[this.index(g, o, c, this.positions[j])];
+      const rhsOf = (lam: number) => {
+        const rhs = new Float64Array(st.n * st.outs);
+        for (let o = 0; o < st.outs; o++) {
+          for (let c = 0; c < cpg; c++) {
+            for (let j = 0; j < k; j++) {
+              const i = c * k + j;
+              rhs[i * st.outs + o] = st.cross[i * st.outs + o] + lam * prior[this.index(g, o, c, this.positions[j])];
+            }
           }
         }
-        choleskySolve(l, st.n, rhs);
-        for (let c = 0; c < cpg; c++) for (let j = 0; j < k; j++) out[this.index(g, o, c, this.positions[j])] = rhs[c * k + j];
+        return rhs;
+      };
+      let x: Float64Array | null = null;
+      for (let attempt = 0; attempt < 8 && !x; attempt++) {
+        const a = Float64Array.from(st.gram);
+        for (let i = 0; i < st.n; i++) a[i * st.n + i] += lambda;
+        x = this.engine.solve && st.n >= ENGINE_MIN_N ? await this.engine.solve(a, rhsOf(lambda), st.n, st.outs) : choleskySolveAll(a, rhsOf(lambda), st.n, st.outs);
+        if (x && !x.every(Number.isFinite)) x = null;
+        if (!x) lambda = Math.max(lambda * 10, 1e-12);
       }
-    });
+      if (!x) throw new Error(`reconstruction of ${this.layer.id} is numerically singular`);
+      for (let o = 0; o < st.outs; o++) {
+        for (let c = 0; c < cpg; c++) for (let j = 0; j < k; j++) out[this.index(g, o, c, this.positions[j])] = x[(c * k + j) * st.outs + o];
+      }
+    }
     return out;
   }
 
   /**
    * Relative error ||Y - (A w + b)|| / ||Y|| over the accumulated rows, for weights w (full layer
-   * layout; only this statistics' positions are read, the others must be zero to be meaningful).
+   * layout; only this statistics' positions are read, the others must be zero to be meaningful):
+   * per output channel, y.y - 2 w.B + w G w.
    */
-  relativeError(weights: Float32Array): number {
+  async relativeError(weights: Float32Array): Promise<number> {
     const k = this.positions.length;
     const cpg = this.layer.inChannelsPerGroup;
     let err = 0;
-    const v = new Float64Array(this.groups[0].n);
-    this.groups.forEach((st, g) => {
+    for (const [g, st] of this.groups.entries()) {
+      const v = new Float64Array(st.n * st.outs);
       for (let o = 0; o < st.outs; o++) {
-        for (let c = 0; c < cpg; c++) for (let j = 0; j < k; j++) v[c * k + j] = weights[this.index(g, o, c, this.positions[j])];
+        for (let c = 0; c < cpg; c++) for (let j = 0; j < k; j++) v[(c * k + j) * st.outs + o] = weights[this.index(g, o, c, this.positions[j])];
+      }
+      const gv = this.engine.multiply && st.n >= ENGINE_MIN_N ? await this.engine.multiply(st.gram, v, st.n, st.outs) : multiply(st.gram, v, st.n, st.outs);
+      for (let o = 0; o < st.outs; o++) {
         let e = st.yy[o];
         for (let i = 0; i < st.n; i++) {
-          if (v[i] === 0) continue;
-          e -= 2 * v[i] * st.cross[i * st.outs + o];
-          let gi = 0;
-          const row = i * st.n;
-          for (let j = 0; j < st.n; j++) gi += st.gram[row + j] * v[j];
-          e += v[i] * gi;
+          const vi = v[i * st.outs + o];
+          e += vi * (gv[i * st.outs + o] - 2 * st.cross[i * st.outs + o]);
         }
         err += Math.max(e, 0);
       }
-    });
+    }
     return this.targetSq > 0 ? Math.sqrt(err / this.targetSq) : 0;
   }
+}
+
+/** Below this many unknowns a group's algebra stays in JavaScript (an engine call costs more). */
+const ENGINE_MIN_N = 64;
+
+/** a (n x n) times b (n x o), row-major. */
+function multiply(a: Float64Array, b: Float64Array, n: number, o: number): Float64Array {
+  const out = new Float64Array(n * o);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      const aij = a[i * n + j];
+      if (aij === 0) continue;
+      for (let q = 0; q < o; q++) out[i * o + q] += aij * b[j * o + q];
+    }
+  }
+  return out;
+}
+
+/** a^-1 b for SPD a (overwritten) and b n x o, by Cholesky; null if a is not positive definite. */
+function choleskySolveAll(a: Float64Array, b: Float64Array, n: number, o: number): Float64Array | null {
+  if (!cholesky(a, n)) return null;
+  const col = new Float64Array(n);
+  for (let q = 0; q < o; q++) {
+    for (let i = 0; i < n; i++) col[i] = b[i * o + q];
+    choleskySolve(a, n, col);
+    for (let i = 0; i < n; i++) b[i * o + q] = col[i];
+  }
+  return b;
 }
 
 /** The first r columns of each of `rows` rows of a row-major rows x stride matrix. */

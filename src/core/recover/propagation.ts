@@ -39,6 +39,8 @@ export interface PropagationInfo {
   chunk: number;
   /** Forward passes over the calibration images (a pass up to the last 3x3 layer counts as one). */
   passes: number;
+  /** Segments: wall time of the one pass of the original model that sampled every layer's targets. */
+  targetPassMs?: number;
   /** Segments: the most values held per image at a cut between layers, and their bytes. */
   maxLiveValues?: number;
   maxLiveBytesPerImage?: number;
@@ -188,6 +190,7 @@ export class SegmentedSource implements LayerwiseSource {
   private maxLiveValues = 0;
   private maxLiveBytes = 0;
   private targetBytes = 0;
+  private targetMs = 0;
   private readonly chunks: number;
   private readonly meta = new Map<string, { outChannels: number; outDims: [number, number] }>();
 
@@ -207,7 +210,9 @@ export class SegmentedSource implements LayerwiseSource {
    */
   static async open(layers: Conv3x3Layer[], graph: DataflowGraph, cuts: number[], executor: SegmentExecutor, store: ChunkStore, options: SegmentedOptions): Promise<SegmentedSource> {
     const source = new SegmentedSource(layers, planSegments(graph, cuts), executor, store, options);
+    const t0 = performance.now();
     await source.targets(graph.input);
+    source.targetMs = performance.now() - t0;
     return source;
   }
 
@@ -274,6 +279,7 @@ export class SegmentedSource implements LayerwiseSource {
       chunk: this.options.chunk,
       // One pass of the original (targets), one of the reshaped model up to the last layer.
       passes: 2,
+      targetPassMs: Math.round(this.targetMs),
       maxLiveValues: this.maxLiveValues,
       maxLiveBytesPerImage: Math.round(this.maxLiveBytes),
       targetBytesPerImage: Math.round(this.targetBytes),

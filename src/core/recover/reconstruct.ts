@@ -64,9 +64,9 @@ export async function reconstruct(
     });
     await stats.flush();
     const before = current.get(layer.id)!;
-    const solved = stats.solve(layer.weights, ridge);
-    const errorBefore = stats.relativeError(before);
-    const errorAfter = stats.relativeError(solved);
+    const solved = await stats.solve(layer.weights, ridge);
+    const errorBefore = await stats.relativeError(before);
+    const errorAfter = await stats.relativeError(solved);
     // Least squares minimises the error on these rows; the ridge can only make it slightly worse.
     // Keep the reshaped weights in the rare case it did not help.
     current = new Map(current);
@@ -104,11 +104,13 @@ export async function candidateLosses(
       },
     );
     await stats.flush();
-    losses.set(layer.id, AUTO_CANDIDATES.map((name) => {
+    const candidates: number[] = [];
+    for (const name of AUTO_CANDIDATES) {
       const sub = stats.select(maskPositions(namedMask(name)));
-      const e = sub.relativeError(sub.solve(layer.weights, ridge));
-      return e * e;
-    }));
+      const e = await sub.relativeError(await sub.solve(layer.weights, ridge));
+      candidates.push(e * e);
+    }
+    losses.set(layer.id, candidates);
   }
   options.onLayer?.(ordered.length, ordered.length, '');
   return losses;
