@@ -32,7 +32,7 @@ export interface WorkerResult {
   /** For recover: accuracy, plan and per-layer recovery from the report. */
   recover?: RecoverFigures;
   /** For reconstruct: per-layer recovery and what the engine cached. */
-  reconstruct?: { layers: NonNullable<PruneReport['recovery']>['layers']; propagation: NonNullable<PruneReport['recovery']>['propagation']; ms: number };
+  reconstruct?: { layers: NonNullable<PruneReport['recovery']>['layers']; propagation: NonNullable<PruneReport['recovery']>['propagation'] | null; ms: number };
   /** For recover: the prune call failed with a KpruneError (e.g. a budget that cannot be met). */
   error?: { code: string; message: string; suggestion?: string };
 }

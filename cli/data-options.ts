@@ -18,6 +18,7 @@ export interface DataFlags {
   std?: number[];
   occlusion?: number;
   ridge?: number;
+  recoverMemory?: number;
 }
 
 export function addDataOptions(cmd: Command, calib: boolean): Command {
@@ -34,13 +35,16 @@ export function addDataOptions(cmd: Command, calib: boolean): Command {
     .option('--mean <m,...>', 'per-channel mean subtracted after scaling', parseList('--mean'))
     .option('--std <s,...>', 'per-channel std divided after the mean', parseList('--std'))
     .option('--occlusion <area>', 'share of the image the occlusion patch covers (default 0.25; 0 = off)', parseNumber('--occlusion'));
-  if (calib) cmd.option('--ridge <r>', 'ridge strength for reconstruction (default 1e-3)', parseNumber('--ridge'));
+  if (calib) {
+    cmd.option('--ridge <r>', 'ridge strength for reconstruction (default 1e-3)', parseNumber('--ridge'));
+    cmd.option('--recover-memory <MiB>', 'memory for activations cached during reconstruction (default 2048); beyond it, a temporary file', parseInteger('--recover-memory'));
+  }
   return cmd;
 }
 
 export function dataOptions(o: DataFlags): DataOptions | undefined {
   if (!o.data) {
-    for (const flag of ['calib', 'eval', 'preset', 'size', 'channels', 'dataLayout', 'scale', 'mean', 'std', 'occlusion', 'ridge'] as const) {
+    for (const flag of ['calib', 'eval', 'preset', 'size', 'channels', 'dataLayout', 'scale', 'mean', 'std', 'occlusion', 'ridge', 'recoverMemory'] as const) {
       if (o[flag] !== undefined) throw new KpruneError('usage', `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --data`);
     }
     return undefined;
@@ -58,6 +62,6 @@ export function dataOptions(o: DataFlags): DataOptions | undefined {
   if (o.std) preprocess.std = o.std;
   return {
     data: o.data, calib: o.calib, eval: o.eval, seed: o.seed, preset: o.preset, preprocess,
-    occlusion: o.occlusion, ridge: o.ridge,
+    occlusion: o.occlusion, ridge: o.ridge, recoverMemory: o.recoverMemory,
   };
 }

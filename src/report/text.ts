@@ -203,6 +203,18 @@ export function renderPrune(r: PruneReport, options: RenderOptions = {}): string
   return out.join('\n');
 }
 
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(b < 2 ** 20 ? 2 : 0)} MiB`;
+
+/** How reconstruction got its layer inputs and targets, and what that held in memory. */
+export function propagationLine(p: NonNullable<PruneReport['recovery']>['propagation']): string {
+  if (p.engine === 'rerun') {
+    return `reconstruction: the whole model run again for each layer (${p.passes} passes of ${p.chunk}-image batches)${p.fallbackReason ? `; segments not used: ${p.fallbackReason}` : ''}`;
+  }
+  const spill = p.spilledBytes ? `, ${mib(p.spilledBytes)} written to a temporary file (budget ${mib(p.memoryBudget ?? 0)})` : '';
+  return `reconstruction: segment by segment from cached activations (2 passes, chunks of ${p.chunk}); cache peak ${mib(p.peakCacheBytes ?? 0)} in memory${spill}: `
+    + `at most ${p.maxLiveValues} live values, ${((p.maxLiveBytesPerImage ?? 0) / 1024).toFixed(0)} KiB per image, plus sampled targets ${((p.targetBytesPerImage ?? 0) / 1024).toFixed(0)} KiB per image`;
+}
+
 function renderAccuracy(r: PruneReport): string[] {
   const a = r.accuracy;
   if (a.status === 'unknown') return [`accuracy: unknown (${a.reason})`];
@@ -210,6 +222,7 @@ function renderAccuracy(r: PruneReport): string[] {
   const after = r.finetune ? 'written (fine-tuned)' : r.recovery ? 'written (reconstructed)' : 'written';
   out.push(`quality on ${a.evalSamples} evaluation samples: ${a.evalSource}; ${a.runtime}`);
   if (r.data) out.push(`calibration: ${r.data.calibSamples} samples: ${r.data.calibSource}`);
+  if (r.recovery) out.push(style.dim(propagationLine(r.recovery.propagation)));
   if (r.finetune) {
     const f = r.finetune;
     out.push(`fine-tuning: ${f.steps} steps of ${f.batch} (${f.objective}) on ${f.backend}, ${Math.round(f.imagesPerSecond)} images/s, ${(f.trainMs / 1000).toFixed(1)} s; best held-out checkpoint at step ${f.bestStep} (${f.heldOut.samples} held-out calibration samples, by ${f.heldOut.selectedBy})`);
