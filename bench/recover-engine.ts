@@ -18,7 +18,7 @@
  *   node dist/bench/recover-engine.js [--sections scaling,resnet18] [--depths 8,16,32,64]
  *     [--kinds plain,residual] [--channels 32] [--size 28] [--calib 128] [--resnet-calib 512]
  *     [--resnet-size 56] [--shape cross] [--data fashion-mnist] [--baseline-rev 1e499c0]
- *     [--json bench/out/recover-engine.json]
+ *     [--repo .] [--json bench/out/recover-engine.json]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, promises as fs } from 'node:fs';
@@ -59,10 +59,10 @@ function list(text: string): string[] {
 }
 
 /** kprune at `rev`, built in a temporary folder (its own sources, this tree's node_modules). */
-function buildBaseline(rev: string, into: string): string {
+function buildBaseline(repo: string, rev: string, into: string): string {
   const dir = path.join(into, `kprune-${rev}`);
   mkdirSync(dir, { recursive: true });
-  const archive = execFileSync('git', ['-C', root, 'archive', '--format=tar', rev], { maxBuffer: 1 << 30 });
+  const archive = execFileSync('git', ['-C', repo, 'archive', '--format=tar', rev], { maxBuffer: 1 << 30 });
   execFileSync('tar', ['-x', '-C', dir], { input: archive });
   symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
   execFileSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', path.join(dir, 'tsconfig.json')], { stdio: 'inherit' });
@@ -90,6 +90,8 @@ async function main(): Promise<void> {
       data: { type: 'string', default: 'fashion-mnist' },
       seed: { type: 'string', default: '0' },
       'baseline-rev': { type: 'string', default: '1e499c0' },
+      /** The git repository holding the baseline revision (default: this tree). */
+      repo: { type: 'string', default: root },
       json: { type: 'string', default: path.join(root, 'bench', 'out', 'recover-engine.json') },
     },
     strict: true,
@@ -103,7 +105,7 @@ async function main(): Promise<void> {
   const results: ModelResult[] = [];
   try {
     log(`building the baseline (kprune at ${values['baseline-rev']}) in ${tmp}`);
-    const baseline = buildBaseline(values['baseline-rev'], tmp);
+    const baseline = buildBaseline(values.repo, values['baseline-rev'], tmp);
     const specs: { spec: NetSpec; calib: number }[] = [];
     if (sections.includes('scaling')) {
       for (const kind of list(values.kinds) as ('plain' | 'residual')[]) {
