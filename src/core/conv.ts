@@ -35,6 +35,11 @@ export interface Conv3x3Layer {
   name: string;
   /** Position in topological order among the model's 3x3 layers. */
   index: number;
+  /**
+   * Position of its (first) node among all the graph's nodes, where the format knows it: orders
+   * 3x3 layers and the linear layers recovery compensates with (src/core/recover/linear.ts).
+   */
+  order?: number;
   uses: ConvUse[];
   outChannels: number;
   inChannelsPerGroup: number;

@@ -14,6 +14,7 @@ import { InputSpec } from '../runtime/onnx-runtime.js';
 import { ModelRunner } from '../runtime/model-runner.js';
 import { SkippedConv } from './onnx/convs.js';
 import type { LayerwiseSource, SegmentedOptions } from '../core/recover/propagation.js';
+import type { LinearLayer } from '../core/recover/linear.js';
 
 /** What a format's segment-by-segment recovery needs besides the layers. */
 export interface LayerwiseOptions extends SegmentedOptions {
@@ -65,6 +66,11 @@ export interface LoadedModel {
    * absent, or an obstacle for this model: the whole model is run again for every layer.
    */
   layerwiseSource?(layers: Conv3x3Layer[], options: LayerwiseOptions): Promise<LayerwiseSource | { obstacle: string }>;
+  /**
+   * The linear layers (1x1 convolutions, dense layers) downstream of the given reshaped 3x3 layers
+   * that recovery may re-solve to compensate (ONNX today; their weights are written by id too).
+   */
+  linearLayers?(reshaped: Set<string>): LinearLayer[];
   /**
    * Brief end-to-end fine-tuning of the reshaped 3x3 weights (only their kept positions train),
    * where the format supports it (ONNX today); absent otherwise.

@@ -166,7 +166,8 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
     const finetuned = ctx && options.finetune
       ? await timed(timings, 'finetune', onPhase, () => finetuneWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), reconstructed, options.finetune!, onPhase))
       : null;
-    const newWeights = finetuned ? finetuned.weights : reconstructed;
+    // Fine-tuning returns the 3x3 layers; weights recovery compensated with stay as they were.
+    const newWeights = finetuned ? new Map([...[...reconstructed.keys()].map((k) => [k, reconstructed.get(k)!] as const), ...finetuned.weights]) : reconstructed;
     return await finish({ model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, finetuned, ctx, timings });
   } finally {
     await ctx?.runners.release();

@@ -2,7 +2,9 @@
  * The data-driven steps of a prune run: load calibration and evaluation data that fit the model,
  * choose shapes from reconstruction error (`auto`), reconstruct, and measure quality.
  */
-import { Mask } from '../core/lattice.js';
+import { FULL_MASK, Mask } from '../core/lattice.js';
+import { Conv3x3Layer } from '../core/conv.js';
+import { LinearLayer, inGraphOrder } from '../core/recover/linear.js';
 import { LayerRecovery, candidateLosses, layerSampler, reconstruct, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from '../core/recover/reconstruct.js';
 import { LayerwiseSource, PropagationInfo, rerunSource } from '../core/recover/propagation.js';
 import { loadData } from '../data/index.js';
@@ -46,7 +48,16 @@ export interface DataOptions {
   propagation?: 'segments' | 'rerun';
   /** Memory for cached activations during reconstruction, in MiB (default 2048); beyond it, a temporary file. */
   recoverMemory?: number;
+  /**
+   * Linear layers downstream of reshaped 3x3 layers re-solved (unmasked least squares) to
+   * compensate: `linear` (1x1 convolutions and dense layers), `pointwise` (1x1 convolutions only)
+   * or `none`. Default: see DEFAULT_COMPENSATE. ONNX models only.
+   */
+  compensate?: Compensate;
 }
+
+export type Compensate = 'none' | 'pointwise' | 'linear';
+export const DEFAULT_COMPENSATE: Compensate = 'none';
 
 export const DEFAULT_RECOVER_MEMORY_MIB = 2048;
 
@@ -87,8 +98,23 @@ export function originalWeightsOf(model: LoadedModel): ReadonlyMap<string, Float
   return w;
 }
 
+/**
+ * A dense layer has one least-squares row per calibration image: with fewer than this many rows per
+ * unknown it would fit the calibration images rather than the data (measured: re-solving a
+ * 3,136-input head from 512 images cost accuracy), so it is left alone.
+ */
+export const MIN_ROWS_PER_UNKNOWN = 4;
+
+/** The linear layers recovery compensates with, for the reshaped layers among `reshaped`. */
+export function compensatingLayers(model: LoadedModel, reshaped: Set<string>, mode: Compensate, calib = Infinity): LinearLayer[] {
+  if (mode === 'none' || !model.linearLayers) return [];
+  return model.linearLayers(reshaped).filter((l) => l.linear.kind === 'conv1x1' || (mode === 'linear' && calib >= MIN_ROWS_PER_UNKNOWN * l.inChannelsPerGroup));
+}
+
 export async function openData(model: LoadedModel, options: DataOptions): Promise<DataContext> {
-  const exposed = model.layers.flatMap((l) => l.uses.flatMap((u) => [u.input, u.output]));
+  // Every value recovery may fetch from the original: 3x3 layers' and compensating layers' inputs and outputs.
+  const steps = [...model.layers, ...compensatingLayers(model, new Set(model.layers.map((l) => l.id)), options.compensate ?? DEFAULT_COMPENSATE)];
+  const exposed = steps.flatMap((l) => l.uses.flatMap((u) => [u.input, u.output]));
   const originalWeights = originalWeightsOf(model);
   const runner = await model.createRunner(originalWeights, exposed);
   try {
@@ -139,7 +165,7 @@ export function dataAwareLosses(ctx: DataContext, model: LoadedModel, onProgress
 }
 
 /** The source of each layer's inputs and targets: segments where the model allows, else reruns. */
-async function layerwiseSource(ctx: DataContext, model: LoadedModel): Promise<LayerwiseSource> {
+async function layerwiseSource(ctx: DataContext, model: LoadedModel, ordered: Conv3x3Layer[]): Promise<LayerwiseSource> {
   const samplerFor = (l: Parameters<typeof layerSampler>[0]) => layerSampler(l, ctx.options);
   const activations = datasetActivationSource(ctx.runners, ctx.calib);
   let reason: string | undefined;
@@ -147,7 +173,6 @@ async function layerwiseSource(ctx: DataContext, model: LoadedModel): Promise<La
     if (!model.layerwiseSource) {
       reason = `segments are not implemented for ${model.format} models`;
     } else {
-      const ordered = [...model.layers].sort((a, b) => a.index - b.index);
       const source = await model.layerwiseSource(ordered, {
         x: ctx.calib.x,
         count: ctx.calib.count,
@@ -171,9 +196,11 @@ export async function recoverWeights(
   masked: ReadonlyMap<string, Float32Array>,
   onProgress?: ProgressListener,
 ): Promise<{ weights: ReadonlyMap<string, Float32Array>; layers: LayerRecovery[]; propagation: PropagationInfo }> {
-  const source = await layerwiseSource(ctx, model);
+  const reshaped = new Set([...masks].filter(([, m]) => m !== FULL_MASK).map(([id]) => id));
+  const steps = inGraphOrder([...model.layers, ...compensatingLayers(model, reshaped, ctx.options.compensate ?? DEFAULT_COMPENSATE, ctx.calib.count)]);
+  const source = await layerwiseSource(ctx, model, steps);
   try {
-    return await reconstruct(model.layers, originalWeightsOf(model), masks, masked, source, {
+    return await reconstruct(steps, originalWeightsOf(model), masks, masked, source, {
       ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, engine: ctx.engine, onLayer: layerProgress(onProgress, 'reconstructing'),
     });
   } finally {

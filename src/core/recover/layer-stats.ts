@@ -64,7 +64,7 @@ export interface SampledRows {
 
 /** The rows `sampler` picks from each image of y (NCHW), in image order. */
 export function sampleRows(y: Activation, sampler: RowSampler): SampledRows {
-  const [batch, outChannels, ho, wo] = y.dims;
+  const [batch, outChannels, ho, wo] = y.dims.length === 2 ? [...y.dims, 1, 1] : y.dims;
   const picked: Int32Array[] = [];
   const offsets = new Int32Array(batch + 1);
   for (let b = 0; b < batch; b++) {
@@ -160,7 +160,8 @@ export class LayerStats {
    * (NCHW) for the same images, in the same order.
    */
   async accumulateRows(x: Activation, t: SampledRows, use: ConvUse): Promise<void> {
-    const [batch, channels, h, w] = x.dims;
+    // A dense layer's [N, F] input is a 1x1 image of F channels.
+    const [batch, channels, h, w] = x.dims.length === 2 ? [...x.dims, 1, 1] : x.dims;
     const [ho, wo] = t.outDims;
     const outChannels = t.outChannels;
     if (channels !== this.layer.inChannelsPerGroup * this.layer.group || outChannels !== this.layer.outChannels || batch !== t.offsets.length - 1) {

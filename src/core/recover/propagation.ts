@@ -248,7 +248,7 @@ export class SegmentedSource implements LayerwiseSource {
     const meta = this.meta.get(layer.id)!;
     for (let c = 0; c < this.chunks; c++) {
       const values = await this.store.take(c);
-      if (seg.to > seg.from) {
+      if (seg.writes.length > 0) {
         const feeds = new Map(seg.reads.map((v) => [v, values.get(v)!]));
         const out = await this.executor.run(seg, weights, feeds);
         for (const v of seg.writes) values.set(v, out.get(v)!);

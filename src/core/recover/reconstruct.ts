@@ -8,6 +8,7 @@ import { Conv3x3Layer } from '../conv.js';
 import { AUTO_CANDIDATES, Mask, maskPositions, namedMask } from '../lattice.js';
 import { GramEngine, LayerStats, RowSampler } from './layer-stats.js';
 import { ActivationSource, LayerwiseSource, PropagationInfo } from './propagation.js';
+import { CENTRE, fromNine, inGraphOrder, isLinear, toNine } from './linear.js';
 
 export type { ActivationSource, LayerwiseSource, PropagationInfo };
 
@@ -25,6 +26,8 @@ export interface ReconstructOptions {
 export interface LayerRecovery {
   layer: string;
   name: string;
+  /** `reshaped`: a 3x3 layer fitted at its kept positions; `compensating`: a linear layer downstream, re-solved whole. */
+  role: 'reshaped' | 'compensating';
   /** Relative output error ||Y - Y'|| / ||Y|| on the calibration rows, reshaped without recovery. */
   errorBefore: number;
   /** The same after reconstruction. */
@@ -53,25 +56,34 @@ export async function reconstruct(
   // A new map per layer: sources may cache work per weight set by identity.
   let current = new Map(masked);
   const report: LayerRecovery[] = [];
-  const ordered = [...layers].sort((a, b) => a.index - b.index);
+  const ordered = inGraphOrder(layers);
   for (let i = 0; i < ordered.length; i++) {
     const layer = ordered[i];
     options.onLayer?.(i, ordered.length, layer.name);
     const t0 = performance.now();
-    const stats = new LayerStats(layer, maskPositions(masks.get(layer.id)!), options.engine);
+    // A linear layer is solved as a 3x3 one with only its centre tap (see linear.ts).
+    const linear = isLinear(layer) ? layer : null;
+    const positions = linear ? [CENTRE] : maskPositions(masks.get(layer.id)!);
+    const stats = new LayerStats(layer, positions, options.engine);
     await source.layer(layer, current, async (batch) => {
       for (const { use, x, target } of batch) await stats.accumulateRows(x, target, use);
     });
     await stats.flush();
-    const before = current.get(layer.id)!;
-    const solved = await stats.solve(layer.weights, ridge);
+    const stored = layer.weights;
+    const prior = linear ? toNine(linear, stored) : stored;
+    const before = linear ? toNine(linear, current.get(layer.id) ?? stored) : current.get(layer.id)!;
+    const solved = await stats.solve(prior, ridge);
     const errorBefore = await stats.relativeError(before);
     const errorAfter = await stats.relativeError(solved);
     // Least squares minimises the error on these rows; the ridge can only make it slightly worse.
-    // Keep the reshaped weights in the rare case it did not help.
+    // Keep the weights it started from in the rare case it did not help.
+    const chosen = errorAfter <= errorBefore ? solved : before;
     current = new Map(current);
-    current.set(layer.id, errorAfter <= errorBefore ? solved : before);
-    report.push({ layer: layer.id, name: layer.name, errorBefore, errorAfter: Math.min(errorAfter, errorBefore), rows: stats.rows, ms: Math.round(performance.now() - t0) });
+    current.set(layer.id, linear ? fromNine(linear, chosen) : chosen);
+    report.push({
+      layer: layer.id, name: layer.name, role: linear ? 'compensating' : 'reshaped',
+      errorBefore, errorAfter: Math.min(errorAfter, errorBefore), rows: stats.rows, ms: Math.round(performance.now() - t0),
+    });
   }
   options.onLayer?.(ordered.length, ordered.length, '');
   return { weights: current, layers: report, propagation: source.info() };

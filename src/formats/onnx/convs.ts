@@ -123,6 +123,7 @@ export function findConv3x3(model: OnnxModel): OnnxConvScan {
       id: weightName,
       name,
       index: layers.size,
+      order: i,
       uses: [use],
       outChannels,
       inChannelsPerGroup,
