@@ -71,6 +71,8 @@ export interface LoadedModel {
    * that recovery may re-solve to compensate (ONNX today; their weights are written by id too).
    */
   linearLayers?(reshaped: Set<string>): LinearLayer[];
+  /** Bias tensors (by name) recovery may change: float constants one node reads (ONNX today). */
+  adjustableBiases?(): Set<string>;
   /**
    * Brief end-to-end fine-tuning of the reshaped 3x3 weights (only their kept positions train),
    * where the format supports it (ONNX today); absent otherwise.

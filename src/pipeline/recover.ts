@@ -54,7 +54,11 @@ export interface DataOptions {
    * or `none`. Default: see DEFAULT_COMPENSATE. ONNX models only.
    */
   compensate?: Compensate;
+  /** Fit each reconstructed layer's bias with its weights (ONNX models; default DEFAULT_FIT_BIAS). */
+  fitBias?: boolean;
 }
+
+export const DEFAULT_FIT_BIAS = false;
 
 export type Compensate = 'none' | 'pointwise' | 'linear';
 export const DEFAULT_COMPENSATE: Compensate = 'none';
@@ -200,7 +204,9 @@ export async function recoverWeights(
   const steps = inGraphOrder([...model.layers, ...compensatingLayers(model, reshaped, ctx.options.compensate ?? DEFAULT_COMPENSATE, ctx.calib.count)]);
   const source = await layerwiseSource(ctx, model, steps);
   try {
+    const fitBias = (ctx.options.fitBias ?? DEFAULT_FIT_BIAS) && model.adjustableBiases ? model.adjustableBiases() : undefined;
     return await reconstruct(steps, originalWeightsOf(model), masks, masked, source, {
+      fitBias,
       ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, engine: ctx.engine, onLayer: layerProgress(onProgress, 'reconstructing'),
     });
   } finally {

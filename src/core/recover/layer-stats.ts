@@ -139,8 +139,12 @@ export class LayerStats {
   private readonly pendingYt: Float64Array[];
   private pending = 0;
 
-  constructor(readonly layer: Conv3x3Layer, readonly positions: number[], private readonly engine: GramEngine = jsGramEngine) {
-    const n = layer.inChannelsPerGroup * positions.length;
+  /**
+   * `fitBias`: one more unknown per output channel, a constant column: the bias is fitted with the
+   * weights (its change is ridge-regularised towards zero) instead of staying exact.
+   */
+  constructor(readonly layer: Conv3x3Layer, readonly positions: number[], private readonly engine: GramEngine = jsGramEngine, readonly fitBias = false) {
+    const n = layer.inChannelsPerGroup * positions.length + (fitBias ? 1 : 0);
     const outs = layer.outChannels / layer.group;
     this.groups = Array.from({ length: layer.group }, () => ({
       n, outs, gram: new Float64Array(n * n), cross: new Float64Array(n * outs), yy: new Float64Array(outs),
@@ -201,6 +205,7 @@ export class LayerStats {
               at[(c * k + j) * R + ri] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x.data[plane + iy * w + ix] : 0;
             }
           }
+          if (this.fitBias) at[(st.n - 1) * R + ri] = 1;
           for (let o = 0; o < st.outs; o++) {
             const oc = g * st.outs + o;
             const v = t.values[row * outChannels + oc];
@@ -237,6 +242,7 @@ export class LayerStats {
 
   /** The statistics restricted to a subset of this one's positions (no new pass over data). */
   select(positions: number[]): LayerStats {
+    if (this.fitBias) throw new Error('select() is for statistics without a bias column');
     const sub = new LayerStats(this.layer, positions, this.engine);
     const k = this.positions.length;
     const kk = positions.length;
@@ -274,7 +280,13 @@ export class LayerStats {
    * every output channel as a right-hand side); small ones, and engines without, use Cholesky here.
    */
   async solve(prior: Float32Array, ridge: number): Promise<Float32Array> {
+    return (await this.solveWithBias(prior, ridge)).weights;
+  }
+
+  /** As `solve`, and with `fitBias` the change of each output channel's bias (else null). */
+  async solveWithBias(prior: Float32Array, ridge: number): Promise<{ weights: Float32Array; biasDelta: Float32Array | null }> {
     const out = new Float32Array(prior.length);
+    const biasDelta = this.fitBias ? new Float32Array(this.layer.outChannels) : null;
     const k = this.positions.length;
     const cpg = this.layer.inChannelsPerGroup;
     for (const [g, st] of this.groups.entries()) {
@@ -283,6 +295,8 @@ export class LayerStats {
       let lambda = ridge * (trace > 0 ? trace / st.n : 1);
       const rhsOf = (lam: number) => {
         const rhs = new Float64Array(st.n * st.outs);
+        // The bias column (last, with fitBias) is pulled towards no change: its prior is 0.
+        if (this.fitBias) for (let o = 0; o < st.outs; o++) rhs[(st.n - 1) * st.outs + o] = st.cross[(st.n - 1) * st.outs + o];
         for (let o = 0; o < st.outs; o++) {
           for (let c = 0; c < cpg; c++) {
             for (let j = 0; j < k; j++) {
@@ -304,9 +318,10 @@ export class LayerStats {
       if (!x) throw new Error(`reconstruction of ${this.layer.id} is numerically singular`);
       for (let o = 0; o < st.outs; o++) {
         for (let c = 0; c < cpg; c++) for (let j = 0; j < k; j++) out[this.index(g, o, c, this.positions[j])] = x[(c * k + j) * st.outs + o];
+        if (biasDelta) biasDelta[g * st.outs + o] = x[(st.n - 1) * st.outs + o];
       }
     }
-    return out;
+    return { weights: out, biasDelta };
   }
 
   /**
@@ -314,7 +329,7 @@ export class LayerStats {
    * layout; only this statistics' positions are read, the others must be zero to be meaningful):
    * per output channel, y.y - 2 w.B + w G w.
    */
-  async relativeError(weights: Float32Array): Promise<number> {
+  async relativeError(weights: Float32Array, biasDelta: Float32Array | null = null): Promise<number> {
     const k = this.positions.length;
     const cpg = this.layer.inChannelsPerGroup;
     let err = 0;
@@ -322,6 +337,7 @@ export class LayerStats {
       const v = new Float64Array(st.n * st.outs);
       for (let o = 0; o < st.outs; o++) {
         for (let c = 0; c < cpg; c++) for (let j = 0; j < k; j++) v[(c * k + j) * st.outs + o] = weights[this.index(g, o, c, this.positions[j])];
+        if (this.fitBias) v[(st.n - 1) * st.outs + o] = biasDelta ? biasDelta[g * st.outs + o] : 0;
       }
       const gv = this.engine.multiply && st.n >= ENGINE_MIN_N ? await this.engine.multiply(st.gram, v, st.n, st.outs) : multiply(st.gram, v, st.n, st.outs);
       for (let o = 0; o < st.outs; o++) {

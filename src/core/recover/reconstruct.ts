@@ -20,6 +20,11 @@ export interface ReconstructOptions {
   seed?: number;
   /** The matrix products of the statistics (default: plain JavaScript). */
   engine?: GramEngine;
+  /**
+   * Biases (by value name) that may be fitted with their layer's weights; a layer's bias is fitted
+   * when it has one use and its bias is in the set. Fitted biases come back in the weights map.
+   */
+  fitBias?: ReadonlySet<string>;
   onLayer?: (done: number, total: number, name: string) => void;
 }
 
@@ -28,6 +33,8 @@ export interface LayerRecovery {
   name: string;
   /** `reshaped`: a 3x3 layer fitted at its kept positions; `compensating`: a linear layer downstream, re-solved whole. */
   role: 'reshaped' | 'compensating';
+  /** Its bias was fitted with the weights (else it stayed exact). */
+  biasFitted: boolean;
   /** Relative output error ||Y - Y'|| / ||Y|| on the calibration rows, reshaped without recovery. */
   errorBefore: number;
   /** The same after reconstruction. */
@@ -64,7 +71,9 @@ export async function reconstruct(
     // A linear layer is solved as a 3x3 one with only its centre tap (see linear.ts).
     const linear = isLinear(layer) ? layer : null;
     const positions = linear ? [CENTRE] : maskPositions(masks.get(layer.id)!);
-    const stats = new LayerStats(layer, positions, options.engine);
+    const use = layer.uses[0];
+    const biasName = layer.uses.length === 1 && use.bias && use.biasValues && options.fitBias?.has(use.bias) ? use.bias : null;
+    const stats = new LayerStats(layer, positions, options.engine, biasName !== null);
     await source.layer(layer, current, async (batch) => {
       for (const { use, x, target } of batch) await stats.accumulateRows(x, target, use);
     });
@@ -72,16 +81,18 @@ export async function reconstruct(
     const stored = layer.weights;
     const prior = linear ? toNine(linear, stored) : stored;
     const before = linear ? toNine(linear, current.get(layer.id) ?? stored) : current.get(layer.id)!;
-    const solved = await stats.solve(prior, ridge);
+    const { weights: solved, biasDelta } = await stats.solveWithBias(prior, ridge);
     const errorBefore = await stats.relativeError(before);
-    const errorAfter = await stats.relativeError(solved);
+    const errorAfter = await stats.relativeError(solved, biasDelta);
     // Least squares minimises the error on these rows; the ridge can only make it slightly worse.
     // Keep the weights it started from in the rare case it did not help.
-    const chosen = errorAfter <= errorBefore ? solved : before;
+    const better = errorAfter <= errorBefore;
+    const chosen = better ? solved : before;
     current = new Map(current);
     current.set(layer.id, linear ? fromNine(linear, chosen) : chosen);
+    if (better && biasName && biasDelta) current.set(biasName, use.biasValues!.map((b, o) => b + biasDelta[o]));
     report.push({
-      layer: layer.id, name: layer.name, role: linear ? 'compensating' : 'reshaped',
+      layer: layer.id, name: layer.name, role: linear ? 'compensating' : 'reshaped', biasFitted: better && biasName !== null,
       errorBefore, errorAfter: Math.min(errorAfter, errorBefore), rows: stats.rows, ms: Math.round(performance.now() - t0),
     });
   }

@@ -17,7 +17,7 @@ import { halfToFloat } from './half.js';
 import * as ort from 'onnxruntime-node';
 import { Activation, ModelRunner } from '../../runtime/model-runner.js';
 import { openOnnxLayerwise } from '../../models/onnx-layerwise.js';
-import { findLinearLayers } from './linear.js';
+import { findLinearLayers, soleReaderConstants } from './linear.js';
 
 export { readOnnxModel } from './read.js';
 export type { OnnxModel } from './read.js';
@@ -61,6 +61,7 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
     createRunner: (weights, exposed) => createOnnxRunner(model, weights, exposed, file),
     layerwiseSource: (layers, options) => openOnnxLayerwise(model, layers, options),
     linearLayers: (reshaped) => findLinearLayers(model, scan.layers, reshaped),
+    adjustableBiases: () => soleReaderConstants(model),
     finetune: (start, masks, data, options) => finetune(model, scan.layers, start, masks, data, options),
     chooseLayouts: (weights, masks, inputShapes, onLayer) => chooseLayouts(model, scan.layers, weights, masks, inputShapes, { onLayer }),
     compareLatency: (outPath, inputShapes, options) => compareLatency(file, outPath, onnxInputs(model), inputShapes, options),

@@ -89,3 +89,14 @@ export function findLinearLayers(model: OnnxModel, layers: Conv3x3Layer[], resha
   });
   return found;
 }
+
+/** Float constants that exactly one node input reads and that are no graph output: safe to change. */
+export function soleReaderConstants(model: OnnxModel): Set<string> {
+  const readers = new Map<string, number>();
+  for (const n of model.graph.node ?? []) for (const v of n.input ?? []) readers.set(v, (readers.get(v) ?? 0) + 1);
+  const outputs = new Set((model.graph.output ?? []).map((o) => o.name ?? ''));
+  const inputs = new Set((model.graph.input ?? []).map((o) => o.name ?? ''));
+  return new Set([...model.constants.values()]
+    .filter((r) => readers.get(r.name) === 1 && !outputs.has(r.name) && !inputs.has(r.name) && FLOAT_TYPES.has(r.dataType) && r.origin.kind !== 'sparse')
+    .map((r) => r.name));
+}
