@@ -19,6 +19,8 @@ export interface DataFlags {
   occlusion?: number;
   ridge?: number;
   recoverMemory?: number;
+  compensate?: 'none' | 'pointwise' | 'linear';
+  fitBias?: boolean;
 }
 
 export function addDataOptions(cmd: Command, calib: boolean): Command {
@@ -38,13 +40,15 @@ export function addDataOptions(cmd: Command, calib: boolean): Command {
   if (calib) {
     cmd.option('--ridge <r>', 'ridge strength for reconstruction (default 1e-3)', parseNumber('--ridge'));
     cmd.option('--recover-memory <MiB>', 'memory for activations cached during reconstruction (default 2048); beyond it, a temporary file', parseInteger('--recover-memory'));
+    cmd.addOption(new Option('--compensate <layers>', 'also re-solve the linear layers after reshaped ones (ONNX): linear (1x1 convolutions and dense layers), pointwise (1x1 only) or none').choices(['none', 'pointwise', 'linear']));
+    cmd.option('--fit-bias', 'fit each reconstructed layer\'s bias with its weights (ONNX)');
   }
   return cmd;
 }
 
 export function dataOptions(o: DataFlags): DataOptions | undefined {
   if (!o.data) {
-    for (const flag of ['calib', 'eval', 'preset', 'size', 'channels', 'dataLayout', 'scale', 'mean', 'std', 'occlusion', 'ridge', 'recoverMemory'] as const) {
+    for (const flag of ['calib', 'eval', 'preset', 'size', 'channels', 'dataLayout', 'scale', 'mean', 'std', 'occlusion', 'ridge', 'recoverMemory', 'compensate', 'fitBias'] as const) {
       if (o[flag] !== undefined) throw new KpruneError('usage', `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --data`);
     }
     return undefined;
@@ -62,6 +66,6 @@ export function dataOptions(o: DataFlags): DataOptions | undefined {
   if (o.std) preprocess.std = o.std;
   return {
     data: o.data, calib: o.calib, eval: o.eval, seed: o.seed, preset: o.preset, preprocess,
-    occlusion: o.occlusion, ridge: o.ridge, recoverMemory: o.recoverMemory,
+    occlusion: o.occlusion, ridge: o.ridge, recoverMemory: o.recoverMemory, compensate: o.compensate, fitBias: o.fitBias,
   };
 }

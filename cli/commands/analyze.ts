@@ -8,9 +8,11 @@ export function analyzeCommand(): Command {
     .description('show how weight magnitude spreads over the 3x3 lattice of every 3x3 convolution')
     .argument('<model>', 'an ONNX model (.onnx) or a TensorFlow.js model (model.json)')
     .option('--threshold <t>', 'list positions whose normalised mean |w| is below t as low-magnitude', parseNumber('--threshold'))
+    .option('--input-shape <dims>', 'input shape for counting MACs when the model has dynamic dimensions, e.g. 1,3,224,224')
+    .option('--no-run', 'never run the model (the share of MACs in 3x3 layers is then not counted)')
     .option('--json', 'print one JSON document on stdout')
-    .action(async (model: string, opts: { threshold?: number; json?: boolean }) => {
-      const report = await analyze(model, { threshold: opts.threshold });
+    .action(async (model: string, opts: { threshold?: number; json?: boolean; inputShape?: string; run?: boolean }) => {
+      const report = await analyze(model, { threshold: opts.threshold, inputShape: opts.inputShape, run: opts.run });
       if (opts.json) printJson(report);
       else process.stdout.write(renderAnalyze(report) + '\n');
     });

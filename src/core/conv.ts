@@ -20,6 +20,8 @@ export interface ConvUse {
   /** Explicit pads [top, left, bottom, right]; with `autoPad` other than NOTSET they are computed. */
   pads: [number, number, number, number];
   autoPad: 'NOTSET' | 'SAME_UPPER' | 'SAME_LOWER' | 'VALID';
+  /** `relu`: the output's only reader is a ReLU (recovery can then match what survives it). */
+  activation?: 'relu';
 }
 
 export type ConvKind = 'standard' | 'depthwise' | 'grouped';

@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { analyzeModel, DEFAULT_LOW_THRESHOLD } from '../core/analysis.js';
-import { PrunePlan, planShapes } from '../core/plan.js';
+import { BudgetOf, PlanOptions, PrunePlan, planShapes } from '../core/plan.js';
 import { ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { countNonzero } from '../core/conv.js';
 import { applyPlan, maskedWeightMap } from '../core/reshape.js';
@@ -19,6 +19,7 @@ import { loadPrunable } from './load.js';
 import { verifyByReading } from './verify.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { checkGate } from './gate.js';
+import { measureReach, reachFromFigures } from './reach.js';
 import { FinetuneRequest, finetuneSampleCount, finetuneWeights } from './finetune.js';
 import type { FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
 import { DEFAULT_LATENCY_CAP_MS } from '../runtime/latency.js';
@@ -33,8 +34,15 @@ import type { LayoutTiming } from '../formats/onnx/auto-layout.js';
 export interface PruneOptions {
   /** A named shape, `qh`, `auto`, or a custom mask such as "010/111/010". Default `cross`. */
   shape?: string | ShapeSpec;
-  /** For `auto`: the largest share of 3x3 weights to keep. */
+  /** For `auto`: the largest share of 3x3 weights (or MACs, see `budgetOf`) to keep. */
   budget?: number;
+  /** For `auto`: count the budget in the 3x3 layers' parameters (default) or MACs. */
+  budgetOf?: BudgetOf;
+  /**
+   * For `auto`: also reshape layers that would save little of the model at a large loss (by
+   * default they stay full; see PlanOptions.protectBelow).
+   */
+  reshapeAll?: boolean;
   /** Per-layer shapes (by node or weight name), overriding `shape`. */
   layerShapes?: Record<string, string>;
   /** Output path; default `<name>.kpruned.onnx` beside the input. */
@@ -88,6 +96,20 @@ export interface PruneOptions {
 }
 
 export const DEFAULT_SHAPE = 'cross';
+
+/** For `auto`: the budget's unit, the layers' MACs and the model's size in that unit. */
+async function autoSizes(model: LoadedModel, options: PruneOptions): Promise<Pick<PlanOptions, 'budgetOf' | 'layerMacs' | 'modelSize' | 'protectBelow'>> {
+  const budgetOf = options.budgetOf ?? 'params';
+  const { reach, macs } = await measureReach(model, { inputShape: options.inputShape, run: options.run });
+  if (budgetOf === 'macs' && macs.status !== 'measured') throw new KpruneError('usage', `--budget-of macs needs the layers' MACs, which were not counted: ${macs.reason}`, { file: model.path });
+  const layerMacs = macs.status === 'measured' ? new Map(model.layers.map((l) => [l.id, macs.nodes.filter((n) => n.weight === l.id).reduce((a, n) => a + n.dense, 0)])) : undefined;
+  return {
+    budgetOf,
+    ...(layerMacs ? { layerMacs } : {}),
+    modelSize: budgetOf === 'macs' ? reach.macs!.model : reach.params.model,
+    ...(options.reshapeAll ? { protectBelow: 0 } : {}),
+  };
+}
 
 function fixedOverrides(layerShapes: Record<string, string> = {}): Record<string, ShapeSpec & { kind: 'fixed' }> {
   const out: Record<string, ShapeSpec & { kind: 'fixed' }> = {};
@@ -156,7 +178,10 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
     const losses = ctx && spec.kind === 'auto' && !options.plan
       ? await timed(timings, 'scoreShapes', onPhase, () => dataAwareLosses(ctx!, model, onPhase))
       : undefined;
-    const plan = options.plan ?? planShapes(model.layers, spec, analysis.layers, { budget: options.budget, overrides, losses });
+    const plan = options.plan ?? planShapes(model.layers, spec, analysis.layers, {
+      budget: options.budget, overrides, losses,
+      ...(spec.kind === 'auto' ? await timed(timings, 'countMacs', onPhase, () => autoSizes(model, options)) : {}),
+    });
     const reshaped = await timed(timings, 'reshape', onPhase, () => applyPlan(model.layers, plan));
     const maskedWeights = maskedWeightMap(reshaped);
     const recovery = ctx && recoverMode === 'reconstruct'
@@ -339,6 +364,7 @@ async function afterWrite(
     input: { path: file, format: model.format, formatInfo: model.formatInfo },
     output: { path: outFile, files: written.files, verified },
     plan,
+    reach: reachFromFigures(model, figures.before.params, figures.before.macs),
     before: figures.before,
     after: figures.after,
     gate: options.maxDrop === undefined ? null : checkGate(options.maxDrop, accuracy?.original.clean ?? null, accuracy?.written.clean ?? null),

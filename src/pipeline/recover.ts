@@ -5,7 +5,7 @@
 import { FULL_MASK, Mask } from '../core/lattice.js';
 import { Conv3x3Layer } from '../core/conv.js';
 import { LinearLayer, inGraphOrder } from '../core/recover/linear.js';
-import { LayerRecovery, candidateLosses, layerSampler, reconstruct, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from '../core/recover/reconstruct.js';
+import { LayerRecovery, Objective, candidateLosses, layerSampler, reconstruct, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from '../core/recover/reconstruct.js';
 import { LayerwiseSource, PropagationInfo, rerunSource } from '../core/recover/propagation.js';
 import { loadData } from '../data/index.js';
 import { DEFAULT_OCCLUSION_AREA, occlude } from '../data/occlusion.js';
@@ -56,6 +56,10 @@ export interface DataOptions {
   compensate?: Compensate;
   /** Fit each reconstructed layer's bias with its weights (ONNX models; default DEFAULT_FIT_BIAS). */
   fitBias?: boolean;
+  /** What each layer matches: its output (`output`) or what survives a ReLU after it (`relu`). */
+  objective?: Objective;
+  /** With the `relu` objective: passes, each from the previous solution (default 1). */
+  reluPasses?: number;
 }
 
 export const DEFAULT_FIT_BIAS = false;
@@ -207,6 +211,8 @@ export async function recoverWeights(
     const fitBias = (ctx.options.fitBias ?? DEFAULT_FIT_BIAS) && model.adjustableBiases ? model.adjustableBiases() : undefined;
     return await reconstruct(steps, originalWeightsOf(model), masks, masked, source, {
       fitBias,
+      objective: ctx.options.objective,
+      reluPasses: ctx.options.reluPasses,
       ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, engine: ctx.engine, onLayer: layerProgress(onProgress, 'reconstructing'),
     });
   } finally {

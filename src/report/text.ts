@@ -1,6 +1,7 @@
 /**
  * Terminal renderings of the reports. Plain text; colour is the CLI's business.
  */
+import type { Reach } from '../core/reach.js';
 import { LayerAnalysis } from '../core/analysis.js';
 import { NAMED_SHAPES, NAMED_SHAPE_NAMES, QH_CYCLE, drawMask, parseMask } from '../core/lattice.js';
 import { AnalyzeReport, ModelFigures, PruneReport } from './report.js';
@@ -85,6 +86,7 @@ export function renderAnalyze(r: AnalyzeReport): string {
   out.push(`${r.input.path}  (${r.input.format}; ${Object.entries(r.input.formatInfo).map(([k, v]) => `${k} ${v}`).join('; ')})`);
   const total = r.layers.reduce((a, l) => a + l.params, 0);
   out.push(`${r.layers.length} prunable 3x3 convolution weight tensors, ${formatCount(total)} weights${r.skipped.length ? `; ${r.skipped.length} skipped` : ''}`);
+  out.push(reachLine(r.reach));
   out.push('');
   out.push('mean |w| per position (darker = larger, normalised per layer); energy kept by shape; low-magnitude positions (< ' + r.threshold + ')');
   for (const l of r.layers) {
@@ -105,6 +107,11 @@ export function renderAnalyze(r: AnalyzeReport): string {
 }
 
 let style: Style = PLAIN;
+
+function reachLine(r: Reach): string {
+  const line = r.macs ? r.summary : `${r.summary} (MACs not counted: ${r.macsUnknown})`;
+  return r.small ? style.bad(line) : line;
+}
 
 /** after/before, green when smaller, red when larger (every figure here is better smaller). */
 function ratio(a: number, b: number): string {
@@ -157,6 +164,7 @@ export function renderPrune(r: PruneReport, options: RenderOptions = {}): string
   out.push(style.bold(`${r.input.path} -> ${r.output.path}`));
   out.push(`shape ${planName}, layout ${layouts}: ${r.layers.length} 3x3 weight tensors reshaped, ${pct(r.plan.keptFraction)} of their positions kept`);
   out.push(...gateLine(r.gate));
+  out.push(reachLine(r.reach));
   if (r.layoutFallback) out.push(`layout: ${r.layoutFallback}`);
   out.push('');
   const stored = r.layers.reduce((a, l) => a + l.storedWeights, 0);

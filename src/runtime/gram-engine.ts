@@ -59,8 +59,8 @@ export async function createOrtGramEngine(): Promise<GramEngine & { release(): P
         return (await solve.run({ a: t(a, [n, n]), b: t(b, [n, o]) })).x.data as Float64Array;
       },
     } : {}),
-    async multiply(a, b, n, o) {
-      return (await multiply.run({ a: t(a, [n, n]), b: t(b, [n, o]) })).c.data as Float64Array;
+    async multiply(a, b, n, m, o) {
+      return (await multiply.run({ a: t(a, [n, m]), b: t(b, [m, o]) })).c.data as Float64Array;
     },
     async release() {
       await gram.release();

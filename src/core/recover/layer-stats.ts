@@ -95,8 +95,8 @@ export interface GramEngine {
   product(at: Float64Array, yt: Float64Array, n: number, o: number, r: number): Promise<{ gram: Float64Array; cross: Float64Array }>;
   /** a^-1 b for a symmetric positive definite n x n a and an n x o b (row-major); optional. */
   solve?(a: Float64Array, b: Float64Array, n: number, o: number): Promise<Float64Array | null>;
-  /** a b for an n x n a and an n x o b (row-major); optional. */
-  multiply?(a: Float64Array, b: Float64Array, n: number, o: number): Promise<Float64Array>;
+  /** a b for an n x m a and an m x o b (row-major); optional. */
+  multiply?(a: Float64Array, b: Float64Array, n: number, m: number, o: number): Promise<Float64Array>;
 }
 
 export const jsGramEngine: GramEngine = {
@@ -138,6 +138,10 @@ export class LayerStats {
   private readonly pendingAt: Float64Array[];
   private readonly pendingYt: Float64Array[];
   private pending = 0;
+  /** The output bias of the use being accumulated (for the ReLU-aware pass). */
+  private outBias: Float32Array | undefined;
+  /** During a ReLU-aware pass: per group, the first solution as outs x n, and the pre-activation statistics to restore. */
+  private reluPass: { w0t: Float64Array[]; saved: { cross: Float64Array; yy: Float64Array }[] } | null = null;
 
   /**
    * `fitBias`: one more unknown per output channel, a constant column: the bias is fitted with the
@@ -175,6 +179,7 @@ export class LayerStats {
     const k = this.positions.length;
     const cpg = this.layer.inChannelsPerGroup;
     const bias = use.biasValues;
+    this.outBias = bias;
     const offY = this.positions.map((p) => Math.floor(p / 3) * geo.dilH - geo.padTop);
     const offX = this.positions.map((p) => (p % 3) * geo.dilW - geo.padLeft);
     const R = this.block;
@@ -185,7 +190,9 @@ export class LayerStats {
       });
     }
     for (let b = 0; b < batch; b++) {
-      this.rows += t.offsets[b + 1] - t.offsets[b];
+      // A second (ReLU-aware) pass revisits the same rows: they are counted once.
+      const counted = this.reluPass === null;
+      if (counted) this.rows += t.offsets[b + 1] - t.offsets[b];
       for (let row = t.offsets[b]; row < t.offsets[b + 1]; row++) {
         const pos = t.positions[row];
         const ri = this.pending;
@@ -209,7 +216,7 @@ export class LayerStats {
           for (let o = 0; o < st.outs; o++) {
             const oc = g * st.outs + o;
             const v = t.values[row * outChannels + oc];
-            this.targetSq += v * v;
+            if (counted) this.targetSq += v * v;
             yt[o * R + ri] = v - (bias ? bias[oc] : 0);
           }
         }
@@ -228,6 +235,10 @@ export class LayerStats {
       // The engine wants exactly r columns: compact the block when it is not full.
       const at = r === R ? this.pendingAt[g] : compact(this.pendingAt[g], st.n, R, r);
       const yt = r === R ? this.pendingYt[g] : compact(this.pendingYt[g], st.outs, R, r);
+      if (this.reluPass) {
+        await this.flushRelu(g, at, yt, r);
+        continue;
+      }
       const { gram, cross } = await this.engine.product(at, yt, st.n, st.outs, r);
       for (let i = 0; i < gram.length; i++) st.gram[i] += gram[i];
       for (let i = 0; i < cross.length; i++) st.cross[i] += cross[i];
@@ -238,6 +249,66 @@ export class LayerStats {
       }
     }
     this.pending = 0;
+  }
+
+  private multiply(a: Float64Array, b: Float64Array, n: number, m: number, o: number): Promise<Float64Array> | Float64Array {
+    return this.engine.multiply && Math.max(n, m) >= ENGINE_MIN_N ? this.engine.multiply(a, b, n, m, o) : multiply(a, b, n, m, o);
+  }
+
+  /**
+   * Starts a second pass over the same rows for a layer whose output goes through a ReLU: where
+   * the original's output is not positive, any prediction at or below zero is as good as the
+   * target (the ReLU makes both 0), so the target becomes min(prediction, 0) there, the
+   * prediction being that of `weights` (the first, pre-activation solution). Only the cross terms
+   * change (G is the same); solve again after the pass, then `endReluPass`.
+   */
+  beginReluPass(weights: Float32Array, biasDelta: Float32Array | null): void {
+    const k = this.positions.length;
+    const cpg = this.layer.inChannelsPerGroup;
+    const w0t = this.groups.map((st, g) => {
+      const m = new Float64Array(st.outs * st.n);
+      for (let o = 0; o < st.outs; o++) {
+        for (let c = 0; c < cpg; c++) for (let j = 0; j < k; j++) m[o * st.n + c * k + j] = weights[this.index(g, o, c, this.positions[j])];
+        if (this.fitBias) m[o * st.n + st.n - 1] = biasDelta ? biasDelta[g * st.outs + o] : 0;
+      }
+      return m;
+    });
+    const saved = this.groups.map((st) => ({ cross: st.cross, yy: st.yy }));
+    for (const st of this.groups) {
+      st.cross = new Float64Array(st.cross.length);
+      st.yy = new Float64Array(st.yy.length);
+    }
+    this.reluPass = { w0t, saved };
+  }
+
+  /** Back to the pre-activation statistics (for errors), after solving with the ReLU-aware ones. */
+  endReluPass(): void {
+    if (!this.reluPass) return;
+    this.reluPass.saved.forEach((s, g) => {
+      this.groups[g].cross = s.cross;
+      this.groups[g].yy = s.yy;
+    });
+    this.reluPass = null;
+  }
+
+  private async flushRelu(g: number, at: Float64Array, yt: Float64Array, r: number): Promise<void> {
+    const st = this.groups[g];
+    // Predictions without bias, outs x r.
+    const pt = await this.multiply(this.reluPass!.w0t[g], at, st.outs, st.n, r);
+    const tt = new Float64Array(r * st.outs);
+    for (let o = 0; o < st.outs; o++) {
+      const b = this.outBias ? this.outBias[g * st.outs + o] : 0;
+      let s = 0;
+      for (let t = 0; t < r; t++) {
+        const y = yt[o * r + t];
+        const v = y + b > 0 ? y : Math.min(pt[o * r + t], -b);
+        tt[t * st.outs + o] = v;
+        s += v * v;
+      }
+      st.yy[o] += s;
+    }
+    const cross = await this.multiply(at, tt, st.n, r, st.outs);
+    for (let i = 0; i < cross.length; i++) st.cross[i] += cross[i];
   }
 
   /** The statistics restricted to a subset of this one's positions (no new pass over data). */
@@ -339,7 +410,7 @@ export class LayerStats {
         for (let c = 0; c < cpg; c++) for (let j = 0; j < k; j++) v[(c * k + j) * st.outs + o] = weights[this.index(g, o, c, this.positions[j])];
         if (this.fitBias) v[(st.n - 1) * st.outs + o] = biasDelta ? biasDelta[g * st.outs + o] : 0;
       }
-      const gv = this.engine.multiply && st.n >= ENGINE_MIN_N ? await this.engine.multiply(st.gram, v, st.n, st.outs) : multiply(st.gram, v, st.n, st.outs);
+      const gv = await this.multiply(st.gram, v, st.n, st.n, st.outs);
       for (let o = 0; o < st.outs; o++) {
         let e = st.yy[o];
         for (let i = 0; i < st.n; i++) {
@@ -356,12 +427,12 @@ export class LayerStats {
 /** Below this many unknowns a group's algebra stays in JavaScript (an engine call costs more). */
 const ENGINE_MIN_N = 64;
 
-/** a (n x n) times b (n x o), row-major. */
-function multiply(a: Float64Array, b: Float64Array, n: number, o: number): Float64Array {
+/** a (n x m) times b (m x o), row-major. */
+function multiply(a: Float64Array, b: Float64Array, n: number, m: number, o: number): Float64Array {
   const out = new Float64Array(n * o);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) {
-      const aij = a[i * n + j];
+    for (let j = 0; j < m; j++) {
+      const aij = a[i * m + j];
       if (aij === 0) continue;
       for (let q = 0; q < o; q++) out[i * o + q] += aij * b[j * o + q];
     }

@@ -25,6 +25,8 @@ export interface LayerwiseSource {
    * layers before it reconstructed, the others masked). Layers must come in topological order.
    */
   layer(layer: Conv3x3Layer, weights: ReadonlyMap<string, Float32Array>, visit: (batch: LayerBatch) => Promise<void>): Promise<void>;
+  /** The same batches of the layer `layer` last visited, again (the same rows, in the same order). */
+  again(layer: Conv3x3Layer, weights: ReadonlyMap<string, Float32Array>, visit: (batch: LayerBatch) => Promise<void>): Promise<void>;
   /** What the source did and held, for the report. */
   info(): PropagationInfo;
   release(): Promise<void>;
@@ -71,18 +73,21 @@ export function rerunSource(
   fallbackReason?: string,
 ): LayerwiseSource {
   let passes = 0;
+  const layer: LayerwiseSource['layer'] = async (l, weights, visit) => {
+    // A fresh sampler of the same seed: a second visit sees the same rows.
+    const sampler = samplerFor(l);
+    passes += 2;
+    await source.forEachBatch(
+      [
+        { weights, fetch: l.uses.map((u) => u.input) },
+        { weights: original, fetch: l.uses.map((u) => u.output) },
+      ],
+      async ([cur, orig]) => visit(l.uses.map((use) => ({ use, x: cur.get(use.input)!, target: sampleRows(orig.get(use.output)!, sampler) }))),
+    );
+  };
   return {
-    async layer(layer, weights, visit) {
-      const sampler = samplerFor(layer);
-      passes += 2;
-      await source.forEachBatch(
-        [
-          { weights, fetch: layer.uses.map((u) => u.input) },
-          { weights: original, fetch: layer.uses.map((u) => u.output) },
-        ],
-        async ([cur, orig]) => visit(layer.uses.map((use) => ({ use, x: cur.get(use.input)!, target: sampleRows(orig.get(use.output)!, sampler) }))),
-      );
-    },
+    layer,
+    again: layer,
     info: () => ({ engine: 'rerun', chunk: source.batch, passes, ...(fallbackReason ? { fallbackReason } : {}) }),
     release: async () => undefined,
   };
@@ -254,12 +259,9 @@ export class SegmentedSource implements LayerwiseSource {
         for (const v of seg.writes) values.set(v, out.get(v)!);
       }
       for (const name of [...values.keys()]) if (!name.startsWith(TARGET) && !keep.has(name)) values.delete(name);
-      const take = (s: string) => {
-        const v = values.get(`${TARGET}${layer.id}:${s}`)!;
-        values.delete(`${TARGET}${layer.id}:${s}`);
-        return v.data;
-      };
-      const target: SampledRows = { ...meta, offsets: take('o') as Int32Array, positions: take('p') as Int32Array, values: take('v') as Float32Array };
+      // The previous layer's targets go now (kept until here for a second visit of that layer).
+      if (k > 0) for (const part of ['o', 'p', 'v']) values.delete(`${TARGET}${this.layers[k - 1].id}:${part}`);
+      const target = this.target(values, layer.id, meta);
       if (c === 0) {
         let bytes = 0;
         for (const v of seg.live) bytes += valueBytes(values.get(v)!) / (target.offsets.length - 1);
@@ -270,6 +272,22 @@ export class SegmentedSource implements LayerwiseSource {
       await this.store.put(c, values);
     }
     await this.executor.done(seg);
+  }
+
+  async again(layer: Conv3x3Layer, _weights: ReadonlyMap<string, Float32Array>, visit: (batch: LayerBatch) => Promise<void>): Promise<void> {
+    if (this.layers[this.next - 1]?.id !== layer.id) throw new Error(`segmented source: ${layer.id} is not the layer last visited`);
+    const use = layer.uses[0];
+    const meta = this.meta.get(layer.id)!;
+    for (let c = 0; c < this.chunks; c++) {
+      const values = await this.store.take(c);
+      await visit([{ use, x: this.executor.activation(values.get(use.input)!), target: this.target(values, layer.id, meta) }]);
+      await this.store.put(c, values);
+    }
+  }
+
+  private target(values: Map<string, CachedValue>, id: string, meta: { outChannels: number; outDims: [number, number] }): SampledRows {
+    const part = (s: string) => values.get(`${TARGET}${id}:${s}`)!.data;
+    return { ...meta, offsets: part('o') as Int32Array, positions: part('p') as Int32Array, values: part('v') as Float32Array };
   }
 
   info(): PropagationInfo {

@@ -25,6 +25,13 @@ export interface ReconstructOptions {
    * when it has one use and its bias is in the set. Fitted biases come back in the weights map.
    */
   fitBias?: ReadonlySet<string>;
+  /**
+   * `output`: match each layer's output before its activation; `relu`: for a layer whose output
+   * only feeds a ReLU, a second pass matches what survives the ReLU (see LayerStats.beginReluPass).
+   */
+  objective?: Objective;
+  /** With the `relu` objective: passes, each from the previous solution (default 1). */
+  reluPasses?: number;
   onLayer?: (done: number, total: number, name: string) => void;
 }
 
@@ -35,6 +42,8 @@ export interface LayerRecovery {
   role: 'reshaped' | 'compensating';
   /** Its bias was fitted with the weights (else it stayed exact). */
   biasFitted: boolean;
+  /** Solved to match what survives the ReLU after it (the errors stay pre-activation). */
+  reluAware: boolean;
   /** Relative output error ||Y - Y'|| / ||Y|| on the calibration rows, reshaped without recovery. */
   errorBefore: number;
   /** The same after reconstruction. */
@@ -43,6 +52,8 @@ export interface LayerRecovery {
   ms: number;
 }
 
+export type Objective = 'output' | 'relu';
+export const DEFAULT_OBJECTIVE: Objective = 'output';
 export const DEFAULT_RIDGE = 1e-3;
 export const DEFAULT_ROWS_PER_IMAGE = 64;
 
@@ -81,7 +92,17 @@ export async function reconstruct(
     const stored = layer.weights;
     const prior = linear ? toNine(linear, stored) : stored;
     const before = linear ? toNine(linear, current.get(layer.id) ?? stored) : current.get(layer.id)!;
-    const { weights: solved, biasDelta } = await stats.solveWithBias(prior, ridge);
+    let { weights: solved, biasDelta } = await stats.solveWithBias(prior, ridge);
+    const reluAware = (options.objective ?? DEFAULT_OBJECTIVE) === 'relu' && layer.uses.length === 1 && use.activation === 'relu';
+    for (let pass = 0; reluAware && pass < (options.reluPasses ?? 1); pass++) {
+      stats.beginReluPass(solved, biasDelta);
+      await source.again(layer, current, async (batch) => {
+        for (const b of batch) await stats.accumulateRows(b.x, b.target, b.use);
+      });
+      await stats.flush();
+      ({ weights: solved, biasDelta } = await stats.solveWithBias(prior, ridge));
+      stats.endReluPass();
+    }
     const errorBefore = await stats.relativeError(before);
     const errorAfter = await stats.relativeError(solved, biasDelta);
     // Least squares minimises the error on these rows; the ridge can only make it slightly worse.
@@ -92,7 +113,7 @@ export async function reconstruct(
     current.set(layer.id, linear ? fromNine(linear, chosen) : chosen);
     if (better && biasName && biasDelta) current.set(biasName, use.biasValues!.map((b, o) => b + biasDelta[o]));
     report.push({
-      layer: layer.id, name: layer.name, role: linear ? 'compensating' : 'reshaped', biasFitted: better && biasName !== null,
+      layer: layer.id, name: layer.name, role: linear ? 'compensating' : 'reshaped', biasFitted: better && biasName !== null, reluAware,
       errorBefore, errorAfter: Math.min(errorAfter, errorBefore), rows: stats.rows, ms: Math.round(performance.now() - t0),
     });
   }

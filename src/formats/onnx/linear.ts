@@ -21,7 +21,13 @@ function floatAttr(n: NodeProto, name: string, fallback: number): number {
 export function findLinearLayers(model: OnnxModel, layers: Conv3x3Layer[], reshaped: Set<string>): LinearLayer[] {
   const nodes = model.graph.node ?? [];
   const readers = new Map<string, number>();
-  for (const n of nodes) for (const v of n.input ?? []) readers.set(v, (readers.get(v) ?? 0) + 1);
+  const readerOp = new Map<string, string>();
+  for (const n of nodes) {
+    for (const v of n.input ?? []) {
+      readers.set(v, (readers.get(v) ?? 0) + 1);
+      readerOp.set(v, n.opType ?? '');
+    }
+  }
   const graphOutputs = new Set((model.graph.output ?? []).map((o) => o.name ?? ''));
   // Values downstream of a reshaped layer's output.
   const tainted = new Set(layers.filter((l) => reshaped.has(l.id)).flatMap((l) => l.uses.map((u) => u.output)));
@@ -78,6 +84,7 @@ export function findLinearLayers(model: OnnxModel, layers: Conv3x3Layer[], resha
       ...(biasName ? { bias: biasName } : {}),
       ...(biasRef ? { biasValues: tensorFloats(model, biasRef) } : {}),
       group, strides, dilations: [1, 1], pads: [1, 1, 1, 1], autoPad: 'NOTSET',
+      ...(readers.get(n.output?.[0] ?? '') === 1 && readerOp.get(n.output?.[0] ?? '') === 'Relu' && !graphOutputs.has(n.output?.[0] ?? '') ? { activation: 'relu' as const } : {}),
     };
     const base = {
       id: weight, name, index: 100_000 + i, order: i, uses: [use], outChannels, inChannelsPerGroup: inPerGroup, group,
