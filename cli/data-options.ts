@@ -22,7 +22,7 @@ export interface DataFlags {
   interpolation?: 'bilinear' | 'nearest' | 'area';
   ridge?: number;
   recoverMemory?: number;
-  compensate?: 'none' | 'pointwise' | 'linear';
+  compensate?: 'none' | 'pointwise' | 'linear' | 'auto';
 }
 
 export function addDataOptions(cmd: Command, calib: boolean): Command {
@@ -45,7 +45,7 @@ export function addDataOptions(cmd: Command, calib: boolean): Command {
   if (calib) {
     cmd.option('--ridge <r>', 'ridge strength for reconstruction (default 1e-3)', parseNumber('--ridge'));
     cmd.option('--recover-memory <MiB>', 'memory for activations cached during reconstruction (default 2048); beyond it, a temporary file', parseInteger('--recover-memory'));
-    cmd.addOption(new Option('--compensate <layers>', 'also re-solve the linear layers after reshaped ones (ONNX): linear (1x1 convolutions and dense layers), pointwise (1x1 only) or none').choices(['none', 'pointwise', 'linear']));
+    cmd.addOption(new Option('--compensate <layers>', 'also re-solve the linear layers after reshaped ones (ONNX): auto (default: after reshaped depthwise or grouped layers), linear (1x1 convolutions and dense layers after any), pointwise (1x1 only) or none').choices(['auto', 'none', 'pointwise', 'linear']));
   }
   return cmd;
 }
