@@ -23,6 +23,7 @@ export interface DataFlags {
   ridge?: number;
   recoverMemory?: number;
   compensate?: 'none' | 'pointwise' | 'linear' | 'auto';
+  objective?: 'output' | 'relu';
 }
 
 export function addDataOptions(cmd: Command, calib: boolean): Command {
@@ -45,6 +46,7 @@ export function addDataOptions(cmd: Command, calib: boolean): Command {
   if (calib) {
     cmd.option('--ridge <r>', 'ridge strength for reconstruction (default 1e-3)', parseNumber('--ridge'));
     cmd.option('--recover-memory <MiB>', 'memory for activations cached during reconstruction (default 2048); beyond it, a temporary file', parseInteger('--recover-memory'));
+    cmd.addOption(new Option('--objective <what>', 'what reconstruction matches: relu (default: what survives the ReLU after a layer, where one follows) or output (the layer\'s output)').choices(['relu', 'output']));
     cmd.addOption(new Option('--compensate <layers>', 'also re-solve the linear layers after reshaped ones (ONNX): auto (default: after reshaped depthwise or grouped layers), linear (1x1 convolutions and dense layers after any), pointwise (1x1 only) or none').choices(['auto', 'none', 'pointwise', 'linear']));
   }
   return cmd;
@@ -52,7 +54,7 @@ export function addDataOptions(cmd: Command, calib: boolean): Command {
 
 export function dataOptions(o: DataFlags): DataOptions | undefined {
   if (!o.data) {
-    for (const flag of ['calib', 'eval', 'preset', 'size', 'channels', 'dataLayout', 'scale', 'mean', 'std', 'resize', 'crop', 'interpolation', 'occlusion', 'ridge', 'recoverMemory', 'compensate'] as const) {
+    for (const flag of ['calib', 'eval', 'preset', 'size', 'channels', 'dataLayout', 'scale', 'mean', 'std', 'resize', 'crop', 'interpolation', 'occlusion', 'ridge', 'recoverMemory', 'compensate', 'objective'] as const) {
       if (o[flag] !== undefined) throw new KpruneError('usage', `--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} needs --data`);
     }
     return undefined;
@@ -73,6 +75,6 @@ export function dataOptions(o: DataFlags): DataOptions | undefined {
   if (o.interpolation) preprocess.interpolation = o.interpolation;
   return {
     data: o.data, calib: o.calib, eval: o.eval, seed: o.seed, preset: o.preset, preprocess,
-    occlusion: o.occlusion, ridge: o.ridge, recoverMemory: o.recoverMemory, compensate: o.compensate,
+    occlusion: o.occlusion, ridge: o.ridge, recoverMemory: o.recoverMemory, compensate: o.compensate, objective: o.objective,
   };
 }

@@ -412,7 +412,7 @@ async function afterWrite(
         ? `top-1/top-5 against labels and top-1 agreement with the original, in ${runtime} on the evaluation samples; "written" is the output file loaded back from disk; occluded: the same samples with one seeded square patch filled with the data set mean`
         : 'not measured without data',
       latency: `wall time of one inference in ${runtime}, original and written model loaded in the same process and run interleaved on the same seeded random input; median and quartiles over the stated runs after warm-up (at most ${DEFAULT_LATENCY_CAP_MS / 1000} s of timing)`,
-      reconstruction: 'per layer, least squares for the kept weights (ridge towards the original weights, float64 Cholesky, one factorisation per group); error = ||Y - Y\'|| / ||Y|| of the layer output on the calibration rows, inputs from the already reshaped model, targets from the original',
+      reconstruction: 'per layer in graph order, least squares for the kept weights (ridge towards the original weights, float64, one solve per group with every output channel at once); with the relu objective, a layer whose output only feeds a ReLU is solved again to match what survives the ReLU; compensating linear layers (1x1 convolutions, dense layers) are re-solved whole; error = ||Y - Y\'|| / ||Y|| of the layer output before its activation on the calibration rows, inputs from the already reshaped model, targets from the original',
     },
     timings,
   };

@@ -53,7 +53,13 @@ export interface LayerRecovery {
 }
 
 export type Objective = 'output' | 'relu';
-export const DEFAULT_OBJECTIVE: Objective = 'output';
+/**
+ * Measured (full Fashion-MNIST test set, 512 calibration images): relu against output, cross:
+ * VGG 91.38 -> 91.60, ResNet 91.35 -> 91.28, depthwise (compensated) 83.95 -> 84.60; qh: 92.18 ->
+ * 92.19, 91.74 -> 91.79, 88.83 -> 88.98. A second pass added 0.07 and 0.03 points on VGG and
+ * ResNet cross for about 1.6x the time: one pass by default.
+ */
+export const DEFAULT_OBJECTIVE: Objective = 'relu';
 export const DEFAULT_RIDGE = 1e-3;
 export const DEFAULT_ROWS_PER_IMAGE = 64;
 
