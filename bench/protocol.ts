@@ -4,7 +4,7 @@ import type { MeasuredAccuracy, PruneReport } from '../src/index.js';
 
 export const RESULT_PREFIX = 'KPRUNE_BENCH ';
 
-export type WorkerOp = 'analyze' | 'prune' | 'baseline' | 'recover';
+export type WorkerOp = 'analyze' | 'prune' | 'baseline' | 'recover' | 'reconstruct';
 
 /** What bench/recover.ts keeps of one data-driven prune report (op `recover`). */
 export interface RecoverFigures {
@@ -31,6 +31,8 @@ export interface WorkerResult {
   outputFiles?: string[];
   /** For recover: accuracy, plan and per-layer recovery from the report. */
   recover?: RecoverFigures;
+  /** For reconstruct: per-layer recovery and what the engine cached. */
+  reconstruct?: { layers: NonNullable<PruneReport['recovery']>['layers']; propagation: NonNullable<PruneReport['recovery']>['propagation'] | null; ms: number };
   /** For recover: the prune call failed with a KpruneError (e.g. a budget that cannot be met). */
   error?: { code: string; message: string; suggestion?: string };
 }

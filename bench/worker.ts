@@ -6,12 +6,17 @@
  *   node dist/bench/worker.js baseline            (imports the library, does nothing)
  *   node dist/bench/worker.js recover <model.onnx> <out.onnx> <shape> <data> <calib> <eval> <seed> [budget]
  *       (prune with data and --recover reconstruct; a KpruneError is reported, not thrown)
+ *   node dist/bench/worker.js reconstruct <model.onnx> <segments|rerun> <shape> <data> <calib> <seed> [<kprune root>]
+ *       (reshape + reconstruct only, no evaluation or writing: the recovery engine's own time; with
+ *       a root, that build of kprune's library is used, e.g. an earlier revision for comparison)
  *
  * Prints one line `KPRUNE_BENCH {json}` on stdout: wall ms of the call itself (module loading
  * excluded), CPU ms, and process.resourceUsage().maxRSS (KiB) at the end, i.e. the process peak.
  */
-import { analyze, isKpruneError, prune } from '../src/index.js';
+import { analyze, isKpruneError, loadModel, prune, recover, reshape } from '../src/index.js';
 import { RESULT_PREFIX, WorkerResult } from './protocol.js';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 async function main(): Promise<void> {
   const [op, file, out, ...rest] = process.argv.slice(2);
@@ -55,6 +60,14 @@ async function main(): Promise<void> {
       if (!isKpruneError(e)) throw e;
       extra = { error: { code: e.code, message: e.message, ...(e.suggestion ? { suggestion: e.suggestion } : {}) } };
     }
+  } else if (op === 'reconstruct') {
+    const propagation = out as 'segments' | 'rerun';
+    const [shape, data, calib, seed, root] = rest;
+    const lib = (root ? await import(pathToFileURL(path.join(root, 'dist', 'src', 'index.js')).href) : { loadModel, recover, reshape }) as { loadModel: typeof loadModel; recover: typeof recover; reshape: typeof reshape };
+    const t1 = performance.now();
+    const model = await lib.loadModel(file);
+    const r = await lib.recover(model, lib.reshape(model, shape), { data, calib: Number(calib), eval: 1, seed: Number(seed), propagation, occlusion: 0 });
+    extra = { layers: r.layers.length, reconstruct: { layers: r.layers, propagation: r.propagation ?? null, ms: performance.now() - t1 } };
   } else if (op !== 'baseline') {
     throw new Error(`unknown op "${op}"`);
   }

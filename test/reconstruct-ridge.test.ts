@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Conv3x3Layer, ConvUse, convKind } from '../src/core/conv.js';
 import { LayerStats, RowSampler } from '../src/core/recover/layer-stats.js';
-import { ActivationSource, DEFAULT_RIDGE, reconstruct } from '../src/core/recover/reconstruct.js';
+import { DEFAULT_RIDGE, layerSampler, reconstruct } from '../src/core/recover/reconstruct.js';
+import { ActivationSource, rerunSource } from '../src/core/recover/propagation.js';
 import { maskPositions, parseMask } from '../src/core/lattice.js';
 import { maskWeights } from '../src/core/reshape.js';
 import { conv2d } from './helpers/conv-reference.js';
@@ -137,7 +138,7 @@ for (const c of CASES) {
     const stats = new LayerStats(layer, maskPositions(MASK));
     await stats.accumulate({ dims, data: x }, y, use, new RowSampler(10_000, 1));
     await stats.flush();
-    const got = stats.solve(w0, 1e-3);
+    const got = await stats.solve(w0, 1e-3);
     const want = directRidge(c, x, y, bias, w0, 1e-3);
     const scale = Math.max(...want.map(Math.abs));
     const tol = 1e-5 * scale;
@@ -155,13 +156,16 @@ test('reconstruct() without a ridge option solves at the default ridge, towards 
   const { w0, bias, dims, x, y } = setup(c);
   const { layer } = layerOf(c, w0, bias);
   const masked = maskWeights(w0, c.out * c.inPerGroup, MASK);
-  const source: ActivationSource = {
+  const activations: ActivationSource = {
+    batch: BATCH,
     async forEachBatch(runs, visit) {
       // One layer: its input does not depend on the weights; its target is the original's output.
       assert.deepEqual(runs.map((r) => r.fetch), [['x'], ['y']]);
       await visit([new Map([['x', { dims, data: x }]]), new Map([['y', y]])]);
     },
   };
+  // The whole model per layer (one layer here), with the rows the pipeline would sample by default.
+  const source = rerunSource(activations, new Map([['w', w0]]), (l) => layerSampler(l));
   const result = await reconstruct([layer], new Map([['w', w0]]), new Map([['w', MASK]]), new Map([['w', masked]]), source);
   const got = result.weights.get('w')!;
   const want = directRidge(c, x, y, bias, w0, 1e-3);

@@ -48,9 +48,9 @@ for (const c of cases) {
     const stats = new LayerStats(layer, maskPositions(mask));
     await stats.accumulate({ dims, data: x }, y, use, new RowSampler(1000, 1));
     await stats.flush();
-    const solved = stats.solve(original, 1e-9);
+    const solved = await stats.solve(original, 1e-9);
     for (let i = 0; i < n; i++) assert.ok(Math.abs(solved[i] - truth[i]) < 1e-4, `${i}: ${solved[i]} vs ${truth[i]}`);
-    assert.ok(stats.relativeError(solved) < 1e-5);
+    assert.ok(await stats.relativeError(solved) < 1e-5);
     // The reported error of other weights equals the directly computed one.
     const masked = maskWeights(original, c.out * c.inPerGroup, mask);
     const yMasked = conv2d(x, dims, { ...ref, weights: masked });
@@ -60,7 +60,7 @@ for (const c of cases) {
       num += (y.data[i] - yMasked.data[i]) ** 2;
       den += y.data[i] ** 2;
     }
-    assert.ok(Math.abs(stats.relativeError(masked) - Math.sqrt(num / den)) < 1e-6);
+    assert.ok(Math.abs(await stats.relativeError(masked) - Math.sqrt(num / den)) < 1e-6);
   });
 }
 

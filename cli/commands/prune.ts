@@ -14,6 +14,8 @@ import { terminalStyle } from '../style.js';
 interface PruneFlags extends DataFlags {
   shape?: string;
   budget?: number;
+  budgetOf?: 'params' | 'macs';
+  reshapeAll?: boolean;
   layerShape?: Record<string, string>;
   output?: string;
   report?: string;
@@ -57,7 +59,9 @@ export function pruneCommand(): Command {
     .description('reshape every 3x3 kernel to a lattice shape and write the slimmed model (the default command)')
     .argument('<model>', 'an ONNX model (.onnx) or a TensorFlow.js model (model.json)')
     .option('-s, --shape <shape>', `${shapeList()}, or a mask like 010/111/010 (default: ${DEFAULT_SHAPE}; \`kprune shapes\` draws them)`)
-    .option('--budget <fraction>', 'with --shape auto: keep at most this share of 3x3 weights (default 0.6)', parseNumber('--budget'))
+    .option('--budget <fraction>', 'with --shape auto: keep at most this share of the 3x3 layers\' weights, or MACs with --budget-of macs (default 0.6)', parseNumber('--budget'))
+    .addOption(new Option('--budget-of <unit>', 'with --shape auto: count the budget in the 3x3 layers\' parameters (default) or MACs').choices(['params', 'macs']))
+    .option('--reshape-all', 'with --shape auto: also reshape layers that would save little of the model at a large loss (kept full by default)')
     .option('--layer-shape <name=shape>', 'give one layer (node or weight name) its own shape; repeatable', collectPairs)
     .option('-o, --output <file>', 'where to write the slimmed model (default: <name>.kpruned.onnx beside an ONNX input; <name>.kpruned/<name>.json beside a TF.js one)')
     .addOption(new Option('--weights <storage>', 'TF.js: keep the weights\' storage (quantization, float16) or write float32').choices(['keep', 'float32']))
@@ -103,6 +107,8 @@ export function pruneCommand(): Command {
       const report = await prune(model, {
         shape: opts.shape,
         budget: opts.budget,
+        budgetOf: opts.budgetOf,
+        reshapeAll: opts.reshapeAll,
         layerShapes: opts.layerShape,
         output: opts.output,
         inputShape: opts.inputShape,

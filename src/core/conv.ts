@@ -20,6 +20,8 @@ export interface ConvUse {
   /** Explicit pads [top, left, bottom, right]; with `autoPad` other than NOTSET they are computed. */
   pads: [number, number, number, number];
   autoPad: 'NOTSET' | 'SAME_UPPER' | 'SAME_LOWER' | 'VALID';
+  /** `relu`: the output's only reader is a ReLU (recovery can then match what survives it). */
+  activation?: 'relu';
 }
 
 export type ConvKind = 'standard' | 'depthwise' | 'grouped';
@@ -35,6 +37,11 @@ export interface Conv3x3Layer {
   name: string;
   /** Position in topological order among the model's 3x3 layers. */
   index: number;
+  /**
+   * Position of its (first) node among all the graph's nodes, where the format knows it: orders
+   * 3x3 layers and the linear layers recovery compensates with (src/core/recover/linear.ts).
+   */
+  order?: number;
   uses: ConvUse[];
   outChannels: number;
   inChannelsPerGroup: number;

@@ -22,20 +22,29 @@ export interface PlanEntry {
   positions: number;
   params: number;
   keptParams: number;
-  /** How the shape was chosen. */
-  chosenBy: 'fixed' | 'cycle' | 'auto-weights' | 'auto-data' | 'override';
+  /**
+   * How the shape was chosen; `auto-protected`: kept full by `auto`, since its thinnest shape saves
+   * little of the model at a large loss (see PlanOptions.protectBelow).
+   */
+  chosenBy: 'fixed' | 'cycle' | 'auto-weights' | 'auto-data' | 'override' | 'auto-protected';
 }
 
 export interface PrunePlan {
   planVersion: 1;
   /** The `--shape` the plan was made from. */
   spec: string;
-  /** For `auto`: the largest share of 3x3 weights that may be kept. */
+  /** For `auto`: the largest share of 3x3 weights (or MACs, per `budgetOf`) that may be kept. */
   budget?: number;
+  /** For `auto`: what the budget counts (default params). */
+  budgetOf?: BudgetOf;
   entries: PlanEntry[];
   /** Kept 3x3 weights over all 3x3 weights. */
   keptFraction: number;
+  /** Kept 3x3 MACs over all 3x3 MACs, when the layers' MACs were counted. */
+  keptMacsFraction?: number;
 }
+
+export type BudgetOf = 'params' | 'macs';
 
 export interface PlanOptions {
   /** For `auto`: keep at most this share of all 3x3 weights (0 < budget <= 1). */
@@ -48,9 +57,27 @@ export interface PlanOptions {
    * share of weight energy a shape drops.
    */
   losses?: Map<string, number[]>;
+  /** What the budget counts: the 3x3 layers' parameters (default) or their MACs. */
+  budgetOf?: BudgetOf;
+  /** Dense MACs per layer id (needed for `budgetOf: 'macs'`; reported when given). */
+  layerMacs?: ReadonlyMap<string, number>;
+  /**
+   * `auto` keeps a layer full when its thinnest candidate would save less than this share of the
+   * whole model (`modelSize`, in the budget's unit) while its best reshaped candidate loses at
+   * least PROTECT_LOSS: typically a depthwise layer. 0 turns this off. Default DEFAULT_PROTECT_BELOW.
+   */
+  protectBelow?: number;
+  /** The whole model's parameters or MACs (per `budgetOf`), for `protectBelow`. */
+  modelSize?: number;
 }
 
 export const DEFAULT_AUTO_BUDGET = 0.6;
+export const DEFAULT_PROTECT_BELOW = 0.01;
+/**
+ * A loss this large (squared relative output error after reconstruction, or share of weight energy
+ * dropped without data) marks a reshaping as costly.
+ */
+export const PROTECT_LOSS = 0.1;
 
 function entry(layer: Conv3x3Layer, mask: Mask, chosenBy: PlanEntry['chosenBy']): PlanEntry {
   const positions = maskCount(mask);
@@ -67,10 +94,17 @@ function entry(layer: Conv3x3Layer, mask: Mask, chosenBy: PlanEntry['chosenBy'])
   };
 }
 
-function finish(spec: string, entries: PlanEntry[], budget?: number): PrunePlan {
+function finish(spec: string, entries: PlanEntry[], budget?: number, options: PlanOptions = {}): PrunePlan {
   const params = entries.reduce((a, e) => a + e.params, 0);
   const kept = entries.reduce((a, e) => a + e.keptParams, 0);
-  return { planVersion: 1, spec, ...(budget !== undefined ? { budget } : {}), entries, keptFraction: params > 0 ? kept / params : 1 };
+  const macs = options.layerMacs;
+  const macsTotal = macs ? entries.reduce((a, e) => a + (macs.get(e.layer) ?? 0), 0) : 0;
+  const macsKept = macs ? entries.reduce((a, e) => a + ((macs.get(e.layer) ?? 0) * e.positions) / 9, 0) : 0;
+  return {
+    planVersion: 1, spec, ...(budget !== undefined ? { budget, budgetOf: options.budgetOf ?? 'params' } : {}), entries,
+    keptFraction: params > 0 ? kept / params : 1,
+    ...(macs && macsTotal > 0 ? { keptMacsFraction: macsKept / macsTotal } : {}),
+  };
 }
 
 /**
@@ -97,36 +131,65 @@ export function planShapes(
       return finish(spec.name, layers.map((l) => {
         const o = override(l);
         return o ? entry(l, o.mask, 'override') : entry(l, spec.mask, 'fixed');
-      }));
+      }), undefined, options);
     case 'cycle':
       return finish(spec.name, layers.map((l, i) => {
         const o = override(l);
         return o ? entry(l, o.mask, 'override') : entry(l, namedMask(spec.shapes[i % spec.shapes.length]), 'cycle');
-      }));
+      }), undefined, options);
     case 'auto': {
       const budget = options.budget ?? DEFAULT_AUTO_BUDGET;
       if (!(budget > 0 && budget <= 1)) {
         throw new KpruneError('usage', `--budget must be in (0, 1], got ${budget}`);
       }
+      const budgetOf = options.budgetOf ?? 'params';
+      const macs = options.layerMacs;
+      if (budgetOf === 'macs' && !macs) throw new KpruneError('usage', '--budget-of macs needs the layers\' MACs, which need one run of the model at a known input shape');
+      const size = (l: Conv3x3Layer) => (budgetOf === 'macs' ? macs!.get(l.id) ?? 0 : layerParams(l));
       const candidates = AUTO_CANDIDATES.map(namedMask);
-      const total = layers.reduce((a, l) => a + layerParams(l), 0);
-      // Overridden layers spend their own share first; the rest is allocated.
-      const free = layers.filter((l) => !override(l));
-      const fixedCost = layers.filter((l) => override(l)).reduce((a, l) => a + (layerParams(l) / 9) * maskCount(override(l)!.mask), 0);
+      const total = layers.reduce((a, l) => a + size(l), 0);
       const fromData = options.losses !== undefined;
-      const options2: BudgetOption[][] = free.map((l) => {
+      const lossesOf = (l: Conv3x3Layer): number[] => {
         const given = options.losses?.get(l.id);
         if (fromData && !given) throw new Error(`no losses for layer ${l.id}`);
         const a = analyses.find((x) => x.id === l.id);
         if (!a) throw new Error(`no analysis for layer ${l.id}`);
-        return candidates.map((m, i) => ({ cost: (layerParams(l) / 9) * maskCount(m), loss: given ? given[i] : 1 - energyKeptBy(a.energyShare, m) }));
+        return candidates.map((m, i) => (given ? given[i] : 1 - energyKeptBy(a.energyShare, m)));
+      };
+      // Layers whose reshaping would save little of the model at a large loss stay full.
+      const protectBelow = options.protectBelow ?? DEFAULT_PROTECT_BELOW;
+      const thinnest = Math.min(...candidates.map(maskCount));
+      const protectedIds = new Set(protectBelow > 0 && options.modelSize ? layers.filter((l) => {
+        if (override(l)) return false;
+        const saving = (size(l) * (9 - thinnest)) / 9 / options.modelSize!;
+        const bestLoss = Math.min(...lossesOf(l).filter((_, i) => maskCount(candidates[i]) < 9));
+        return saving < protectBelow && bestLoss >= PROTECT_LOSS;
+      }).map((l) => l.id) : []);
+      // Overridden and protected layers spend their own share first; the rest is allocated.
+      const free = layers.filter((l) => !override(l) && !protectedIds.has(l.id));
+      const fixedCost = layers.filter((l) => override(l) || protectedIds.has(l.id))
+        .reduce((a, l) => a + (size(l) / 9) * (override(l) ? maskCount(override(l)!.mask) : 9), 0);
+      const options2: BudgetOption[][] = free.map((l) => {
+        const losses = lossesOf(l);
+        return candidates.map((m, i) => ({ cost: (size(l) / 9) * maskCount(m), loss: losses[i] }));
       });
-      const choice = allocateBudget(options2, budget * total - fixedCost);
+      let choice: number[];
+      try {
+        choice = allocateBudget(options2, budget * total - fixedCost);
+      } catch (e) {
+        if (!(e instanceof KpruneError) || protectedIds.size === 0) throw e;
+        const names = layers.filter((l) => protectedIds.has(l.id)).map((l) => l.name);
+        throw new KpruneError('usage', `no plan keeps at most ${budget} of the 3x3 ${budgetOf} without reshaping layers that save little at a large loss (${names.length} kept full: ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`, {
+          suggestion: 'raise --budget, or pass --reshape-all to reshape them anyway',
+        });
+      }
       const byId = new Map(free.map((l, i) => [l.id, candidates[choice[i]]]));
       return finish('auto', layers.map((l) => {
         const o = override(l);
-        return o ? entry(l, o.mask, 'override') : entry(l, byId.get(l.id)!, fromData ? 'auto-data' : 'auto-weights');
-      }), budget);
+        if (o) return entry(l, o.mask, 'override');
+        if (protectedIds.has(l.id)) return entry(l, candidates[0], 'auto-protected');
+        return entry(l, byId.get(l.id)!, fromData ? 'auto-data' : 'auto-weights');
+      }), budget, options);
     }
   }
 }

@@ -1,7 +1,7 @@
 /** One raw sample to model-ready floats: channels, size, normalisation, layout, in that order. */
 import { toChannels } from './channels.js';
 import type { Norm } from './resolve.js';
-import { resizeBilinear } from './resize.js';
+import { fitImage } from './resize.js';
 import type { RawImage } from './source.js';
 import type { Layout, Preprocess } from './types.js';
 
@@ -15,7 +15,7 @@ export function writeSample(img: RawImage, target: Preprocess, norm: Norm, out: 
   const { channels: c, height: h, width: w } = target;
   // Channels before resizing: both are linear, and this way the resize runs on fewer channels when
   // RGB goes to gray.
-  const hwc = resizeBilinear(toChannels(img, c), img.height, img.width, c, h, w);
+  const hwc = fitImage(toChannels(img, c), img.height, img.width, c, h, w, target.resize, target.crop, target.interpolation);
   const n = h * w;
   for (let k = 0; k < c; k++) {
     const { scale } = norm;

@@ -94,8 +94,14 @@ export function resolvePreprocess({ inputDims, preset, explicit = {}, natural, f
     if (n.std.some((s) => s === 0 || !Number.isFinite(s))) throw new KpruneError('usage', `std must be non-zero finite numbers, not [${n.std.join(', ')}]`, { file });
     if (n.mean.some((m) => !Number.isFinite(m))) throw new KpruneError('usage', `mean must be finite numbers, not [${n.mean.join(', ')}]`, { file });
   }
+  const resize = explicit.resize ?? fromPreset.resize ?? 'stretch';
+  const crop = explicit.crop ?? fromPreset.crop ?? 1;
+  const interpolation = explicit.interpolation ?? fromPreset.interpolation ?? 'bilinear';
+  if (resize !== 'stretch' && resize !== 'shorter') throw new KpruneError('usage', `resize must be stretch or shorter, not ${String(resize)}`, { file });
+  if (!(crop > 0 && crop <= 1)) throw new KpruneError('usage', `crop must be a share in (0, 1], not ${crop}`, { file, suggestion: 'e.g. --crop 0.875 keeps the centre 224 of 256' });
+  if (!['bilinear', 'nearest', 'area'].includes(interpolation)) throw new KpruneError('usage', `interpolation must be bilinear, nearest or area, not ${String(interpolation)}`, { file });
   return {
-    target: { height, width, channels, layout, scale: pixels.scale, mean: pixels.mean, std: pixels.std },
+    target: { height, width, channels, layout, scale: pixels.scale, mean: pixels.mean, std: pixels.std, resize, crop, interpolation },
     norm: { pixels, values },
   };
 }

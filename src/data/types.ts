@@ -15,7 +15,20 @@ export interface Preprocess {
   mean: number[];
   /** Per channel, divided after the mean (default ones). */
   std: number[];
+  /**
+   * How an image reaches height x width: `stretch` (default) resizes each axis to (size / crop);
+   * `shorter` keeps the aspect ratio, scaling so the image covers (size / crop); then the centre
+   * height x width is cut out.
+   */
+  resize: ResizeMode;
+  /** Share of the resized image the centre crop keeps, 0 < crop <= 1 (default 1: no crop). */
+  crop: number;
+  /** Resampling filter (default bilinear); downscaling is antialiased (the filter widens). */
+  interpolation: Interpolation;
 }
+
+import type { Interpolation, ResizeMode } from './resize.js';
+export type { Interpolation, ResizeMode };
 
 export type PresetName = 'imagenet' | 'fashion-mnist';
 

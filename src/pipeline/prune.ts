@@ -3,7 +3,7 @@
  * library call; the CLI only parses options and prints the returned report.
  */
 import { analyzeModel, DEFAULT_LOW_THRESHOLD } from '../core/analysis.js';
-import { PrunePlan, planShapes } from '../core/plan.js';
+import { BudgetOf, PlanOptions, PrunePlan, planShapes } from '../core/plan.js';
 import { validatePlan } from '../core/plan-validate.js';
 import { ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { countNonzero } from '../core/conv.js';
@@ -19,6 +19,7 @@ import { loadPrunable } from './load.js';
 import { verifyByReading } from './verify.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { checkGate } from './gate.js';
+import { measureReach, reachFromFigures } from './reach.js';
 import { FinetuneRequest, finetuneSampleCount, finetuneWeights } from './finetune.js';
 import type { FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
 import { DEFAULT_LATENCY_CAP_MS } from '../runtime/latency.js';
@@ -38,8 +39,15 @@ import { masksDocument } from '../report/masks.js';
 export interface PruneOptions {
   /** A named shape, `qh`, `auto`, or a custom mask such as "010/111/010". Default `cross`. */
   shape?: string | ShapeSpec;
-  /** For `auto`: the largest share of 3x3 weights to keep. */
+  /** For `auto`: the largest share of 3x3 weights (or MACs, see `budgetOf`) to keep. */
   budget?: number;
+  /** For `auto`: count the budget in the 3x3 layers' parameters (default) or MACs. */
+  budgetOf?: BudgetOf;
+  /**
+   * For `auto`: also reshape layers that would save little of the model at a large loss (by
+   * default they stay full; see PlanOptions.protectBelow).
+   */
+  reshapeAll?: boolean;
   /** Per-layer shapes (by node or weight name), overriding `shape`. */
   layerShapes?: Record<string, string>;
   /** Output path; default `<name>.kpruned.onnx` beside the input. */
@@ -111,6 +119,20 @@ export const DEFAULT_SHAPE = 'cross';
  */
 export const DEFAULT_LAYOUT: Layout = 'decomposed';
 
+/** For `auto`: the budget's unit, the layers' MACs and the model's size in that unit. */
+async function autoSizes(model: LoadedModel, options: PruneOptions): Promise<Pick<PlanOptions, 'budgetOf' | 'layerMacs' | 'modelSize' | 'protectBelow'>> {
+  const budgetOf = options.budgetOf ?? 'params';
+  const { reach, macs } = await measureReach(model, { inputShape: options.inputShape, run: options.run });
+  if (budgetOf === 'macs' && macs.status !== 'measured') throw new KpruneError('usage', `--budget-of macs needs the layers' MACs, which were not counted: ${macs.reason}`, { file: model.path });
+  const layerMacs = macs.status === 'measured' ? new Map(model.layers.map((l) => [l.id, macs.nodes.filter((n) => n.weight === l.id).reduce((a, n) => a + n.dense, 0)])) : undefined;
+  return {
+    budgetOf,
+    ...(layerMacs ? { layerMacs } : {}),
+    modelSize: budgetOf === 'macs' ? reach.macs!.model : reach.params.model,
+    ...(options.reshapeAll ? { protectBelow: 0 } : {}),
+  };
+}
+
 function fixedOverrides(layerShapes: Record<string, string> = {}): Record<string, ShapeSpec & { kind: 'fixed' }> {
   const out: Record<string, ShapeSpec & { kind: 'fixed' }> = {};
   for (const [layer, text] of Object.entries(layerShapes)) {
@@ -163,7 +185,10 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
       const losses = ctx && spec.kind === 'auto' && !options.plan
         ? await timed(timings, 'scoreShapes', onPhase, () => inFile(ctx!.options.data, () => dataAwareLosses(ctx!, model, onPhase)))
         : undefined;
-      const plan = options.plan ? validatePlan(options.plan) : planShapes(model.layers, spec, analysis.layers, { budget: options.budget, overrides, losses });
+      const plan = options.plan ? validatePlan(options.plan) : planShapes(model.layers, spec, analysis.layers, {
+        budget: options.budget, overrides, losses,
+        ...(spec.kind === 'auto' ? await timed(timings, 'countMacs', onPhase, () => autoSizes(model, options)) : {}),
+      });
       const reshaped = await timed(timings, 'reshape', onPhase, () => inFile(file, () => applyPlan(model.layers, plan)));
       const maskedWeights = maskedWeightMap(reshaped);
       const recovery = ctx && recoverMode === 'reconstruct'
@@ -173,7 +198,8 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
       const finetuned = ctx && options.finetune
         ? await timed(timings, 'finetune', onPhase, () => finetuneWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), reconstructed, options.finetune!, onPhase))
         : null;
-      const newWeights = finetuned ? finetuned.weights : reconstructed;
+      // Fine-tuning returns the 3x3 layers; weights recovery compensated with stay as they were.
+      const newWeights = finetuned ? new Map([...[...reconstructed.keys()].map((k) => [k, reconstructed.get(k)!] as const), ...finetuned.weights]) : reconstructed;
       return await finish({ model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, finetuned, ctx, timings, tx });
     } finally {
       await ctx?.runners.release();
@@ -358,6 +384,7 @@ async function afterWrite(
     input: { path: file, format: model.format, formatInfo: model.formatInfo },
     output: { path: outFile, files: written.files, verified },
     plan,
+    reach: reachFromFigures(model, figures.before.params, figures.before.macs),
     before: figures.before,
     after: figures.after,
     gate: options.maxDrop === undefined ? null : checkGate(options.maxDrop, accuracy?.original.clean ?? null, accuracy?.written.clean ?? null),
@@ -390,6 +417,7 @@ async function afterWrite(
       method: 'reconstruct',
       ridge: ctx?.options.ridge ?? DEFAULT_RIDGE,
       rowsPerImage: ctx?.options.rowsPerImage ?? DEFAULT_ROWS_PER_IMAGE,
+      propagation: recovery.propagation,
       layers: recovery.layers,
     } : null,
     layers,
@@ -404,7 +432,7 @@ async function afterWrite(
         ? `top-1/top-5 against labels and top-1 agreement with the original, in ${runtime} on the evaluation samples; "written" is the output file loaded back from disk; occluded: the same samples with one seeded square patch filled with the data set mean`
         : 'not measured without data',
       latency: `wall time of one inference in ${runtime}, original and written model loaded in the same process and run interleaved on the same seeded random input; median and quartiles over the stated runs after warm-up (at most ${DEFAULT_LATENCY_CAP_MS / 1000} s of timing)`,
-      reconstruction: 'per layer, least squares for the kept weights (ridge towards the original weights, float64 Cholesky, one factorisation per group); error = ||Y - Y\'|| / ||Y|| of the layer output on the calibration rows, inputs from the already reshaped model, targets from the original',
+      reconstruction: 'per layer in graph order, least squares for the kept weights (ridge towards the original weights, float64, one solve per group with every output channel at once); with the relu objective, a layer whose output only feeds a ReLU is solved again to match what survives the ReLU; compensating linear layers (1x1 convolutions, dense layers) are re-solved whole; error = ||Y - Y\'|| / ||Y|| of the layer output before its activation on the calibration rows, inputs from the already reshaped model, targets from the original',
     },
     timings,
   };

@@ -9,6 +9,7 @@ import { ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { PlanOptions, PrunePlan, planShapes } from '../core/plan.js';
 import { applyPlan, maskedWeightMap } from '../core/reshape.js';
 import { LayerRecovery } from '../core/recover/reconstruct.js';
+import type { PropagationInfo } from '../core/recover/propagation.js';
 import { Layout } from '../core/layout/layout.js';
 import { LoadedModel, WriteResult } from '../formats/index.js';
 import { LayoutRequest } from '../formats/model.js';
@@ -38,7 +39,7 @@ export async function recover(
   reshaped: Reshaping,
   data: DataOptions,
   options: { onProgress?: ProgressListener; rescore?: { budget?: number } } = {},
-): Promise<Reshaping & { layers: LayerRecovery[] }> {
+): Promise<Reshaping & { layers: LayerRecovery[]; propagation: PropagationInfo }> {
   const ctx = await openData(model, data);
   try {
     let current = reshaped;
@@ -49,7 +50,7 @@ export async function recover(
     }
     const masks = new Map(current.plan.entries.map((e) => [e.layer, parseMask(e.mask)]));
     const result = await recoverWeights(ctx, model, masks, current.weights, options.onProgress);
-    return { plan: current.plan, weights: result.weights, layers: result.layers };
+    return { plan: current.plan, weights: result.weights, layers: result.layers, propagation: result.propagation };
   } finally {
     await ctx.runners.release();
     await ctx.engine.release();

@@ -4,6 +4,7 @@
  */
 import { LayerAnalysis, ShapeSummary } from '../core/analysis.js';
 import { PrunePlan } from '../core/plan.js';
+import type { Reach } from '../core/reach.js';
 import { SkippedConv } from '../formats/onnx/convs.js';
 import { MacFigures, ParamFigures, SizeFigures } from './measure.js';
 import type { Layout } from '../core/layout/layout.js';
@@ -13,6 +14,7 @@ import type { Gate } from '../pipeline/gate.js';
 import type { FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
 import type { MeasuredAccuracy } from '../pipeline/recover.js';
 import type { LayerRecovery } from '../core/recover/reconstruct.js';
+import type { PropagationInfo } from '../core/recover/propagation.js';
 
 export const REPORT_SCHEMA_VERSION = 1;
 
@@ -78,6 +80,8 @@ export interface RecoveryFigures {
   method: 'reconstruct';
   ridge: number;
   rowsPerImage: number;
+  /** How each layer's inputs and targets were computed, what was cached, and the cache's memory. */
+  propagation: PropagationInfo;
   layers: LayerRecovery[];
 }
 
@@ -88,6 +92,8 @@ export interface PruneReport {
   input: { path: string; format: string; formatInfo: Record<string, string | number> };
   output: { path: string; files: string[]; verified: string };
   plan: PrunePlan;
+  /** The share of the model's parameters and MACs in 3x3 layers, per kind: the most reshaping can touch. */
+  reach: Reach;
   before: ModelFigures;
   after: ModelFigures;
   /** `--max-drop`: whether the written model lost no more than allowed. */
@@ -123,6 +129,8 @@ export interface AnalyzeReport {
   shapes: ShapeSummary[];
   /** Over all 3x3 layers, parameter-weighted share of energy at each position. */
   energyShare: number[];
+  /** The share of the model's parameters and MACs in 3x3 layers, per kind: the most reshaping can touch. */
+  reach: Reach;
   skipped: SkippedConv[];
   method: Record<string, string>;
 }

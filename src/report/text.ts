@@ -2,6 +2,7 @@
  * Terminal renderings of the reports. Plain text; colour is the CLI's business.
  */
 import { terminalSafeData } from './terminal-safe.js';
+import type { Reach } from '../core/reach.js';
 import { LayerAnalysis } from '../core/analysis.js';
 import { NAMED_SHAPES, NAMED_SHAPE_NAMES, QH_CYCLE, drawMask, parseMask } from '../core/lattice.js';
 import { AnalyzeReport, ModelFigures, PruneReport } from './report.js';
@@ -88,6 +89,7 @@ export function renderAnalyze(r: AnalyzeReport): string {
   out.push(`${r.input.path}  (${r.input.format}; ${Object.entries(r.input.formatInfo).map(([k, v]) => `${k} ${v}`).join('; ')})`);
   const total = r.layers.reduce((a, l) => a + l.params, 0);
   out.push(`${r.layers.length} prunable 3x3 convolution weight tensors, ${formatCount(total)} weights${r.skipped.length ? `; ${r.skipped.length} skipped` : ''}`);
+  out.push(reachLine(r.reach));
   out.push('');
   out.push('mean |w| per position (darker = larger, normalised per layer); energy kept by shape; low-magnitude positions (< ' + r.threshold + ')');
   for (const l of r.layers) {
@@ -108,6 +110,11 @@ export function renderAnalyze(r: AnalyzeReport): string {
 }
 
 let style: Style = PLAIN;
+
+function reachLine(r: Reach): string {
+  const line = r.macs ? r.summary : `${r.summary} (MACs not counted: ${r.macsUnknown})`;
+  return r.small ? style.bad(line) : line;
+}
 
 /** after/before, green when smaller, red when larger (every figure here is better smaller). */
 function ratio(a: number, b: number): string {
@@ -161,6 +168,7 @@ export function renderPrune(r: PruneReport, options: RenderOptions = {}): string
   out.push(style.bold(`${r.input.path} -> ${r.output.path}`) + ` (layout ${layouts}${layouts === 'masked' ? ': zeros in place, same file size' : layouts === 'decomposed' ? ': smaller convolutions, only the kept weights stored' : ''})`);
   out.push(`shape ${planName}, layout ${layouts}: ${r.layers.length} 3x3 weight tensors reshaped, ${pct(r.plan.keptFraction)} of their positions kept`);
   pushAll(out, gateLine(r.gate));
+  out.push(reachLine(r.reach));
   if (r.layoutFallback) out.push(`layout: ${r.layoutFallback}`);
   out.push('');
   const stored = r.layers.reduce((a, l) => a + l.storedWeights, 0);
@@ -215,6 +223,18 @@ export function layoutSizeNote(layouts: readonly string[]): string {
   return `with the layouts written (${[...used].sort().join(', ')}), the raw file is not smaller; the savings show in gzip and in effective MACs`;
 }
 
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(b < 2 ** 20 ? 2 : 0)} MiB`;
+
+/** How reconstruction got its layer inputs and targets, and what that held in memory. */
+export function propagationLine(p: NonNullable<PruneReport['recovery']>['propagation']): string {
+  if (p.engine === 'rerun') {
+    return `reconstruction: the whole model run again for each layer (${p.passes} passes of ${p.chunk}-image batches)${p.fallbackReason ? `; segments not used: ${p.fallbackReason}` : ''}`;
+  }
+  const spill = p.spilledBytes ? `, ${mib(p.spilledBytes)} written to a temporary file (budget ${mib(p.memoryBudget ?? 0)})` : '';
+  return `reconstruction: segment by segment from cached activations (2 passes, chunks of ${p.chunk}); cache peak ${mib(p.peakCacheBytes ?? 0)} in memory${spill}: `
+    + `at most ${p.maxLiveValues} live values, ${((p.maxLiveBytesPerImage ?? 0) / 1024).toFixed(0)} KiB per image, plus sampled targets ${((p.targetBytesPerImage ?? 0) / 1024).toFixed(0)} KiB per image`;
+}
+
 function renderAccuracy(r: PruneReport): string[] {
   const a = r.accuracy;
   if (a.status === 'unknown') return [`accuracy: unknown (${a.reason})`];
@@ -222,6 +242,7 @@ function renderAccuracy(r: PruneReport): string[] {
   const after = r.finetune ? 'written (fine-tuned)' : r.recovery ? 'written (reconstructed)' : 'written';
   out.push(`quality on ${a.evalSamples} evaluation samples: ${a.evalSource}; ${a.runtime}`);
   if (r.data) out.push(`calibration: ${r.data.calibSamples} samples: ${r.data.calibSource}`);
+  if (r.recovery) out.push(style.dim(propagationLine(r.recovery.propagation)));
   if (r.finetune) {
     const f = r.finetune;
     out.push(`fine-tuning: ${f.steps} steps of ${f.batch} (${f.objective}) on ${f.backend}, ${Math.round(f.imagesPerSecond)} images/s, ${(f.trainMs / 1000).toFixed(1)} s; best held-out checkpoint at step ${f.bestStep} (${f.heldOut.samples} held-out calibration samples, by ${f.heldOut.selectedBy})`);

@@ -63,6 +63,7 @@ export function datasetActivationSource(cache: RunnerCache, data: Dataset, batch
   const per = data.sampleDims.reduce((a, b) => a * b, 1);
   const batch = Math.max(1, Math.min(batchSize, cache.original.maxBatch));
   return {
+    batch,
     async forEachBatch(
       runs: { weights: ReadonlyMap<string, Float32Array>; fetch: string[] }[],
       visit: (results: Map<string, { dims: number[]; data: Float32Array }>[]) => Promise<void>,

@@ -46,6 +46,10 @@ export function findConv3x3(model: OnnxModel): OnnxConvScan {
     consumers.set(v, list);
   }));
   const graphOutputs = new Set((model.graph.output ?? []).map((o) => o.name ?? ''));
+  const reluOnly = (v: string) => {
+    const readers = consumers.get(v) ?? [];
+    return readers.length === 1 && readers[0].opType === 'Relu' && !graphOutputs.has(v);
+  };
 
   nodes.forEach((node, i) => {
     const name = node.name || `${node.opType}#${i}`;
@@ -109,6 +113,7 @@ export function findConv3x3(model: OnnxModel): OnnxConvScan {
       group,
       strides: [strides[0] ?? 1, strides[1] ?? 1],
       dilations: [dilations[0] ?? 1, dilations[1] ?? 1],
+      ...(reluOnly(node.output?.[0] ?? '') ? { activation: 'relu' as const } : {}),
     };
     const existing = layers.get(weightName);
     if (existing) {
@@ -123,6 +128,7 @@ export function findConv3x3(model: OnnxModel): OnnxConvScan {
       id: weightName,
       name,
       index: layers.size,
+      order: i,
       uses: [use],
       outChannels,
       inChannelsPerGroup,

@@ -16,6 +16,8 @@ import { openProbeSession } from './probe.js';
 import { halfToFloat } from './half.js';
 import * as ort from 'onnxruntime-node';
 import { Activation, ModelRunner } from '../../runtime/model-runner.js';
+import { openOnnxLayerwise } from '../../models/onnx-layerwise.js';
+import { findLinearLayers, soleReaderConstants } from './linear.js';
 
 export { readOnnxModel } from './read.js';
 export type { OnnxModel } from './read.js';
@@ -57,6 +59,9 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
     },
     defaultOutputPath: () => kprunedPath(file),
     createRunner: (weights, exposed) => createOnnxRunner(model, weights, exposed, file),
+    layerwiseSource: (layers, options) => openOnnxLayerwise(model, layers, options),
+    linearLayers: (reshaped) => findLinearLayers(model, scan.layers, reshaped),
+    adjustableBiases: () => soleReaderConstants(model),
     finetune: (start, masks, data, options) => finetune(model, scan.layers, start, masks, data, options),
     chooseLayouts: (weights, masks, inputShapes, onLayer) => chooseLayouts(model, scan.layers, weights, masks, inputShapes, { onLayer }),
     compareLatency: (outPath, inputShapes, options) => compareLatency(file, outPath, onnxInputs(model), inputShapes, options),
@@ -76,7 +81,9 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
       }
       const { edits, outcomes, masked } = layoutEdits(model, scan.layers, weights, layouts);
       // A view, not a copy: the weights may be made on demand, one layer at a time, as written.
-      const values = DerivedMap.over([...weights.keys()].filter((id) => masked.has(id)), (id) => weights.get(id)!);
+      // 3x3 layers written masked, and other weights recovery changed (compensating linear layers).
+      const layerIds = new Set(scan.layers.map((l) => l.id));
+      const values = DerivedMap.over([...weights.keys()].filter((id) => masked.has(id) || (!layerIds.has(id) && model.constants.has(id))), (id) => weights.get(id)!);
       const result = await writeOnnxModel(model, values, outPath, edits, tx);
       return { files: result.files, layouts: outcomes };
     },

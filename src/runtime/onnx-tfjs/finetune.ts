@@ -96,6 +96,9 @@ export async function finetune(
   const head = headValue(graph);
   const ids = layers.map((l) => l.id);
   const startWeights = new Map(ids.map((id) => [id, start.get(id)!]));
+  // Other weights recovery changed (compensating linear layers) stay as recovery left them, frozen.
+  const idSet = new Set(ids);
+  const frozen = new Map([...start.keys()].filter((k) => !idSet.has(k)).map((k) => [k, start.get(k)!]));
   const settings = trainSettings(options);
   const { optimizer, temperature } = settings;
   const batchDim = graph.inputs[0].dims[0];
@@ -111,8 +114,8 @@ export async function finetune(
   try {
     const original = await teacher.outputs(data.heldOut);
     const objective = chooseObjective(original.sampleDims, options.labels, options.distill ?? true);
-    weights = graph.loadWeights({ overrides: startWeights, trainable: ids });
-    await checkStartAgreement(model, graph, weights, startWeights, data.heldOut, input, head, tf, maxBatch, fixedBatch);
+    weights = graph.loadWeights({ overrides: new Map([...startWeights, ...frozen]), trainable: ids });
+    await checkStartAgreement(model, graph, weights, new Map([...startWeights, ...frozen]), data.heldOut, input, head, tf, maxBatch, fixedBatch);
 
     const loaded = weights;
     trainer = new TfjsTrainer({
