@@ -347,6 +347,8 @@ async function afterWrite(
     accuracy: accuracy ?? { status: 'unknown', reason: 'no evaluation data was given, so accuracy was not measured' },
     finetune: state.finetuned ? {
       backend: state.finetuned.backend,
+      engine: state.finetuned.engine,
+      missingOperators: state.finetuned.missingOperators,
       objective: state.finetuned.objective,
       steps: state.finetuned.steps,
       bestStep: state.finetuned.bestStep,

@@ -213,6 +213,7 @@ function renderAccuracy(r: PruneReport): string[] {
   if (r.finetune) {
     const f = r.finetune;
     out.push(`fine-tuning: ${f.steps} steps of ${f.batch} (${f.objective}) on ${f.backend}, ${Math.round(f.imagesPerSecond)} images/s, ${(f.trainMs / 1000).toFixed(1)} s; best held-out checkpoint at step ${f.bestStep} (${f.heldOut.samples} held-out calibration samples, by ${f.heldOut.selectedBy})`);
+    if (f.missingOperators.length > 0) out.push(`fine-tuning ran in TF.js: no onnxruntime backward rule for ${f.missingOperators.join('; ')}`);
   }
   const columns = a.reconstructed ? [a.original, a.reshaped, a.reconstructed, a.written] : [a.original, a.reshaped, a.written];
   const rows: string[][] = [['', 'original', 'reshaped only', ...(a.reconstructed ? ['reconstructed'] : []), after]];

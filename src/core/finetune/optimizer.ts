@@ -39,7 +39,9 @@ export function keepFlags(length: number, mask: Mask): Uint8Array {
 
 export class MaskedOptimizer {
   private readonly slots = new Map<string, Slot>();
-  private t = 0;
+  /** b1^t and b2^t as TF.js keeps them: float32 scalars multiplied by float32 b each step. */
+  private acc1 = 0;
+  private acc2 = 0;
   private readonly beta1: number;
   private readonly beta2: number;
   private readonly epsilon: number;
@@ -48,6 +50,8 @@ export class MaskedOptimizer {
   constructor(weights: ReadonlyMap<string, Float32Array>, masks: ReadonlyMap<string, Mask>, private readonly o: MaskedOptimizerOptions) {
     this.beta1 = o.beta1 ?? 0.9;
     this.beta2 = o.beta2 ?? 0.999;
+    this.acc1 = Math.fround(this.beta1);
+    this.acc2 = Math.fround(this.beta2);
     this.epsilon = o.epsilon ?? 1e-7;
     for (const [name, w] of weights) {
       const mask = masks.get(name);
@@ -66,10 +70,15 @@ export class MaskedOptimizer {
 
   /** One step with these gradients (by weight name, each the weight's length). */
   step(grads: ReadonlyMap<string, Float32Array>, lr: number): void {
-    this.t++;
-    const { beta1: b1, beta2: b2, epsilon: eps } = this;
-    const c1 = 1 - b1 ** this.t;
-    const c2 = 1 - b2 ** this.t;
+    // TF.js's constants as float32 (0.999 is 0.99900001287 there; 1 - 0.999 is rounded from the
+    // double): the update agrees with tf.train.adam to float32 rounding, not 6e-6.
+    const f = Math.fround;
+    const [b1, b2, eps] = [f(this.beta1), f(this.beta2), this.epsilon];
+    const [a1, a2] = [f(1 - this.beta1), f(1 - this.beta2)];
+    const c1 = f(1 - this.acc1);
+    const c2 = f(1 - this.acc2);
+    this.acc1 = f(this.acc1 * b1);
+    this.acc2 = f(this.acc2 * b2);
     for (const [name, s] of this.slots) {
       const g = grads.get(name);
       if (!g || g.length !== s.weights.length) throw new Error(`no gradient of the right size for "${name}"`);
@@ -82,8 +91,8 @@ export class MaskedOptimizer {
         const gi = g[i];
         switch (this.o.kind) {
           case 'adam': {
-            m[i] = b1 * m[i] + (1 - b1) * gi;
-            v[i] = b2 * v[i] + (1 - b2) * gi * gi;
+            m[i] = b1 * m[i] + a1 * gi;
+            v[i] = b2 * v[i] + a2 * gi * gi;
             w[i] -= (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
             break;
           }
