@@ -6,7 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import type * as TF from '@tensorflow/tfjs';
@@ -24,7 +25,7 @@ import type { FinetuneOptions } from '../src/runtime/finetune-run.js';
 import { onnxTfjsRuntime } from '../src/runtime/onnx-tfjs/backend.js';
 import { mulberry32 } from '../src/util/random.js';
 import { convNode, floatTensor, randomFloats, valueInfo } from './helpers/onnx-builder.js';
-import { FIXTURES, tempDir } from './helpers/tmp.js';
+import { CLI, FIXTURES, tempDir } from './helpers/tmp.js';
 
 const dir = tempDir();
 const model = await readOnnxModel(path.join(FIXTURES, 'models', 'resnet-fmnist.onnx'));
@@ -183,5 +184,16 @@ test('the masked optimiser matches TF.js\'s Adam, momentum and SGD on the same g
     tfOpt.dispose();
     v.dispose();
     bits.dispose();
+  }
+});
+
+test('CLI: --device dml and --device cuda here are refused before any work, one line, exit 2, nothing written', () => {
+  for (const device of ['dml', 'cuda']) {
+    const out = path.join(dir, `never-${device}.onnx`);
+    const r = spawnSync(process.execPath, [CLI, path.join(FIXTURES, 'models', 'vgg-fmnist.onnx'), '--data', path.join(FIXTURES, 'data', 'fashion-mnist', 't10k-images-idx3-ubyte.gz'), '--finetune', '5', '--device', device, '-o', out], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`--device ${device}: onnxruntime-node`));
+    assert.equal(existsSync(out), false);
   }
 });

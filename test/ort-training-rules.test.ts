@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RULES } from '../src/formats/onnx/training/index.js';
+import { maskHas, parseMask } from '../src/core/lattice.js';
 import { OpCase, a, checkRule, int64Tensor, values } from './helpers/ort-training.js';
 
 const size = (d: number[]) => d.reduce((p, q) => p * q, 1);
@@ -59,6 +60,34 @@ test('Conv: only the weight trains (no input gradient), as for a model\'s first 
   await check('Conv', { op: 'Conv', opset: 11, operands: [operand('x', [2, 1, 6, 6], 1, false), operand('w', [3, 1, 3, 3], 2)], attrs: [a.ints('pads', [1, 1, 1, 1])] });
 });
 
+test('Conv of a masked weight (computed as pieces over its kept positions): cross, x, quasi-hexagonal, with strides, dilations, groups', async () => {
+  const shapes = ['010/111/010', '101/010/101', '110/111/011', '011/111/110', '111/111/010'];
+  const cases: ConvCase[] = [
+    { x: [2, 3, 7, 7], w: [4, 3, 3, 3], pads: [1, 1, 1, 1], bias: true },
+    { x: [1, 3, 8, 9], w: [4, 3, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+    { x: [1, 3, 9, 9], w: [4, 3, 3, 3], dilations: [2, 2], pads: [2, 2, 2, 2] },
+    { x: [1, 4, 7, 7], w: [4, 1, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1], group: 4 },
+    { x: [1, 4, 6, 6], w: [6, 2, 3, 3], pads: [0, 1, 1, 0], group: 2 },
+    { x: [1, 3, 7, 7], w: [4, 3, 3, 3], autoPad: 'VALID' },
+  ];
+  for (const [i, c] of cases.entries()) {
+    for (const [j, shape] of shapes.entries()) {
+      const mask = parseMask(shape);
+      const w = operand('w', c.w, 200 + 10 * i + j);
+      w.values = w.values.map((v, k) => (maskHas(mask, k % 9) ? v : 0));
+      const operands = [operand('x', c.x, 100 + i), w];
+      if (c.bias) operands.push(operand('b', [c.w[0]], 300 + i));
+      await check('Conv', {
+        op: 'Conv', opset: 13, operands,
+        attrs: [
+          a.int('group', c.group ?? 1), a.ints('kernel_shape', [3, 3]), a.ints('strides', c.strides ?? [1, 1]), a.ints('dilations', c.dilations ?? [1, 1]),
+          ...(c.autoPad ? [a.str('auto_pad', c.autoPad)] : [a.ints('pads', c.pads ?? [0, 0, 0, 0])]),
+        ],
+      }, { masks: new Map([['w', mask]]) });
+    }
+  }
+});
+
 test('MaxPool: 2x2 stride 2, 3x3 stride 1, overlapping 3x3 stride 2 pad 1 (opset 16), ceil mode', async () => {
   const x = (seed: number, dims = [2, 3, 8, 8]) => operand('x', dims, seed, true, 'distinct');
   await check('MaxPool', { op: 'MaxPool', opset: 13, operands: [x(1)], attrs: [a.ints('kernel_shape', [2, 2]), a.ints('strides', [2, 2])] });
@@ -78,7 +107,7 @@ test('AveragePool: with and without pads counted, strides, ceil mode; GlobalAver
   await check('GlobalAveragePool', { op: 'GlobalAveragePool', opset: 13, operands: [x(6, [2, 3, 5, 4])] });
 });
 
-test('Add, Sub, Mul, Div with broadcasting (both operands trained)', async () => {
+test('Add, Sub, Mul, Div, Sum with broadcasting (every operand trained)', async () => {
   const shapes: [number[], number[]][] = [[[2, 3, 4], [2, 3, 4]], [[2, 3, 4], [4]], [[2, 3, 4], [3, 1]], [[1, 3, 1], [2, 1, 4]], [[2, 3, 4], []]];
   for (const op of ['Add', 'Sub', 'Mul', 'Div']) {
     for (const [i, [da, db]] of shapes.entries()) {
@@ -87,6 +116,7 @@ test('Add, Sub, Mul, Div with broadcasting (both operands trained)', async () =>
       await check(op, { op, opset: 14, operands: [operand('a', da, 10 + i), b] });
     }
   }
+  await check('Sum', { op: 'Sum', opset: 13, operands: [operand('a', [2, 3, 4], 30), operand('b', [3, 1], 31), operand('c', [4], 32)] });
   // The same value on both sides: the two contributions add up.
   await check('Mul', { op: 'Mul', opset: 13, operands: [operand('a', [3, 4], 5)], inputOrder: ['a', 'a'] });
 });

@@ -20,6 +20,7 @@ import { verifyByReading } from './verify.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { checkGate } from './gate.js';
 import { FinetuneRequest, finetuneSampleCount, finetuneWeights } from './finetune.js';
+import { checkDevice } from '../runtime/ort/session.js';
 import type { FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
 import { DEFAULT_LATENCY_CAP_MS } from '../runtime/latency.js';
 import { ProgressListener } from './progress.js';
@@ -138,6 +139,13 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
   const recoverMode = options.recover ?? (options.data ? 'reconstruct' : 'none');
   if (options.finetune && !options.data) {
     throw new KpruneError('usage', '--finetune needs training data', { suggestion: 'pass --data (labelled: cross-entropy; unlabelled: distillation from the original)' });
+  }
+  if (options.finetune?.device && options.finetune.device !== 'cpu') {
+    // Before any work: a device this machine's onnxruntime-node cannot offer is refused now.
+    if (model.format !== 'onnx' || options.finetune.engine === 'tfjs') {
+      throw new KpruneError('usage', `--device ${options.finetune.device} needs the onnxruntime engine, which trains ONNX models only`, { file });
+    }
+    checkDevice(options.finetune.device, file);
   }
   if (recoverMode === 'reconstruct' && !options.data) {
     throw new KpruneError('usage', '--recover reconstruct needs calibration data', { suggestion: 'pass --data (a folder of images, an .npz, or fashion-mnist)' });

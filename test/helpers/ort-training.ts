@@ -13,6 +13,7 @@ import { readOnnxModel } from '../../src/formats/onnx/read.js';
 import { buildTrainingGraph } from '../../src/formats/onnx/training/index.js';
 import type { ValueShape } from '../../src/formats/onnx/training/index.js';
 import { mulberry32 } from '../../src/util/random.js';
+import { Mask, maskHas } from '../../src/core/lattice.js';
 import { floatTensor, valueInfo } from './onnx-builder.js';
 import { tempDir } from './tmp.js';
 
@@ -96,7 +97,7 @@ async function session(bytes: Uint8Array): Promise<ort.InferenceSession> {
  * Checks the gradient of every trainable operand against central differences (at most `maxElements`
  * of each, spread evenly). Returns the worst error relative to the gradient's scale.
  */
-export async function checkRule(c: OpCase, o: { h?: number; tol?: number; maxElements?: number } = {}): Promise<number> {
+export async function checkRule(c: OpCase, o: { h?: number; tol?: number; maxElements?: number; masks?: Map<string, Mask> } = {}): Promise<number> {
   const h = o.h ?? 1e-2;
   const tol = o.tol ?? 2e-3;
   const bytes = modelBytes(c);
@@ -118,7 +119,7 @@ export async function checkRule(c: OpCase, o: { h?: number; tol?: number; maxEle
   for (const [name, v] of Object.entries(await full.run(feeds(base)))) shapes.set(name, { dims: [...(v as ort.Tensor).dims], type: (v as ort.Tensor).type });
   await full.release();
 
-  const built = buildTrainingGraph(model, { trainable: trainable.map((t) => t.name), head, shapes, loss: { objective: 'dot' } });
+  const built = buildTrainingGraph(model, { trainable: trainable.map((t) => t.name), head, shapes, loss: { objective: 'dot' }, masks: o.masks });
   assert.ok(built.ok, `${c.op}: ${built.ok ? '' : JSON.stringify(built.missing)}`);
   const g = built.graph;
   const r = values(y0.data.length, 777);
@@ -134,7 +135,13 @@ export async function checkRule(c: OpCase, o: { h?: number; tol?: number; maxEle
     for (const v of grad) scale = Math.max(scale, Math.abs(v));
     const n = t.values.length;
     const stride = Math.max(1, Math.floor(n / (o.maxElements ?? 400)));
+    const mask = o.masks?.get(t.name);
     for (let i = 0; i < n; i += stride) {
+      if (mask !== undefined && !maskHas(mask, i % 9)) {
+        // A masked weight's dropped positions are not computed: their gradient is exactly zero.
+        assert.equal(grad[i], 0, `${c.op}: d/d${t.name}[${i}] at a dropped position`);
+        continue;
+      }
       const plus = new Float32Array(t.values);
       const minus = new Float32Array(t.values);
       plus[i] += h;

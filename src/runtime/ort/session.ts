@@ -6,7 +6,10 @@
  * not offer, or cannot start, is refused with one line saying which and why: training never falls
  * back to another device silently.
  */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { KpruneError } from '../../errors.js';
 
@@ -33,8 +36,29 @@ export function describeDevice(device: Device, threads: number | undefined): str
   return `onnxruntime-node ${ort.env.versions.node ?? ''} (${device}, ${t})`;
 }
 
-export async function openTrainingSession(bytes: Uint8Array, options: TrainingSessionOptions, file?: string): Promise<ort.InferenceSession> {
-  const device = options.device ?? 'cpu';
+/**
+ * A provider onnxruntime-node lists but did not install (its CUDA and TensorRT parts are a separate
+ * download): checked by its shared library beside the binding, so that the refusal is kprune's one
+ * line and not onnxruntime's log of a failed library load.
+ */
+function missingProviderLibrary(device: Device): string | undefined {
+  if (device !== 'cuda') return undefined;
+  try {
+    const entry = createRequire(import.meta.url).resolve('onnxruntime-node');
+    const dir = path.join(path.dirname(entry), '..', 'bin', 'napi-v6', os.platform(), os.arch());
+    const lib = os.platform() === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+    return existsSync(path.join(dir, lib)) ? undefined : `${lib} is not installed beside onnxruntime-node's binding`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Refuses a device this machine's onnxruntime-node cannot offer, before any work is done (what can
+ * be known without opening a session; a provider that is there but fails to start is refused when
+ * the session opens).
+ */
+export function checkDevice(device: Device, file?: string): void {
   if (!DEVICES.includes(device)) throw new KpruneError('usage', `--device must be one of ${DEVICES.join(', ')}, got "${device}"`);
   const offered = offeredDevices();
   if (device !== 'cpu' && !offered.includes(device)) {
@@ -43,6 +67,17 @@ export async function openTrainingSession(bytes: Uint8Array, options: TrainingSe
       suggestion: device === 'coreml' ? 'CoreML is offered on macOS' : device === 'dml' ? 'DirectML is offered on Windows' : 'use --device cpu',
     });
   }
+  const missing = missingProviderLibrary(device);
+  if (missing) {
+    throw new KpruneError('usage', `--device ${device}: onnxruntime-node cannot start its ${device} execution provider (${missing})`, {
+      file, suggestion: 'install onnxruntime-node with its CUDA parts (its install script downloads them unless ONNXRUNTIME_NODE_INSTALL=skip), or use --device cpu',
+    });
+  }
+}
+
+export async function openTrainingSession(bytes: Uint8Array, options: TrainingSessionOptions, file?: string): Promise<ort.InferenceSession> {
+  const device = options.device ?? 'cpu';
+  checkDevice(device, file);
   const opts: ort.InferenceSession.SessionOptions = {
     executionProviders: [device],
     intraOpNumThreads: options.threads ?? 0,
@@ -57,7 +92,7 @@ export async function openTrainingSession(bytes: Uint8Array, options: TrainingSe
     if (device !== 'cpu') {
       throw new KpruneError('usage', `--device ${device}: onnxruntime-node cannot start its ${device} execution provider (${why})`, {
         file, cause: e,
-        suggestion: device === 'cuda' ? 'install onnxruntime-node with its CUDA parts (its install script downloads them; see README), or use --device cpu' : 'use --device cpu',
+        suggestion: device === 'cuda' ? 'install onnxruntime-node with its CUDA parts (its install script downloads them unless ONNXRUNTIME_NODE_INSTALL=skip), or use --device cpu' : 'use --device cpu',
       });
     }
     throw new KpruneError('runtime', `onnxruntime cannot load the training graph: ${why}`, { file, cause: e });

@@ -22,6 +22,8 @@ import { GradContext, NoGradient } from './context.js';
 import { Emitter, MIN_TRAINING_OPSET } from './emit.js';
 import { LossInputs, LossSpec, emitLoss } from './loss.js';
 import { RULES_BY_OP } from './rules.js';
+import { decomposeMasked } from './pieces.js';
+import type { Mask } from '../../../core/lattice.js';
 
 /** A value's dims and onnxruntime element type ('float32', 'int64', ...). */
 export interface ValueShape {
@@ -43,6 +45,12 @@ export interface TrainingGraphSpec {
   loss: LossSpec;
   /** Dims and types of every value the model computes, at the training batch. */
   shapes: ReadonlyMap<string, ValueShape>;
+  /**
+   * Kernel masks of trainable 3x3 weights: their convolutions then compute only the kept positions
+   * (pieces.ts), forward and backward, and the gradient is zero at the dropped ones. Without, every
+   * position is computed (and has its gradient).
+   */
+  masks?: ReadonlyMap<string, Mask>;
 }
 
 export interface TrainingGraph {
@@ -180,13 +188,21 @@ export function buildTrainingGraph(model: OnnxModel, spec: TrainingGraphSpec): T
   if (opset < MIN_TRAINING_OPSET) {
     return { ok: false, missing: [{ op: `opset ${opset}`, node: '', reason: `training graphs are built for opset ${MIN_TRAINING_OPSET} and later` }] };
   }
-  const nodes = graph.node ?? [];
+  // Values the rewrites below make (all float32), with their dims.
+  const made = new Map<string, number[]>();
+  const e = new Emitter(opset);
   const dims = (name: string): number[] => {
-    const d = spec.shapes.get(name)?.dims ?? p.weightDims.get(name) ?? p.constants.get(name)?.dims?.map(toNumber);
+    const d = made.get(name) ?? e.dimsOf(name) ?? spec.shapes.get(name)?.dims ?? p.weightDims.get(name) ?? p.constants.get(name)?.dims?.map(toNumber);
     if (!d) throw new NoGradient(`the dims of "${name}" are not known`);
     return d;
   };
+  if (spec.masks && spec.masks.size > 0) {
+    const masks = new Map([...spec.masks].filter(([k]) => p.weightDims.has(k)));
+    graph.node = decomposeMasked(graph.node ?? [], masks, { dims, set: (n, d) => made.set(n, d) }, e);
+  }
+  const nodes = graph.node ?? [];
   const isFloat = (name: string) => {
+    if (made.has(name)) return true;
     const s = spec.shapes.get(name);
     if (s) return s.type === 'float32';
     return p.weightDims.has(name) || p.constants.get(name)?.dataType === FLOAT;
@@ -209,7 +225,6 @@ export function buildTrainingGraph(model: OnnxModel, spec: TrainingGraphSpec): T
     for (const v of n.input ?? []) if (live.has(v)) needed.add(v);
   }
 
-  const e = new Emitter(opset);
   const loss = emitLoss(e, spec.head, dims(spec.head), spec.loss);
   const contributions = new Map<string, string[]>([[spec.head, [loss.dhead]]]);
   const summed = new Map<string, string>();
@@ -255,7 +270,7 @@ export function buildTrainingGraph(model: OnnxModel, spec: TrainingGraphSpec): T
       },
       constant: (name) => {
         const t = p.constants.get(name);
-        return t ? tensorNumbers(t) : undefined;
+        return t ? tensorNumbers(t) : e.intsOf(name);
       },
       ensureOutput: (k) => {
         const out = node.output ?? [];

@@ -25,6 +25,18 @@ export class Emitter {
   readonly initializers: TensorProto[] = [];
   private count = 0;
   private readonly cache = new Map<string, string>();
+  private readonly constDims = new Map<string, number[]>();
+  private readonly intValues = new Map<string, number[]>();
+
+  /** The values of an int64 constant this emitter made. */
+  intsOf(name: string): number[] | undefined {
+    return this.intValues.get(name);
+  }
+
+  /** The dims of a constant this emitter made. */
+  dimsOf(name: string): number[] | undefined {
+    return this.constDims.get(name);
+  }
 
   constructor(readonly opset: number, private readonly prefix = 'kprune.grad/') {}
 
@@ -52,6 +64,8 @@ export class Emitter {
     const name = this.name('const');
     const raw = new BigInt64Array(values.map((v) => BigInt(v)));
     this.initializers.push({ name, dims, dataType: 7, rawData: new Uint8Array(raw.buffer) });
+    this.constDims.set(name, dims);
+    this.intValues.set(name, values);
     this.cache.set(key, name);
     return name;
   }
@@ -65,6 +79,7 @@ export class Emitter {
     const name = this.name('const');
     const copy = new Float32Array(data);
     this.initializers.push({ name, dims, dataType: 1, rawData: new Uint8Array(copy.buffer) });
+    this.constDims.set(name, dims);
     if (key) this.cache.set(key, name);
     return name;
   }
