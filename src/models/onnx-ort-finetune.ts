@@ -17,7 +17,7 @@ import { KpruneError } from '../errors.js';
 import { onnxInputs } from '../formats/onnx/inventory.js';
 import { probeModelBytes } from '../formats/onnx/probe.js';
 import type { OnnxModel } from '../formats/onnx/read.js';
-import { MissingGradient, buildForwardGraph, buildTrainingGraph, computedValues, headValue } from '../formats/onnx/training/index.js';
+import { MissingGradient, ValueShape, buildForwardGraph, buildTrainingGraph, computedValues, headValue } from '../formats/onnx/training/index.js';
 import {
   DEFAULT_BATCH, EVAL_BATCH,
   FinetuneData, FinetuneOptions, FinetuneResult, checkFinetuneOptions, runFinetuneLoop, trainSettings, usage,
@@ -32,13 +32,23 @@ const LOSS_TOLERANCE = 1e-3;
 
 export type OrtFinetuneOutcome = { trained: FinetuneResult } | { missing: MissingGradient[] };
 
-/** The model with its trainable weights as inputs, run in chunks: teacher outputs and scoring. */
+/**
+ * The model's head in chunks: the original model as it is (its weights constant, so onnxruntime
+ * optimises it fully: the teacher), or with the trained weights as inputs and their convolutions
+ * as pieces (held-out scoring of checkpoints).
+ */
 class HeadRunner {
   private constructor(private readonly session: ort.InferenceSession, private readonly data: string, private readonly head: string,
     private readonly weights: { name: string; dims: number[] }[], private readonly maxBatch: number, private readonly fixed: boolean, private readonly file: string) {}
 
-  static async open(model: OnnxModel, weights: { name: string; dims: number[] }[], head: string, maxBatch: number, fixed: boolean, options: FinetuneOptions): Promise<HeadRunner> {
-    const g = buildForwardGraph(model, weights.map((w) => w.name), [head]);
+  static async teacher(model: OnnxModel, input: string, head: string, maxBatch: number, fixed: boolean, options: FinetuneOptions): Promise<HeadRunner> {
+    const session = await openTrainingSession(probeModelBytes(model, new Map(), [head]), { threads: options.threads, device: options.device }, model.path);
+    return new HeadRunner(session, input, head, [], maxBatch, fixed, model.path);
+  }
+
+  static async student(model: OnnxModel, weights: { name: string; dims: number[] }[], head: string, maxBatch: number, fixed: boolean, options: FinetuneOptions,
+    pieces: { masks: ReadonlyMap<string, Mask>; shapes: ReadonlyMap<string, ValueShape> }): Promise<HeadRunner> {
+    const g = buildForwardGraph(model, weights.map((w) => w.name), [head], pieces);
     const session = await openTrainingSession(g.bytes, { threads: options.threads, device: options.device }, model.path);
     return new HeadRunner(session, g.data, head, weights, maxBatch, fixed, model.path);
   }
@@ -114,15 +124,18 @@ export async function finetuneInOrt(
   const head = headValue(model);
   const ids = layers.map((l) => l.id);
   const startWeights = new Map(ids.map((id) => [id, start.get(id)!]));
-  const originalWeights = new Map(layers.map((l) => [l.id, l.weights]));
   const weightDims = layers.map((l) => ({ name: l.id, dims: [l.outChannels, l.inChannelsPerGroup, 3, 3] }));
   const per = data.train.sampleDims.reduce((a, b) => a * b, 1);
   const shapes = await valueShapes(model, startWeights, inputs[0].name, data.train.x.subarray(0, batch * per), [batch, ...data.train.sampleDims]);
 
-  const runner = await HeadRunner.open(model, weightDims, head, maxBatch, fixedBatch, options);
+  const teacher = await HeadRunner.teacher(model, inputs[0].name, head, maxBatch, fixedBatch, options);
+  let runner: HeadRunner | null = null;
   let session: ort.InferenceSession | null = null;
   try {
-    const original = await runner.run(originalWeights, data.heldOut.x, data.heldOut.count, data.heldOut.sampleDims);
+    runner = await HeadRunner.student(model, weightDims, head, maxBatch, fixedBatch, options, { masks, shapes });
+    const student = runner;
+    const none = new Map<string, Float32Array>();
+    const original = await teacher.run(none, data.heldOut.x, data.heldOut.count, data.heldOut.sampleDims);
     const objective = chooseObjective(original.sampleDims, options.labels, options.distill ?? true);
     const built = buildTrainingGraph(model, {
       trainable: ids,
@@ -136,13 +149,13 @@ export async function finetuneInOrt(
     if (!built.ok) return { missing: built.missing };
     const g = built.graph;
     session = await openTrainingSession(g.bytes, { threads: options.threads, device: options.device }, model.path);
-    const teacherOutputs = async (x: Float32Array, dims: number[]) => (await runner.run(originalWeights, x, dims[0], dims.slice(1))).data;
+    const teacherOutputs = async (x: Float32Array, dims: number[]) => (await teacher.run(none, x, dims[0], dims.slice(1))).data;
     const trainer = new OrtTrainer({
       session, data: g.data, loss: g.loss, labels: g.lossInputs.labels, teacher: g.lossInputs.teacher,
       headValues: g.flatDims[1], weights: g.weights, start: startWeights, masks, train: data.train,
       optimizer: settings.optimizer, momentum: settings.momentum, teacherOutputs, file: model.path,
     });
-    await checkStartLoss(trainer, runner, startWeights, data.train, batch, objective, settings.temperature, settings.distillWeight, teacherOutputs, model.path);
+    await checkStartLoss(trainer, student, startWeights, data.train, batch, objective, settings.temperature, settings.distillWeight, teacherOutputs, model.path);
     const trained = await runFinetuneLoop({
       trainer,
       backend: describeDevice(options.device ?? 'cpu', options.threads),
@@ -150,12 +163,13 @@ export async function finetuneInOrt(
       objective,
       batch,
       optimizer: settings.optimizer,
-      evaluate: async (w) => scoreOutputs(await runner.run(w, data.heldOut.x, data.heldOut.count, data.heldOut.sampleDims), original, data.heldOut.labels, objective, settings.temperature),
+      evaluate: async (w) => scoreOutputs(await student.run(w, data.heldOut.x, data.heldOut.count, data.heldOut.sampleDims), original, data.heldOut.labels, objective, settings.temperature),
     }, startWeights, data, options, began);
     return { trained };
   } finally {
     await session?.release();
-    await runner.release();
+    await runner?.release();
+    await teacher.release();
   }
 }
 

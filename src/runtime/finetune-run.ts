@@ -66,6 +66,8 @@ export interface FinetuneOptions {
   threads?: number;
   onStep?: (p: StepProgress) => void;
   onEvaluate?: (e: EvaluationProgress<QualityFigures>) => void;
+  /** Each evaluated checkpoint's weights (benchmarks score them on more data). */
+  onCheckpoint?: (step: number, weights: ReadonlyMap<string, Float32Array>) => Promise<void>;
   /** Aborting stops between steps; the promise then rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -109,6 +111,11 @@ export interface FinetuneResult {
     selectedBy: Selection;
     before: HeldOutFigures;
     after: HeldOutFigures;
+    /**
+     * The chosen checkpoint's held-out loss below the start's and the standard error of that
+     * difference (paired over the samples): the noise of the choice.
+     */
+    improvement?: { loss: number; stdError: number };
   };
   history: { step: number; score: number; loss: number }[];
 }
@@ -211,6 +218,7 @@ export async function runFinetuneLoop(parts: LoopParts, start: ReadonlyMap<strin
     trainCount: data.train.count,
     onStep: options.onStep,
     onEvaluate: options.onEvaluate,
+    onCheckpoint: options.onCheckpoint,
     signal: options.signal,
   });
   return {
@@ -232,6 +240,7 @@ export async function runFinetuneLoop(parts: LoopParts, start: ReadonlyMap<strin
       selectedBy: options.select ?? 'loss',
       before: figuresOf(result.before),
       after: figuresOf(result.after),
+      ...(result.improvement ? { improvement: result.improvement } : {}),
     },
     history: result.history,
   };

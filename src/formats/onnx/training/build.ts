@@ -174,9 +174,23 @@ export function computedValues(model: OnnxModel): string[] {
   return out;
 }
 
-/** The model with some weights as graph inputs and chosen values as its outputs (held-out scoring). */
-export function buildForwardGraph(model: OnnxModel, trainable: string[], outputs: string[]): { bytes: Uint8Array; data: string } {
+/**
+ * The model with some weights as graph inputs and chosen values as its outputs (held-out scoring);
+ * with `masks` (and the dims of the model's values), the masked weights' convolutions as pieces.
+ */
+export function buildForwardGraph(model: OnnxModel, trainable: string[], outputs: string[], pieces?: { masks: ReadonlyMap<string, Mask>; shapes: ReadonlyMap<string, ValueShape> }): { bytes: Uint8Array; data: string } {
   const p = prepare(model, trainable);
+  if (pieces) {
+    const made = new Map<string, number[]>();
+    const e = new Emitter(defaultOpset(p.proto));
+    const dims = (name: string): number[] => {
+      const d = made.get(name) ?? e.dimsOf(name) ?? pieces.shapes.get(name)?.dims ?? p.weightDims.get(name) ?? p.constants.get(name)?.dims?.map(toNumber);
+      if (!d) throw new NoGradient(`the dims of "${name}" are not known`);
+      return d;
+    };
+    p.graph.node = decomposeMasked(p.graph.node ?? [], pieces.masks, { dims, set: (n, d) => made.set(n, d) }, e);
+    p.graph.initializer = [...(p.graph.initializer ?? []), ...e.initializers];
+  }
   p.graph.output = outputs.map((name) => ({ name }));
   prune(p.graph);
   return { bytes: onnx.ModelProto.encode(p.proto).finish(), data: p.data };
