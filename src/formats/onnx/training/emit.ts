@@ -126,6 +126,30 @@ export class Emitter {
     return this.op1('Slice', [x, this.ints(starts), this.ints(ends), this.ints(axes)]);
   }
 
+  private readonly padHints = new Map<string, number[]>();
+  private readonly pads = new Map<string, string>();
+
+  /** Declares the largest pads [top, left, bottom, right] 2-D convolutions read `x` with. */
+  hintPads(x: string, pads: number[]): void {
+    const old = this.padHints.get(x);
+    this.padHints.set(x, old ? old.map((v, i) => Math.max(v, pads[i])) : [...pads]);
+  }
+
+  padHint(x: string): number[] | undefined {
+    return this.padHints.get(x);
+  }
+
+  /** `x` [N, C, H, W] zero-padded by [top, left, bottom, right], made once per (x, pads). */
+  padded(x: string, pads: number[]): string {
+    const key = `${x}\u0000${pads.join(',')}`;
+    let out = this.pads.get(key);
+    if (!out) {
+      out = this.op1('Pad', [x, this.ints([0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]])], [attr.str('mode', 'constant')]);
+      this.pads.set(key, out);
+    }
+    return out;
+  }
+
   /** A float32 tensor of zeros, made at run time (no bytes in the file). */
   zeros(dims: number[]): string {
     const zero = { dims: [1], dataType: 1, rawData: new Uint8Array(4) };

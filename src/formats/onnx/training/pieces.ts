@@ -68,6 +68,8 @@ function decomposeOne(node: NodeProto, weight: string, mask: Mask, shapes: Piece
     const pads = resolvePads(attrs, xDims.slice(2), [3, 3], strides, dilations);
     const pieces = minimalCover(mask, { pads: pads as [number, number, number, number], dilations: dilations as [number, number] });
     if (pieces.length === 0) return null;
+    // The pieces' filter gradients can all read one copy of the input padded as the whole 3x3 was.
+    e.hintPads(node.input![0], pads);
     const [co, cpg] = wDims;
     if (!flat.has(weight)) {
       const f = e.reshape(weight, [co * cpg, 9]);

@@ -123,16 +123,20 @@ function filterGrad(c: GradContext, dy: string, g: ConvGeometry): string {
   const cpg = ci / g.group;
   const opg = g.co / g.group;
   const p = g.outSize[0] * g.outSize[1];
-  const padded = g.pads.some((v) => v !== 0)
-    ? e.op1('Pad', [c.input(0), e.ints([0, 0, g.pads[0], g.pads[1], 0, 0, g.pads[2], g.pads[3]])], [attr.str('mode', 'constant')])
-    : c.input(0);
+  // One padded copy of the input serves every convolution reading it with pads no larger (the
+  // pieces of one masked convolution pad differently): onnxruntime's Pad is slow, a copy per piece
+  // cost a tenth of a step.
+  const canonical = e.padHint(c.input(0));
+  const base = canonical && canonical.every((v, i) => v >= g.pads[i]) ? canonical : g.pads;
+  const shift = [base[0] - g.pads[0], base[1] - g.pads[1]];
+  const padded = base.some((v) => v !== 0) ? e.padded(c.input(0), base) : c.input(0);
   const depthwise = cpg === 1 && opg === 1;
   const dyT = depthwise ? undefined : e.transpose(e.reshape(dy, [n, g.group, opg, p]), [0, 1, 3, 2]); // [N, g, P, opg]
   const dyFlat = depthwise ? e.reshape(dy, [n, ci, p]) : undefined;
   const perTap: string[] = [];
   for (let ky = 0; ky < g.kh; ky++) {
     for (let kx = 0; kx < g.kw; kx++) {
-      const starts = [ky * g.dilations[0], kx * g.dilations[1]];
+      const starts = [shift[0] + ky * g.dilations[0], shift[1] + kx * g.dilations[1]];
       const ends = [starts[0] + (g.outSize[0] - 1) * g.strides[0] + 1, starts[1] + (g.outSize[1] - 1) * g.strides[1] + 1];
       const view = e.op1('Slice', [padded, e.ints(starts), e.ints(ends), e.ints([2, 3]), e.ints(g.strides)], [], 'tap');
       // Depthwise: an elementwise product summed over batch and positions; else
