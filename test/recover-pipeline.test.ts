@@ -125,7 +125,9 @@ test('--finetune trains only the kept positions after reconstruction and reports
   const report = await prune(input, { shape: 'cross', output: out, data: { ...data, calib: 96, eval: 60 }, finetune: { steps: 6, batch: 16 }, latencyRuns: 0 });
   assert.ok(report.finetune);
   assert.equal(report.finetune!.steps, 6);
-  assert.match(report.finetune!.backend, /TF\.js/);
+  assert.equal(report.finetune!.engine, 'onnxruntime', 'every operator of the VGG-style model has a backward rule');
+  assert.deepEqual(report.finetune!.missingOperators, []);
+  assert.match(report.finetune!.backend, /^onnxruntime-node /);
   const acc = report.accuracy as MeasuredAccuracy;
   assert.ok(acc.reconstructed, 'the reconstructed stage is measured too');
   for (const l of report.layers) assert.ok(l.nonzeroAfter <= l.keptParams, `${l.name}: masks hold after fine-tuning`);

@@ -39,6 +39,8 @@ interface PruneFlags extends DataFlags {
   trainBatch?: number;
   trainSamples?: number;
   optimizer?: 'adam' | 'sgd';
+  engine?: 'auto' | 'onnxruntime' | 'tfjs';
+  device?: 'cpu' | 'cuda' | 'coreml' | 'dml';
   config?: string;
   quiet?: boolean;
 }
@@ -75,7 +77,7 @@ export function pruneCommand(): Command {
     .option('--latency-runs <n>', 'timed runs per model for the latency comparison (default 50; 0 = skip)', parseInteger('--latency-runs'))
     .option('--no-run', 'never execute the model (for models too large for a runtime to hold): the output is checked by reading it back; latency and MACs are reported unknown')
     .option('--no-gzip', 'report file sizes without gzip sizes (gzip of a model of gigabytes takes minutes)')
-    .option('--threads <n>', 'onnxruntime threads for timings (ONNX; default: its own choice)', parseInteger('--threads'))
+    .option('--threads <n>', 'onnxruntime threads for timings and fine-tuning (ONNX; default: its own choice)', parseInteger('--threads'))
     .option('--threshold <t>', 'low-magnitude threshold for the analysis (default 0.5)', parseNumber('--threshold'))
     .option('--plan <file>', 'replay the plan of an earlier report (or a plan file) instead of choosing shapes')
     .addOption(new Option('--recover <method>', 'recovery with data (default reconstruct)').choices(['reconstruct', 'none']))
@@ -84,6 +86,8 @@ export function pruneCommand(): Command {
     .option('--train-batch <n>', 'fine-tuning samples per step (default 64)', parseInteger('--train-batch'))
     .option('--train-samples <n>', 'fine-tuning training samples, loaded beside the calibration ones (default steps x batch, at most 20000)', parseInteger('--train-samples'))
     .addOption(new Option('--optimizer <name>', 'fine-tuning optimiser (default adam)').choices(['adam', 'sgd']))
+    .addOption(new Option('--engine <name>', 'ONNX fine-tuning engine: auto (onnxruntime when every operator on the gradient path has a backward rule, else TF.js), onnxruntime, tfjs').choices(['auto', 'onnxruntime', 'tfjs']))
+    .addOption(new Option('--device <name>', 'onnxruntime execution provider for fine-tuning (default cpu; cuda, coreml, dml where onnxruntime-node offers them)').choices(['cpu', 'cuda', 'coreml', 'dml']))
     .option('--config <file>', 'read options from a JSON file (command-line options win)')
     .option('-v, --verbose', 'also print the per-layer table')
     .option('-q, --quiet', 'no progress lines on stderr (errors, the gate and replaced files are still said)');
@@ -124,7 +128,7 @@ export function pruneCommand(): Command {
         gzip: opts.gzip,
         maxDrop: opts.maxDrop,
         weights: opts.weights,
-        ...(opts.finetune !== undefined ? { finetune: { steps: opts.finetune, lr: opts.lr, batch: opts.trainBatch, optimizer: opts.optimizer, samples: opts.trainSamples } } : {}),
+        ...(opts.finetune !== undefined ? { finetune: { steps: opts.finetune, lr: opts.lr, batch: opts.trainBatch, optimizer: opts.optimizer, samples: opts.trainSamples, engine: opts.engine, device: opts.device, threads: opts.threads } } : {}),
         onProgress: view.update,
         // Written by the library in the run's transaction: with the model, or not at all.
         report: opts.report,

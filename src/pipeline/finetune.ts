@@ -8,6 +8,8 @@ import { Dataset } from '../data/types.js';
 import { KpruneError } from '../errors.js';
 import { LoadedModel } from '../formats/index.js';
 import type { FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
+import type { FinetuneEngineChoice } from '../runtime/finetune-run.js';
+import type { Device } from '../runtime/ort/session.js';
 import { DataContext } from './recover.js';
 import { ProgressListener } from './progress.js';
 
@@ -25,6 +27,12 @@ export interface FinetuneRequest {
   samples?: number;
   /** Cancels between steps (the CLI's Ctrl-C ends the process and writes nothing). */
   signal?: AbortSignal;
+  /** ONNX models: the engine (default auto: onnxruntime when every operator has a backward rule). */
+  engine?: FinetuneEngineChoice;
+  /** onnxruntime execution provider (default cpu). */
+  device?: Device;
+  /** onnxruntime intra-op threads (default: its own choice). */
+  threads?: number;
 }
 
 /** Held-out samples: enough to rank checkpoints by loss; the rest trains. */
@@ -80,6 +88,9 @@ export async function finetuneWeights(
     seed: ctx.options.seed ?? 0,
     labels: data.train.labels !== undefined,
     signal: request.signal,
+    engine: request.engine,
+    device: request.device,
+    threads: request.threads,
     onStep: (p) => onProgress?.({
       phase: 'fine-tuning', done: p.step, total: p.steps, unit: 'steps',
       detail: `loss ${p.lossAverage.toFixed(4)}, ${Math.round(p.imagesPerSecond)} img/s`,

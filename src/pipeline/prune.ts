@@ -21,6 +21,7 @@ import { resolveInputShapes, timed, withBatch } from './common.js';
 import { checkGate } from './gate.js';
 import { measureReach, reachFromFigures } from './reach.js';
 import { FinetuneRequest, finetuneSampleCount, finetuneWeights } from './finetune.js';
+import { checkDevice } from '../runtime/ort/session.js';
 import type { FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
 import { DEFAULT_LATENCY_CAP_MS } from '../runtime/latency.js';
 import { ProgressListener } from './progress.js';
@@ -155,6 +156,13 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
   const recoverMode = options.recover ?? (options.data ? 'reconstruct' : 'none');
   if (options.finetune && !options.data) {
     throw new KpruneError('usage', '--finetune needs training data', { suggestion: 'pass --data (labelled: cross-entropy; unlabelled: distillation from the original)' });
+  }
+  if (options.finetune?.device && options.finetune.device !== 'cpu') {
+    // Before any work: a device this machine's onnxruntime-node cannot offer is refused now.
+    if (model.format !== 'onnx' || options.finetune.engine === 'tfjs') {
+      throw new KpruneError('usage', `--device ${options.finetune.device} needs the onnxruntime engine, which trains ONNX models only`, { file });
+    }
+    checkDevice(options.finetune.device, file);
   }
   if (recoverMode === 'reconstruct' && !options.data) {
     throw new KpruneError('usage', '--recover reconstruct needs calibration data', { suggestion: 'pass --data (a folder of images, an .npz, or fashion-mnist)' });
@@ -394,6 +402,9 @@ async function afterWrite(
     accuracy: accuracy ?? { status: 'unknown', reason: 'no evaluation data was given, so accuracy was not measured' },
     finetune: state.finetuned ? {
       backend: state.finetuned.backend,
+      engine: state.finetuned.engine,
+      missingOperators: state.finetuned.missingOperators,
+      ...(state.finetuned.engineNote ? { engineNote: state.finetuned.engineNote } : {}),
       objective: state.finetuned.objective,
       steps: state.finetuned.steps,
       bestStep: state.finetuned.bestStep,

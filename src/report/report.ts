@@ -74,7 +74,7 @@ export interface DataFigures {
 }
 
 /** How fine-tuning went (held-out samples come from the training pool, never the evaluation set). */
-export type FinetuneFigures = Pick<FinetuneResult, 'backend' | 'objective' | 'steps' | 'bestStep' | 'batch' | 'imagesPerSecond' | 'trainMs' | 'evalMs' | 'heldOut'>;
+export type FinetuneFigures = Pick<FinetuneResult, 'backend' | 'engine' | 'missingOperators' | 'engineNote' | 'objective' | 'steps' | 'bestStep' | 'batch' | 'imagesPerSecond' | 'trainMs' | 'evalMs' | 'heldOut'>;
 
 export interface RecoveryFigures {
   method: 'reconstruct';

@@ -14,6 +14,7 @@ import { KpruneError } from '../errors.js';
 import type { QualityFigures } from '../report/metrics.js';
 import type { OptimizerName } from './onnx-tfjs/trainer.js';
 import type { TfjsBackend } from './tfjs-backend.js';
+import type { Device } from './ort/session.js';
 
 export interface FinetuneData {
   /** Samples the filters train on (with labels for cross-entropy). */
@@ -54,8 +55,19 @@ export interface FinetuneOptions {
   select?: Selection;
   /** A TF.js backend to use instead of kprune's choice (benchmarks, tests). */
   backend?: TfjsBackend;
+  /**
+   * ONNX models: 'auto' (default) trains in onnxruntime when every operator on the gradient path
+   * has a backward rule, else in TF.js; 'onnxruntime' or 'tfjs' insists on one.
+   */
+  engine?: FinetuneEngineChoice;
+  /** onnxruntime execution provider (default cpu). */
+  device?: Device;
+  /** onnxruntime intra-op threads (default: its own choice, one per physical core). */
+  threads?: number;
   onStep?: (p: StepProgress) => void;
   onEvaluate?: (e: EvaluationProgress<QualityFigures>) => void;
+  /** Each evaluated checkpoint's weights (benchmarks score them on more data). */
+  onCheckpoint?: (step: number, weights: ReadonlyMap<string, Float32Array>) => Promise<void>;
   /** Aborting stops between steps; the promise then rejects with the signal's reason. */
   signal?: AbortSignal;
 }
@@ -65,11 +77,24 @@ export interface HeldOutFigures extends QualityFigures {
   loss: number;
 }
 
+export type FinetuneEngine = 'onnxruntime' | 'tfjs';
+export type FinetuneEngineChoice = 'auto' | FinetuneEngine;
+
 export interface FinetuneResult {
   /** The best checkpoint's filters by layer id (every layer given; zero outside each mask). */
   weights: ReadonlyMap<string, Float32Array>;
   /** What ran the training, e.g. "TF.js 4.22.0 (wasm backend)". */
   backend: string;
+  /** The engine that trained: onnxruntime (a training graph kprune built) or TF.js. */
+  engine: FinetuneEngine;
+  /**
+   * Why an ONNX model trained in TF.js rather than onnxruntime: the operators on the gradient
+   * path without a backward rule, as "Op (node): reason". Empty when onnxruntime trained, or for
+   * TF.js models.
+   */
+  missingOperators: string[];
+  /** Another reason an ONNX model trained in TF.js rather than onnxruntime, when there was one. */
+  engineNote?: string;
   objective: Objective;
   steps: number;
   /** The step of the checkpoint returned (0: the starting weights stayed best). */
@@ -88,6 +113,11 @@ export interface FinetuneResult {
     selectedBy: Selection;
     before: HeldOutFigures;
     after: HeldOutFigures;
+    /**
+     * The chosen checkpoint's held-out loss below the start's and the standard error of that
+     * difference (paired over the samples): the noise of the choice.
+     */
+    improvement?: { loss: number; stdError: number };
   };
   history: { step: number; score: number; loss: number }[];
 }
@@ -114,6 +144,7 @@ export function checkFinetuneOptions(file: string, layers: Conv3x3Layer[], start
   if (o.temperature !== undefined && !(o.temperature > 0)) throw usage(`the distillation temperature must be positive, got ${o.temperature}`, file);
   if (o.distillWeight !== undefined && !(o.distillWeight >= 0 && o.distillWeight <= 1)) throw usage(`the distillation weight must be in [0, 1], got ${o.distillWeight}`, file);
   if (o.evalEvery !== undefined && !(Number.isInteger(o.evalEvery) && o.evalEvery >= 1)) throw usage(`evalEvery must be a positive whole number, got ${o.evalEvery}`, file);
+  if (o.threads !== undefined && !(Number.isInteger(o.threads) && o.threads >= 0)) throw usage(`--threads must be a whole number >= 0, got ${o.threads}`, file);
   if (data.train.count < 1) throw usage('fine-tuning needs training samples', file);
   if (data.heldOut.count < 1) throw usage('fine-tuning needs held-out samples to choose the checkpoint', file);
   if (o.labels && (!data.train.labels || !data.heldOut.labels)) {
@@ -169,6 +200,8 @@ export interface LoopParts {
   evaluate(weights: ReadonlyMap<string, Float32Array>): Promise<Evaluation<QualityFigures>>;
   /** What ran the training, e.g. "TF.js 4.22.0 (wasm backend)". */
   backend: string;
+  /** Default 'tfjs'. */
+  engine?: FinetuneEngine;
   objective: Objective;
   batch: number;
   optimizer: OptimizerName;
@@ -187,11 +220,14 @@ export async function runFinetuneLoop(parts: LoopParts, start: ReadonlyMap<strin
     trainCount: data.train.count,
     onStep: options.onStep,
     onEvaluate: options.onEvaluate,
+    onCheckpoint: options.onCheckpoint,
     signal: options.signal,
   });
   return {
     weights: result.weights,
     backend: parts.backend,
+    engine: parts.engine ?? 'tfjs',
+    missingOperators: [],
     objective: parts.objective,
     steps: result.steps,
     bestStep: result.bestStep,
@@ -206,6 +242,7 @@ export async function runFinetuneLoop(parts: LoopParts, start: ReadonlyMap<strin
       selectedBy: options.select ?? 'loss',
       before: figuresOf(result.before),
       after: figuresOf(result.after),
+      ...(result.improvement ? { improvement: result.improvement } : {}),
     },
     history: result.history,
   };

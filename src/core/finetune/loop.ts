@@ -22,6 +22,30 @@ export interface Evaluation<F> {
   /** Lower is better; breaks ties of `score` (held-out sets are small, ties are common). */
   loss: number;
   figures: F;
+  /** Each held-out sample's loss (mean = `loss`), to measure the noise of a comparison. */
+  samples?: Float64Array;
+}
+
+/**
+ * How far the chosen checkpoint's held-out loss is below the start's, and the standard error of
+ * that difference (paired over the same samples): an improvement of a few standard errors is a
+ * real one; one within about two is what a different draw of held-out samples could undo.
+ */
+export interface Improvement {
+  loss: number;
+  stdError: number;
+}
+
+export function pairedImprovement(start: Evaluation<unknown>, chosen: Evaluation<unknown>): Improvement | undefined {
+  const a = start.samples;
+  const b = chosen.samples;
+  if (!a || !b || a.length !== b.length || a.length < 2) return undefined;
+  let mean = 0;
+  for (let i = 0; i < a.length; i++) mean += a[i] - b[i];
+  mean /= a.length;
+  let v = 0;
+  for (let i = 0; i < a.length; i++) v += (a[i] - b[i] - mean) ** 2;
+  return { loss: mean, stdError: Math.sqrt(v / (a.length - 1) / a.length) };
 }
 
 export interface Evaluator<F> {
@@ -71,6 +95,8 @@ export interface LoopOptions<F> {
   trainCount: number;
   onStep?: (p: StepProgress) => void;
   onEvaluate?: (e: EvaluationProgress<F>) => void;
+  /** Each evaluated checkpoint's weights (benchmarks score them on more data). */
+  onCheckpoint?: (step: number, weights: ReadonlyMap<string, Float32Array>) => Promise<void>;
   signal?: AbortSignal;
 }
 
@@ -83,6 +109,8 @@ export interface LoopResult<F> {
   before: Evaluation<F>;
   after: Evaluation<F>;
   imagesPerSecond: number;
+  /** The chosen checkpoint's held-out loss improvement over the start, with its standard error. */
+  improvement?: Improvement;
   /** Time in training steps and in held-out evaluations. */
   trainMs: number;
   evalMs: number;
@@ -110,6 +138,7 @@ export async function runLoop<F>(trainer: Trainer, evaluator: Evaluator<F>, star
     return e;
   };
   const before = await evaluate(start);
+  await o.onCheckpoint?.(0, start);
   const history = [{ step: 0, score: before.score, loss: before.loss }];
   let best = { step: 0, weights: start, evaluation: before };
   o.onEvaluate?.({ step: 0, evaluation: before, best: true });
@@ -143,6 +172,7 @@ export async function runLoop<F>(trainer: Trainer, evaluator: Evaluator<F>, star
       o.signal?.throwIfAborted();
       const weights = trainer.snapshot();
       const evaluation = await evaluate(weights);
+      await o.onCheckpoint?.(step, weights);
       history.push({ step, score: evaluation.score, loss: evaluation.loss });
       const isBest = better(evaluation, best.evaluation, o.select ?? 'loss');
       if (isBest) best = { step, weights, evaluation };
@@ -155,6 +185,7 @@ export async function runLoop<F>(trainer: Trainer, evaluator: Evaluator<F>, star
     steps: o.steps,
     before,
     after: best.evaluation,
+    improvement: pairedImprovement(before, best.evaluation),
     imagesPerSecond: trainMs > 0 ? images / (trainMs / 1000) : 0,
     trainMs,
     evalMs,

@@ -71,22 +71,39 @@ export function meanSquaredError(a: OutputSet, b: OutputSet): number {
   return se / Math.max(1, a.data.length);
 }
 
+/** Each sample's loss (the terms whose mean the functions above return). */
+export function perSampleLoss(out: OutputSet, original: OutputSet, labels: Int32Array | undefined, objective: Objective, temperature: number): Float64Array {
+  const n = out.sampleDims.reduce((a, b) => a * b, 1);
+  const samples = out.data.length / n;
+  const result = new Float64Array(samples);
+  const one = (d: Float32Array, s: number): OutputSet => ({ data: d.subarray(s * n, (s + 1) * n), sampleDims: out.sampleDims });
+  for (let s = 0; s < samples; s++) {
+    switch (objective) {
+      case 'cross-entropy': case 'cross-entropy+distill': result[s] = crossEntropy(one(out.data, s), labels!.subarray(s, s + 1)); break;
+      case 'distill-kl': result[s] = distillKl(one(out.data, s), one(original.data, s), temperature); break;
+      case 'distill-mse': result[s] = meanSquaredError(one(out.data, s), one(original.data, s)); break;
+    }
+  }
+  return result;
+}
+
 /**
  * The held-out evaluation of one set of weights. `out` and `original` are the model's scores
  * (logits, before any final softmax) for the same samples.
  */
 export function scoreOutputs(out: OutputSet, original: OutputSet, labels: Int32Array | undefined, objective: Objective, temperature: number): Evaluation<QualityFigures> {
   const figures = quality(out, labels, original);
+  const samples = perSampleLoss(out, original, labels, objective, temperature);
   switch (objective) {
     case 'cross-entropy':
     case 'cross-entropy+distill':
       if (!labels) throw new Error('cross-entropy scoring needs labels');
-      return { score: figures.top1!, loss: crossEntropy(out, labels), figures };
+      return { score: figures.top1!, loss: crossEntropy(out, labels), figures, samples };
     case 'distill-kl':
-      return { score: figures.agreement!, loss: distillKl(out, original, temperature), figures };
+      return { score: figures.agreement!, loss: distillKl(out, original, temperature), figures, samples };
     case 'distill-mse': {
       const mse = meanSquaredError(out, original);
-      return { score: -mse, loss: mse, figures };
+      return { score: -mse, loss: mse, figures, samples };
     }
   }
 }

@@ -29,6 +29,13 @@ export class Attributes {
     return (a.ints ?? []).map(toNumber);
   }
 
+  float(name: string, fallback: number): number {
+    const a = this.map.get(name);
+    if (!a) return fallback;
+    if (a.f === undefined || a.f === null) throw this.mismatch(name, 'float');
+    return a.f;
+  }
+
   string(name: string, fallback: string): string {
     const a = this.map.get(name);
     if (!a) return fallback;

@@ -10,7 +10,7 @@ import { OnnxModel, readOnnxModel } from './read.js';
 import { onnxModelFiles, writeOnnxModel } from './write.js';
 import { layoutEdits } from './layouts.js';
 import { chooseLayouts } from './auto-layout.js';
-import { finetune } from '../../runtime/onnx-tfjs/finetune.js';
+import { finetuneOnnx } from '../../models/onnx-finetune.js';
 import { compareLatency } from '../../runtime/latency.js';
 import { openProbeSession } from './probe.js';
 import { halfToFloat } from './half.js';
@@ -62,7 +62,7 @@ export async function loadOnnx(file: string): Promise<LoadedModel> {
     layerwiseSource: (layers, options) => openOnnxLayerwise(model, layers, options),
     linearLayers: (reshaped) => findLinearLayers(model, scan.layers, reshaped),
     adjustableBiases: () => soleReaderConstants(model),
-    finetune: (start, masks, data, options) => finetune(model, scan.layers, start, masks, data, options),
+    finetune: (start, masks, data, options) => finetuneOnnx(model, scan.layers, start, masks, data, options),
     chooseLayouts: (weights, masks, inputShapes, onLayer) => chooseLayouts(model, scan.layers, weights, masks, inputShapes, { onLayer }),
     compareLatency: (outPath, inputShapes, options) => compareLatency(file, outPath, onnxInputs(model), inputShapes, options),
     async verifyWritten(outPath, inputShapes) {

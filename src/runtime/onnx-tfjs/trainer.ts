@@ -36,6 +36,41 @@ export interface TfjsTrainerConfig {
   teacher?: (x: Float32Array, dims: number[]) => Promise<Float32Array>;
 }
 
+function crossEntropy(tf: Tf, logits: TF.Tensor2D, labels: TF.Tensor1D): TF.Scalar {
+  const onehot = tf.oneHot(labels, logits.shape[1]);
+  return tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1))) as TF.Scalar;
+}
+
+/** Softened KL(teacher || student), times T^2 so that its gradients keep their scale (Hinton et al.). */
+function distillKl(tf: Tf, logits: TF.Tensor2D, teacher: TF.Tensor2D, t: number): TF.Scalar {
+  const pt = tf.softmax(tf.div(teacher, t) as TF.Tensor2D);
+  const logPt = tf.logSoftmax(tf.div(teacher, t) as TF.Tensor2D);
+  const logPs = tf.logSoftmax(tf.div(logits, t) as TF.Tensor2D);
+  return tf.mul(tf.mean(tf.sum(tf.mul(pt, tf.sub(logPt, logPs)), 1)), t * t) as TF.Scalar;
+}
+
+/**
+ * The training loss of a batch of head values [N, C] (the definition the onnxruntime training graph
+ * writes in ONNX ops, formats/onnx/training/loss.ts, and the tests compare against).
+ */
+export function trainingLoss(
+  tf: Tf,
+  o: { objective: Objective; temperature: number; distillWeight: number },
+  out: TF.Tensor2D,
+  labels: TF.Tensor1D | null,
+  teacher: TF.Tensor2D | null,
+): TF.Scalar {
+  switch (o.objective) {
+    case 'cross-entropy': return crossEntropy(tf, out, labels!);
+    case 'cross-entropy+distill': {
+      const a = o.distillWeight;
+      return tf.add(tf.mul(crossEntropy(tf, out, labels!), 1 - a), tf.mul(distillKl(tf, out, teacher!, o.temperature), a)) as TF.Scalar;
+    }
+    case 'distill-kl': return distillKl(tf, out, teacher!, o.temperature);
+    case 'distill-mse': return tf.mean(tf.square(tf.sub(out, teacher!)));
+  }
+}
+
 export class TfjsTrainer implements Trainer {
   private readonly optimizer: TF.Optimizer;
   private readonly maskTensors = new Map<string, TF.Tensor>();
@@ -60,35 +95,6 @@ export class TfjsTrainer implements Trainer {
     // SGD and momentum keep a scalar of the rate (setLearningRate); Adam reads the field each step.
     if (o.setLearningRate) o.setLearningRate(lr);
     else o.learningRate = lr;
-  }
-
-  private crossEntropy(logits: TF.Tensor2D, labels: TF.Tensor1D): TF.Scalar {
-    const tf = this.c.tf;
-    const onehot = tf.oneHot(labels, logits.shape[1]);
-    return tf.neg(tf.mean(tf.sum(tf.mul(onehot, tf.logSoftmax(logits)), 1))) as TF.Scalar;
-  }
-
-  /** Softened KL(teacher || student), times T^2 so that its gradients keep their scale (Hinton et al.). */
-  private distillKl(logits: TF.Tensor2D, teacher: TF.Tensor2D): TF.Scalar {
-    const tf = this.c.tf;
-    const t = this.c.temperature;
-    const pt = tf.softmax(tf.div(teacher, t) as TF.Tensor2D);
-    const logPt = tf.logSoftmax(tf.div(teacher, t) as TF.Tensor2D);
-    const logPs = tf.logSoftmax(tf.div(logits, t) as TF.Tensor2D);
-    return tf.mul(tf.mean(tf.sum(tf.mul(pt, tf.sub(logPt, logPs)), 1)), t * t) as TF.Scalar;
-  }
-
-  private loss(out: TF.Tensor2D, labels: TF.Tensor1D | null, teacher: TF.Tensor2D | null): TF.Scalar {
-    const tf = this.c.tf;
-    switch (this.c.objective) {
-      case 'cross-entropy': return this.crossEntropy(out, labels!);
-      case 'cross-entropy+distill': {
-        const a = this.c.distillWeight;
-        return tf.add(tf.mul(this.crossEntropy(out, labels!), 1 - a), tf.mul(this.distillKl(out, teacher!), a)) as TF.Scalar;
-      }
-      case 'distill-kl': return this.distillKl(out, teacher!);
-      case 'distill-mse': return tf.mean(tf.square(tf.sub(out, teacher!)));
-    }
   }
 
   async step(indices: Uint32Array, lr: number): Promise<number> {
@@ -117,7 +123,7 @@ export class TfjsTrainer implements Trainer {
       const teacher = teacherData ? tf.tensor2d(teacherData, [n, teacherData.length / n]) : null;
       const { value: loss, grads } = tf.variableGrads(() => {
         const out = this.c.forward(x);
-        return this.loss(tf.reshape(out, [n, -1]) as TF.Tensor2D, labels, teacher);
+        return trainingLoss(tf, this.c, tf.reshape(out, [n, -1]) as TF.Tensor2D, labels, teacher);
       }, vars);
       const masked: TF.NamedTensorMap = {};
       for (const [name, v] of this.c.variables) masked[v.name] = tf.mul(grads[v.name], this.maskTensors.get(name)!);

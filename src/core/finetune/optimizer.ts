@@ -1,0 +1,111 @@
+/**
+ * The masked optimiser step over plain Float32Arrays, for engines that hand back gradients (the
+ * onnxruntime training graph). Semantics are the TF.js path's (runtime/onnx-tfjs/trainer.ts, which
+ * uses tf.train.adam / momentum / sgd): the gradient is masked first, so dropped positions get no
+ * update and their Adam moments stay zero, and the mask is applied to the weights again after the
+ * update, so dropped positions are exactly zero after every step whatever the arithmetic does.
+ *
+ * Adam as TF.js writes it: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+ * w -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), with eps = 1e-7 (TF.js's float32
+ * epsilon). Momentum: a = mu a + g; w -= lr a. SGD: w -= lr g.
+ */
+import { Mask, maskHas } from '../lattice.js';
+
+export type OptimizerKind = 'adam' | 'sgd';
+
+export interface MaskedOptimizerOptions {
+  kind: OptimizerKind;
+  /** SGD momentum (0: plain SGD). */
+  momentum: number;
+  beta1?: number;
+  beta2?: number;
+  epsilon?: number;
+}
+
+interface Slot {
+  weights: Float32Array;
+  /** 1 where the position is kept, 0 where dropped, per element. */
+  keep: Uint8Array;
+  m: Float32Array;
+  v: Float32Array;
+}
+
+/** Per-element keep flags of a weight laid out as [...][9] kernels (position = index mod 9). */
+export function keepFlags(length: number, mask: Mask): Uint8Array {
+  const keep = new Uint8Array(length);
+  for (let i = 0; i < length; i++) keep[i] = maskHas(mask, i % 9) ? 1 : 0;
+  return keep;
+}
+
+export class MaskedOptimizer {
+  private readonly slots = new Map<string, Slot>();
+  /** b1^t and b2^t as TF.js keeps them: float32 scalars multiplied by float32 b each step. */
+  private acc1 = 0;
+  private acc2 = 0;
+  private readonly beta1: number;
+  private readonly beta2: number;
+  private readonly epsilon: number;
+
+  /** `weights` are updated in place; `masks` by the same names. */
+  constructor(weights: ReadonlyMap<string, Float32Array>, masks: ReadonlyMap<string, Mask>, private readonly o: MaskedOptimizerOptions) {
+    this.beta1 = o.beta1 ?? 0.9;
+    this.beta2 = o.beta2 ?? 0.999;
+    this.acc1 = Math.fround(this.beta1);
+    this.acc2 = Math.fround(this.beta2);
+    this.epsilon = o.epsilon ?? 1e-7;
+    for (const [name, w] of weights) {
+      const mask = masks.get(name);
+      if (mask === undefined) throw new Error(`no mask for trainable weight "${name}"`);
+      if (w.length % 9 !== 0) throw new Error(`trainable weight "${name}" is not made of 3x3 kernels`);
+      const needsV = o.kind === 'adam';
+      const needsM = o.kind === 'adam' || o.momentum > 0;
+      this.slots.set(name, {
+        weights: w,
+        keep: keepFlags(w.length, mask),
+        m: new Float32Array(needsM ? w.length : 0),
+        v: new Float32Array(needsV ? w.length : 0),
+      });
+    }
+  }
+
+  /** One step with these gradients (by weight name, each the weight's length). */
+  step(grads: ReadonlyMap<string, Float32Array>, lr: number): void {
+    // TF.js's constants as float32 (0.999 is 0.99900001287 there; 1 - 0.999 is rounded from the
+    // double): the update agrees with tf.train.adam to float32 rounding, not 6e-6.
+    const f = Math.fround;
+    const [b1, b2, eps] = [f(this.beta1), f(this.beta2), this.epsilon];
+    const [a1, a2] = [f(1 - this.beta1), f(1 - this.beta2)];
+    const c1 = f(1 - this.acc1);
+    const c2 = f(1 - this.acc2);
+    this.acc1 = f(this.acc1 * b1);
+    this.acc2 = f(this.acc2 * b2);
+    for (const [name, s] of this.slots) {
+      const g = grads.get(name);
+      if (!g || g.length !== s.weights.length) throw new Error(`no gradient of the right size for "${name}"`);
+      const { weights: w, keep, m, v } = s;
+      for (let i = 0; i < w.length; i++) {
+        if (!keep[i]) {
+          w[i] = 0;
+          continue;
+        }
+        const gi = g[i];
+        switch (this.o.kind) {
+          case 'adam': {
+            m[i] = b1 * m[i] + a1 * gi;
+            v[i] = b2 * v[i] + a2 * gi * gi;
+            w[i] -= (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
+            break;
+          }
+          case 'sgd':
+            if (this.o.momentum > 0) {
+              m[i] = this.o.momentum * m[i] + gi;
+              w[i] -= lr * m[i];
+            } else {
+              w[i] -= lr * gi;
+            }
+            break;
+        }
+      }
+    }
+  }
+}

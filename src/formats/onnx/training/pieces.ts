@@ -1,0 +1,116 @@
+/**
+ * Before differentiation, the convolutions of masked trainable weights are rewritten as sums of
+ * smaller convolutions over their kept positions (the exact covers of the decomposed layout,
+ * core/layout/cover.ts), so that the forward pass, the input gradient and the filter gradient all
+ * skip the dropped positions: a cross does 5/9 of a dense 3x3's multiplications in each.
+ *
+ * The weight stays one graph input in the core's layout [Cout, Cin/g, 3, 3]; each piece's kernel
+ * is a product with a constant one-hot selection matrix, Wp = W[., 9] x S [9, k], so its gradient
+ * (dW = dWp x S^T, through the MatMul rule) lands on the kept positions and is exactly zero on the
+ * dropped ones. Nothing else changes: the generic rules differentiate the rewritten graph.
+ */
+import { minimalCover } from '../../../core/layout/cover.js';
+import type { Mask } from '../../../core/lattice.js';
+import { Attributes } from '../attributes.js';
+import type { NodeProto } from '../proto.js';
+import { NoGradient, resolvePads } from './context.js';
+import { Emitter, attr } from './emit.js';
+
+export interface PieceShapes {
+  dims(name: string): number[];
+  /** Records the dims of a value the rewrite made. */
+  set(name: string, dims: number[]): void;
+}
+
+/**
+ * Returns the graph's nodes with every Conv of a masked weight replaced by its pieces (new nodes
+ * are made with `e`, placed where the Conv was; constants go to `e.initializers`).
+ */
+export function decomposeMasked(nodes: NodeProto[], masks: ReadonlyMap<string, Mask>, shapes: PieceShapes, e: Emitter): NodeProto[] {
+  const out: NodeProto[] = [];
+  const state = { flat: new Map<string, string>(), pieceWeights: new Map<string, string>() };
+  for (const node of nodes) {
+    const weight = node.input?.[1] ?? '';
+    const mask = masks.get(weight);
+    if (node.opType !== 'Conv' || (node.domain && node.domain !== 'ai.onnx') || mask === undefined || mask === 0x1ff || mask === 0) {
+      out.push(node);
+      continue;
+    }
+    const start = e.nodes.length;
+    let replaced: NodeProto[] | null;
+    try {
+      replaced = decomposeOne(node, weight, mask, shapes, e, state);
+    } catch (err) {
+      // A value whose dims are unknown, say: this Conv stays dense (its gradient is still right).
+      if (!(err instanceof NoGradient)) throw err;
+      replaced = null;
+    }
+    const made = e.nodes.splice(start);
+    if (replaced) out.push(...made, ...replaced);
+    else out.push(node);
+  }
+  return out;
+}
+
+/** The pieces of one Conv: nodes left in `e.nodes`, and the final Sum returned (null: keep the Conv). */
+function decomposeOne(node: NodeProto, weight: string, mask: Mask, shapes: PieceShapes, e: Emitter,
+  state: { flat: Map<string, string>; pieceWeights: Map<string, string> }): NodeProto[] | null {
+  const { flat, pieceWeights } = state;
+  {
+    const wDims = shapes.dims(weight);
+    const xDims = shapes.dims(node.input![0]);
+    const yDims = shapes.dims(node.output![0]);
+    if (wDims.length !== 4 || wDims[2] !== 3 || wDims[3] !== 3 || xDims.length !== 4) return null;
+    const attrs = new Attributes(node);
+    const strides = attrs.ints('strides', [1, 1]);
+    const dilations = attrs.ints('dilations', [1, 1]);
+    const group = attrs.int('group', 1);
+    const pads = resolvePads(attrs, xDims.slice(2), [3, 3], strides, dilations);
+    const pieces = minimalCover(mask, { pads: pads as [number, number, number, number], dilations: dilations as [number, number] });
+    if (pieces.length === 0) return null;
+    // The pieces' filter gradients can all read one copy of the input padded as the whole 3x3 was.
+    e.hintPads(node.input![0], pads);
+    const [co, cpg] = wDims;
+    if (!flat.has(weight)) {
+      const f = e.reshape(weight, [co * cpg, 9]);
+      shapes.set(f, [co * cpg, 9]);
+      flat.set(weight, f);
+    }
+    const results: string[] = [];
+    const [dh, dw] = dilations;
+    pieces.forEach((p, i) => {
+      const key = `${weight}\u0000${p.positions.join(',')}`;
+      if (!pieceWeights.has(key)) {
+        const k = p.positions.length;
+        const select = new Float32Array(9 * k);
+        p.positions.forEach((pos, j) => { select[pos * k + j] = 1; });
+        const wp = e.op1('MatMul', [flat.get(weight)!, e.floats(select, [9, k])], [], 'piece_w');
+        shapes.set(wp, [co * cpg, k]);
+        const w4 = e.reshape(wp, [co, cpg, p.rCount, p.cCount]);
+        shapes.set(w4, [co, cpg, p.rCount, p.cCount]);
+        pieceWeights.set(key, w4);
+      }
+      const r1 = p.r0 + p.rStep * (p.rCount - 1);
+      const c1 = p.c0 + p.cStep * (p.cCount - 1);
+      const want = [pads[0] - p.r0 * dh, pads[1] - p.c0 * dw, pads[2] - (2 - r1) * dh, pads[3] - (2 - c1) * dw];
+      const crop = want.map((v) => Math.max(0, -v));
+      let source = node.input![0];
+      if (crop.some((c) => c > 0)) {
+        // A window starting inside the 3x3 would need a negative pad: crop the input instead.
+        const h = xDims[2] - crop[0] - crop[2];
+        const w = xDims[3] - crop[1] - crop[3];
+        source = e.slice(source, [crop[0], crop[1]], [crop[0] + h, crop[1] + w], [2, 3]);
+        shapes.set(source, [xDims[0], xDims[1], h, w]);
+      }
+      const bias = i === 0 && node.input?.[2] ? [node.input[2]] : [];
+      const y = e.op1('Conv', [source, pieceWeights.get(key)!, ...bias], [
+        attr.int('group', group), attr.ints('kernel_shape', [p.rCount, p.cCount]), attr.ints('strides', strides),
+        attr.ints('dilations', [dh * (p.rCount > 1 ? p.rStep : 1), dw * (p.cCount > 1 ? p.cStep : 1)]),
+        attr.ints('pads', want.map((v) => Math.max(0, v))),
+      ], 'piece');
+      shapes.set(y, yDims);
+      results.push(y);
+    });
+    return [{ name: `${node.name ?? ''}/kp.pieces`, opType: results.length === 1 ? 'Identity' : 'Sum', domain: '', input: results, output: [node.output![0]] }];
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * Every backward rule of the onnxruntime training graph (src/formats/onnx/training/rules.ts)
+ * against finite differences on a one-operator graph: convolutions over strides, dilations,
+ * asymmetric and automatic pads, groups and depthwise multipliers; pools; broadcasting arithmetic;
+ * activations at their opsets; shape operators; matrix products; normalisation; softmax; reductions.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RULES } from '../src/formats/onnx/training/index.js';
+import { maskHas, parseMask } from '../src/core/lattice.js';
+import { OpCase, a, checkRule, int64Tensor, values } from './helpers/ort-training.js';
+
+const size = (d: number[]) => d.reduce((p, q) => p * q, 1);
+const operand = (name: string, dims: number[], seed: number, trainable = true, kind: 'any' | 'away' | 'distinct' = 'any') => ({ name, dims, values: values(size(dims), seed, kind), trainable });
+const tested = new Set<string>();
+
+async function check(label: string, c: OpCase, o?: Parameters<typeof checkRule>[1]): Promise<void> {
+  tested.add(c.op);
+  const worst = await checkRule(c, o);
+  assert.ok(worst >= 0, label);
+}
+
+interface ConvCase { x: number[]; w: number[]; strides?: number[]; dilations?: number[]; pads?: number[]; group?: number; autoPad?: string; bias?: boolean }
+
+const CONVS: ConvCase[] = [
+  { x: [2, 3, 7, 7], w: [4, 3, 3, 3], pads: [1, 1, 1, 1], bias: true },
+  { x: [2, 3, 8, 8], w: [4, 3, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+  { x: [2, 3, 7, 9], w: [4, 3, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+  { x: [1, 2, 10, 10], w: [3, 2, 3, 3], strides: [3, 3], pads: [0, 2, 1, 0] },
+  { x: [2, 3, 9, 8], w: [4, 3, 3, 3], dilations: [2, 2], pads: [2, 2, 2, 2] },
+  { x: [1, 3, 9, 9], w: [4, 3, 3, 3], strides: [2, 2], dilations: [2, 2], pads: [1, 2, 0, 1] },
+  { x: [1, 3, 8, 8], w: [4, 3, 3, 3], strides: [3, 2], pads: [0, 1, 2, 0] },
+  { x: [1, 2, 11, 11], w: [3, 2, 5, 5], strides: [2, 2], pads: [2, 2, 2, 2] },
+  { x: [2, 4, 6, 6], w: [5, 4, 1, 1], strides: [2, 2] },
+  { x: [2, 4, 6, 7], w: [4, 1, 3, 3], pads: [1, 1, 1, 1], group: 4 },
+  { x: [1, 4, 7, 7], w: [8, 1, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1], group: 4 },
+  { x: [1, 4, 9, 9], w: [4, 1, 3, 3], strides: [2, 2], dilations: [2, 2], pads: [2, 2, 2, 2], group: 4 },
+  { x: [2, 4, 6, 6], w: [6, 2, 3, 3], pads: [1, 1, 1, 1], group: 2 },
+  { x: [1, 4, 7, 7], w: [6, 2, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1], group: 2, bias: true },
+  { x: [1, 3, 7, 8], w: [4, 3, 3, 3], strides: [2, 2], autoPad: 'SAME_UPPER' },
+  { x: [1, 3, 8, 7], w: [4, 3, 3, 3], strides: [2, 2], autoPad: 'SAME_LOWER' },
+  { x: [1, 3, 7, 7], w: [4, 3, 3, 3], autoPad: 'VALID' },
+];
+
+for (const [i, c] of CONVS.entries()) {
+  test(`Conv: x ${c.x} w ${c.w} strides ${c.strides ?? 1} dilations ${c.dilations ?? 1} pads ${c.pads ?? c.autoPad ?? 0} group ${c.group ?? 1}`, async () => {
+    const operands = [operand('x', c.x, 10 + i), operand('w', c.w, 50 + i)];
+    if (c.bias) operands.push(operand('b', [c.w[0]], 90 + i));
+    await check('Conv', {
+      op: 'Conv', opset: 13, operands,
+      attrs: [
+        a.int('group', c.group ?? 1), a.ints('kernel_shape', c.w.slice(2)), a.ints('strides', c.strides ?? [1, 1]), a.ints('dilations', c.dilations ?? [1, 1]),
+        ...(c.autoPad ? [a.str('auto_pad', c.autoPad)] : [a.ints('pads', c.pads ?? [0, 0, 0, 0])]),
+      ],
+    });
+  });
+}
+
+test('Conv: only the weight trains (no input gradient), as for a model\'s first layer', async () => {
+  await check('Conv', { op: 'Conv', opset: 11, operands: [operand('x', [2, 1, 6, 6], 1, false), operand('w', [3, 1, 3, 3], 2)], attrs: [a.ints('pads', [1, 1, 1, 1])] });
+});
+
+test('Conv of a masked weight (computed as pieces over its kept positions): cross, x, quasi-hexagonal, with strides, dilations, groups', async () => {
+  const shapes = ['010/111/010', '101/010/101', '110/111/011', '011/111/110', '111/111/010'];
+  const cases: ConvCase[] = [
+    { x: [2, 3, 7, 7], w: [4, 3, 3, 3], pads: [1, 1, 1, 1], bias: true },
+    { x: [1, 3, 8, 9], w: [4, 3, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+    { x: [1, 3, 9, 9], w: [4, 3, 3, 3], dilations: [2, 2], pads: [2, 2, 2, 2] },
+    { x: [1, 4, 7, 7], w: [4, 1, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1], group: 4 },
+    { x: [1, 4, 6, 6], w: [6, 2, 3, 3], pads: [0, 1, 1, 0], group: 2 },
+    { x: [1, 3, 7, 7], w: [4, 3, 3, 3], autoPad: 'VALID' },
+  ];
+  for (const [i, c] of cases.entries()) {
+    for (const [j, shape] of shapes.entries()) {
+      const mask = parseMask(shape);
+      const w = operand('w', c.w, 200 + 10 * i + j);
+      w.values = w.values.map((v, k) => (maskHas(mask, k % 9) ? v : 0));
+      const operands = [operand('x', c.x, 100 + i), w];
+      if (c.bias) operands.push(operand('b', [c.w[0]], 300 + i));
+      await check('Conv', {
+        op: 'Conv', opset: 13, operands,
+        attrs: [
+          a.int('group', c.group ?? 1), a.ints('kernel_shape', [3, 3]), a.ints('strides', c.strides ?? [1, 1]), a.ints('dilations', c.dilations ?? [1, 1]),
+          ...(c.autoPad ? [a.str('auto_pad', c.autoPad)] : [a.ints('pads', c.pads ?? [0, 0, 0, 0])]),
+        ],
+      }, { masks: new Map([['w', mask]]) });
+    }
+  }
+});
+
+test('MaxPool: 2x2 stride 2, 3x3 stride 1, overlapping 3x3 stride 2 pad 1 (opset 16), ceil mode', async () => {
+  const x = (seed: number, dims = [2, 3, 8, 8]) => operand('x', dims, seed, true, 'distinct');
+  await check('MaxPool', { op: 'MaxPool', opset: 13, operands: [x(1)], attrs: [a.ints('kernel_shape', [2, 2]), a.ints('strides', [2, 2])] });
+  await check('MaxPool', { op: 'MaxPool', opset: 13, operands: [x(2, [1, 2, 7, 9])], attrs: [a.ints('kernel_shape', [2, 3]), a.ints('strides', [2, 3])] });
+  await check('MaxPool', { op: 'MaxPool', opset: 17, operands: [x(3)], attrs: [a.ints('kernel_shape', [3, 3]), a.ints('strides', [1, 1])] });
+  await check('MaxPool', { op: 'MaxPool', opset: 16, operands: [x(4, [1, 3, 9, 9])], attrs: [a.ints('kernel_shape', [3, 3]), a.ints('strides', [2, 2]), a.ints('pads', [1, 1, 1, 1])] });
+  await check('MaxPool', { op: 'MaxPool', opset: 13, operands: [x(5, [1, 2, 7, 7])], attrs: [a.ints('kernel_shape', [2, 2]), a.ints('strides', [2, 2]), a.int('ceil_mode', 1)] });
+});
+
+test('AveragePool: with and without pads counted, strides, ceil mode; GlobalAveragePool', async () => {
+  const x = (seed: number, dims = [2, 3, 8, 8]) => operand('x', dims, seed);
+  await check('AveragePool', { op: 'AveragePool', opset: 13, operands: [x(1)], attrs: [a.ints('kernel_shape', [2, 2]), a.ints('strides', [2, 2])] });
+  for (const include of [0, 1]) {
+    await check('AveragePool', { op: 'AveragePool', opset: 13, operands: [x(2 + include, [1, 2, 9, 8])], attrs: [a.ints('kernel_shape', [3, 3]), a.ints('strides', [2, 2]), a.ints('pads', [1, 1, 1, 0]), a.int('count_include_pad', include)] });
+    await check('AveragePool', { op: 'AveragePool', opset: 13, operands: [x(4 + include, [1, 2, 7, 7])], attrs: [a.ints('kernel_shape', [3, 3]), a.ints('strides', [2, 2]), a.ints('pads', [1, 1, 1, 1]), a.int('ceil_mode', 1), a.int('count_include_pad', include)] });
+  }
+  await check('GlobalAveragePool', { op: 'GlobalAveragePool', opset: 13, operands: [x(6, [2, 3, 5, 4])] });
+});
+
+test('Add, Sub, Mul, Div, Sum with broadcasting (every operand trained)', async () => {
+  const shapes: [number[], number[]][] = [[[2, 3, 4], [2, 3, 4]], [[2, 3, 4], [4]], [[2, 3, 4], [3, 1]], [[1, 3, 1], [2, 1, 4]], [[2, 3, 4], []]];
+  for (const op of ['Add', 'Sub', 'Mul', 'Div']) {
+    for (const [i, [da, db]] of shapes.entries()) {
+      const b = operand('b', db, 20 + i, true, 'away');
+      if (op === 'Div') b.values = b.values.map((v) => Math.sign(v) * (0.5 + Math.abs(v)));
+      await check(op, { op, opset: 14, operands: [operand('a', da, 10 + i), b] });
+    }
+  }
+  await check('Sum', { op: 'Sum', opset: 13, operands: [operand('a', [2, 3, 4], 30), operand('b', [3, 1], 31), operand('c', [4], 32)] });
+  // The same value on both sides: the two contributions add up.
+  await check('Mul', { op: 'Mul', opset: 13, operands: [operand('a', [3, 4], 5)], inputOrder: ['a', 'a'] });
+});
+
+test('activations: Relu, LeakyRelu, Sigmoid, Tanh, Clip (with and without bounds), HardSigmoid, HardSwish', async () => {
+  const x = (seed: number) => operand('x', [2, 3, 4, 5], seed, true, 'away');
+  await check('Relu', { op: 'Relu', opset: 14, operands: [x(1)] });
+  await check('LeakyRelu', { op: 'LeakyRelu', opset: 13, operands: [x(2)], attrs: [a.float('alpha', 0.1)] });
+  await check('Sigmoid', { op: 'Sigmoid', opset: 13, operands: [x(3)] });
+  await check('Tanh', { op: 'Tanh', opset: 13, operands: [x(4)] });
+  // Clip's bounds at +-0.5 and 0.7: values 0.05 away from the ladder? Use "away" values scaled off the bounds.
+  const clipX = operand('x', [2, 3, 4, 5], 5);
+  clipX.values = clipX.values.map((v) => (Math.abs(Math.abs(v) - 0.5) < 0.03 || Math.abs(v - 0.7) < 0.03 ? v + 0.1 : v));
+  const f32 = (name: string, v: number) => ({ name, dims: [], dataType: 1, rawData: new Uint8Array(new Float32Array([v]).buffer) });
+  await check('Clip', { op: 'Clip', opset: 13, operands: [clipX], consts: [f32('lo', -0.5), f32('hi', 0.7)] });
+  await check('Clip', { op: 'Clip', opset: 11, operands: [clipX], consts: [f32('lo', -0.5)] });
+  await check('Clip', { op: 'Clip', opset: 13, operands: [clipX], consts: [f32('hi', 0.7)], inputOrder: ['x', '', 'hi'] });
+  const hx = operand('x', [2, 3, 4, 5], 6);
+  hx.values = hx.values.map((v) => v * 5);
+  hx.values = hx.values.map((v) => (Math.abs(Math.abs(v) - 2.5) < 0.1 || Math.abs(Math.abs(v) - 3) < 0.1 ? v + 0.3 : v));
+  await check('HardSigmoid', { op: 'HardSigmoid', opset: 13, operands: [hx], attrs: [a.float('alpha', 0.2), a.float('beta', 0.5)] });
+  await check('HardSwish', { op: 'HardSwish', opset: 14, operands: [hx] });
+});
+
+test('BatchNormalization (inference form): the input gradient', async () => {
+  const c = 3;
+  const pos = (name: string, seed: number) => ({ name, dims: [c], values: values(c, seed).map((v) => 0.5 + Math.abs(v)) });
+  await check('BatchNormalization', {
+    op: 'BatchNormalization', opset: 15,
+    operands: [operand('x', [2, c, 4, 4], 1), { ...operand('scale', [c], 2, false) }, operand('bias', [c], 3, false), operand('mean', [c], 4, false), pos('var', 5)],
+    attrs: [a.float('epsilon', 1e-3)],
+  });
+});
+
+test('Gemm: every transA/transB, alpha, a broadcast C; MatMul: 2-D, batched, broadcast batch', async () => {
+  for (const [ta, tb] of [[0, 0], [0, 1], [1, 0], [1, 1]]) {
+    const A = ta ? [4, 3] : [3, 4];
+    const B = tb ? [5, 4] : [4, 5];
+    await check('Gemm', { op: 'Gemm', opset: 13, operands: [operand('A', A, 1 + ta), operand('B', B, 3 + tb), operand('C', [5], 5)], attrs: [a.int('transA', ta), a.int('transB', tb), a.float('alpha', 0.7), a.float('beta', 1.3)] });
+  }
+  await check('MatMul', { op: 'MatMul', opset: 13, operands: [operand('A', [3, 4], 1), operand('B', [4, 5], 2)] });
+  await check('MatMul', { op: 'MatMul', opset: 13, operands: [operand('A', [2, 3, 4], 3), operand('B', [4, 5], 4)] });
+  await check('MatMul', { op: 'MatMul', opset: 13, operands: [operand('A', [2, 1, 3, 4], 5), operand('B', [3, 4, 2], 6)] });
+});
+
+test('Concat, Split (attribute and input forms), Slice (negative starts, axes), Pad', async () => {
+  await check('Concat', { op: 'Concat', opset: 13, operands: [operand('a', [2, 3, 4], 1), operand('b', [2, 2, 4], 2), operand('c', [2, 1, 4], 3, false)], attrs: [a.int('axis', -2)] });
+  await check('Split', { op: 'Split', opset: 11, operands: [operand('x', [2, 6, 3], 4)], attrs: [a.int('axis', 1), a.ints('split', [1, 2, 3])], outputs: ['y0', 'y1', 'y2'], head: 'y1' });
+  await check('Split', { op: 'Split', opset: 13, operands: [operand('x', [2, 6, 3], 5)], consts: [int64Tensor('split', [4, 2])], attrs: [a.int('axis', 1)], outputs: ['y0', 'y1'], head: 'y0' });
+  await check('Slice', { op: 'Slice', opset: 13, operands: [operand('x', [3, 6, 5], 6)], consts: [int64Tensor('starts', [1, -4]), int64Tensor('ends', [3, 100]), int64Tensor('axes', [0, 2])] });
+  await check('Slice', { op: 'Slice', opset: 11, operands: [operand('x', [3, 6], 7)], consts: [int64Tensor('starts', [0, 2]), int64Tensor('ends', [2, 5])] });
+  await check('Pad', { op: 'Pad', opset: 13, operands: [operand('x', [2, 3, 4], 8)], consts: [int64Tensor('pads', [0, 1, 2, 1, 0, 3])] });
+});
+
+test('Reshape, Flatten, Transpose, Squeeze, Unsqueeze (attribute and input forms), Identity, Dropout, Cast', async () => {
+  await check('Reshape', { op: 'Reshape', opset: 14, operands: [operand('x', [2, 3, 4], 1)], consts: [int64Tensor('shape', [4, -1])] });
+  await check('Flatten', { op: 'Flatten', opset: 13, operands: [operand('x', [2, 3, 2, 2], 2)], attrs: [a.int('axis', 2)] });
+  await check('Transpose', { op: 'Transpose', opset: 13, operands: [operand('x', [2, 3, 4], 3)], attrs: [a.ints('perm', [1, 2, 0])] });
+  await check('Transpose', { op: 'Transpose', opset: 13, operands: [operand('x', [2, 3, 4], 4)] });
+  await check('Squeeze', { op: 'Squeeze', opset: 11, operands: [operand('x', [2, 1, 4], 5)], attrs: [a.ints('axes', [1])] });
+  await check('Squeeze', { op: 'Squeeze', opset: 13, operands: [operand('x', [2, 1, 4, 1], 6)], consts: [int64Tensor('axes', [-1])] });
+  await check('Unsqueeze', { op: 'Unsqueeze', opset: 11, operands: [operand('x', [2, 4], 7)], attrs: [a.ints('axes', [0, 2])] });
+  await check('Unsqueeze', { op: 'Unsqueeze', opset: 13, operands: [operand('x', [2, 4], 8)], consts: [int64Tensor('axes', [1])] });
+  await check('Identity', { op: 'Identity', opset: 13, operands: [operand('x', [2, 4], 9)] });
+  await check('Dropout', { op: 'Dropout', opset: 13, operands: [operand('x', [2, 4], 10)] });
+  await check('Cast', { op: 'Cast', opset: 13, operands: [operand('x', [2, 4], 11)], attrs: [a.int('to', 1)] });
+});
+
+test('Softmax, LogSoftmax (before opset 13: over the input coerced to 2-D; from 13: one axis)', async () => {
+  for (const op of ['Softmax', 'LogSoftmax']) {
+    await check(op, { op, opset: 13, operands: [operand('x', [2, 3, 4], 1)], attrs: [a.int('axis', 1)] });
+    await check(op, { op, opset: 11, operands: [operand('x', [2, 3, 4], 2)], attrs: [a.int('axis', 1)] });
+    await check(op, { op, opset: 11, operands: [operand('x', [2, 5], 3)] });
+  }
+});
+
+test('ReduceMean, ReduceSum (axes as attribute and as input, keepdims, all axes)', async () => {
+  await check('ReduceMean', { op: 'ReduceMean', opset: 13, operands: [operand('x', [2, 3, 4], 1)], attrs: [a.ints('axes', [1, 2]), a.int('keepdims', 0)] });
+  await check('ReduceMean', { op: 'ReduceMean', opset: 18, operands: [operand('x', [2, 3, 4], 2)], consts: [int64Tensor('axes', [-1])] });
+  await check('ReduceSum', { op: 'ReduceSum', opset: 11, operands: [operand('x', [2, 3, 4], 3)], attrs: [a.int('keepdims', 1)] });
+  await check('ReduceSum', { op: 'ReduceSum', opset: 13, operands: [operand('x', [2, 3, 4], 4)], consts: [int64Tensor('axes', [0])], attrs: [a.int('keepdims', 0)] });
+});
+
+test('every row of the table is checked by a test above', () => {
+  const untested = RULES.map((r) => r.op).filter((op) => !tested.has(op));
+  assert.deepEqual(untested, []);
+});
