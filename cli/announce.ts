@@ -25,7 +25,7 @@ export function announceReplaced(replaced: Output[], stream: NodeJS.WritableStre
 
 /** Lines for stdout: each output and where it went; a TF.js model's shards are counted, not listed. */
 export function whereWritten(outputs: Output[], modelFiles: string[] = []): string {
-  const w = Math.max(...outputs.map((o) => o.role.length));
+  const w = outputs.reduce((m, o) => Math.max(m, o.role.length), 0);
   return outputs.map((o) => {
     const extra = o.role === 'model' && modelFiles.length > 1 ? ` (+ ${modelFiles.length - 1} weight file${modelFiles.length > 2 ? 's' : ''} beside it)` : '';
     return `${`${o.role}:`.padEnd(w + 2)}${o.path}${extra}`;

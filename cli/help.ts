@@ -29,7 +29,7 @@ export const ENVIRONMENT: [string, string][] = [
 ];
 
 export function epilogue(): string {
-  const w = Math.max(...ENVIRONMENT.map(([k]) => k.length));
+  const w = ENVIRONMENT.reduce((m, [k]) => Math.max(m, k.length), 0);
   return [
     '',
     'Exit codes:',

@@ -7,6 +7,7 @@
  * nothing in a narrow window).
  */
 import { esc } from './html-escape.js';
+import { maxOf, minOf } from '../util/arrays.js';
 
 const POSITION_NAMES = ['top-left', 'top', 'top-right', 'left', 'centre', 'right', 'bottom-left', 'bottom', 'bottom-right'];
 
@@ -49,7 +50,7 @@ export function sig3(v: number): string {
 export function heatScale(values: readonly number[]): { lo: number; hi: number } {
   const finite = values.filter(Number.isFinite);
   if (finite.length === 0) return { lo: 0, hi: 1 };
-  return { lo: Math.min(...finite), hi: Math.max(...finite) };
+  return { lo: minOf(finite), hi: maxOf(finite) };
 }
 
 /**

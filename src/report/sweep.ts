@@ -4,6 +4,7 @@ import { baseName, esc } from './html-escape.js';
 import { dl, htmlPage } from './html.js';
 import { RunInfo, runInfoHtml } from './run-info.js';
 import { formatBytes } from './text.js';
+import { maxOf, minOf } from '../util/arrays.js';
 
 const pct = (x: number | null) => (x === null || !Number.isFinite(x) ? '-' : `${(100 * x).toFixed(2)}%`);
 const x3 = (x: number | null | undefined) => (x === null || x === undefined ? '-' : x.toFixed(3));
@@ -16,7 +17,7 @@ export function renderSweep(r: SweepReport): string {
   for (const p of [...r.points].sort((a, b) => a.params.after - b.params.after)) {
     rows.push([p.pareto ? '*' : '', label(p), pct(p.quality), pct(p.occludedQuality), x3(p.params.ratio), x3(p.macs?.ratio), x3(p.fileBytes.ratio), x3(p.latencyRatio), p.command]);
   }
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  const widths = rows[0].map((_, c) => maxOf(rows.map((row) => row[c].length)));
   const lines = rows.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]))).join('  ').trimEnd());
   return [
     `${r.input.path}: ${r.points.length} points, ${name} on ${r.evalSamples} evaluation samples after reconstruction on ${r.calibSamples}`,
@@ -34,10 +35,10 @@ function plotSvg(r: SweepReport): string {
   const H = 360;
   const M = { l: 60, r: 20, t: 16, b: 44 };
   const qs = [r.original.quality, ...r.points.map((p) => p.quality)].filter(Number.isFinite);
-  const lo = Math.max(0, Math.min(...qs) - 0.01);
-  const hi = Math.min(1, Math.max(...qs) + 0.01);
+  const lo = Math.max(0, minOf(qs) - 0.01);
+  const hi = Math.min(1, maxOf(qs) + 0.01);
   const xs = r.points.map((p) => p.params.ratio);
-  const xlo = Math.max(0, Math.min(...xs) - 0.05);
+  const xlo = Math.max(0, minOf(xs) - 0.05);
   const xhi = 1.02;
   const X = (v: number) => M.l + ((v - xlo) / (xhi - xlo)) * (W - M.l - M.r);
   const Y = (v: number) => H - M.b - ((v - lo) / (hi - lo || 1)) * (H - M.t - M.b);
