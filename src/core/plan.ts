@@ -9,6 +9,7 @@ import { LayerAnalysis, energyKeptBy } from './analysis.js';
 import {
   AUTO_CANDIDATES, Mask, ShapeSpec, maskCount, maskName, maskToString, namedMask, parseMask,
 } from './lattice.js';
+import { minOf } from '../util/arrays.js';
 
 export interface PlanEntry {
   /** The weight tensor's name (the layer's id). */
@@ -158,11 +159,11 @@ export function planShapes(
       };
       // Layers whose reshaping would save little of the model at a large loss stay full.
       const protectBelow = options.protectBelow ?? DEFAULT_PROTECT_BELOW;
-      const thinnest = Math.min(...candidates.map(maskCount));
+      const thinnest = minOf(candidates.map(maskCount));
       const protectedIds = new Set(protectBelow > 0 && options.modelSize ? layers.filter((l) => {
         if (override(l)) return false;
         const saving = (size(l) * (9 - thinnest)) / 9 / options.modelSize!;
-        const bestLoss = Math.min(...lossesOf(l).filter((_, i) => maskCount(candidates[i]) < 9));
+        const bestLoss = minOf(lossesOf(l).filter((_, i) => maskCount(candidates[i]) < 9));
         return saving < protectBelow && bestLoss >= PROTECT_LOSS;
       }).map((l) => l.id) : []);
       // Overridden and protected layers spend their own share first; the rest is allocated.

@@ -15,6 +15,7 @@ import { Attributes } from '../attributes.js';
 import type { NodeProto } from '../proto.js';
 import { NoGradient, resolvePads } from './context.js';
 import { Emitter, attr } from './emit.js';
+import { pushAll } from '../../../util/arrays.js';
 
 export interface PieceShapes {
   dims(name: string): number[];
@@ -46,7 +47,7 @@ export function decomposeMasked(nodes: NodeProto[], masks: ReadonlyMap<string, M
       replaced = null;
     }
     const made = e.nodes.splice(start);
-    if (replaced) out.push(...made, ...replaced);
+    if (replaced) pushAll(pushAll(out, made), replaced);
     else out.push(node);
   }
   return out;
