@@ -19,7 +19,7 @@ import { buildTrainingGraph, computedValues, headValue } from '../src/formats/on
 import { onnxTfjsRuntime } from '../src/runtime/onnx-tfjs/backend.js';
 import { OnnxTfjsGraph, fromConvFilter } from '../src/runtime/onnx-tfjs/graph.js';
 import { trainingLoss } from '../src/runtime/onnx-tfjs/trainer.js';
-import { probeShapes } from '../src/runtime/ort/session.js';
+import { probeShapes } from '../src/runtime/ort/training-session.js';
 import { mulberry32 } from '../src/util/random.js';
 import { FIXTURES } from './helpers/tmp.js';
 

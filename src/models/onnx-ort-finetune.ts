@@ -23,7 +23,7 @@ import {
   FinetuneData, FinetuneOptions, FinetuneResult, checkFinetuneOptions, runFinetuneLoop, trainSettings, usage,
 } from '../runtime/finetune-run.js';
 import { createSession } from '../runtime/onnx-runtime.js';
-import { describeDevice, openTrainingSession, probeShapes, runFloat } from '../runtime/ort/session.js';
+import { describeDevice, openTrainingSession, probeShapes, runFloat } from '../runtime/ort/training-session.js';
 import { OrtTrainer } from '../runtime/ort/trainer.js';
 import type { OutputSet } from '../report/metrics.js';
 

@@ -9,7 +9,7 @@ import { KpruneError } from '../errors.js';
 import { LoadedModel } from '../formats/index.js';
 import type { FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
 import type { FinetuneEngineChoice } from '../runtime/finetune-run.js';
-import type { Device } from '../runtime/ort/session.js';
+import type { Device } from '../runtime/ort/training-session.js';
 import { DataContext } from './recover.js';
 import { ProgressListener } from './progress.js';
 

@@ -21,7 +21,7 @@ import { resolveInputShapes, timed, withBatch } from './common.js';
 import { checkGate } from './gate.js';
 import { measureReach, reachFromFigures } from './reach.js';
 import { FinetuneRequest, finetuneSampleCount, finetuneWeights } from './finetune.js';
-import { checkDevice } from '../runtime/ort/session.js';
+import { checkDevice } from '../runtime/ort/training-session.js';
 import type { FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
 import { DEFAULT_LATENCY_CAP_MS } from '../runtime/latency.js';
 import { ProgressListener } from './progress.js';

@@ -14,7 +14,7 @@ import { KpruneError } from '../errors.js';
 import type { QualityFigures } from '../report/metrics.js';
 import type { OptimizerName } from './onnx-tfjs/trainer.js';
 import type { TfjsBackend } from './tfjs-backend.js';
-import type { Device } from './ort/session.js';
+import type { Device } from './ort/training-session.js';
 
 export interface FinetuneData {
   /** Samples the filters train on (with labels for cross-entropy). */

@@ -9,7 +9,7 @@ import type { Trainer } from '../../core/finetune/loop.js';
 import { MaskedOptimizer, OptimizerKind } from '../../core/finetune/optimizer.js';
 import type { Mask } from '../../core/lattice.js';
 import type { Dataset } from '../../data/types.js';
-import { runFloat } from './session.js';
+import { runFloat } from './training-session.js';
 
 export interface OrtTrainerConfig {
   session: ort.InferenceSession;
