@@ -53,42 +53,42 @@ export const MUTATIONS: Mutation[] = [
   },
   // --- quality figures (report/metrics.ts) ---
   {
-    id: 'top5-is-top6', file: 'src/report/metrics.ts',
+    id: 'top5-is-top6', file: 'src/core/metrics.ts',
     original: 'return higher < k;', replacement: 'return higher <= k;',
     tests: ['report-figures'], why: 'top-5 counts the top 6',
   },
   {
-    id: 'top5-with-five-classes', file: 'src/report/metrics.ts',
+    id: 'top5-with-five-classes', file: 'src/core/metrics.ts',
     original: 'if (classes > 5) q.top5 = top5 / samples;', replacement: 'if (classes >= 5) q.top5 = top5 / samples;',
     tests: ['report-figures'], why: 'top-5 reported for five classes (where it says nothing)',
   },
   {
-    id: 'top1-ignores-last-class', file: 'src/report/metrics.ts',
+    id: 'top1-ignores-last-class', file: 'src/core/metrics.ts',
     original: 'if (argmax(out.data, s * classes, classes) === labels[s]) top1++;', replacement: 'if (argmax(out.data, s * classes, classes - 1) === labels[s]) top1++;',
     tests: ['report-figures'], why: 'top-1 off by one class',
   },
   {
-    id: 'argmax-skips-second', file: 'src/report/metrics.ts',
+    id: 'argmax-skips-second', file: 'src/core/metrics.ts',
     original: 'for (let i = 1; i < n; i++) if (a[start + i] > a[start + best]) best = i;', replacement: 'for (let i = 2; i < n; i++) if (a[start + i] > a[start + best]) best = i;',
     tests: ['report-figures'], why: 'argmax off by one',
   },
   {
-    id: 'agreement-inverted', file: 'src/report/metrics.ts',
+    id: 'agreement-inverted', file: 'src/core/metrics.ts',
     original: '=== argmax(original.data, s * classes, classes)) agree++;', replacement: '!== argmax(original.data, s * classes, classes)) agree++;',
     tests: ['report-figures', 'tfjs-recover'], why: 'agreement counts disagreements',
   },
   {
-    id: 'mse-per-sample', file: 'src/report/metrics.ts',
+    id: 'mse-per-sample', file: 'src/core/metrics.ts',
     original: 'q.mse = se / out.data.length;', replacement: 'q.mse = se / samples;',
     tests: ['report-figures', 'tfjs-recover'], why: 'MSE divided by samples, not values',
   },
   {
-    id: 'cosine-no-sqrt', file: 'src/report/metrics.ts',
+    id: 'cosine-no-sqrt', file: 'src/core/metrics.ts',
     original: 'dot / Math.sqrt(na * nb)', replacement: 'dot / (na * nb)',
     tests: ['report-figures'], why: 'cosine without the square root',
   },
   {
-    id: 'psnr-max-not-range', file: 'src/report/metrics.ts',
+    id: 'psnr-max-not-range', file: 'src/core/metrics.ts',
     original: 'const range = hi - lo;', replacement: 'const range = hi;',
     tests: ['report-figures'], why: 'PSNR from the maximum instead of the range',
   },
@@ -130,22 +130,22 @@ export const MUTATIONS: Mutation[] = [
   },
   // --- wasm gradient kernels (runtime/wasm-conv-grads.ts) ---
   {
-    id: 'wasm-left-pad-is-top', file: 'src/runtime/wasm-conv-grads.ts',
+    id: 'wasm-left-pad-is-top', file: 'src/runtime/tfjs/wasm-conv-grads.ts',
     original: 'kw * c.dilationWidth - c.padInfo.left', replacement: 'kw * c.dilationWidth - c.padInfo.top',
     tests: ['wasm-conv-grads'], why: 'the gradient kernels use the top pad for the left pad',
   },
   {
-    id: 'wasm-width-stride-is-height', file: 'src/runtime/wasm-conv-grads.ts',
+    id: 'wasm-width-stride-is-height', file: 'src/runtime/tfjs/wasm-conv-grads.ts',
     original: 'ow * c.strideWidth', replacement: 'ow * c.strideHeight',
     tests: ['wasm-conv-grads'], why: 'the horizontal stride taken from the vertical one',
   },
   {
-    id: 'wasm-width-bound-is-height', file: 'src/runtime/wasm-conv-grads.ts',
+    id: 'wasm-width-bound-is-height', file: 'src/runtime/tfjs/wasm-conv-grads.ts',
     original: 'if (iw < 0 || iw >= c.inWidth) continue;', replacement: 'if (iw < 0 || iw >= c.inHeight) continue;',
     tests: ['wasm-conv-grads'], why: 'columns bounded by the height',
   },
   {
-    id: 'wasm-depthwise-input-multiplier', file: 'src/runtime/wasm-conv-grads.ts',
+    id: 'wasm-depthwise-input-multiplier', file: 'src/runtime/tfjs/wasm-conv-grads.ts',
     original: 'for (let k = ch * m; k < (ch + 1) * m; k++) sum +=', replacement: 'for (let k = ch * m; k < ch * m + 1; k++) sum +=',
     tests: ['wasm-conv-grads'], why: 'depthwise input gradient ignores the channel multiplier',
   },
@@ -177,7 +177,7 @@ export const MUTATIONS: Mutation[] = [
   },
   // --- fine-tuning (core/finetune/, runtime/onnx-tfjs/trainer.ts) ---
   {
-    id: 'mask-not-reapplied', file: 'src/runtime/onnx-tfjs/trainer.ts',
+    id: 'mask-not-reapplied', file: 'src/runtime/tfjs/trainer.ts',
     original: 'v.assign(tf.mul(v, this.maskTensors.get(name)!));', replacement: 'v.assign(tf.mul(v, tf.onesLike(this.maskTensors.get(name)!)));',
     tests: ['trainer-masks'], why: 'the masks are not applied again after an optimiser step',
   },

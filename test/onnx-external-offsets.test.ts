@@ -16,7 +16,7 @@ import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { prune } from '../src/pipeline/prune.js';
-import { loadModel } from '../src/formats/index.js';
+import { loadModel } from '../src/models/index.js';
 import { convNode, randomFloats, valueInfo } from './helpers/onnx-builder.js';
 import { tempDir } from './helpers/tmp.js';
 

@@ -10,9 +10,9 @@ import path from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import { findConv3x3 } from '../src/formats/onnx/convs.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
-import { onnxTfjsRuntime } from '../src/runtime/onnx-tfjs/backend.js';
-import { Conv2dSpec, conv2d } from '../src/runtime/onnx-tfjs/conv.js';
-import { OnnxTfjsGraph } from '../src/runtime/onnx-tfjs/graph.js';
+import { onnxTfjsRuntime } from '../src/runtime/tfjs/training-backend.js';
+import { Conv2dSpec, conv2d } from '../src/runtime/tfjs/conv.js';
+import { OnnxTfjsGraph } from '../src/runtime/tfjs/onnx/graph.js';
 import { mulberry32 } from '../src/util/random.js';
 import { FIXTURES } from './helpers/tmp.js';
 

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Conv3x3Layer, ConvUse, convKind } from '../src/core/conv.js';
+import { Conv3x3Layer, ConvUse, convKind } from '../src/model/conv.js';
 import { LayerStats, RowSampler } from '../src/core/recover/layer-stats.js';
 import { DEFAULT_RIDGE, layerSampler, reconstruct } from '../src/core/recover/reconstruct.js';
 import { ActivationSource, rerunSource } from '../src/core/recover/propagation.js';

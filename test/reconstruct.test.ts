@@ -6,11 +6,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Conv3x3Layer, ConvUse, convKind } from '../src/core/conv.js';
+import { Conv3x3Layer, ConvUse, convKind } from '../src/model/conv.js';
 import { LayerStats, RowSampler, jsGramEngine } from '../src/core/recover/layer-stats.js';
 import { maskPositions, parseMask } from '../src/core/lattice.js';
 import { maskWeights } from '../src/core/reshape.js';
-import { createOrtGramEngine } from '../src/runtime/gram-engine.js';
+import { createOrtGramEngine } from '../src/runtime/ort/gram-engine.js';
 import { conv2d } from './helpers/conv-reference.js';
 import { randomFloats } from './helpers/onnx-builder.js';
 

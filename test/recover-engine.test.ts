@@ -12,10 +12,10 @@ import { loadModel, recover, reshape } from '../src/index.js';
 import { planSegments } from '../src/core/recover/propagation.js';
 import { LayerStats, RowSampler, jsGramEngine } from '../src/core/recover/layer-stats.js';
 import { SpillStore } from '../src/io/spill-store.js';
-import { createOrtGramEngine } from '../src/runtime/gram-engine.js';
+import { createOrtGramEngine } from '../src/runtime/ort/gram-engine.js';
 import { FIXTURES, tempDir } from './helpers/tmp.js';
 import { randomFloats } from './helpers/onnx-builder.js';
-import { Conv3x3Layer } from '../src/core/conv.js';
+import { Conv3x3Layer } from '../src/model/conv.js';
 
 const SUBSET = path.join(FIXTURES, 'data', 'fashion-mnist', 't10k-images-idx3-ubyte.gz');
 const data = { data: SUBSET, calib: 64, eval: 10, seed: 5 };

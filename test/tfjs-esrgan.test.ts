@@ -12,8 +12,8 @@ import { PNG } from 'pngjs';
 import type * as TF from '@tensorflow/tfjs';
 import { prune } from '../src/pipeline/prune.js';
 import { analyze } from '../src/pipeline/analyze.js';
-import { fileHandler } from '../src/runtime/tfjs-io.js';
-import { tfjsRuntime } from '../src/runtime/tfjs-backend.js';
+import { fileHandler } from '../src/models/tfjs/io.js';
+import { tfjsRuntime } from '../src/runtime/tfjs/backend.js';
 import { tempDir } from './helpers/tmp.js';
 
 // The package exports only its JavaScript entry points; its models and assets are found on disk.

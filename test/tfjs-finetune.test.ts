@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { prune } from '../src/pipeline/prune.js';
-import { loadModel } from '../src/formats/index.js';
+import { loadModel } from '../src/models/index.js';
 import { npyBytes } from './helpers/data-files.js';
 import { randomFloats } from './helpers/onnx-builder.js';
 import { functionalModel, saveLayersModel, seedWeights, tfjs } from './helpers/tfjs-models.js';
 import { tempDir } from './helpers/tmp.js';
-import { checkAgreement } from '../src/runtime/finetune-run.js';
+import { checkAgreement } from '../src/core/finetune/run.js';
 import { finetuneSampleCount } from '../src/pipeline/finetune.js';
 import { assertSameFigures, judge } from './helpers/tfjs-figures.js';
 

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { prune } from '../src/pipeline/prune.js';
-import { loadModel } from '../src/formats/index.js';
+import { loadModel } from '../src/models/index.js';
 import { npyBytes } from './helpers/data-files.js';
 import { randomFloats } from './helpers/onnx-builder.js';
 import { functionalModel, graphModelFiles, saveLayersModel, seedWeights, tfjs } from './helpers/tfjs-models.js';

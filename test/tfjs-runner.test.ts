@@ -7,18 +7,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { loadModel } from '../src/formats/index.js';
+import { loadModel } from '../src/models/index.js';
 import { geometry } from '../src/core/recover/geometry.js';
 import { maskWeights } from '../src/core/reshape.js';
 import { parseMask } from '../src/core/lattice.js';
-import { kernelCount } from '../src/core/conv.js';
+import { kernelCount } from '../src/model/conv.js';
 import { conv2d } from './helpers/conv-reference.js';
 import { randomFloats } from './helpers/onnx-builder.js';
 import { functionalModel, graphModelFiles, saveLayersModel, seedWeights, sequentialModel, tfjs } from './helpers/tfjs-models.js';
 import { tempDir } from './helpers/tmp.js';
 import type * as TF from '@tensorflow/tfjs';
-import { fileHandler } from '../src/runtime/tfjs-io.js';
-import { executeGraph } from '../src/runtime/tfjs-runner.js';
+import { fileHandler } from '../src/models/tfjs/io.js';
+import { executeGraph } from '../src/models/tfjs/runner.js';
 
 const dir = tempDir('kprune-tfjs-runner-');
 

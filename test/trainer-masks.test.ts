@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as TF from '@tensorflow/tfjs';
-import { TfjsTrainer } from '../src/runtime/onnx-tfjs/trainer.js';
+import { TfjsTrainer } from '../src/runtime/tfjs/trainer.js';
 import type { Dataset } from '../src/data/types.js';
 import { randomFloats } from './helpers/onnx-builder.js';
 import { tfjs } from './helpers/tfjs-models.js';

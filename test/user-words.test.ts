@@ -10,7 +10,7 @@ import { resolveInputShapes } from '../src/pipeline/common.js';
 import { renderCompare, renderPrune } from '../src/report/text.js';
 import { renderHtml } from '../src/report/html.js';
 import { baseName } from '../src/report/html-escape.js';
-import type { LoadedModel } from '../src/formats/index.js';
+import type { LoadedModel } from '../src/models/index.js';
 import { FIXTURES, tempDir } from './helpers/tmp.js';
 
 const dir = tempDir();

@@ -6,8 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type * as TF from '@tensorflow/tfjs';
-import { tfjsRuntime } from '../src/runtime/tfjs-backend.js';
-import { registerWasmConvGradients } from '../src/runtime/wasm-conv-grads.js';
+import { tfjsRuntime } from '../src/runtime/tfjs/backend.js';
+import { registerWasmConvGradients } from '../src/runtime/tfjs/wasm-conv-grads.js';
 import { randomFloats } from './helpers/onnx-builder.js';
 
 type Stride = number | [number, number];

@@ -2,7 +2,7 @@
  * Where a layer's weight magnitude sits on the 3x3 lattice, and how much of it each shape keeps.
  */
 import { KpruneError } from '../errors.js';
-import { Conv3x3Layer, kernelCount, layerParams } from './conv.js';
+import { Conv3x3Layer, kernelCount, layerParams } from '../model/conv.js';
 import { Mask, NAMED_SHAPE_NAMES, NamedShape, maskCount, maskHas, namedMask } from './lattice.js';
 import { maxOf } from '../util/arrays.js';
 

@@ -4,7 +4,7 @@
  */
 import { KpruneError } from '../errors.js';
 import { allocateBudget, BudgetOption } from './budget.js';
-import { Conv3x3Layer, layerParams } from './conv.js';
+import { Conv3x3Layer, layerParams } from '../model/conv.js';
 import { LayerAnalysis, energyKeptBy } from './analysis.js';
 import {
   AUTO_CANDIDATES, Mask, ShapeSpec, maskCount, maskName, maskToString, namedMask, parseMask,

@@ -4,7 +4,7 @@
  * touches nothing else, so these shares bound any saving; `cross` (5 of 9 positions) saves 4/9 of
  * them. A model whose 3x3 layers are mostly depthwise (MobileNets) has little to give.
  */
-import { Conv3x3Layer, ConvKind, layerParams } from './conv.js';
+import { Conv3x3Layer, ConvKind, layerParams } from '../model/conv.js';
 
 export interface Breakdown {
   /** The whole model. */

@@ -3,7 +3,7 @@
  * the input layers are not modified, so the original stays available for comparison and recovery.
  */
 import { KpruneError } from '../errors.js';
-import { Conv3x3Layer, kernelCount, layerParams } from './conv.js';
+import { Conv3x3Layer, kernelCount, layerParams } from '../model/conv.js';
 import { Mask, maskHas } from './lattice.js';
 import { PrunePlan, planMask } from './plan.js';
 import { DerivedMap } from '../util/derived-map.js';

@@ -4,13 +4,13 @@
  * before, with the operators that lacked a rule named in the result (and so in the report).
  * `engine` insists on one; `device` other than cpu needs onnxruntime.
  */
-import type { Conv3x3Layer } from '../core/conv.js';
+import type { Conv3x3Layer } from '../model/conv.js';
 import type { Mask } from '../core/lattice.js';
 import { KpruneError } from '../errors.js';
 import type { OnnxModel } from '../formats/onnx/read.js';
 import type { MissingGradient } from '../formats/onnx/training/index.js';
-import type { FinetuneData, FinetuneOptions, FinetuneResult } from '../runtime/finetune-run.js';
-import { finetune as finetuneInTfjs } from '../runtime/onnx-tfjs/finetune.js';
+import type { FinetuneData, FinetuneOptions, FinetuneResult } from '../core/finetune/run.js';
+import { finetune as finetuneInTfjs } from './onnx/finetune-in-tfjs.js';
 import { finetuneInOrt } from './onnx-ort-finetune.js';
 
 export function describeMissing(m: MissingGradient): string {

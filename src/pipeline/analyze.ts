@@ -4,7 +4,7 @@ import { KpruneError, inFile } from '../errors.js';
 import { AnalyzeReport, REPORT_SCHEMA_VERSION } from '../report/report.js';
 import { VERSION } from '../version.js';
 import { loadPrunable } from './load.js';
-import { LoadedModel } from '../formats/index.js';
+import { LoadedModel } from '../models/index.js';
 import { OutputTransaction } from '../io/transaction.js';
 import { declareReads, reportBytes, transact } from './outputs.js';
 import { renderAnalyzeHtml } from '../report/html-analyze.js';

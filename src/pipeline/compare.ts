@@ -4,8 +4,8 @@
  * elsewhere with kprune's masks against the masked one).
  */
 import { KpruneError } from '../errors.js';
-import { LoadedModel, loadModel } from '../formats/index.js';
-import { LatencyComparison } from '../runtime/latency.js';
+import { LoadedModel, loadModel } from '../models/index.js';
+import { LatencyComparison } from '../runtime/ort/latency.js';
 import { MacFigures, measureFiles, measureMacs, measureParams } from '../report/measure.js';
 import { ModelFigures, REPORT_SCHEMA_VERSION } from '../report/report.js';
 import { QualityPair, DataOptions, openData, evaluateRunners, DataContext, EvaluationInfo } from './recover.js';

@@ -6,9 +6,9 @@
 import { Mask } from '../core/lattice.js';
 import { Dataset } from '../data/types.js';
 import { KpruneError } from '../errors.js';
-import { LoadedModel } from '../formats/index.js';
-import type { FinetuneResult } from '../runtime/onnx-tfjs/finetune.js';
-import type { FinetuneEngineChoice } from '../runtime/finetune-run.js';
+import { LoadedModel } from '../models/index.js';
+import type { FinetuneResult } from '../models/onnx/finetune-in-tfjs.js';
+import type { FinetuneEngineChoice } from '../core/finetune/run.js';
 import type { Device } from '../runtime/ort/training-session.js';
 import { DataContext } from './recover.js';
 import { ProgressListener } from './progress.js';

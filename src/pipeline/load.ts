@@ -1,6 +1,6 @@
 /** Loading a model for pruning: it must have at least one prunable 3x3 convolution. */
 import { KpruneError } from '../errors.js';
-import { LoadOptions, LoadedModel, loadModel } from '../formats/index.js';
+import { LoadOptions, LoadedModel, loadModel } from '../models/index.js';
 
 export async function loadPrunable(file: string, options: LoadOptions = {}): Promise<LoadedModel> {
   const model = await loadModel(file, options);

@@ -5,7 +5,7 @@
  */
 import { promises as fs } from 'node:fs';
 import { isKpruneError } from '../errors.js';
-import { LoadedModel } from '../formats/index.js';
+import { LoadedModel } from '../models/index.js';
 import { OutputTransaction, readModelFiles } from '../io/transaction.js';
 import { BUILTIN_DATASETS } from '../data/index.js';
 import { BUNDLED_DIR, SYSTEM_DIR } from '../data/fashion-mnist.js';

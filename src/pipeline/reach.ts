@@ -1,7 +1,7 @@
 /** The share of a model in its 3x3 layers (src/core/reach.ts), from measured parameters and MACs. */
 import { Reach, reachOf } from '../core/reach.js';
 import { KpruneError } from '../errors.js';
-import { LoadedModel } from '../formats/index.js';
+import { LoadedModel } from '../models/index.js';
 import { MacFigures, ParamFigures, measureMacs, measureParams } from '../report/measure.js';
 import { resolveInputShapes } from './common.js';
 

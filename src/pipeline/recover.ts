@@ -3,7 +3,7 @@
  * choose shapes from reconstruction error (`auto`), reconstruct, and measure quality.
  */
 import { FULL_MASK, Mask } from '../core/lattice.js';
-import { Conv3x3Layer } from '../core/conv.js';
+import { Conv3x3Layer } from '../model/conv.js';
 import { LinearLayer, inGraphOrder } from '../core/recover/linear.js';
 import { LayerRecovery, Objective, candidateLosses, layerSampler, reconstruct, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from '../core/recover/reconstruct.js';
 import { LayerwiseSource, PropagationInfo, rerunSource } from '../core/recover/propagation.js';
@@ -11,13 +11,13 @@ import { loadData } from '../data/index.js';
 import { DEFAULT_OCCLUSION_AREA, occlude } from '../data/occlusion.js';
 import { DataSplit, Dataset, PresetName, Preprocess } from '../data/types.js';
 import { KpruneError } from '../errors.js';
-import { LoadedModel } from '../formats/index.js';
-import { RunnerCache, collectOutputs, datasetActivationSource } from '../runtime/evaluate.js';
-import { ModelRunner } from '../runtime/model-runner.js';
-import { OutputSet, QualityFigures, isClassifierOutput, quality } from '../report/metrics.js';
+import { LoadedModel } from '../models/index.js';
+import { RunnerCache, collectOutputs, datasetActivationSource } from './evaluate.js';
+import { ModelRunner } from '../model/runner.js';
+import { OutputSet, QualityFigures, isClassifierOutput, quality } from '../core/metrics.js';
 import { ProgressListener } from './progress.js';
 import { GramEngine } from '../core/recover/layer-stats.js';
-import { createOrtGramEngine } from '../runtime/gram-engine.js';
+import { createOrtGramEngine } from '../runtime/ort/gram-engine.js';
 import { pushAll } from '../util/arrays.js';
 import { checkLimit } from '../util/limits.js';
 

@@ -6,10 +6,10 @@
  */
 import { KpruneError } from '../errors.js';
 import { parseMask } from '../core/lattice.js';
-import { LayoutOutcome } from '../core/layout/layout.js';
+import { LayoutOutcome } from '../model/layout.js';
 import { PrunePlan } from '../core/plan.js';
 import { respectsMask } from '../core/reshape.js';
-import { loadModel } from '../formats/index.js';
+import { loadModel } from '../models/index.js';
 
 export async function verifyByReading(outFile: string, plan: PrunePlan, layouts: LayoutOutcome[]): Promise<string> {
   const written = await loadModel(outFile);

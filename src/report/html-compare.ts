@@ -4,7 +4,7 @@
  * accuracy cards with B's drop in points against A, and the gate when one was given.
  */
 import type { CompareReport } from '../pipeline/compare.js';
-import type { QualityFigures } from './metrics.js';
+import type { QualityFigures } from '../core/metrics.js';
 import { baseName, esc } from './html-escape.js';
 import { Card, Sides, cardHtml, dl, gateHtml, htmlPage, latencyCard, macsCard, paramsCard, qualityTableHtml, sizeCards } from './html.js';
 import { RunInfo, runInfoHtml } from './run-info.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
-import type { Tf } from '../../src/runtime/tfjs-backend.js';
+import type { Tf } from '../../src/runtime/tfjs/backend.js';
 
 interface ModelJson {
   format: string;
@@ -165,7 +165,7 @@ export interface Judged {
  */
 export async function judge(tf: Tf, o: { original: string; written: string; others?: string[]; plan: { layer: string; mask: string }[]; data: string; calib: number; eval: number; seed?: number }): Promise<Judged> {
   const { loadData } = await import('../../src/data/index.js');
-  const { loadModel } = await import('../../src/formats/index.js');
+  const { loadModel } = await import('../../src/models/index.js');
   const inputDims = (await loadModel(o.original)).inputs[0].dims;
   const split = await loadData(o.data, { inputDims, calib: o.calib, eval: o.eval, seed: o.seed ?? 0 });
   const { x, sampleDims } = split.eval;

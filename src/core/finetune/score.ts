@@ -3,7 +3,7 @@
  * original without; for outputs that are not class scores, minus the distance to the original's)
  * and the matching loss, from plain output arrays.
  */
-import { OutputSet, QualityFigures, isClassifierOutput, quality } from '../../report/metrics.js';
+import { OutputSet, QualityFigures, isClassifierOutput, quality } from '../metrics.js';
 import type { Evaluation } from './loop.js';
 
 /**

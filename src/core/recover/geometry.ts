@@ -1,5 +1,5 @@
 /** Where a 3x3 convolution reads its input, per the ONNX Conv spec (pads, auto_pad, strides, dilations). */
-import { ConvUse } from '../conv.js';
+import { ConvUse } from '../../model/conv.js';
 
 export interface ConvGeometry {
   padTop: number;

@@ -6,7 +6,7 @@
  * rows handed to a GramEngine.
  */
 import { KpruneError } from '../../errors.js';
-import { Conv3x3Layer, ConvUse } from '../conv.js';
+import { Conv3x3Layer, ConvUse } from '../../model/conv.js';
 import { choleskySolve, cholesky } from './cholesky.js';
 import { geometry } from './geometry.js';
 import { mulberry32 } from '../../util/random.js';

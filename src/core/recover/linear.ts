@@ -6,7 +6,7 @@
  * p + 1 and the other eight taps zero; a dense layer is a 1x1 convolution on a 1x1 image), so one
  * solver serves both; the weights are converted at the edges.
  */
-import { Conv3x3Layer } from '../conv.js';
+import { Conv3x3Layer } from '../../model/conv.js';
 
 export type LinearKind = 'conv1x1' | 'gemm' | 'matmul';
 

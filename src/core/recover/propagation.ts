@@ -12,8 +12,8 @@
  *   A full recovery costs two forward passes plus the solves. Needs a runtime that can run a
  *   segment of the graph from named values (`SegmentExecutor`).
  */
-import { Conv3x3Layer, ConvUse } from '../conv.js';
-import type { ModelRunner } from '../../runtime/model-runner.js';
+import { Conv3x3Layer, ConvUse } from '../../model/conv.js';
+import type { ModelRunner } from '../../model/runner.js';
 import { Activation, RowSampler, SampledRows, sampleRows } from './layer-stats.js';
 
 /** One batch of one layer: per use, its input (reshaped model) and its target rows (original). */

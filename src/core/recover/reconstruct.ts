@@ -4,7 +4,7 @@
  * reconstructed) model, reproduces the original model's output of that layer. Errors of earlier
  * layers are thus compensated by later ones. Also: the data-aware losses for `--shape auto`.
  */
-import { Conv3x3Layer } from '../conv.js';
+import { Conv3x3Layer } from '../../model/conv.js';
 import { AUTO_CANDIDATES, Mask, maskPositions, namedMask } from '../lattice.js';
 import { GramEngine, LayerStats, RowSampler } from './layer-stats.js';
 import { ActivationSource, LayerwiseSource, PropagationInfo } from './propagation.js';

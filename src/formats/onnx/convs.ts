@@ -2,7 +2,7 @@
  * Finding the prunable 3x3 convolutions of an ONNX graph and handing them to the core as
  * format-neutral layers.
  */
-import { Conv3x3Layer, ConvUse, convKind } from '../../core/conv.js';
+import { Conv3x3Layer, ConvUse, convKind } from '../../model/conv.js';
 import { KpruneError, inFile } from '../../errors.js';
 import { Attributes } from './attributes.js';
 import { dataTypeName } from './proto.js';

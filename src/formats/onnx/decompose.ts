@@ -5,7 +5,7 @@
  *   weights are exactly the kept positions and stock runtimes do fewer multiplications;
  * - sparse: the weight becomes a `Constant` node with a `sparse_value` (COO values + int64 indices).
  */
-import { Conv3x3Layer, ConvUse } from '../../core/conv.js';
+import { Conv3x3Layer, ConvUse } from '../../model/conv.js';
 import { Piece, minimalCover } from '../../core/layout/cover.js';
 import { Mask } from '../../core/lattice.js';
 import { Attributes } from './attributes.js';

@@ -3,8 +3,8 @@
  * whose multiply-accumulates we count; plus a probe copy of the model that exposes those nodes'
  * outputs, so one onnxruntime run can tell their sizes.
  */
-import { countNonzero } from '../../core/conv.js';
-import { InputSpec, ElementType } from '../../runtime/onnx-runtime.js';
+import { countNonzero } from '../../model/conv.js';
+import { InputSpec, ElementType } from '../../runtime/ort/session.js';
 import { Attributes } from './attributes.js';
 import { ValueInfoProto, toNumber } from './proto.js';
 import { OnnxModel, tensorFloats } from './read.js';

@@ -1,8 +1,8 @@
 /** Turning per-layer layout requests into ONNX graph edits (see decompose.ts and write.ts). */
-import { Conv3x3Layer } from '../../core/conv.js';
-import { Layout, LayoutOutcome } from '../../core/layout/layout.js';
+import { Conv3x3Layer } from '../../model/conv.js';
+import { Layout, LayoutOutcome } from '../../model/layout.js';
 import { maskCount } from '../../core/lattice.js';
-import type { LayoutRequest } from '../model.js';
+import type { LayoutRequest } from '../../model/loaded-model.js';
 import { decomposeConv, sparseConstant } from './decompose.js';
 import { respectsMask } from '../../core/reshape.js';
 import { OnnxModel } from './read.js';

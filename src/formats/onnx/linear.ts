@@ -5,7 +5,7 @@
  * on a 2-D input, each with a constant float weight that nothing else reads, and each reached from
  * the output of a reshaped layer.
  */
-import { Conv3x3Layer, ConvUse, convKind } from '../../core/conv.js';
+import { Conv3x3Layer, ConvUse, convKind } from '../../model/conv.js';
 import { LinearLayer } from '../../core/recover/linear.js';
 import { Attributes } from './attributes.js';
 import { NodeProto } from './proto.js';

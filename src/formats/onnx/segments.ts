@@ -4,7 +4,7 @@
  * of nodes, fed with named values and returning named values. Constant nodes are not computing
  * nodes: each segment model gets a copy of the ones it reads, so their values never need caching.
  */
-import type { Conv3x3Layer } from '../../core/conv.js';
+import type { Conv3x3Layer } from '../../model/conv.js';
 import type { DataflowGraph, Segment } from '../../core/recover/propagation.js';
 import { GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto, onnx } from './proto.js';
 import { OnnxModel, externalBytes } from './read.js';

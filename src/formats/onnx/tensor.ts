@@ -3,7 +3,7 @@
  * file) and conversions between their stored element type and float32.
  */
 import { KpruneError } from '../../errors.js';
-import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from './half.js';
+import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../../util/half.js';
 import { DataType, TensorProto, dataTypeName, toNumber } from './proto.js';
 
 export type TensorStorage = 'raw_data' | 'float_data' | 'double_data' | 'int32_data' | 'external';

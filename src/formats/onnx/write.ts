@@ -13,7 +13,7 @@ import { TensorRef, elementCount, floatsToBytes } from './tensor.js';
 import {
   Chunks, WIRE_LEN, WireField, coalesce, fieldString, lengthDelimited, packedVarints, scanFields, slice, stringField,
 } from './wire.js';
-import { floatToBfloat16, floatToHalf } from './half.js';
+import { floatToBfloat16, floatToHalf } from '../../util/half.js';
 import { pushAll } from '../../util/arrays.js';
 
 // Field numbers from onnx.proto.

@@ -12,11 +12,11 @@
  * StridedSlice bounds and Pad sizes are int32 Consts in the manifest too, as tfjs-converter stores
  * every constant.
  */
-import { ConvUse, layerParams } from '../../core/conv.js';
+import { ConvUse, layerParams } from '../../model/conv.js';
 import { Piece } from '../../core/layout/cover.js';
-import { Layout, LayoutOutcome } from '../../core/layout/layout.js';
+import { Layout, LayoutOutcome } from '../../model/layout.js';
 import { Mask, maskCount } from '../../core/lattice.js';
-import type { LayoutRequest } from '../model.js';
+import type { LayoutRequest } from '../../model/loaded-model.js';
 import { GraphNodeJson, GraphScan, NodeAttrs, nodeOf } from './graph.js';
 import { Pads4, describePieces, pieceDilations, piecePads, sameMatches, tfPads, tfjsCover, layoutPrecheck } from './pieces.js';
 import { TfjsModel } from './read.js';

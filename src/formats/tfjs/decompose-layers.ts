@@ -18,11 +18,11 @@
  * called on the previous one). A Sequential without an input shape has no such form: its layers
  * stay masked, with a note.
  */
-import { Conv3x3Layer, layerParams } from '../../core/conv.js';
+import { Conv3x3Layer, layerParams } from '../../model/conv.js';
 import { Piece } from '../../core/layout/cover.js';
-import { Layout, LayoutOutcome } from '../../core/layout/layout.js';
+import { Layout, LayoutOutcome } from '../../model/layout.js';
 import { Mask, maskCount } from '../../core/lattice.js';
-import type { LayoutRequest } from '../model.js';
+import type { LayoutRequest } from '../../model/loaded-model.js';
 import { findWeight, isBuiltContainer } from './layers.js';
 import { Pads4, describePieces, pieceDilations, piecePads, sameMatches, samePads, tfPads, tfjsCover, layoutPrecheck } from './pieces.js';
 import { TfjsModel } from './read.js';

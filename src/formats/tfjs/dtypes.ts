@@ -2,7 +2,7 @@
  * TF.js weight storage: the dtypes a weights manifest names, and the quantized encodings
  * (tfjs-core io_utils decodeWeight; tfjs-converter quantization.py), as one table each.
  */
-import { floatToHalf, halfToFloat } from '../onnx/half.js';
+import { floatToHalf, halfToFloat } from '../../util/half.js';
 
 /** The dtypes of TF.js tensors in a manifest; string tensors are length-prefixed (read.ts). */
 export type WeightDtype = 'float32' | 'int32' | 'bool' | 'complex64' | 'string';

@@ -7,10 +7,10 @@
  * fused in (_FusedConv2D with [BiasAdd, Relu]) has no pre-activation output; the runner adds a copy
  * of it without the activation, `<node>/kprune_linear`, which is what reconstruction fits.
  */
-import { Conv3x3Layer, ConvUse, convKind } from '../../core/conv.js';
+import { Conv3x3Layer, ConvUse, convKind } from '../../model/conv.js';
 import { KpruneError } from '../../errors.js';
-import type { InputSpec, ElementType } from '../../runtime/onnx-runtime.js';
-import type { ActivationLayout } from '../../runtime/tfjs-layers-exec.js';
+import type { InputSpec, ElementType } from '../../runtime/ort/session.js';
+import type { ActivationLayout } from '../../models/tfjs/layers-exec.js';
 import type { ComputeNode } from '../onnx/inventory.js';
 import type { SkippedConv } from '../onnx/convs.js';
 import { depthwiseToOihw, hwioToOihw } from './kernels.js';
@@ -301,7 +301,7 @@ export function scanGraph(model: TfjsModel): GraphScan {
       inChannelsPerGroup: inPerGroup,
       group,
       kind: convKind(group, outChannels, inPerGroup),
-      // Read from the shards at each access and kept nowhere (src/core/conv.ts).
+      // Read from the shards at each access and kept nowhere (src/model/conv.ts).
       get weights() {
         const hwio = weightFloats(model, w)!;
         return row.kind === 'conv2d' ? hwioToOihw(hwio, cin, cout) : depthwiseToOihw(hwio, cin, cout);

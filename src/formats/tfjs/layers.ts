@@ -10,10 +10,10 @@
  * call. A convolution's pre-activation value is `<its output>/linear`, a separable convolution's
  * depthwise output `<its output>/depthwise`.
  */
-import { Conv3x3Layer, ConvUse, convKind } from '../../core/conv.js';
+import { Conv3x3Layer, ConvUse, convKind } from '../../model/conv.js';
 import { KpruneError } from '../../errors.js';
-import type { InputSpec, ElementType } from '../../runtime/onnx-runtime.js';
-import type { ActivationLayout, KerasConvSpec, KerasExecOp, KerasPlan } from '../../runtime/tfjs-layers-exec.js';
+import type { InputSpec, ElementType } from '../../runtime/ort/session.js';
+import type { ActivationLayout, KerasConvSpec, KerasExecOp, KerasPlan } from '../../models/tfjs/layers-exec.js';
 import type { ComputeNode } from '../onnx/inventory.js';
 import type { SkippedConv } from '../onnx/convs.js';
 import { depthwiseToOihw, hwioToOihw } from './kernels.js';
@@ -409,7 +409,7 @@ export function scanKeras(model: TfjsModel): KerasScan {
       inChannelsPerGroup: inPerGroup,
       group,
       kind: convKind(group, outChannels, inPerGroup),
-      // Read from the shards at each access and kept nowhere (src/core/conv.ts).
+      // Read from the shards at each access and kept nowhere (src/model/conv.ts).
       get weights() {
         const hwio = weightFloats(model, kernel)!;
         return type === 'conv2d' ? hwioToOihw(hwio, cin, cout) : depthwiseToOihw(hwio, cin, cout);

@@ -8,7 +8,7 @@
 import { CoverGeometry, Piece, minimalCover } from '../../core/layout/cover.js';
 import { Mask } from '../../core/lattice.js';
 import { respectsMask } from '../../core/reshape.js';
-import type { LayoutRequest } from '../model.js';
+import type { LayoutRequest } from '../../model/loaded-model.js';
 
 export type Pads4 = [number, number, number, number];
 

@@ -5,7 +5,7 @@
 import * as ort from 'onnxruntime-node';
 import type { CachedValue } from '../../core/recover/propagation.js';
 import { KpruneError } from '../../errors.js';
-import { createSession } from '../onnx-runtime.js';
+import { createSession } from './session.js';
 
 export interface SegmentSession {
   run(feeds: Map<string, CachedValue>, fetch: string[]): Promise<Map<string, CachedValue>>;

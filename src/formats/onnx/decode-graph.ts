@@ -4,9 +4,9 @@
  * This is the executor's only contact with protobuf.
  */
 import { KpruneError } from '../../errors.js';
-import { AttributeProto, DataType, NodeProto, TensorProto, dataTypeName, toNumber } from '../../formats/onnx/proto.js';
-import { OnnxModel, externalBytes, tensorFloats } from '../../formats/onnx/read.js';
-import { TensorRef, describeTensor, elementCount } from '../../formats/onnx/tensor.js';
+import { AttributeProto, DataType, NodeProto, TensorProto, dataTypeName, toNumber } from './proto.js';
+import { OnnxModel, externalBytes, tensorFloats } from './read.js';
+import { TensorRef, describeTensor, elementCount } from './tensor.js';
 
 /** A decoded attribute value. Tensor attributes (Constant's `value`) become host tensors. */
 export type AttrValue =

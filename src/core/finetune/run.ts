@@ -3,18 +3,18 @@
  * model itself, runtime/tfjs-finetune.ts): the options and their checks, the loop run with its
  * defaults, and the result.
  */
-import type { Conv3x3Layer } from '../core/conv.js';
-import { layerParams } from '../core/conv.js';
-import { Evaluation, EvaluationProgress, Selection, StepProgress, Trainer, runLoop } from '../core/finetune/loop.js';
-import { Schedule } from '../core/finetune/schedule.js';
-import { Objective } from '../core/finetune/score.js';
-import { Mask, maskHas } from '../core/lattice.js';
-import type { Dataset } from '../data/types.js';
-import { KpruneError } from '../errors.js';
-import type { QualityFigures } from '../report/metrics.js';
-import type { OptimizerName } from './onnx-tfjs/trainer.js';
-import type { TfjsBackend } from './tfjs-backend.js';
-import type { Device } from './ort/training-session.js';
+import type { Conv3x3Layer } from '../../model/conv.js';
+import { layerParams } from '../../model/conv.js';
+import { Evaluation, EvaluationProgress, Selection, StepProgress, Trainer, runLoop } from './loop.js';
+import { Schedule } from './schedule.js';
+import { Objective } from './score.js';
+import { Mask, maskHas } from '../lattice.js';
+import type { Dataset } from '../../data/types.js';
+import { KpruneError } from '../../errors.js';
+import type { QualityFigures } from '../metrics.js';
+import type { OptimizerName } from '../../runtime/tfjs/trainer.js';
+import type { TfjsBackend } from '../../runtime/tfjs/backend.js';
+import type { Device } from '../../runtime/ort/training-session.js';
 
 export interface FinetuneData {
   /** Samples the filters train on (with labels for cross-entropy). */

@@ -4,17 +4,17 @@
  * the chosen batch, and keep the faster (decomposed on a near tie: it stores fewer weights). Whether a rewrite pays depends on channels, size and batch
  * (field notes: 0.47x to 1.41x of dense for the same shape), so it is measured, never assumed.
  */
-import { Conv3x3Layer } from '../../core/conv.js';
-import { Layout } from '../../core/layout/layout.js';
+import { Conv3x3Layer } from '../../model/conv.js';
+import { Layout } from '../../model/layout.js';
 import { Mask } from '../../core/lattice.js';
-import { createSession, outputShapes } from '../../runtime/onnx-runtime.js';
-import { latencyFeeds, stats, timeSessions } from '../../runtime/latency.js';
-import { decomposeConv } from './decompose.js';
-import { onnxInputs } from './inventory.js';
+import { createSession, outputShapes } from '../../runtime/ort/session.js';
+import { latencyFeeds, stats, timeSessions } from '../../runtime/ort/latency.js';
+import { decomposeConv } from '../../formats/onnx/decompose.js';
+import { onnxInputs } from '../../formats/onnx/inventory.js';
 import { openProbeSession } from './probe.js';
-import { NodeProto, TensorProto, onnx } from './proto.js';
-import { OnnxModel } from './read.js';
-import { floatsToBytes } from './tensor.js';
+import { NodeProto, TensorProto, onnx } from '../../formats/onnx/proto.js';
+import { OnnxModel } from '../../formats/onnx/read.js';
+import { floatsToBytes } from '../../formats/onnx/tensor.js';
 
 export interface LayoutTiming {
   layer: string;

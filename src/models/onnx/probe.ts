@@ -16,10 +16,10 @@ import path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { KpruneError } from '../../errors.js';
 import { createExclusive, writeAll, writeChunks } from '../../io/cleanup.js';
-import { SessionOptions, createSession } from '../../runtime/onnx-runtime.js';
-import { GraphProto, ModelProto, TensorProto, onnx } from './proto.js';
-import { OnnxModel, externalBytes } from './read.js';
-import { floatsToBytes } from './tensor.js';
+import { SessionOptions, createSession } from '../../runtime/ort/session.js';
+import { GraphProto, ModelProto, TensorProto, onnx } from '../../formats/onnx/proto.js';
+import { OnnxModel, externalBytes } from '../../formats/onnx/read.js';
+import { floatsToBytes } from '../../formats/onnx/tensor.js';
 
 function setData(t: TensorProto, values: Float32Array): void {
   t.rawData = floatsToBytes(values, t.dataType ?? 1);

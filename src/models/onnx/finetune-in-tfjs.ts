@@ -8,23 +8,23 @@
  * Only the 3x3 filters change: the result is new weights by layer id, for LoadedModel.write.
  */
 import * as ort from 'onnxruntime-node';
-import type { Conv3x3Layer } from '../../core/conv.js';
+import type { Conv3x3Layer } from '../../model/conv.js';
 import { chooseObjective, scoreOutputs } from '../../core/finetune/score.js';
 import { Mask } from '../../core/lattice.js';
 import type { Dataset } from '../../data/types.js';
 import { KpruneError } from '../../errors.js';
-import { openProbeSession } from '../../formats/onnx/probe.js';
+import { openProbeSession } from './probe.js';
 import type { OnnxModel } from '../../formats/onnx/read.js';
-import type { OutputSet } from '../../report/metrics.js';
+import type { OutputSet } from '../../core/metrics.js';
 import {
   DEFAULT_BATCH, EVAL_BATCH,
   FinetuneData, FinetuneOptions, FinetuneResult, checkAgreement, checkFinetuneOptions, runFinetuneLoop, trainSettings, usage,
-} from '../finetune-run.js';
-import { defaultGradients, onnxTfjsRuntime } from './backend.js';
-import { OnnxTfjsGraph } from './graph.js';
-import { TfjsTrainer } from './trainer.js';
+} from '../../core/finetune/run.js';
+import { defaultGradients, onnxTfjsRuntime } from '../../runtime/tfjs/training-backend.js';
+import { OnnxTfjsGraph } from '../../runtime/tfjs/onnx/graph.js';
+import { TfjsTrainer } from '../../runtime/tfjs/trainer.js';
 
-export type { FinetuneData, FinetuneOptions, FinetuneResult, HeldOutFigures } from '../finetune-run.js';
+export type { FinetuneData, FinetuneOptions, FinetuneResult, HeldOutFigures } from '../../core/finetune/run.js';
 
 /** The value the loss reads: the model's first output, or the input of a final (log-)softmax. */
 function headValue(graph: OnnxTfjsGraph): string {
@@ -160,7 +160,7 @@ async function checkStartAgreement(
   heldOut: Dataset,
   input: string,
   head: string,
-  tf: import('../tfjs-backend.js').Tf,
+  tf: import('../../runtime/tfjs/backend.js').Tf,
   maxBatch: number,
   fixedBatch: boolean,
 ): Promise<void> {

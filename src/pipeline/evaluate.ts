@@ -1,7 +1,7 @@
 /** Running a model over a data set in batches and collecting its first output. */
 import { Dataset } from '../data/types.js';
-import { OutputSet } from '../report/metrics.js';
-import { ModelRunner } from './model-runner.js';
+import { OutputSet } from '../core/metrics.js';
+import { ModelRunner } from '../model/runner.js';
 
 export const DEFAULT_EVAL_BATCH = 64;
 

@@ -2,7 +2,7 @@
  * Executing ONNX models in onnxruntime-node, the runtime users deploy them in.
  */
 import * as ort from 'onnxruntime-node';
-import { KpruneError } from '../errors.js';
+import { KpruneError } from '../../errors.js';
 
 export type ElementType = 'float32' | 'float16' | 'float64' | 'int64' | 'int32' | 'uint8' | 'int8' | 'bool';
 

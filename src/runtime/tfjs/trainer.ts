@@ -10,7 +10,7 @@ import type * as TF from '@tensorflow/tfjs';
 import type { Trainer } from '../../core/finetune/loop.js';
 import { Objective, objectiveNeeds } from '../../core/finetune/score.js';
 import type { Dataset } from '../../data/types.js';
-import type { Tf } from '../tfjs-backend.js';
+import type { Tf } from './backend.js';
 
 export type OptimizerName = 'sgd' | 'adam';
 

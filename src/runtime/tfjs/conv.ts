@@ -27,7 +27,7 @@
  * need one (a frozen 1x1 shortcut gets no filter gradient, the first layer no input gradient).
  */
 import type * as TF from '@tensorflow/tfjs';
-import type { Tf } from '../tfjs-backend.js';
+import type { Tf } from './backend.js';
 import { maxOf, minOf } from '../../util/arrays.js';
 
 export interface Conv2dSpec {

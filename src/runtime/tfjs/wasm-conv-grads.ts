@@ -7,7 +7,7 @@
  * TF.js's own gradients. Channels-last only, as TF.js's graph ops run them.
  */
 import type * as TF from '@tensorflow/tfjs';
-import type { Tf } from './tfjs-backend.js';
+import type { Tf } from './backend.js';
 
 interface WasmBackend {
   typedArrayFromHeap(t: TF.TensorInfo): Float32Array;

@@ -13,23 +13,23 @@
  *   wasm-conv-grads.ts (registered with the runtime). Dilated convolutions cannot be trained this way (TF.js refuses them).
  */
 import type * as TF from '@tensorflow/tfjs';
-import type { Conv3x3Layer } from '../core/conv.js';
-import { chooseObjective, scoreOutputs } from '../core/finetune/score.js';
-import { Mask } from '../core/lattice.js';
-import type { Dataset } from '../data/types.js';
-import type { OutputSet } from '../report/metrics.js';
+import type { Conv3x3Layer } from '../../model/conv.js';
+import { chooseObjective, scoreOutputs } from '../../core/finetune/score.js';
+import { Mask } from '../../core/lattice.js';
+import type { Dataset } from '../../data/types.js';
+import type { OutputSet } from '../../core/metrics.js';
 import {
   DEFAULT_BATCH, EVAL_BATCH,
   FinetuneData, FinetuneOptions, FinetuneResult, checkAgreement, checkFinetuneOptions, runFinetuneLoop, trainSettings,
-} from './finetune-run.js';
-import { defaultGradients, onnxTfjsRuntime } from './onnx-tfjs/backend.js';
-import { TfjsTrainer } from './onnx-tfjs/trainer.js';
-import type { InputSpec } from './onnx-runtime.js';
-import type { Tf, TfjsRuntime } from './tfjs-backend.js';
-import { KpruneError } from '../errors.js';
-import { KerasPlan, executePlan } from './tfjs-layers-exec.js';
-import { memoryHandler } from './tfjs-io.js';
-import { loadInTfjs } from './tfjs-runner.js';
+} from '../../core/finetune/run.js';
+import { defaultGradients, onnxTfjsRuntime } from '../../runtime/tfjs/training-backend.js';
+import { TfjsTrainer } from '../../runtime/tfjs/trainer.js';
+import type { InputSpec } from '../../runtime/ort/session.js';
+import type { Tf, TfjsRuntime } from '../../runtime/tfjs/backend.js';
+import { KpruneError } from '../../errors.js';
+import { KerasPlan, executePlan } from './layers-exec.js';
+import { memoryHandler } from './io.js';
+import { loadInTfjs } from './runner.js';
 
 export interface TfjsFinetuneSpec {
   /** The original model, as handed to TF.js. */

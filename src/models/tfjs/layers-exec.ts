@@ -8,8 +8,8 @@
  * without reloading); every other layer is the loaded TF.js layer's own `apply`.
  */
 import type * as TF from '@tensorflow/tfjs';
-import type { Tf } from './tfjs-backend.js';
-import { ConvGradients, conv2d } from './onnx-tfjs/conv.js';
+import type { Tf } from '../../runtime/tfjs/backend.js';
+import { ConvGradients, conv2d } from '../../runtime/tfjs/conv.js';
 
 export type ActivationLayout = 'NHWC' | 'NCHW';
 

@@ -6,35 +6,35 @@
  * (auto-layout.ts).
  */
 import path from 'node:path';
-import { Conv3x3Layer, countNonzero, layerParams } from '../../core/conv.js';
+import { Conv3x3Layer, countNonzero, layerParams } from '../../model/conv.js';
 import { KpruneError, isKpruneError } from '../../errors.js';
-import type { InputSpec } from '../../runtime/onnx-runtime.js';
-import type { ModelRunner } from '../../runtime/model-runner.js';
-import type { LatencyComparison } from '../../runtime/latency.js';
-import { DEFAULT_LATENCY_CAP_MS, MIN_LATENCY_RUNS, stats } from '../../runtime/latency.js';
+import type { InputSpec } from '../../runtime/ort/session.js';
+import type { ModelRunner } from '../../model/runner.js';
+import type { LatencyComparison } from '../../runtime/ort/latency.js';
+import { DEFAULT_LATENCY_CAP_MS, MIN_LATENCY_RUNS, stats } from '../../runtime/ort/latency.js';
 import type * as TF from '@tensorflow/tfjs';
-import { TfjsRuntime, tfjsRuntime } from '../../runtime/tfjs-backend.js';
-import { memoryHandler, modelArtifacts } from '../../runtime/tfjs-io.js';
-import { LoadedTfjs, TfjsFeed, createGraphRunner, createLayersRunner, fetchShapes, loadInTfjs, loadTfjsModel, runOnce } from '../../runtime/tfjs-runner.js';
-import type { ComputeNode, ModelInventory } from '../onnx/inventory.js';
-import type { SkippedConv } from '../onnx/convs.js';
-import type { LoadedModel } from '../model.js';
-import { scanGraph, GraphScan } from './graph.js';
-import { depthwiseToOihw, hwioToOihw, oihwToDepthwise, oihwToHwio } from './kernels.js';
-import { scanKeras, KerasScan } from './layers.js';
-import { TfjsModel, elementCount, modelFiles, readTfjsModel, weightFloats } from './read.js';
-import { TfjsWriteOptions, writeTfjsModel } from './write.js';
-import { storageName } from './dtypes.js';
-import { decomposeKeras } from './decompose-layers.js';
-import { decomposeGraph } from './decompose-graph.js';
+import { TfjsRuntime, tfjsRuntime } from '../../runtime/tfjs/backend.js';
+import { memoryHandler, modelArtifacts } from './io.js';
+import { LoadedTfjs, TfjsFeed, createGraphRunner, createLayersRunner, fetchShapes, loadInTfjs, loadTfjsModel, runOnce } from './runner.js';
+import type { ComputeNode, ModelInventory } from '../../formats/onnx/inventory.js';
+import type { SkippedConv } from '../../formats/onnx/convs.js';
+import type { LoadedModel } from '../../model/loaded-model.js';
+import { scanGraph, GraphScan } from '../../formats/tfjs/graph.js';
+import { depthwiseToOihw, hwioToOihw, oihwToDepthwise, oihwToHwio } from '../../formats/tfjs/kernels.js';
+import { scanKeras, KerasScan } from '../../formats/tfjs/layers.js';
+import { TfjsModel, elementCount, modelFiles, readTfjsModel, weightFloats } from '../../formats/tfjs/read.js';
+import { TfjsWriteOptions, writeTfjsModel } from '../../formats/tfjs/write.js';
+import { storageName } from '../../formats/tfjs/dtypes.js';
+import { decomposeKeras } from '../../formats/tfjs/decompose-layers.js';
+import { decomposeGraph } from '../../formats/tfjs/decompose-graph.js';
 import { chooseTfjsLayouts } from './auto-layout.js';
 import { DerivedMap } from '../../util/derived-map.js';
-import { finetuneTfjs } from '../../runtime/tfjs-finetune.js';
-import type { LayoutRequest } from '../model.js';
+import { finetuneTfjs } from './finetune-in-tfjs.js';
+import type { LayoutRequest } from '../../model/loaded-model.js';
 
-export { readTfjsModel, detectTfjs } from './read.js';
-export type { TfjsModel } from './read.js';
-export type { TfjsWriteOptions, WeightStorageOption } from './write.js';
+export { readTfjsModel, detectTfjs } from '../../formats/tfjs/read.js';
+export type { TfjsModel } from '../../formats/tfjs/read.js';
+export type { TfjsWriteOptions, WeightStorageOption } from '../../formats/tfjs/write.js';
 
 type Scan =
   | { kind: 'layers'; keras: KerasScan; layers: Conv3x3Layer[]; skipped: SkippedConv[]; compute: ComputeNode[]; inputs: InputSpec[] }

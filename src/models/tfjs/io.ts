@@ -4,8 +4,8 @@
  * ModelArtifacts. No network, no file:// handler of tfjs-node.
  */
 import type * as TF from '@tensorflow/tfjs';
-import { encodeFloats } from '../formats/tfjs/dtypes.js';
-import { TfjsModel, readTfjsModel, readWeightBytes } from '../formats/tfjs/read.js';
+import { encodeFloats } from '../../formats/tfjs/dtypes.js';
+import { TfjsModel, readTfjsModel, readWeightBytes } from '../../formats/tfjs/read.js';
 
 export interface ArtifactOptions {
   /** New float32 values for some weights, in the manifest's layout; they are handed over as float32. */

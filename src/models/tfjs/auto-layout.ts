@@ -7,20 +7,20 @@
  * masked anyway (see decompose-*.ts) is timed masked only, with the writer's reason as its note.
  */
 import type * as TF from '@tensorflow/tfjs';
-import { Conv3x3Layer } from '../../core/conv.js';
-import { Layout, LayoutOutcome } from '../../core/layout/layout.js';
+import { Conv3x3Layer } from '../../model/conv.js';
+import { Layout, LayoutOutcome } from '../../model/layout.js';
 import { Mask } from '../../core/lattice.js';
-import { stats } from '../../runtime/latency.js';
-import { TfjsRuntime } from '../../runtime/tfjs-backend.js';
-import { memoryHandler } from '../../runtime/tfjs-io.js';
-import { LoadedTfjs, executeGraph, loadInTfjs } from '../../runtime/tfjs-runner.js';
+import { stats } from '../../runtime/ort/latency.js';
+import { TfjsRuntime } from '../../runtime/tfjs/backend.js';
+import { memoryHandler } from './io.js';
+import { LoadedTfjs, executeGraph, loadInTfjs } from './runner.js';
 import type { LayoutTiming } from '../onnx/auto-layout.js';
-import { GraphNodeJson, GraphScan, nodeOf } from './graph.js';
-import { KerasJob, KerasSite, findSites, planKerasJob, replacementLayers } from './decompose-layers.js';
-import { GraphUseJob, graphReplacement, planGraphUse } from './decompose-graph.js';
-import { positionBlock, sliceKernel } from './pieces.js';
-import { TfjsModel, weightFloats } from './read.js';
-import type { AddedWeight } from './write.js';
+import { GraphNodeJson, GraphScan, nodeOf } from '../../formats/tfjs/graph.js';
+import { KerasJob, KerasSite, findSites, planKerasJob, replacementLayers } from '../../formats/tfjs/decompose-layers.js';
+import { GraphUseJob, graphReplacement, planGraphUse } from '../../formats/tfjs/decompose-graph.js';
+import { positionBlock, sliceKernel } from '../../formats/tfjs/pieces.js';
+import { TfjsModel, weightFloats } from '../../formats/tfjs/read.js';
+import type { AddedWeight } from '../../formats/tfjs/write.js';
 
 type Json = Record<string, unknown>;
 

@@ -3,7 +3,7 @@
  * options, runs interleaved (A, B, B, A, ...) so that drift in machine load hits both alike.
  */
 import * as ort from 'onnxruntime-node';
-import { InputSpec, createSession, zeros } from './onnx-runtime.js';
+import { InputSpec, createSession, zeros } from './session.js';
 
 export interface LatencyStats {
   medianMs: number;

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
-import { KpruneError } from '../errors.js';
+import { KpruneError } from '../../errors.js';
 import { registerWasmConvGradients } from './wasm-conv-grads.js';
 
 export type Tf = typeof TF;

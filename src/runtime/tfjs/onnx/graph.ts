@@ -8,15 +8,15 @@
  * asks (layout.ts), and frees every intermediate value after its last use.
  */
 import type * as TF from '@tensorflow/tfjs';
-import { KpruneError } from '../../errors.js';
-import type { OnnxModel } from '../../formats/onnx/read.js';
-import type { Tf } from '../tfjs-backend.js';
-import type { ConvGradients } from './conv.js';
-import { DecodedGraph, DecodedNode, HostTensor, decodeGraph } from './decode.js';
+import { KpruneError } from '../../../errors.js';
+import type { OnnxModel } from '../../../formats/onnx/read.js';
+import type { Tf } from '../backend.js';
+import type { ConvGradients } from '../conv.js';
+import { DecodedGraph, DecodedNode, HostTensor, decodeGraph } from '../../../formats/onnx/decode-graph.js';
 import { StoredLayout, Value, alignToChannelsLast, commonLayout, logicalDims, storedAxis, toChannelsLast, toPlain } from './layout.js';
 import { MAX_OPSET, OPS, findRow } from './ops.js';
 import { InputParam, OpContext, OpRow, Params, Prepare, rowInputs } from './table.js';
-import { maxOf } from '../../util/arrays.js';
+import { maxOf } from '../../../util/arrays.js';
 
 export interface CompiledNode {
   node: DecodedNode;

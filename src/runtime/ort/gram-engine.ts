@@ -8,7 +8,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
-import type { GramEngine } from '../core/recover/layer-stats.js';
+import type { GramEngine } from '../../core/recover/layer-stats.js';
 
 const { onnx } = onnxProto;
 const DOUBLE = 11;

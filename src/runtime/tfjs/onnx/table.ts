@@ -5,10 +5,10 @@
  * executor; a row's code asks for parameters by name and never sees a node or a protobuf.
  */
 import type * as TF from '@tensorflow/tfjs';
-import { KpruneError } from '../../errors.js';
-import type { Tf } from '../tfjs-backend.js';
-import type { ConvGradients } from './conv.js';
-import type { AttrValue, DecodedNode } from './decode.js';
+import { KpruneError } from '../../../errors.js';
+import type { Tf } from '../backend.js';
+import type { ConvGradients } from '../conv.js';
+import type { AttrValue, DecodedNode } from '../../../formats/onnx/decode-graph.js';
 import type { LayoutClass, StoredLayout, Value } from './layout.js';
 
 /**

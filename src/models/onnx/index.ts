@@ -1,26 +1,26 @@
 /** The ONNX format behind the LoadedModel contract. */
 import path from 'node:path';
 import { KpruneError } from '../../errors.js';
-import { createSession, outputShapes as runShapes } from '../../runtime/onnx-runtime.js';
-import { LoadedModel } from '../model.js';
+import { createSession, outputShapes as runShapes } from '../../runtime/ort/session.js';
+import { LoadedModel } from '../../model/loaded-model.js';
 import { DerivedMap } from '../../util/derived-map.js';
-import { findConv3x3 } from './convs.js';
-import { onnxComputeNodes, onnxInputs, onnxInventory } from './inventory.js';
-import { OnnxModel, readOnnxModel } from './read.js';
-import { onnxModelFiles, writeOnnxModel } from './write.js';
-import { layoutEdits } from './layouts.js';
+import { findConv3x3 } from '../../formats/onnx/convs.js';
+import { onnxComputeNodes, onnxInputs, onnxInventory } from '../../formats/onnx/inventory.js';
+import { OnnxModel, readOnnxModel } from '../../formats/onnx/read.js';
+import { onnxModelFiles, writeOnnxModel } from '../../formats/onnx/write.js';
+import { layoutEdits } from '../../formats/onnx/layouts.js';
 import { chooseLayouts } from './auto-layout.js';
-import { finetuneOnnx } from '../../models/onnx-finetune.js';
-import { compareLatency } from '../../runtime/latency.js';
+import { finetuneOnnx } from '../onnx-finetune.js';
+import { compareLatency } from '../../runtime/ort/latency.js';
 import { openProbeSession } from './probe.js';
-import { halfToFloat } from './half.js';
+import { halfToFloat } from '../../util/half.js';
 import * as ort from 'onnxruntime-node';
-import { Activation, ModelRunner } from '../../runtime/model-runner.js';
-import { openOnnxLayerwise } from '../../models/onnx-layerwise.js';
-import { findLinearLayers, soleReaderConstants } from './linear.js';
+import { Activation, ModelRunner } from '../../model/runner.js';
+import { openOnnxLayerwise } from '../onnx-layerwise.js';
+import { findLinearLayers, soleReaderConstants } from '../../formats/onnx/linear.js';
 
-export { readOnnxModel } from './read.js';
-export type { OnnxModel } from './read.js';
+export { readOnnxModel } from '../../formats/onnx/read.js';
+export type { OnnxModel } from '../../formats/onnx/read.js';
 
 export function isOnnxPath(file: string): boolean {
   return /\.onnx$/i.test(file);

@@ -2,11 +2,11 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { KpruneError, inFile } from '../errors.js';
-import { LoadedModel } from './model.js';
+import { LoadedModel } from '../model/loaded-model.js';
 import { kprunedPath, loadOnnx } from './onnx/index.js';
 import { loadTfjs, tfjsKprunedPath } from './tfjs/index.js';
 
-export type { LoadedModel, ModelFormat, WriteResult } from './model.js';
+export type { LoadedModel, ModelFormat, WriteResult } from '../model/loaded-model.js';
 
 /** A TF.js model.json: named .json, or JSON whatever its name (an ONNX file starts with a protobuf tag). */
 async function looksLikeJson(file: string): Promise<boolean> {

@@ -4,7 +4,7 @@
  * ask for a named backend instead, to compare.
  */
 import { KpruneError } from '../../errors.js';
-import { TfjsBackend, TfjsRuntime, tfjsRuntime } from '../tfjs-backend.js';
+import { TfjsBackend, TfjsRuntime, tfjsRuntime } from './backend.js';
 import type { ConvGradients } from './conv.js';
 
 export type { TfjsBackend, TfjsRuntime };

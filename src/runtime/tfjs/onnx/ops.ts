@@ -8,10 +8,10 @@
  * layout.ts). Rows that map axes use `ctx.axis`.
  */
 import type * as TF from '@tensorflow/tfjs';
-import { Conv2dSpec, conv2d } from './conv.js';
+import { Conv2dSpec, conv2d } from '../conv.js';
 import { Value, toPlain } from './layout.js';
 import { AttrParam, InputParam, OpContext, OpRow, Params, RunResult } from './table.js';
-import type { Tf } from '../tfjs-backend.js';
+import type { Tf } from '../backend.js';
 
 /** The newest default-domain opset the rows were checked against. */
 export const MAX_OPSET = 22;

@@ -5,13 +5,13 @@
  * convention); the model's own inputs and outputs in the model's layout.
  */
 import type * as TF from '@tensorflow/tfjs';
-import { KpruneError } from '../errors.js';
-import type { InputSpec } from './onnx-runtime.js';
-import type { Activation, ModelRunner } from './model-runner.js';
-import { TfjsRuntime, tfjsRuntime } from './tfjs-backend.js';
-import { ActivationLayout, KerasPlan, executePlan } from './tfjs-layers-exec.js';
-import { memoryHandler, modelArtifacts } from './tfjs-io.js';
-import { TfjsModel, weightFloats } from '../formats/tfjs/read.js';
+import { KpruneError } from '../../errors.js';
+import type { InputSpec } from '../../runtime/ort/session.js';
+import type { Activation, ModelRunner } from '../../model/runner.js';
+import { TfjsRuntime, tfjsRuntime } from '../../runtime/tfjs/backend.js';
+import { ActivationLayout, KerasPlan, executePlan } from './layers-exec.js';
+import { memoryHandler, modelArtifacts } from './io.js';
+import { TfjsModel, weightFloats } from '../../formats/tfjs/read.js';
 
 export type LoadedTfjs =
   | { kind: 'layers'; model: TF.LayersModel }

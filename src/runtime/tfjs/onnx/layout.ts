@@ -11,7 +11,7 @@
  * Gemm...).
  */
 import type * as TF from '@tensorflow/tfjs';
-import type { Tf } from '../tfjs-backend.js';
+import type { Tf } from '../backend.js';
 
 export type StoredLayout = 'plain' | 'channels-last';
 
