@@ -10,7 +10,7 @@ import type { LayoutTiming } from '../models/onnx/auto-layout.js';
 import type { LatencyComparison } from '../runtime/ort/latency.js';
 import type { FinetuneData, FinetuneOptions, FinetuneResult } from '../models/onnx/finetune-in-tfjs.js';
 import { ModelInventory } from '../formats/onnx/inventory.js';
-import { InputSpec } from '../runtime/ort/session.js';
+import { InputSpec } from './inputs.js';
 import { ModelRunner } from './runner.js';
 import { SkippedConv } from '../formats/onnx/convs.js';
 import type { OutputTransaction } from '../io/transaction.js';

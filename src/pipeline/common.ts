@@ -1,7 +1,7 @@
 /** Small pieces shared by the pipeline commands. */
 import { KpruneError } from '../errors.js';
 import { LoadedModel } from '../models/index.js';
-import { concreteDims } from '../runtime/ort/session.js';
+import { concreteDims } from '../model/inputs.js';
 import { parseInputShape } from './load.js';
 import { ProgressListener } from './progress.js';
 import { checkLimit } from '../util/limits.js';

@@ -4,7 +4,7 @@
  * outputs, so one onnxruntime run can tell their sizes.
  */
 import { countNonzero } from '../../model/conv.js';
-import { InputSpec, ElementType } from '../../runtime/ort/session.js';
+import { InputSpec, ElementType } from '../../model/inputs.js';
 import { Attributes } from './attributes.js';
 import { ValueInfoProto, toNumber } from './proto.js';
 import { OnnxModel, tensorFloats } from './read.js';

@@ -24,7 +24,7 @@ import {
 } from '../../core/finetune/run.js';
 import { defaultGradients, onnxTfjsRuntime } from '../../runtime/tfjs/training-backend.js';
 import { TfjsTrainer } from '../../runtime/tfjs/trainer.js';
-import type { InputSpec } from '../../runtime/ort/session.js';
+import type { InputSpec } from '../../model/inputs.js';
 import type { Tf, TfjsRuntime } from '../../runtime/tfjs/backend.js';
 import { KpruneError } from '../../errors.js';
 import { KerasPlan, executePlan } from './layers-exec.js';

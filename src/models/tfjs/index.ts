@@ -8,7 +8,7 @@
 import path from 'node:path';
 import { Conv3x3Layer, countNonzero, layerParams } from '../../model/conv.js';
 import { KpruneError, isKpruneError } from '../../errors.js';
-import type { InputSpec } from '../../runtime/ort/session.js';
+import type { InputSpec } from '../../model/inputs.js';
 import type { ModelRunner } from '../../model/runner.js';
 import type { LatencyComparison } from '../../runtime/ort/latency.js';
 import { DEFAULT_LATENCY_CAP_MS, MIN_LATENCY_RUNS, stats } from '../../runtime/ort/latency.js';

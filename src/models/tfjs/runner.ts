@@ -6,7 +6,7 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import { KpruneError } from '../../errors.js';
-import type { InputSpec } from '../../runtime/ort/session.js';
+import type { InputSpec } from '../../model/inputs.js';
 import type { Activation, ModelRunner } from '../../model/runner.js';
 import { TfjsRuntime, tfjsRuntime } from '../../runtime/tfjs/backend.js';
 import { ActivationLayout, KerasPlan, executePlan } from './layers-exec.js';

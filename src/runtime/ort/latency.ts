@@ -3,7 +3,8 @@
  * options, runs interleaved (A, B, B, A, ...) so that drift in machine load hits both alike.
  */
 import * as ort from 'onnxruntime-node';
-import { InputSpec, createSession, zeros } from './session.js';
+import type { InputSpec } from '../../model/inputs.js';
+import { createSession, zeros } from './session.js';
 
 export interface LatencyStats {
   medianMs: number;
