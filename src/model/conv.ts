@@ -59,6 +59,13 @@ export interface Conv3x3Layer {
   readonly weights: Float32Array;
 }
 
+// A 3x3 convolution found but not pruned, with why (named in the report).
+export interface SkippedConv {
+  node: string;
+  opType: string;
+  reason: string;
+}
+
 /** The number of weights of a layer, without reading them. */
 export function layerParams(layer: Conv3x3Layer): number {
   return layer.outChannels * layer.inChannelsPerGroup * 9;

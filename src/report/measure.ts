@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { ModelInventory } from '../formats/onnx/inventory.js';
+import { ModelInventory } from '../model/inventory.js';
 
 export interface FileSize {
   path: string;

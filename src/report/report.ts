@@ -4,8 +4,8 @@
  */
 import { LayerAnalysis, ShapeSummary } from '../core/analysis.js';
 import { PrunePlan } from '../core/plan.js';
+import { SkippedConv } from '../model/conv.js';
 import type { Reach } from '../core/reach.js';
-import { SkippedConv } from '../formats/onnx/convs.js';
 import { MacFigures, ParamFigures, SizeFigures } from './measure.js';
 import type { Layout } from '../model/layout.js';
 import type { LatencyComparison } from '../runtime/ort/latency.js';

@@ -2,18 +2,12 @@
  * Finding the prunable 3x3 convolutions of an ONNX graph and handing them to the core as
  * format-neutral layers.
  */
-import { Conv3x3Layer, ConvUse, convKind } from '../../model/conv.js';
+import { Conv3x3Layer, ConvUse, SkippedConv, convKind } from '../../model/conv.js';
 import { KpruneError, inFile } from '../../errors.js';
 import { Attributes } from './attributes.js';
 import { dataTypeName } from './proto.js';
 import { OnnxModel, tensorFloats } from './read.js';
 import { FLOAT_TYPES } from './tensor.js';
-
-export interface SkippedConv {
-  node: string;
-  opType: string;
-  reason: string;
-}
 
 export interface OnnxConvScan {
   layers: Conv3x3Layer[];

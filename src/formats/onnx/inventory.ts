@@ -5,32 +5,11 @@
  */
 import { countNonzero } from '../../model/conv.js';
 import { InputSpec, ElementType } from '../../model/inputs.js';
+import type { ComputeNode, ModelInventory, WeightInfo } from '../../model/inventory.js';
 import { Attributes } from './attributes.js';
 import { ValueInfoProto, toNumber } from './proto.js';
 import { OnnxModel, tensorFloats } from './read.js';
 import { FLOAT_TYPES, elementCount } from './tensor.js';
-
-export interface ComputeNode {
-  node: string;
-  opType: string;
-  output: string;
-  weight: string;
-  /** Multiply-accumulates per output element with a dense weight. */
-  macsPerOutput: number;
-}
-
-export interface WeightInfo {
-  name: string;
-  elements: number;
-  nonzero: number;
-}
-
-export interface ModelInventory {
-  inputs: InputSpec[];
-  compute: ComputeNode[];
-  /** Float constant tensors: the model's parameters. */
-  weights: WeightInfo[];
-}
 
 const ELEMENT_TYPES: Record<number, ElementType> = {
   1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64',

@@ -11,8 +11,8 @@ import { Conv3x3Layer, ConvUse, convKind } from '../../model/conv.js';
 import { KpruneError } from '../../errors.js';
 import type { InputSpec, ElementType } from '../../model/inputs.js';
 import type { ActivationLayout } from '../../models/tfjs/layers-exec.js';
-import type { ComputeNode } from '../onnx/inventory.js';
-import type { SkippedConv } from '../onnx/convs.js';
+import type { ComputeNode } from '../../model/inventory.js';
+import type { SkippedConv } from '../../model/conv.js';
 import { depthwiseToOihw, hwioToOihw } from './kernels.js';
 import { TfjsModel, WeightEntry, weightFloats } from './read.js';
 
