@@ -6,8 +6,9 @@
  * axes of an ONNX OIHW weight. Written out, a mask reads row by row: "010/111/010".
  */
 import { KpruneError } from '../errors.js';
+import type { Mask } from '../model/conv.js';
 
-export type Mask = number;
+export type { Mask };
 
 export const FULL_MASK: Mask = 0b111_111_111;
 export const CENTRE = 4;

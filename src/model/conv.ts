@@ -3,6 +3,13 @@
  * these; the analysis, the planner and the reshaping see nothing else.
  */
 
+/**
+ * A set of 3x3 kernel positions as a 9-bit integer: bit p is position p, row-major (p = 3 * row +
+ * column), the order of the last two axes of an ONNX OIHW weight. Shapes and their names are the
+ * core's (core/lattice.ts).
+ */
+export type Mask = number;
+
 /** One place a weight tensor is used as a convolution (a weight can feed several). */
 export interface ConvUse {
   /** The node (or layer) name in the model. */

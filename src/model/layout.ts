@@ -3,6 +3,16 @@ export type Layout = 'masked' | 'decomposed' | 'sparse';
 
 export const LAYOUTS: readonly Layout[] = ['masked', 'decomposed', 'sparse'];
 
+// `--layout auto`: a layer timed in each form in the model's own runtime, and the choice.
+export interface LayoutTiming {
+  layer: string;
+  choice: Layout;
+  /** Median ms of the layer (all its uses) in each form. */
+  maskedMs: number;
+  decomposedMs: number | null;
+  note?: string;
+}
+
 /** What a format writer did with each layer's requested layout. */
 export interface LayoutOutcome {
   layer: string;

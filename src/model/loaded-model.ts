@@ -3,10 +3,8 @@
  * convolutions as format-neutral layers, an inventory for measurement, and a writer that takes new
  * weights by layer id. ONNX implements it today; TF.js formats plug in beside it.
  */
-import { Conv3x3Layer, SkippedConv } from './conv.js';
-import { Layout, LayoutOutcome } from './layout.js';
-import { Mask } from '../core/lattice.js';
-import type { LayoutTiming } from '../models/onnx/auto-layout.js';
+import { Conv3x3Layer, Mask, SkippedConv } from './conv.js';
+import { Layout, LayoutOutcome, LayoutTiming } from './layout.js';
 import type { LatencyComparison } from '../runtime/ort/latency.js';
 import type { FinetuneData, FinetuneOptions, FinetuneResult } from '../models/onnx/finetune-in-tfjs.js';
 import { ModelInventory } from './inventory.js';

@@ -2,9 +2,12 @@
  * The contract for running a model on data during recovery and evaluation: one input batch in,
  * any intermediate values fetched by name.
  */
-import type { Activation } from '../core/recover/layer-stats.js';
 
-export type { Activation };
+/** A value fetched from a run: dims and float32 data (NCHW for convolution inputs and outputs). */
+export interface Activation {
+  dims: number[];
+  data: Float32Array;
+}
 
 export interface ModelRunner {
   /** What executes the model, for reports (e.g. "onnxruntime-node 1.30.0 (CPU)"). */

@@ -30,7 +30,7 @@ import { loadModel } from '../models/index.js';
 import { parseMask } from '../core/lattice.js';
 import { Layout } from '../model/layout.js';
 import { LayoutRequest } from '../model/loaded-model.js';
-import type { LayoutTiming } from '../models/onnx/auto-layout.js';
+import type { LayoutTiming } from '../model/layout.js';
 import { OutputTransaction } from '../io/transaction.js';
 import { RunInput, declareReads, jsonBytes, reportBytes, transact } from './outputs.js';
 import { renderHtml } from '../report/html.js';

@@ -9,7 +9,7 @@ import type { Reach } from '../core/reach.js';
 import { MacFigures, ParamFigures, SizeFigures } from './measure.js';
 import type { Layout } from '../model/layout.js';
 import type { LatencyComparison } from '../runtime/ort/latency.js';
-import type { LayoutTiming } from '../models/onnx/auto-layout.js';
+import type { LayoutTiming } from '../model/layout.js';
 import type { Gate } from '../pipeline/gate.js';
 import type { FinetuneResult } from '../models/onnx/finetune-in-tfjs.js';
 import type { MeasuredAccuracy } from '../pipeline/recover.js';

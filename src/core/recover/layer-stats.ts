@@ -7,14 +7,10 @@
  */
 import { KpruneError } from '../../errors.js';
 import { Conv3x3Layer, ConvUse } from '../../model/conv.js';
+import type { Activation } from '../../model/runner.js';
 import { choleskySolve, cholesky } from './cholesky.js';
 import { geometry } from './geometry.js';
 import { mulberry32 } from '../../util/random.js';
-
-export interface Activation {
-  dims: number[];
-  data: Float32Array;
-}
 
 export interface GroupStats {
   /** Columns: input channel c of the group and kept position j at c * K + j. */

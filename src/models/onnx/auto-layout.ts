@@ -5,8 +5,8 @@
  * (field notes: 0.47x to 1.41x of dense for the same shape), so it is measured, never assumed.
  */
 import { Conv3x3Layer } from '../../model/conv.js';
-import { Layout } from '../../model/layout.js';
-import { Mask } from '../../core/lattice.js';
+import { Mask } from '../../model/conv.js';
+import { Layout, LayoutTiming } from '../../model/layout.js';
 import { createSession, outputShapes } from '../../runtime/ort/session.js';
 import { latencyFeeds, stats, timeSessions } from '../../runtime/ort/latency.js';
 import { decomposeConv } from '../../formats/onnx/decompose.js';
@@ -15,15 +15,6 @@ import { openProbeSession } from './probe.js';
 import { NodeProto, TensorProto, onnx } from '../../formats/onnx/proto.js';
 import { OnnxModel } from '../../formats/onnx/read.js';
 import { floatsToBytes } from '../../formats/onnx/tensor.js';
-
-export interface LayoutTiming {
-  layer: string;
-  choice: Layout;
-  /** Median ms of the layer (all its uses) in each form. */
-  maskedMs: number;
-  decomposedMs: number | null;
-  note?: string;
-}
 
 /**
  * A model that computes the layer `copies` times side by side on the same input (summed), so that

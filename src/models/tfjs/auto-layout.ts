@@ -14,7 +14,7 @@ import { stats } from '../../runtime/ort/latency.js';
 import { TfjsRuntime } from '../../runtime/tfjs/backend.js';
 import { memoryHandler } from './io.js';
 import { LoadedTfjs, executeGraph, loadInTfjs } from './runner.js';
-import type { LayoutTiming } from '../onnx/auto-layout.js';
+import type { LayoutTiming } from '../../model/layout.js';
 import { GraphNodeJson, GraphScan, nodeOf } from '../../formats/tfjs/graph.js';
 import { KerasJob, KerasSite, findSites, planKerasJob, replacementLayers } from '../../formats/tfjs/decompose-layers.js';
 import { GraphUseJob, graphReplacement, planGraphUse } from '../../formats/tfjs/decompose-graph.js';
