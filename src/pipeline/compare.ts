@@ -5,7 +5,7 @@
  */
 import { KpruneError } from '../errors.js';
 import { LoadedModel, loadModel } from '../models/index.js';
-import { LatencyComparison } from '../runtime/ort/latency.js';
+import { LatencyComparison } from '../model/latency.js';
 import { MacFigures, measureFiles, measureMacs, measureParams } from '../report/measure.js';
 import { ModelFigures, REPORT_SCHEMA_VERSION } from '../report/report.js';
 import { QualityPair, DataOptions, openData, evaluateRunners, DataContext, EvaluationInfo } from './recover.js';

@@ -23,7 +23,7 @@ import { measureReach, reachFromFigures } from './reach.js';
 import { FinetuneRequest, finetuneSampleCount, finetuneWeights } from './finetune.js';
 import { checkDevice } from '../runtime/ort/training-session.js';
 import type { FinetuneResult } from '../models/onnx/finetune-in-tfjs.js';
-import { DEFAULT_LATENCY_CAP_MS } from '../runtime/ort/latency.js';
+import { DEFAULT_LATENCY_CAP_MS } from '../util/timing.js';
 import { ProgressListener } from './progress.js';
 import { DataContext, DataOptions, dataAwareLosses, evaluateQuality, openData, recoverWeights, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from './recover.js';
 import { loadModel } from '../models/index.js';

@@ -8,7 +8,7 @@ import { SkippedConv } from '../model/conv.js';
 import type { Reach } from '../core/reach.js';
 import { MacFigures, ParamFigures, SizeFigures } from './measure.js';
 import type { Layout } from '../model/layout.js';
-import type { LatencyComparison } from '../runtime/ort/latency.js';
+import type { LatencyComparison } from '../model/latency.js';
 import type { LayoutTiming } from '../model/layout.js';
 import type { Gate } from '../pipeline/gate.js';
 import type { FinetuneResult } from '../models/onnx/finetune-in-tfjs.js';

@@ -10,7 +10,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { Conv3x3Layer } from '../../model/conv.js';
 import { Layout, LayoutOutcome } from '../../model/layout.js';
 import { Mask } from '../../core/lattice.js';
-import { stats } from '../../runtime/ort/latency.js';
+import { stats, timeInterleaved, timingValues } from '../../util/timing.js';
 import { TfjsRuntime } from '../../runtime/tfjs/backend.js';
 import { memoryHandler } from './io.js';
 import { LoadedTfjs, executeGraph, loadInTfjs } from './runner.js';
@@ -104,12 +104,7 @@ function graphTimingModels(node: GraphNodeJson, job: GraphUseJob | null, model: 
 async function timeModels(rt: TfjsRuntime, kind: LoadedTfjs['kind'], models: TF.io.ModelArtifacts[], dims: number[], runs: number, warmup: number): Promise<number[]> {
   const { tf } = rt;
   const loaded: LoadedTfjs[] = [];
-  let seed = 12345;
-  const next = () => {
-    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-    return seed / 4294967296;
-  };
-  const x = tf.tensor(Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, next), dims);
+  const x = tf.tensor(Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, timingValues()), dims);
   try {
     for (const m of models) loaded.push(await loadInTfjs(rt, kind, memoryHandler(m), 'one-layer timing model'));
     const once = async (m: LoadedTfjs) => {
@@ -117,17 +112,7 @@ async function timeModels(rt: TfjsRuntime, kind: LoadedTfjs['kind'], models: TF.
       await y.data();
       y.dispose();
     };
-    for (let i = 0; i < warmup; i++) for (const m of loaded) await once(m);
-    const times: number[][] = loaded.map(() => []);
-    for (let i = 0; i < runs; i++) {
-      const order = loaded.map((_, k) => k);
-      if (i % 2 === 1) order.reverse();
-      for (const k of order) {
-        const t0 = performance.now();
-        await once(loaded[k]);
-        times[k].push(performance.now() - t0);
-      }
-    }
+    const times = await timeInterleaved(loaded.map((m) => () => once(m)), runs, warmup);
     return times.map((t) => stats(t).medianMs);
   } finally {
     x.dispose();

@@ -10,8 +10,8 @@ import { Conv3x3Layer, countNonzero, layerParams } from '../../model/conv.js';
 import { KpruneError, isKpruneError } from '../../errors.js';
 import type { InputSpec } from '../../model/inputs.js';
 import type { ModelRunner } from '../../model/runner.js';
-import type { LatencyComparison } from '../../runtime/ort/latency.js';
-import { DEFAULT_LATENCY_CAP_MS, MIN_LATENCY_RUNS, stats } from '../../runtime/ort/latency.js';
+import { LatencyComparison, latencyComparison } from '../../model/latency.js';
+import { DEFAULT_LATENCY_CAP_MS, timeInterleaved } from '../../util/timing.js';
 import type * as TF from '@tensorflow/tfjs';
 import { TfjsRuntime, tfjsRuntime } from '../../runtime/tfjs/backend.js';
 import { memoryHandler, modelArtifacts } from './io.js';
@@ -312,32 +312,8 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
         const b = await loadTfjsModel(rt, s.kind, await asBadModel(outPath, () => readTfjsModel(outPath)), outPath);
         loaded.push(b);
         const feeds = feedsOf(inputShapes);
-        const times: number[][] = [[], []];
-        const both = [a, b];
-        for (let i = 0; i < warmup; i++) for (const m of both) await runOnce(rt, m, feeds);
-        const start = performance.now();
-        const cap = opts.maxMs ?? DEFAULT_LATENCY_CAP_MS;
-        for (let i = 0; i < runs; i++) {
-          if (i >= MIN_LATENCY_RUNS && performance.now() - start > cap) break;
-          for (const k of i % 2 === 0 ? [0, 1] : [1, 0]) {
-            const t0 = performance.now();
-            await runOnce(rt, both[k], feeds);
-            times[k].push(performance.now() - t0);
-          }
-        }
-        const sa = stats(times[0]);
-        const sb = stats(times[1]);
-        return {
-          runtime: rt.description,
-          threads: 'default',
-          batch: feeds[0]?.dims[0] ?? 1,
-          runs: times[0].length,
-          warmup,
-          inputShapes: Object.fromEntries(inputShapes),
-          before: sa,
-          after: sb,
-          ratio: sb.medianMs / sa.medianMs,
-        };
+        const [ta, tb] = await timeInterleaved([a, b].map((m) => () => runOnce(rt, m, feeds)), runs, warmup, opts.maxMs ?? DEFAULT_LATENCY_CAP_MS);
+        return latencyComparison([ta, tb], { runtime: rt.description, threads: 'default', batch: feeds[0]?.dims[0] ?? 1, warmup, inputShapes });
       });
     },
     async verifyWritten(outPath, inputShapes) {
