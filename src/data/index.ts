@@ -2,4 +2,4 @@
 export { loadData, BUILTIN_DATASETS } from './load.js';
 export { PRESETS } from './presets.js';
 export { mulberry32, permutation } from '../util/random.js';
-export type { Dataset, DataSplit, Layout, LoadDataOptions, Preprocess, PresetName } from './types.js';
+export type { ChannelLayout, Dataset, DataSplit, LoadDataOptions, Preprocess, PresetName } from './types.js';

@@ -3,7 +3,7 @@ import { toChannels } from './channels.js';
 import type { Norm } from './resolve.js';
 import { fitImage } from './resize.js';
 import type { RawImage } from './source.js';
-import type { Layout, Preprocess } from './types.js';
+import type { ChannelLayout, Preprocess } from './types.js';
 
 export function sampleDims(target: Preprocess): number[] {
   const { channels: c, height: h, width: w } = target;
@@ -29,7 +29,7 @@ export function writeSample(img: RawImage, target: Preprocess, norm: Norm, out: 
 }
 
 /** Per-channel mean of count preprocessed samples (zeros when there are none). */
-export function channelMean(x: Float32Array, count: number, dims: number[], layout: Layout): number[] {
+export function channelMean(x: Float32Array, count: number, dims: number[], layout: ChannelLayout): number[] {
   const c = layout === 'NCHW' ? dims[0] : dims[2];
   const sums = new Float64Array(c);
   const per = dims[0] * dims[1] * dims[2];

@@ -8,7 +8,7 @@ import { KpruneError } from '../errors.js';
 import { PRESETS } from './presets.js';
 import { checkLimit } from '../util/limits.js';
 import type { Source, ValueKind } from './source.js';
-import type { Layout, Preprocess, PresetName } from './types.js';
+import type { ChannelLayout, Preprocess, PresetName } from './types.js';
 
 /** Scale, mean and std expanded to one value per channel. */
 export interface Norm {
@@ -44,7 +44,7 @@ export function resolvePreprocess({ inputDims, preset, explicit = {}, natural, f
     throw new KpruneError('usage', `unknown preset "${String(preset)}" (known: ${Object.keys(PRESETS).join(', ')})`, { file });
   }
   const fromPreset = preset === undefined ? {} : PRESETS[preset];
-  const layout: Layout = explicit.layout ?? fromPreset.layout ?? inferLayout(inputDims);
+  const layout: ChannelLayout = explicit.layout ?? fromPreset.layout ?? inferLayout(inputDims);
   const [cDim, hDim, wDim] = layout === 'NCHW' ? [inputDims[1], inputDims[2], inputDims[3]] : [inputDims[3], inputDims[1], inputDims[2]];
 
   const pick = (what: 'height' | 'width' | 'channels', modelDim: number | string | undefined): number | undefined => {
@@ -110,7 +110,7 @@ export function resolvePreprocess({ inputDims, preset, explicit = {}, natural, f
  * [N, C, H, W] with C of 1 or 3 is NCHW; [N, H, W, C] with C of 1 or 3 and dim 1 not is NHWC;
  * anything undecidable defaults to NCHW, the ONNX convention.
  */
-export function inferLayout(dims: (number | string)[]): Layout {
+export function inferLayout(dims: (number | string)[]): ChannelLayout {
   if (isImageChannels(fixed(dims[1]))) return 'NCHW';
   if (isImageChannels(fixed(dims[3]))) return 'NHWC';
   return 'NCHW';

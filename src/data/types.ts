@@ -1,14 +1,16 @@
 /** The public shapes of the data module: what loadData takes and what it returns. */
 
-/** Where the channel axis sits in the model's input tensor. */
-export type Layout = 'NCHW' | 'NHWC';
+import type { Dataset } from '../model/dataset.js';
+import type { ChannelLayout } from '../model/inputs.js';
+
+export type { ChannelLayout, Dataset };
 
 export interface Preprocess {
   /** Target size and channel count (1 or 3). */
   height: number;
   width: number;
   channels: number;
-  layout: Layout;
+  layout: ChannelLayout;
   /** Multiplies raw 0..255 pixel values (default 1/255). */
   scale: number;
   /** Per channel, subtracted after scaling (default zeros). */
@@ -31,23 +33,6 @@ import type { Interpolation, ResizeMode } from './resize.js';
 export type { Interpolation, ResizeMode };
 
 export type PresetName = 'imagenet' | 'fashion-mnist';
-
-export interface Dataset {
-  /** For the report, e.g. "fashion-mnist (test split, /usr/share/datasets/fashion-mnist)". */
-  source: string;
-  count: number;
-  /** Per-sample dims after preprocessing in the model's layout, e.g. [1,28,28] (NCHW) or [28,28,3] (NHWC). */
-  sampleDims: number[];
-  layout: Layout;
-  /** count * prod(sampleDims), preprocessed, ready to feed. */
-  x: Float32Array;
-  /** Present only when the source has labels. */
-  labels?: Int32Array;
-  /** Class folder names, for image folders. */
-  classNames?: string[];
-  /** Per-channel mean of the preprocessed values (used to fill occlusion patches). */
-  channelMean: number[];
-}
 
 export interface DataSplit {
   calib: Dataset;

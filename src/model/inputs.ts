@@ -4,6 +4,9 @@
  */
 import { KpruneError } from '../errors.js';
 
+/** Where the channel axis sits in an image tensor (a model's input, a convolution's values). */
+export type ChannelLayout = 'NCHW' | 'NHWC';
+
 export type ElementType = 'float32' | 'float16' | 'float64' | 'int64' | 'int32' | 'uint8' | 'int8' | 'bool';
 
 export interface InputSpec {

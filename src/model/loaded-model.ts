@@ -6,7 +6,7 @@
 import { Conv3x3Layer, Mask, SkippedConv } from './conv.js';
 import { Layout, LayoutOutcome, LayoutTiming } from './layout.js';
 import type { LatencyComparison } from './latency.js';
-import type { FinetuneData, FinetuneOptions, FinetuneResult } from '../models/onnx/finetune-in-tfjs.js';
+import type { FinetuneData, FinetuneOptions, FinetuneResult } from './finetune.js';
 import { ModelInventory } from './inventory.js';
 import { InputSpec } from './inputs.js';
 import { ModelRunner } from './runner.js';

@@ -1,6 +1,6 @@
 /** Running a model over a data set in batches and collecting its first output. */
-import { Dataset } from '../data/types.js';
-import { OutputSet } from '../core/metrics.js';
+import { Dataset } from '../model/dataset.js';
+import { OutputSet } from '../model/quality.js';
 import { ModelRunner } from '../model/runner.js';
 
 export const DEFAULT_EVAL_BATCH = 64;

@@ -4,10 +4,10 @@
  * never seen), the reshaped 3x3 weights train briefly, and the best held-out checkpoint is kept.
  */
 import { Mask } from '../core/lattice.js';
-import { Dataset } from '../data/types.js';
+import { Dataset } from '../model/dataset.js';
 import { KpruneError } from '../errors.js';
 import { LoadedModel } from '../models/index.js';
-import type { FinetuneResult } from '../models/onnx/finetune-in-tfjs.js';
+import type { FinetuneResult } from '../model/finetune.js';
 import type { FinetuneEngineChoice } from '../core/finetune/run.js';
 import type { Device } from '../runtime/ort/training-session.js';
 import { DataContext } from './recover.js';

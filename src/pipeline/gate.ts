@@ -5,7 +5,7 @@
  * written, and the pipeline decides.
  */
 import { KpruneError } from '../errors.js';
-import { QualityFigures } from '../core/metrics.js';
+import { QualityFigures } from '../model/quality.js';
 
 export interface Gate {
   maxDrop: number;

@@ -7,7 +7,7 @@
  */
 import type { MeasuredAccuracy, QualityPair } from '../pipeline/recover.js';
 import { formatQuality, qualityRows } from './quality-rows.js';
-import type { QualityFigures } from '../core/metrics.js';
+import type { QualityFigures } from '../model/quality.js';
 import type { LayerReport, ModelFigures, PruneReport } from './report.js';
 import type { LatencyComparison } from '../model/latency.js';
 import type { Gate } from '../pipeline/gate.js';

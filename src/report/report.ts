@@ -11,7 +11,7 @@ import type { Layout } from '../model/layout.js';
 import type { LatencyComparison } from '../model/latency.js';
 import type { LayoutTiming } from '../model/layout.js';
 import type { Gate } from '../pipeline/gate.js';
-import type { FinetuneResult } from '../models/onnx/finetune-in-tfjs.js';
+import type { FinetuneResult } from '../model/finetune.js';
 import type { MeasuredAccuracy } from '../pipeline/recover.js';
 import type { LayerRecovery } from '../core/recover/reconstruct.js';
 import type { PropagationInfo } from '../core/recover/propagation.js';

@@ -7,35 +7,12 @@
  * returns weights that did worse on the held-out data than what it was given. An aborted run rejects with the signal's
  * reason and returns nothing, so that nothing partial can be written.
  */
-import { BatchSampler, Schedule, learningRate } from './schedule.js';
+import type { Evaluation, EvaluationProgress, Improvement, Schedule, Selection, StepProgress } from '../../model/finetune.js';
+import { BatchSampler, learningRate } from './schedule.js';
 
-export interface Trainer {
-  /** One optimisation step on these training-sample indices; resolves with the batch's loss. */
-  step(indices: Uint32Array, lr: number): Promise<number>;
-  /** The trainable weights as they are now: copies, in the model's own layout, by layer id. */
-  snapshot(): ReadonlyMap<string, Float32Array>;
-}
+export type { Evaluation, EvaluationProgress, Improvement, Selection, StepProgress };
 
-export interface Evaluation<F> {
-  /** Higher is better: top-1 accuracy, agreement with the original, or minus a distance. */
-  score: number;
-  /** Lower is better; breaks ties of `score` (held-out sets are small, ties are common). */
-  loss: number;
-  figures: F;
-  /** Each held-out sample's loss (mean = `loss`), to measure the noise of a comparison. */
-  samples?: Float64Array;
-}
-
-/**
- * How far the chosen checkpoint's held-out loss is below the start's, and the standard error of
- * that difference (paired over the same samples): an improvement of a few standard errors is a
- * real one; one within about two is what a different draw of held-out samples could undo.
- */
-export interface Improvement {
-  loss: number;
-  stdError: number;
-}
-
+/** The chosen checkpoint's held-out loss below the start's, with the paired standard error. */
 export function pairedImprovement(start: Evaluation<unknown>, chosen: Evaluation<unknown>): Improvement | undefined {
   const a = start.samples;
   const b = chosen.samples;
@@ -48,39 +25,16 @@ export function pairedImprovement(start: Evaluation<unknown>, chosen: Evaluation
   return { loss: mean, stdError: Math.sqrt(v / (a.length - 1) / a.length) };
 }
 
+export interface Trainer {
+  /** One optimisation step on these training-sample indices; resolves with the batch's loss. */
+  step(indices: Uint32Array, lr: number): Promise<number>;
+  /** The trainable weights as they are now: copies, in the model's own layout, by layer id. */
+  snapshot(): ReadonlyMap<string, Float32Array>;
+}
+
 export interface Evaluator<F> {
   evaluate(weights: ReadonlyMap<string, Float32Array>): Promise<Evaluation<F>>;
 }
-
-export interface StepProgress {
-  step: number;
-  steps: number;
-  /** This batch's loss, and an exponential moving average (what a progress bar should show). */
-  loss: number;
-  lossAverage: number;
-  lr: number;
-  /** Training images per second so far (steps only, evaluations excluded). */
-  imagesPerSecond: number;
-  elapsedMs: number;
-  /** Remaining time, evaluations included, from the average so far. */
-  etaMs: number;
-}
-
-export interface EvaluationProgress<F> {
-  step: number;
-  evaluation: Evaluation<F>;
-  /** Is this the best checkpoint so far? */
-  best: boolean;
-}
-
-/**
- * How checkpoints are compared: by held-out `loss` (ties by score), or by `score` (accuracy,
- * agreement; ties by loss). Loss is the default: on a held-out set of a thousand images, accuracy
- * moves in steps of 0.1 point with a standard error near 0.7, and on images the original was
- * trained on it favours the memorising start; the loss moves with the small real gains that
- * fine-tuning makes (bench/finetune.ts has the measurement).
- */
-export type Selection = 'loss' | 'score';
 
 export interface LoopOptions<F> {
   steps: number;

@@ -1,126 +1,19 @@
 /**
- * What the fine-tuners share (an ONNX graph run in TF.js, runtime/onnx-tfjs/finetune.ts; a TF.js
- * model itself, runtime/tfjs-finetune.ts): the options and their checks, the loop run with its
- * defaults, and the result.
+ * What the fine-tuners share (an ONNX model in TF.js, models/onnx/finetune-in-tfjs.ts; a TF.js
+ * model in TF.js, models/tfjs/finetune-in-tfjs.ts): checking the options, the loop run with their
+ * defaults, and the result. The types are the contract's (model/finetune.ts).
  */
-import type { Conv3x3Layer } from '../../model/conv.js';
+import type { Conv3x3Layer, Mask } from '../../model/conv.js';
 import { layerParams } from '../../model/conv.js';
-import { Evaluation, EvaluationProgress, Selection, StepProgress, Trainer, runLoop } from './loop.js';
-import { Schedule } from './schedule.js';
-import { Objective } from './score.js';
-import { Mask, maskHas } from '../lattice.js';
-import type { Dataset } from '../../data/types.js';
+import type {
+  Evaluation, FinetuneData, FinetuneEngine, FinetuneEngineChoice, FinetuneOptions, FinetuneResult, HeldOutFigures, Objective, OptimizerName,
+} from '../../model/finetune.js';
+// Re-exported for code written against this module before the contract types moved to src/model.
+export type { FinetuneData, FinetuneEngine, FinetuneEngineChoice, FinetuneOptions, FinetuneResult, HeldOutFigures };
+import type { QualityFigures } from '../../model/quality.js';
+import { Trainer, runLoop } from './loop.js';
+import { maskHas } from '../lattice.js';
 import { KpruneError } from '../../errors.js';
-import type { QualityFigures } from '../metrics.js';
-import type { OptimizerName } from '../../runtime/tfjs/trainer.js';
-import type { TfjsBackend } from '../../runtime/tfjs/backend.js';
-import type { Device } from '../../runtime/ort/training-session.js';
-
-export interface FinetuneData {
-  /** Samples the filters train on (with labels for cross-entropy). */
-  train: Dataset;
-  /** Samples that choose the checkpoint; never trained on. */
-  heldOut: Dataset;
-}
-
-export interface FinetuneOptions {
-  /** Optimiser steps (0: only evaluate the starting weights). */
-  steps: number;
-  /** Base learning rate (default 3e-3 for Adam, 1e-2 for SGD), warmed up then cosine-decayed. */
-  lr?: number;
-  /** Samples per step (default 64). */
-  batch?: number;
-  /** Default 'adam'. */
-  optimizer?: OptimizerName;
-  /** SGD momentum (default 0.9). */
-  momentum?: number;
-  /** Batch order (default 0). Same seed, data and options: the same weights, bit for bit. */
-  seed?: number;
-  /** Train on labels (cross-entropy); false: distil from the original model. */
-  labels: boolean;
-  /**
-   * With labels, also distil from the original (default true): loss = (1 - w) CE + w T^2 KL with
-   * w = `distillWeight`. Labels alone recovered nothing on the bundled ResNet (see bench/finetune.ts).
-   */
-  distill?: boolean;
-  /** Weight w of the distillation term next to cross-entropy (default 0.9, Hinton et al.'s usual share). */
-  distillWeight?: number;
-  /** Softening temperature of distillation for classifiers (default 4). */
-  temperature?: number;
-  /** Evaluate the held-out set every this many steps (default: 10 times per run, at least every 10 steps). */
-  evalEvery?: number;
-  /** Default 'cosine'. */
-  schedule?: Schedule;
-  /** How the checkpoint is chosen on held-out data: by the objective's loss (default) or by accuracy/agreement. */
-  select?: Selection;
-  /** A TF.js backend to use instead of kprune's choice (benchmarks, tests). */
-  backend?: TfjsBackend;
-  /**
-   * ONNX models: 'auto' (default) trains in onnxruntime when every operator on the gradient path
-   * has a backward rule, else in TF.js; 'onnxruntime' or 'tfjs' insists on one.
-   */
-  engine?: FinetuneEngineChoice;
-  /** onnxruntime execution provider (default cpu). */
-  device?: Device;
-  /** onnxruntime intra-op threads (default: its own choice, one per physical core). */
-  threads?: number;
-  onStep?: (p: StepProgress) => void;
-  onEvaluate?: (e: EvaluationProgress<QualityFigures>) => void;
-  /** Each evaluated checkpoint's weights (benchmarks score them on more data). */
-  onCheckpoint?: (step: number, weights: ReadonlyMap<string, Float32Array>) => Promise<void>;
-  /** Aborting stops between steps; the promise then rejects with the signal's reason. */
-  signal?: AbortSignal;
-}
-
-export interface HeldOutFigures extends QualityFigures {
-  /** The objective's loss on the held-out samples (cross-entropy, KL or MSE). */
-  loss: number;
-}
-
-export type FinetuneEngine = 'onnxruntime' | 'tfjs';
-export type FinetuneEngineChoice = 'auto' | FinetuneEngine;
-
-export interface FinetuneResult {
-  /** The best checkpoint's filters by layer id (every layer given; zero outside each mask). */
-  weights: ReadonlyMap<string, Float32Array>;
-  /** What ran the training, e.g. "TF.js 4.22.0 (wasm backend)". */
-  backend: string;
-  /** The engine that trained: onnxruntime (a training graph kprune built) or TF.js. */
-  engine: FinetuneEngine;
-  /**
-   * Why an ONNX model trained in TF.js rather than onnxruntime: the operators on the gradient
-   * path without a backward rule, as "Op (node): reason". Empty when onnxruntime trained, or for
-   * TF.js models.
-   */
-  missingOperators: string[];
-  /** Another reason an ONNX model trained in TF.js rather than onnxruntime, when there was one. */
-  engineNote?: string;
-  objective: Objective;
-  steps: number;
-  /** The step of the checkpoint returned (0: the starting weights stayed best). */
-  bestStep: number;
-  batch: number;
-  /** Training images per second (training steps only). */
-  imagesPerSecond: number;
-  trainMs: number;
-  evalMs: number;
-  wallMs: number;
-  heldOut: {
-    samples: number;
-    /** The score: top-1 with labels, agreement with the original without, MSE otherwise. */
-    metric: 'top1' | 'agreement' | 'mse';
-    /** What chose the checkpoint: the held-out loss or that score. */
-    selectedBy: Selection;
-    before: HeldOutFigures;
-    after: HeldOutFigures;
-    /**
-     * The chosen checkpoint's held-out loss below the start's and the standard error of that
-     * difference (paired over the samples): the noise of the choice.
-     */
-    improvement?: { loss: number; stdError: number };
-  };
-  history: { step: number; score: number; loss: number }[];
-}
 
 export const DEFAULT_BATCH = 64;
 const DEFAULT_TEMPERATURE = 4;

@@ -2,9 +2,8 @@
  * Learning-rate schedule and batch order for fine-tuning: plain functions of the step and the seed,
  * so that a run can be repeated exactly.
  */
+import type { Schedule } from '../../model/finetune.js';
 import { permutation } from '../../util/random.js';
-
-export type Schedule = 'cosine' | 'constant';
 
 /**
  * The learning rate at `step` (1-based) of `steps`: a short linear warm-up (5% of the steps, at

@@ -3,15 +3,11 @@
  * original without; for outputs that are not class scores, minus the distance to the original's)
  * and the matching loss, from plain output arrays.
  */
-import { OutputSet, QualityFigures, isClassifierOutput, quality } from '../metrics.js';
-import type { Evaluation } from './loop.js';
+import type { Evaluation, Objective } from '../../model/finetune.js';
+import type { OutputSet, QualityFigures } from '../../model/quality.js';
+import { isClassifierOutput, quality } from '../metrics.js';
+export type { Objective };
 
-/**
- * What training minimises. With labels: cross-entropy, by default together with distillation from
- * the original (`cross-entropy+distill`, Hinton et al.'s combined loss), which recovers more than
- * labels alone; without labels: distillation (softened KL for classifiers, MSE otherwise).
- */
-export type Objective = 'cross-entropy' | 'cross-entropy+distill' | 'distill-kl' | 'distill-mse';
 
 export function chooseObjective(outputDims: number[], labels: boolean, distill: boolean): Objective {
   if (!isClassifierOutput(outputDims)) return 'distill-mse';

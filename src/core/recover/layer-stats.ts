@@ -11,6 +11,7 @@ import type { Activation } from '../../model/runner.js';
 import { choleskySolve, cholesky } from './cholesky.js';
 import { geometry } from './geometry.js';
 import { mulberry32 } from '../../util/random.js';
+export type { Activation };
 
 export interface GroupStats {
   /** Columns: input channel c of the group and kept position j at c * K + j. */

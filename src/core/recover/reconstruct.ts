@@ -6,7 +6,6 @@
  */
 import { Conv3x3Layer } from '../../model/conv.js';
 import { AUTO_CANDIDATES, Mask, maskPositions, namedMask } from '../lattice.js';
-import type { Activation } from '../../model/runner.js';
 import { GramEngine, LayerStats, RowSampler } from './layer-stats.js';
 import { ActivationSource, LayerwiseSource, PropagationInfo } from './propagation.js';
 import { CENTRE, fromNine, inGraphOrder, isLinear, toNine } from './linear.js';

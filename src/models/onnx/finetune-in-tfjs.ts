@@ -11,20 +11,21 @@ import * as ort from 'onnxruntime-node';
 import type { Conv3x3Layer } from '../../model/conv.js';
 import { chooseObjective, scoreOutputs } from '../../core/finetune/score.js';
 import { Mask } from '../../core/lattice.js';
-import type { Dataset } from '../../data/types.js';
+import type { Dataset } from '../../model/dataset.js';
 import { KpruneError } from '../../errors.js';
 import { openProbeSession } from './probe.js';
 import type { OnnxModel } from '../../formats/onnx/read.js';
-import type { OutputSet } from '../../core/metrics.js';
+import type { FinetuneData, FinetuneOptions, FinetuneResult } from '../../model/finetune.js';
+import type { OutputSet } from '../../model/quality.js';
 import {
   DEFAULT_BATCH, EVAL_BATCH,
-  FinetuneData, FinetuneOptions, FinetuneResult, checkAgreement, checkFinetuneOptions, runFinetuneLoop, trainSettings, usage,
+  checkAgreement, checkFinetuneOptions, runFinetuneLoop, trainSettings, usage,
 } from '../../core/finetune/run.js';
 import { defaultGradients, onnxTfjsRuntime } from '../../runtime/tfjs/training-backend.js';
 import { OnnxTfjsGraph } from '../../runtime/tfjs/onnx/graph.js';
 import { TfjsTrainer } from '../../runtime/tfjs/trainer.js';
 
-export type { FinetuneData, FinetuneOptions, FinetuneResult, HeldOutFigures } from '../../core/finetune/run.js';
+export type { FinetuneData, FinetuneOptions, FinetuneResult, HeldOutFigures } from '../../model/finetune.js';
 
 /** The value the loss reads: the model's first output, or the input of a final (log-)softmax. */
 function headValue(graph: OnnxTfjsGraph): string {

@@ -16,11 +16,12 @@ import type * as TF from '@tensorflow/tfjs';
 import type { Conv3x3Layer } from '../../model/conv.js';
 import { chooseObjective, scoreOutputs } from '../../core/finetune/score.js';
 import { Mask } from '../../core/lattice.js';
-import type { Dataset } from '../../data/types.js';
-import type { OutputSet } from '../../core/metrics.js';
+import type { Dataset } from '../../model/dataset.js';
+import type { FinetuneData, FinetuneOptions, FinetuneResult } from '../../model/finetune.js';
+import type { OutputSet } from '../../model/quality.js';
 import {
   DEFAULT_BATCH, EVAL_BATCH,
-  FinetuneData, FinetuneOptions, FinetuneResult, checkAgreement, checkFinetuneOptions, runFinetuneLoop, trainSettings,
+  checkAgreement, checkFinetuneOptions, runFinetuneLoop, trainSettings,
 } from '../../core/finetune/run.js';
 import { defaultGradients, onnxTfjsRuntime } from '../../runtime/tfjs/training-backend.js';
 import { TfjsTrainer } from '../../runtime/tfjs/trainer.js';

@@ -13,7 +13,8 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { KpruneError } from '../../errors.js';
 
-export type Device = 'cpu' | 'cuda' | 'coreml' | 'dml';
+import type { Device } from '../../model/finetune.js';
+export type { Device };
 export const DEVICES: readonly Device[] = ['cpu', 'cuda', 'coreml', 'dml'];
 
 export interface TrainingSessionOptions {

@@ -7,10 +7,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import { KpruneError } from '../../errors.js';
+import type { TfjsBackend } from '../../model/finetune.js';
 import { registerWasmConvGradients } from './wasm-conv-grads.js';
 
+export type { TfjsBackend };
+
 export type Tf = typeof TF;
-export type TfjsBackend = 'tensorflow' | 'wasm' | 'cpu';
 
 export interface TfjsRuntime {
   tf: Tf;

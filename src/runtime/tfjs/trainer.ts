@@ -8,11 +8,10 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Trainer } from '../../core/finetune/loop.js';
-import { Objective, objectiveNeeds } from '../../core/finetune/score.js';
-import type { Dataset } from '../../data/types.js';
+import { objectiveNeeds } from '../../core/finetune/score.js';
+import type { Dataset } from '../../model/dataset.js';
+import type { Objective, OptimizerName } from '../../model/finetune.js';
 import type { Tf } from './backend.js';
-
-export type OptimizerName = 'sgd' | 'adam';
 
 export interface TfjsTrainerConfig {
   tf: Tf;
