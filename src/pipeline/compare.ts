@@ -5,15 +5,14 @@
  */
 import { KpruneError } from '../errors.js';
 import { LoadedModel, loadModel } from '../models/index.js';
-import { LatencyComparison } from '../model/latency.js';
 import { MacFigures, measureFiles, measureMacs, measureParams } from '../report/measure.js';
-import { ModelFigures, REPORT_SCHEMA_VERSION } from '../report/report.js';
-import { QualityPair, DataOptions, openData, evaluateRunners, DataContext, EvaluationInfo } from './recover.js';
+import { CompareReport, ModelFigures, REPORT_SCHEMA_VERSION } from '../report/report.js';
+import { DataOptions, openData, evaluateRunners, DataContext } from './recover.js';
 import { ProgressListener } from './progress.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { VERSION } from '../version.js';
+import { checkGate } from './gate.js';
 import { layerOfPiece } from './pieces.js';
-import { Gate, checkGate } from './gate.js';
 import { OutputTransaction } from '../io/transaction.js';
 import { RunInput, declareReads, reportBytes, transact } from './outputs.js';
 import { renderCompareHtml } from '../report/html-compare.js';
@@ -36,27 +35,6 @@ export interface CompareOptions {
   otherInputs?: RunInput[];
   /** The command line shown on the report page (default: this process's). */
   commandLine?: string;
-}
-
-export interface CompareAccuracy extends EvaluationInfo {
-  a: QualityPair;
-  /** B, also compared with A (agreement / distance). */
-  b: QualityPair;
-}
-
-export interface CompareReport {
-  schemaVersion: number;
-  kind: 'compare';
-  tool: { name: 'kprune'; version: string };
-  a: { path: string; format: string };
-  b: { path: string; format: string };
-  before: ModelFigures;
-  after: ModelFigures;
-  latency: LatencyComparison | { status: 'unknown'; reason: string };
-  accuracy: CompareAccuracy | { status: 'unknown'; reason: string };
-  gate: Gate | null;
-  method: Record<string, string>;
-  timings: Record<string, number>;
 }
 
 async function figures(m: LoadedModel, shapes: Map<string, number[]> | null, unknown: string, gzip?: boolean, otherIds: Iterable<string> = []): Promise<ModelFigures> {

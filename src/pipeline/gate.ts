@@ -6,15 +6,7 @@
  */
 import { KpruneError } from '../errors.js';
 import { QualityFigures } from '../model/quality.js';
-
-export interface Gate {
-  maxDrop: number;
-  metric: 'top1' | 'agreement';
-  /** Points (percentage) lost; null when it could not be measured. */
-  drop: number | null;
-  passed: boolean;
-  reason: string;
-}
+import type { Gate } from '../report/report.js';
 
 /**
  * Points lost from a difference of shares, rounded to 1e-9 points: in floating point 0.9 - 0.89

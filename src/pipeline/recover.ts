@@ -14,9 +14,10 @@ import { KpruneError } from '../errors.js';
 import { LoadedModel } from '../models/index.js';
 import { RunnerCache, collectOutputs, datasetActivationSource } from './evaluate.js';
 import { ModelRunner } from '../model/runner.js';
-import { OutputSet, QualityFigures } from '../model/quality.js';
+import { OutputSet } from '../model/quality.js';
 import { isClassifierOutput, quality } from '../core/metrics.js';
 import { ProgressListener } from './progress.js';
+import type { MeasuredAccuracy, QualityPair } from '../report/report.js';
 import { GramEngine } from '../core/recover/layer-stats.js';
 import { createOrtGramEngine } from '../runtime/ort/gram-engine.js';
 import { pushAll } from '../util/arrays.js';
@@ -232,35 +233,6 @@ export async function recoverWeights(
   } finally {
     await source.release();
   }
-}
-
-export interface QualityPair {
-  clean: QualityFigures;
-  /** The same samples with an occluding patch; absent when occlusion is off. */
-  occluded?: QualityFigures;
-}
-
-/** How quality was measured: common to prune and compare reports. */
-export interface EvaluationInfo {
-  status: 'measured';
-  classifier: boolean;
-  labelled: boolean;
-  evalSource: string;
-  evalSamples: number;
-  /** How the occluded copies were made; null when occlusion was off. */
-  occlusion: string | null;
-  runtime: string;
-}
-
-export interface MeasuredAccuracy extends EvaluationInfo {
-  /** The input model. */
-  original: QualityPair;
-  /** Reshaped, before any recovery: what recovery started from. */
-  reshaped: QualityPair;
-  /** The written model, loaded back from disk (after recovery, when there was one). */
-  written: QualityPair;
-  /** With fine-tuning: the reconstructed weights before it, so its effect is visible. */
-  reconstructed?: QualityPair;
 }
 
 /** The evaluation samples, clean and (unless turned off) occluded. */

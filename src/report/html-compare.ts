@@ -3,7 +3,7 @@
  * from the same cards and tables as the prune report, with A and B in place of before and after:
  * accuracy cards with B's drop in points against A, and the gate when one was given.
  */
-import type { CompareReport } from '../pipeline/compare.js';
+import type { CompareReport } from './report.js';
 import type { QualityFigures } from '../core/metrics.js';
 import { baseName, esc } from './html-escape.js';
 import { Card, Sides, cardHtml, dl, gateHtml, htmlPage, latencyCard, macsCard, paramsCard, qualityTableHtml, sizeCards } from './html.js';

@@ -5,12 +5,11 @@
  *
  * Every text from the report is escaped (`esc`): layer names come from users' models.
  */
-import type { MeasuredAccuracy, QualityPair } from '../pipeline/recover.js';
+import type { Gate, MeasuredAccuracy, QualityPair } from './report.js';
 import { formatQuality, qualityRows } from './quality-rows.js';
 import type { QualityFigures } from '../model/quality.js';
 import type { LayerReport, ModelFigures, PruneReport } from './report.js';
 import type { LatencyComparison } from '../model/latency.js';
-import type { Gate } from '../pipeline/gate.js';
 import { formatBytes, formatCount, layoutSizeNote } from './text.js';
 import { baseName, esc, sideFiles } from './html-escape.js';
 import { REPORT_CSS } from './html-style.js';

@@ -2,7 +2,7 @@
  * The rows of a quality table (top-1, top-5, agreement, distances; clean then occluded), shared by
  * the terminal, HTML and compare renderings so that they always show the same figures.
  */
-import type { QualityPair } from '../pipeline/recover.js';
+import type { QualityPair } from './report.js';
 
 export type QualityMetric = 'top1' | 'top5' | 'agreement' | 'mse' | 'cosine' | 'psnr';
 export type QualityKind = 'pct' | 'num' | 'db';

@@ -10,9 +10,8 @@ import { MacFigures, ParamFigures, SizeFigures } from './measure.js';
 import type { Layout } from '../model/layout.js';
 import type { LatencyComparison } from '../model/latency.js';
 import type { LayoutTiming } from '../model/layout.js';
-import type { Gate } from '../pipeline/gate.js';
 import type { FinetuneResult } from '../model/finetune.js';
-import type { MeasuredAccuracy } from '../pipeline/recover.js';
+import type { QualityFigures } from '../model/quality.js';
 import type { LayerRecovery } from '../core/recover/reconstruct.js';
 import type { PropagationInfo } from '../core/recover/propagation.js';
 
@@ -56,6 +55,45 @@ export interface LayerReport {
   macsAfterEffective: number | null;
   meanAbs: number[];
   lowPositions: number[];
+}
+
+// The quality gate of a run (`--max-drop`); pipeline/gate.ts decides it.
+export interface Gate {
+  maxDrop: number;
+  metric: 'top1' | 'agreement';
+  /** Points (percentage) lost; null when it could not be measured. */
+  drop: number | null;
+  passed: boolean;
+  reason: string;
+}
+
+export interface QualityPair {
+  clean: QualityFigures;
+  /** The same samples with an occluding patch; absent when occlusion is off. */
+  occluded?: QualityFigures;
+}
+
+/** How quality was measured: common to prune and compare reports. */
+export interface EvaluationInfo {
+  status: 'measured';
+  classifier: boolean;
+  labelled: boolean;
+  evalSource: string;
+  evalSamples: number;
+  /** How the occluded copies were made; null when occlusion was off. */
+  occlusion: string | null;
+  runtime: string;
+}
+
+export interface MeasuredAccuracy extends EvaluationInfo {
+  /** The input model. */
+  original: QualityPair;
+  /** Reshaped, before any recovery: what recovery started from. */
+  reshaped: QualityPair;
+  /** The written model, loaded back from disk (after recovery, when there was one). */
+  written: QualityPair;
+  /** With fine-tuning: the reconstructed weights before it, so its effect is visible. */
+  reconstructed?: QualityPair;
 }
 
 export type AccuracyFigures =
@@ -133,4 +171,25 @@ export interface AnalyzeReport {
   reach: Reach;
   skipped: SkippedConv[];
   method: Record<string, string>;
+}
+
+export interface CompareAccuracy extends EvaluationInfo {
+  a: QualityPair;
+  /** B, also compared with A (agreement / distance). */
+  b: QualityPair;
+}
+
+export interface CompareReport {
+  schemaVersion: number;
+  kind: 'compare';
+  tool: { name: 'kprune'; version: string };
+  a: { path: string; format: string };
+  b: { path: string; format: string };
+  before: ModelFigures;
+  after: ModelFigures;
+  latency: LatencyComparison | { status: 'unknown'; reason: string };
+  accuracy: CompareAccuracy | { status: 'unknown'; reason: string };
+  gate: Gate | null;
+  method: Record<string, string>;
+  timings: Record<string, number>;
 }

@@ -6,7 +6,7 @@ import type { Reach } from '../core/reach.js';
 import { LayerAnalysis } from '../core/analysis.js';
 import { NAMED_SHAPES, NAMED_SHAPE_NAMES, QH_CYCLE, drawMask, parseMask } from '../core/lattice.js';
 import { AnalyzeReport, ModelFigures, PruneReport } from './report.js';
-import type { CompareReport } from '../pipeline/compare.js';
+import type { CompareReport } from './report.js';
 import { formatQuality, qualityRows } from './quality-rows.js';
 import { maxOf, pushAll } from '../util/arrays.js';
 
