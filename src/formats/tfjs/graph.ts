@@ -9,8 +9,7 @@
  */
 import { Conv3x3Layer, ConvUse, convKind } from '../../model/conv.js';
 import { KpruneError } from '../../errors.js';
-import type { InputSpec, ElementType } from '../../model/inputs.js';
-import type { ActivationLayout } from '../../models/tfjs/layers-exec.js';
+import type { ChannelLayout, ElementType, InputSpec } from '../../model/inputs.js';
 import type { ComputeNode } from '../../model/inventory.js';
 import type { SkippedConv } from '../../model/conv.js';
 import { depthwiseToOihw, hwioToOihw } from './kernels.js';
@@ -130,7 +129,7 @@ export interface GraphScan {
   inputs: InputSpec[];
   /** Nodes the runner adds to expose pre-activation values. */
   extraNodes: GraphNodeJson[];
-  layouts: Map<string, ActivationLayout>;
+  layouts: Map<string, ChannelLayout>;
   ops: Set<string>;
 }
 
@@ -186,7 +185,7 @@ export function scanGraph(model: TfjsModel): GraphScan {
   const skipped: SkippedConv[] = [];
   const compute: ComputeNode[] = [];
   const extraNodes: GraphNodeJson[] = [];
-  const layouts = new Map<string, ActivationLayout>();
+  const layouts = new Map<string, ChannelLayout>();
   const ops = new Set<string>();
 
   for (const n of topological(nodes, byName)) {

@@ -12,8 +12,8 @@
  */
 import { Conv3x3Layer, ConvUse, convKind } from '../../model/conv.js';
 import { KpruneError } from '../../errors.js';
-import type { InputSpec, ElementType } from '../../model/inputs.js';
-import type { ActivationLayout, KerasConvSpec, KerasExecOp, KerasPlan } from '../../models/tfjs/layers-exec.js';
+import type { ChannelLayout, ElementType, InputSpec } from '../../model/inputs.js';
+import type { KerasConvSpec, KerasExecOp, KerasPlan } from './keras-plan.js';
 import type { ComputeNode } from '../../model/inventory.js';
 import type { SkippedConv } from '../../model/conv.js';
 import { depthwiseToOihw, hwioToOihw } from './kernels.js';
@@ -247,7 +247,7 @@ export function scanKeras(model: TfjsModel): KerasScan {
   const top = parseContainer(topo.class_name, topo.config, 'model', file);
 
   const ops: KerasExecOp[] = [];
-  const layouts = new Map<string, ActivationLayout>();
+  const layouts = new Map<string, ChannelLayout>();
   const alias = new Map<string, string>();
   const resolve = (n: string): string => {
     let x = n;
@@ -380,7 +380,7 @@ export function scanKeras(model: TfjsModel): KerasScan {
       throw new TopologyError(`${layer.className} "${callName}" has groups ${String(cfg.groups)}, which does not divide its ${outChannels} filters`, file, callName);
     }
     const bias = type === 'separable' || cfg.use_bias === false ? undefined : weight('bias');
-    const inputLayout: ActivationLayout = channelsFirst ? 'NCHW' : 'NHWC';
+    const inputLayout: ChannelLayout = channelsFirst ? 'NCHW' : 'NHWC';
     layouts.set(op.inputs[0], inputLayout);
     layouts.set(spec.inner, 'NHWC');
     const use: ConvUse = {

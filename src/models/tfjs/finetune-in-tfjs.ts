@@ -28,7 +28,8 @@ import { TfjsTrainer } from '../../runtime/tfjs/trainer.js';
 import type { InputSpec } from '../../model/inputs.js';
 import type { Tf, TfjsRuntime } from '../../runtime/tfjs/backend.js';
 import { KpruneError } from '../../errors.js';
-import { KerasPlan, executePlan } from './layers-exec.js';
+import type { KerasPlan } from '../../formats/tfjs/keras-plan.js';
+import { executePlan } from './layers-exec.js';
 import { memoryHandler } from './io.js';
 import { loadInTfjs } from './runner.js';
 

@@ -10,53 +10,7 @@
 import type * as TF from '@tensorflow/tfjs';
 import type { Tf } from '../../runtime/tfjs/backend.js';
 import { ConvGradients, conv2d } from '../../runtime/tfjs/conv.js';
-
-export type ActivationLayout = 'NHWC' | 'NCHW';
-
-export interface KerasConvSpec {
-  type: 'conv2d' | 'depthwise' | 'separable';
-  /** Manifest name of the kernel (the depthwise kernel of a separable convolution). */
-  kernelId: string;
-  strides: [number, number];
-  dilations: [number, number];
-  padding: 'same' | 'valid';
-  channelsFirst: boolean;
-  /**
-   * Name of the value before the activation (conv2d, depthwise: convolution plus bias) or before
-   * the pointwise step (separable: the depthwise output), always NHWC.
-   */
-  inner: string;
-}
-
-export interface KerasExecOp {
-  kind: 'layer' | 'conv';
-  /** Layer names from the top model down to this layer, to find the loaded TF.js layer. */
-  layerPath: string[];
-  className: string;
-  inputs: string[];
-  /** Output t is named `${outputBase}:${t}`. */
-  outputBase: string;
-  outputCount: number;
-  kwargs: Record<string, unknown>;
-  conv?: KerasConvSpec;
-}
-
-export interface KerasPlan {
-  /** The model's inputs: the name users see, and the tensor name inside the plan. */
-  inputs: { name: string; tensor: string }[];
-  /** Tensor names of the model's outputs. */
-  outputs: string[];
-  /** In execution order. */
-  ops: KerasExecOp[];
-  /** Layout of the values convolutions read and produce, for fetching them as NCHW. */
-  layouts: Map<string, ActivationLayout>;
-}
-
-export function opOutputs(op: KerasExecOp): string[] {
-  const names = Array.from({ length: op.outputCount }, (_, t) => `${op.outputBase}:${t}`);
-  if (op.conv) names.push(op.conv.inner);
-  return names;
-}
+import { KerasConvSpec, KerasPlan, opOutputs } from '../../formats/tfjs/keras-plan.js';
 
 interface LayerLike {
   apply(inputs: TF.Tensor | TF.Tensor[], kwargs?: Record<string, unknown>): TF.Tensor | TF.Tensor[] | unknown;

@@ -6,10 +6,11 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import { KpruneError } from '../../errors.js';
-import type { InputSpec } from '../../model/inputs.js';
+import type { ChannelLayout, InputSpec } from '../../model/inputs.js';
 import type { Activation, ModelRunner } from '../../model/runner.js';
 import { TfjsRuntime, tfjsRuntime } from '../../runtime/tfjs/backend.js';
-import { ActivationLayout, KerasPlan, executePlan } from './layers-exec.js';
+import type { KerasPlan } from '../../formats/tfjs/keras-plan.js';
+import { executePlan } from './layers-exec.js';
 import { memoryHandler, modelArtifacts } from './io.js';
 import { TfjsModel, weightFloats } from '../../formats/tfjs/read.js';
 
@@ -140,7 +141,7 @@ export async function runOnce(rt: TfjsRuntime, loaded: LoadedTfjs, inputs: TfjsF
   }
 }
 
-async function toActivation(tf: TfjsRuntime['tf'], t: TF.Tensor, layout: ActivationLayout | undefined): Promise<Activation> {
+async function toActivation(tf: TfjsRuntime['tf'], t: TF.Tensor, layout: ChannelLayout | undefined): Promise<Activation> {
   const nchw = layout === 'NHWC' && t.rank === 4 ? tf.transpose(t, [0, 3, 1, 2]) : t;
   try {
     const data = nchw.dtype === 'float32' ? (await nchw.data()) as Float32Array : Float32Array.from(await nchw.data() as ArrayLike<number>);
@@ -207,7 +208,7 @@ export async function createLayersRunner(spec: LayersRunnerSpec): Promise<ModelR
 export interface GraphRunnerSpec {
   artifacts: TF.io.ModelArtifacts;
   input: InputSpec;
-  layouts: Map<string, ActivationLayout>;
+  layouts: Map<string, ChannelLayout>;
   file: string;
 }
 
