@@ -42,6 +42,8 @@ import { openData, recoverWeights } from '../src/pipeline/recover.js';
 import { onnxTfjsRuntime } from '../src/runtime/tfjs/training-backend.js';
 import type { TfjsBackend } from '../src/runtime/tfjs/training-backend.js';
 import { conv2d } from '../src/runtime/tfjs/conv.js';
+import { finetune } from '../src/models/onnx/finetune-in-tfjs.js';
+import { decodeGraph } from '../src/formats/onnx/decode-graph.js';
 import { OnnxTfjsGraph } from '../src/runtime/tfjs/onnx/graph.js';
 import { mulberry32 } from '../src/util/random.js';
 import type { Objective } from '../src/core/finetune/score.js';
@@ -108,7 +110,7 @@ async function speedWorker(model: string, backend: TfjsBackend, gradients: 'kpru
   const { tf, description } = await onnxTfjsRuntime(backend);
   const onnx = await readOnnxModel(modelFile(model));
   const layers = findConv3x3(onnx).layers;
-  const graph = OnnxTfjsGraph.compile(onnx, tf, { gradients });
+  const graph = OnnxTfjsGraph.compile(decodeGraph(onnx), tf, { gradients });
   const weights = graph.loadWeights({ trainable: layers.map((l) => l.id) });
   const r = mulberry32(2);
   const xs = Float32Array.from({ length: batch * 784 }, () => r());

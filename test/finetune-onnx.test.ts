@@ -19,6 +19,7 @@ import { findConv3x3 } from '../src/formats/onnx/convs.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
 import { onnxTfjsRuntime } from '../src/runtime/tfjs/training-backend.js';
 import { FinetuneOptions, finetune } from '../src/models/onnx/finetune-in-tfjs.js';
+import { decodeGraph } from '../src/formats/onnx/decode-graph.js';
 import { OnnxTfjsGraph } from '../src/runtime/tfjs/onnx/graph.js';
 import { FIXTURES, tempDir } from './helpers/tmp.js';
 
@@ -87,7 +88,7 @@ test('written back into the ONNX file, the weights compute in onnxruntime what T
   }
   assert.equal(correct / data.heldOut.count, first.heldOut.after.top1);
 
-  const graph = OnnxTfjsGraph.compile(model, tf);
+  const graph = OnnxTfjsGraph.compile(decodeGraph(model), tf);
   const weights = graph.loadWeights({ overrides: first.weights });
   const y = tf.tidy(() => graph.run(weights, new Map([['input', tf.tensor(data.heldOut.x, [data.heldOut.count, 1, 28, 28])]])).get('logits')!);
   const ours = await y.data();

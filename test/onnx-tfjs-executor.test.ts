@@ -12,6 +12,7 @@ import { findConv3x3 } from '../src/formats/onnx/convs.js';
 import { probeModelBytes } from '../src/models/onnx/probe.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
 import { onnxTfjsRuntime } from '../src/runtime/tfjs/training-backend.js';
+import { decodeGraph } from '../src/formats/onnx/decode-graph.js';
 import { OnnxTfjsGraph } from '../src/runtime/tfjs/onnx/graph.js';
 import { KpruneError } from '../src/errors.js';
 import { mulberry32 } from '../src/util/random.js';
@@ -47,7 +48,7 @@ for (const name of MODELS) {
     const want = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', x, [3, 1, 28, 28]) }, fetch);
     await session.release();
 
-    const graph = OnnxTfjsGraph.compile(model, tf);
+    const graph = OnnxTfjsGraph.compile(decodeGraph(model), tf);
     const start = tf.memory().numTensors;
     const weights = graph.loadWeights();
     const baseline = tf.memory().numTensors;
@@ -77,7 +78,7 @@ test('replaced weights and trainable variables compute what onnxruntime computes
   const session = await ort.InferenceSession.create(probeModelBytes(model, replaced, []));
   const want = (await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', x, [2, 1, 28, 28]) }))[session.outputNames[0]].data as Float32Array;
   await session.release();
-  const graph = OnnxTfjsGraph.compile(model, tf);
+  const graph = OnnxTfjsGraph.compile(decodeGraph(model), tf);
   for (const trainable of [[], layers.map((l) => l.id)]) {
     const weights = graph.loadWeights({ overrides: replaced, trainable });
     assert.equal(weights.variables.size, trainable.length);
@@ -92,7 +93,7 @@ test('replaced weights and trainable variables compute what onnxruntime computes
 
 test('a weight read by something other than a convolution filter cannot be trained', async () => {
   const model = await readOnnxModel(path.join(FIXTURES, 'models', 'resnet-fmnist.onnx'));
-  const graph = OnnxTfjsGraph.compile(model, tf);
+  const graph = OnnxTfjsGraph.compile(decodeGraph(model), tf);
   assert.throws(() => graph.loadWeights({ trainable: ['fc.weight'] }), (e: unknown) => e instanceof KpruneError && e.code === 'unsupported' && /fc\.weight/.test(e.message));
   assert.throws(() => graph.loadWeights({ trainable: ['nope'] }), /not a constant/);
   assert.throws(() => graph.loadWeights({ overrides: new Map([['fc.bias', new Float32Array(3)]]) }), /has 3 values/);
@@ -100,7 +101,7 @@ test('a weight read by something other than a convolution filter cannot be train
 
 test('a missing feed and an unknown fetch are usage errors', async () => {
   const model = await readOnnxModel(path.join(FIXTURES, 'models', 'vgg-fmnist.onnx'));
-  const graph = OnnxTfjsGraph.compile(model, tf);
+  const graph = OnnxTfjsGraph.compile(decodeGraph(model), tf);
   const weights = graph.loadWeights();
   const before = tf.memory().numTensors;
   assert.throws(() => graph.run(weights, new Map()), (e: unknown) => e instanceof KpruneError && e.code === 'usage' && /input "input"/.test(e.message));

@@ -12,6 +12,7 @@ import { findConv3x3 } from '../src/formats/onnx/convs.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
 import { onnxTfjsRuntime } from '../src/runtime/tfjs/training-backend.js';
 import { Conv2dSpec, conv2d } from '../src/runtime/tfjs/conv.js';
+import { decodeGraph } from '../src/formats/onnx/decode-graph.js';
 import { OnnxTfjsGraph } from '../src/runtime/tfjs/onnx/graph.js';
 import { mulberry32 } from '../src/util/random.js';
 import { FIXTURES } from './helpers/tmp.js';
@@ -125,7 +126,7 @@ for (const c of CASES) {
 async function graphGradients(name: string, gradients: 'kprune' | 'tfjs'): Promise<Map<string, Float32Array>> {
   const model = await readOnnxModel(path.join(FIXTURES, 'models', name));
   const layers = findConv3x3(model).layers;
-  const graph = OnnxTfjsGraph.compile(model, tf, { gradients });
+  const graph = OnnxTfjsGraph.compile(decodeGraph(model), tf, { gradients });
   const weights = graph.loadWeights({ trainable: layers.map((l) => l.id) });
   const rx = mulberry32(3);
   const x = tf.tensor(Float32Array.from({ length: 784 }, () => rx()), [1, 1, 28, 28]);

@@ -11,6 +11,7 @@ import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
 import { onnxTfjsRuntime } from '../src/runtime/tfjs/training-backend.js';
+import { decodeGraph } from '../src/formats/onnx/decode-graph.js';
 import { OnnxTfjsGraph } from '../src/runtime/tfjs/onnx/graph.js';
 import { OPS } from '../src/runtime/tfjs/onnx/ops.js';
 import { activeIn } from '../src/runtime/tfjs/onnx/table.js';
@@ -80,7 +81,7 @@ async function check(c: Case): Promise<void> {
   const session = await ort.InferenceSession.create(bytes);
   const want = await session.run({ x: new ort.Tensor('float32', x, c.x) });
   await session.release();
-  const graph = OnnxTfjsGraph.compile(await readOnnxModel(file), tf);
+  const graph = OnnxTfjsGraph.compile(decodeGraph(await readOnnxModel(file)), tf);
   const weights = graph.loadWeights();
   const before = tf.memory().numTensors;
   const feed = tf.tensor(x, c.x);
@@ -236,7 +237,7 @@ test('operators outside the table are refused up front, each named with its node
   const file = path.join(dir, 'unsupported.onnx');
   writeFileSync(file, build(c));
   const model = await readOnnxModel(file);
-  assert.throws(() => OnnxTfjsGraph.compile(model, tf), (e: unknown) => {
+  assert.throws(() => OnnxTfjsGraph.compile(decodeGraph(model), tf), (e: unknown) => {
     assert.ok(e instanceof KpruneError);
     assert.equal(e.code, 'unsupported');
     assert.match(e.message, /Resize \(nodes "Resize_a", "Resize_y"\)/);
@@ -251,12 +252,12 @@ test('an operator at an opset its rows do not cover is refused with the supporte
   const file = path.join(dir, 'old-hardswish.onnx');
   writeFileSync(file, build({ name: 'x', opset: 13, x: X4, nodes: [node('HardSwish', ['x'], ['y'])] }));
   const model = await readOnnxModel(file);
-  assert.throws(() => OnnxTfjsGraph.compile(model, tf), /HardSwish at opset 13 \(supported: 14-/);
+  assert.throws(() => OnnxTfjsGraph.compile(decodeGraph(model), tf), /HardSwish at opset 13 \(supported: 14-/);
 });
 
 test('an output the executor does not produce is refused (MaxPool indices)', async () => {
   const file = path.join(dir, 'maxpool-indices.onnx');
   writeFileSync(file, build({ name: 'x', opset: 13, x: X4, outputs: ['y', 'i'], nodes: [node('MaxPool', ['x'], ['y', 'i'], [a.is('kernel_shape', [2, 2])])] }));
   const model = await readOnnxModel(file);
-  assert.throws(() => OnnxTfjsGraph.compile(model, tf), (e: unknown) => e instanceof KpruneError && e.code === 'unsupported' && /output 1/.test(e.message));
+  assert.throws(() => OnnxTfjsGraph.compile(decodeGraph(model), tf), (e: unknown) => e instanceof KpruneError && e.code === 'unsupported' && /output 1/.test(e.message));
 });

@@ -14,6 +14,7 @@ import { Mask } from '../../core/lattice.js';
 import type { Dataset } from '../../model/dataset.js';
 import { KpruneError } from '../../errors.js';
 import { openProbeSession } from './probe.js';
+import { decodeGraph } from '../../formats/onnx/decode-graph.js';
 import type { OnnxModel } from '../../formats/onnx/read.js';
 import type { FinetuneData, FinetuneOptions, FinetuneResult } from '../../model/finetune.js';
 import type { OutputSet } from '../../model/quality.js';
@@ -89,7 +90,7 @@ export async function finetune(
   checkFinetuneOptions(model.path, layers, start, masks, data, options);
   const rt = await onnxTfjsRuntime(options.backend);
   const { tf } = rt;
-  const graph = OnnxTfjsGraph.compile(model, tf, { gradients: defaultGradients(rt.backend) });
+  const graph = OnnxTfjsGraph.compile(decodeGraph(model), tf, { gradients: defaultGradients(rt.backend) });
   if (graph.inputs.length !== 1) {
     throw new KpruneError('unsupported', `fine-tuning needs a model with one input; this one has ${graph.inputs.length}`, { file: model.path });
   }

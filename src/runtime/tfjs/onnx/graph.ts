@@ -9,10 +9,9 @@
  */
 import type * as TF from '@tensorflow/tfjs';
 import { KpruneError } from '../../../errors.js';
-import type { OnnxModel } from '../../../formats/onnx/read.js';
 import type { Tf } from '../backend.js';
 import type { ConvGradients } from '../conv.js';
-import { DecodedGraph, DecodedNode, HostTensor, decodeGraph } from '../../../formats/onnx/decode-graph.js';
+import type { DecodedGraph, DecodedNode, HostTensor } from '../../../model/graph.js';
 import { StoredLayout, Value, alignToChannelsLast, commonLayout, logicalDims, storedAxis, toChannelsLast, toPlain } from './layout.js';
 import { MAX_OPSET, OPS, findRow } from './ops.js';
 import { InputParam, OpContext, OpRow, Params, Prepare, rowInputs } from './table.js';
@@ -169,9 +168,9 @@ export class OnnxTfjsGraph {
     for (const n of nodes) for (const o of n.node.outputs) if (o) this.producers.set(o, n);
   }
 
-  static compile(model: OnnxModel, tf: Tf, options: CompileOptions = {}): OnnxTfjsGraph {
-    const graph = decodeGraph(model);
-    const fail = (message: string, code: 'unsupported' | 'bad-model', node?: string) => new KpruneError(code, message, { file: model.path, node });
+  /** Checks a decoded graph (formats/onnx/decode-graph.ts) against the operator table. */
+  static compile(graph: DecodedGraph, tf: Tf, options: CompileOptions = {}): OnnxTfjsGraph {
+    const fail = (message: string, code: 'unsupported' | 'bad-model', node?: string) => new KpruneError(code, message, { file: graph.file, node });
     if (graph.opset < 1) throw fail('the model imports no default-domain opset', 'bad-model');
 
     // Every unsupported operator is named in one error, before anything runs.
@@ -194,7 +193,7 @@ export class OnnxTfjsGraph {
     if (missing.size > 0) {
       const list = [...missing].map(([op, nodes]) => `${op} (${nodes.length === 1 ? 'node' : 'nodes'} ${nodes.slice(0, 3).map((x) => `"${x}"`).join(', ')}${nodes.length > 3 ? ', ...' : ''})`);
       throw new KpruneError('unsupported', `the TF.js executor does not support ${list.join('; ')}`, {
-        file: model.path,
+        file: graph.file,
         node: [...missing.values()][0][0],
         suggestion: `supported operators: ${[...new Set(OPS.map((r) => r.op))].sort().join(', ')} (default domain, opsets up to ${MAX_OPSET})`,
       });

@@ -8,7 +8,7 @@ import type * as TF from '@tensorflow/tfjs';
 import { KpruneError } from '../../../errors.js';
 import type { Tf } from '../backend.js';
 import type { ConvGradients } from '../conv.js';
-import type { AttrValue, DecodedNode } from '../../../formats/onnx/decode-graph.js';
+import type { AttrValue, DecodedNode } from '../../../model/graph.js';
 import type { LayoutClass, StoredLayout, Value } from './layout.js';
 
 /**
