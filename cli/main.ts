@@ -4,7 +4,7 @@
  * library call (src/index.ts).
  */
 import { Command, CommanderError } from 'commander';
-import { VERSION, isKpruneError, removeWritesInProgress, terminalSafe } from '../src/index.js';
+import { isKpruneError, removeWritesInProgress, terminalSafe, VERSION } from '../src/index.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { pruneCommand } from './commands/prune.js';
 import { shapesCommand } from './commands/shapes.js';

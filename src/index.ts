@@ -31,7 +31,8 @@ export { KpruneError, isKpruneError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type { PruneReport, AnalyzeReport, CompareReport, LayerReport, ModelFigures, Gate, MeasuredAccuracy } from './report/report.js';
 export { REPORT_SCHEMA_VERSION } from './report/report.js';
-export { renderAnalyze, renderPrune, renderShapes, renderCompare } from './report/text.js';
+export { renderAnalyze, renderPrune, renderShapes, renderCompare, ANSI, PLAIN } from './report/text.js';
+export type { Style } from './report/text.js';
 export { masksDocument, torchModuleFromNode } from './report/masks.js';
 export { renderHtml } from './report/html.js';
 export { terminalSafe } from './report/terminal-safe.js';
@@ -44,3 +45,5 @@ export { currentRunInfo, shellQuote } from './report/run-info.js';
 export type { RunInfo } from './report/run-info.js';
 export type { MasksDocument, MaskEntry } from './report/masks.js';
 export { VERSION } from './version.js';
+// For programs that write files the way kprune does (the CLI's --json/--report files, Ctrl-C cleanup).
+export { writeFilesAtomically, removeWritesInProgress } from './io/atomic-write.js';
