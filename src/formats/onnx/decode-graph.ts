@@ -5,13 +5,13 @@
  */
 import { KpruneError } from '../../errors.js';
 import type { AttrValue, DecodedGraph, DecodedNode, HostTensor } from '../../model/graph.js';
-import { AttributeProto, DataType, NodeProto, TensorProto, dataTypeName, toNumber } from './proto.js';
+import { decodeAttribute } from './attributes.js';
+import { DATA_TYPES, DataType, NodeProto, dataTypeName, dataTypesOf, toNumber } from './proto.js';
 import { OnnxModel, externalBytes, tensorFloats } from './read.js';
 import { TensorRef, describeTensor, elementCount } from './tensor.js';
 
-const INT_TYPES: ReadonlySet<number> = new Set([DataType.INT64, DataType.INT32, DataType.INT8, DataType.UINT8, 4, 5, 12, 13]);
-const FLOAT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOAT16]);
-const BOOL = 9;
+const INT_TYPES = dataTypesOf('int');
+const FLOAT_TYPES = dataTypesOf('float');
 const I32_MAX = 2147483647;
 const I32_MIN = -2147483648;
 
@@ -21,17 +21,17 @@ function clampInt(v: number): number {
 
 function intBytes(bytes: Uint8Array, dataType: number, count: number, name: string): Int32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const size = dataType === DataType.INT64 || dataType === 13 ? 8 : dataType === DataType.INT32 || dataType === 12 ? 4 : dataType === 4 || dataType === 5 ? 2 : 1;
+  const size = DATA_TYPES.get(dataType)?.bytes ?? 1;
   if (bytes.length !== count * size) throw new KpruneError('bad-model', `tensor "${name}" has ${bytes.length} bytes of data, its shape needs ${count * size}`);
   const out = new Int32Array(count);
   for (let i = 0; i < count; i++) {
     switch (dataType) {
       case DataType.INT64: out[i] = clampInt(Number(view.getBigInt64(8 * i, true))); break;
-      case 13: out[i] = clampInt(Number(view.getBigUint64(8 * i, true))); break;
+      case DataType.UINT64: out[i] = clampInt(Number(view.getBigUint64(8 * i, true))); break;
       case DataType.INT32: out[i] = view.getInt32(4 * i, true); break;
-      case 12: out[i] = clampInt(view.getUint32(4 * i, true)); break;
-      case 5: out[i] = view.getInt16(2 * i, true); break;
-      case 4: out[i] = view.getUint16(2 * i, true); break;
+      case DataType.UINT32: out[i] = clampInt(view.getUint32(4 * i, true)); break;
+      case DataType.INT16: out[i] = view.getInt16(2 * i, true); break;
+      case DataType.UINT16: out[i] = view.getUint16(2 * i, true); break;
       case DataType.INT8: out[i] = view.getInt8(i); break;
       default: out[i] = view.getUint8(i);
     }
@@ -44,8 +44,8 @@ function readInts(model: OnnxModel, ref: TensorRef): Int32Array {
   const count = elementCount(ref.dims);
   const p = ref.proto;
   if (ref.storage === 'external') return intBytes(externalBytes(model, ref), ref.dataType, count, ref.name);
-  if (p.rawData && p.rawData.length > 0) return intBytes(p.rawData, ref.dataType === BOOL ? DataType.UINT8 : ref.dataType, count, ref.name);
-  const listed = ref.dataType === DataType.INT64 || ref.dataType === 13 ? p.int64Data ?? p.uint64Data ?? [] : p.int32Data ?? [];
+  if (p.rawData && p.rawData.length > 0) return intBytes(p.rawData, ref.dataType === DataType.BOOL ? DataType.UINT8 : ref.dataType, count, ref.name);
+  const listed = ref.dataType === DataType.INT64 || ref.dataType === DataType.UINT64 ? p.int64Data ?? p.uint64Data ?? [] : p.int32Data ?? [];
   if (listed.length !== count) throw new KpruneError('bad-model', `tensor "${ref.name}" holds ${listed.length} values, its shape [${ref.dims.join(', ')}] needs ${count}`);
   return Int32Array.from(listed, (v) => clampInt(toNumber(v as number)));
 }
@@ -53,22 +53,8 @@ function readInts(model: OnnxModel, ref: TensorRef): Int32Array {
 function hostTensor(model: OnnxModel, ref: TensorRef): HostTensor {
   if (FLOAT_TYPES.has(ref.dataType)) return { dims: ref.dims, dtype: 'float32', data: tensorFloats(model, ref) };
   if (INT_TYPES.has(ref.dataType)) return { dims: ref.dims, dtype: 'int32', data: readInts(model, ref) };
-  if (ref.dataType === BOOL) return { dims: ref.dims, dtype: 'bool', data: readInts(model, ref) };
+  if (ref.dataType === DataType.BOOL) return { dims: ref.dims, dtype: 'bool', data: readInts(model, ref) };
   throw new KpruneError('unsupported', `tensor "${ref.name}" has element type ${dataTypeName(ref.dataType)}, which the TF.js executor does not handle`, { file: model.path });
-}
-
-function decodeAttr(model: OnnxModel, a: AttributeProto, owner: string): AttrValue {
-  // AttributeProto.AttributeType: FLOAT 1, INT 2, STRING 3, TENSOR 4, FLOATS 6, INTS 7, STRINGS 8.
-  switch (a.type) {
-    case 1: return { type: 'float', value: a.f ?? 0 };
-    case 2: return { type: 'int', value: toNumber(a.i) };
-    case 3: return { type: 'string', value: a.s ? Buffer.from(a.s).toString('utf8') : '' };
-    case 4: return { type: 'tensor', value: hostTensor(model, describeTensor(a.t as TensorProto, { kind: 'constant', node: owner }, owner)) };
-    case 6: return { type: 'floats', value: [...(a.floats ?? [])] };
-    case 7: return { type: 'ints', value: (a.ints ?? []).map(toNumber) };
-    case 8: return { type: 'strings', value: (a.strings ?? []).map((s) => Buffer.from(s).toString('utf8')) };
-    default: return { type: 'other', value: null };
-  }
 }
 
 function decodeNode(model: OnnxModel, n: NodeProto, index: number): DecodedNode {
@@ -79,7 +65,7 @@ function decodeNode(model: OnnxModel, n: NodeProto, index: number): DecodedNode 
   const known = opType === 'Constant' && model.constants.has(n.output?.[0] ?? '');
   for (const a of n.attribute ?? []) {
     if (!a.name) continue;
-    attrs.set(a.name, known && a.type === 4 ? { type: 'other', value: null } : decodeAttr(model, a, name));
+    attrs.set(a.name, decodeAttribute(a, known ? undefined : (t) => hostTensor(model, describeTensor(t, { kind: 'constant', node: name }, name))));
   }
   return { name, opType, domain: n.domain === 'ai.onnx' ? '' : n.domain ?? '', inputs: [...(n.input ?? [])], outputs: [...(n.output ?? [])], attrs };
 }

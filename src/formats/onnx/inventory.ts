@@ -4,21 +4,17 @@
  * outputs, so one onnxruntime run can tell their sizes.
  */
 import { countNonzero } from '../../model/conv.js';
-import { InputSpec, ElementType } from '../../model/inputs.js';
+import { InputSpec } from '../../model/inputs.js';
 import type { ComputeNode, ModelInventory, WeightInfo } from '../../model/inventory.js';
 import { Attributes } from './attributes.js';
-import { ValueInfoProto, toNumber } from './proto.js';
+import { DATA_TYPES, ValueInfoProto, toNumber } from './proto.js';
 import { OnnxModel, tensorFloats } from './read.js';
 import { FLOAT_TYPES, elementCount } from './tensor.js';
-
-const ELEMENT_TYPES: Record<number, ElementType> = {
-  1: 'float32', 2: 'uint8', 3: 'int8', 6: 'int32', 7: 'int64', 9: 'bool', 10: 'float16', 11: 'float64',
-};
 
 function inputSpec(v: ValueInfoProto): InputSpec {
   const t = v.type?.tensorType;
   const dims = (t?.shape?.dim ?? []).map((d, i) => (d.dimValue !== undefined && d.dimValue !== null && toNumber(d.dimValue) > 0 ? toNumber(d.dimValue) : d.dimParam || `dim${i}`));
-  return { name: v.name ?? '', dims, type: ELEMENT_TYPES[t?.elemType ?? 1] ?? 'float32' };
+  return { name: v.name ?? '', dims, type: DATA_TYPES.get(t?.elemType ?? 1)?.element ?? 'float32' };
 }
 
 

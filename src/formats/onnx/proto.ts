@@ -4,6 +4,7 @@
  * src/formats/onnx imports this.
  */
 import onnxProto from 'onnx-proto';
+import type { ElementType } from '../../model/inputs.js';
 
 export const onnx = onnxProto.onnx;
 export type ModelProto = onnxProto.onnx.ModelProto;
@@ -20,22 +21,57 @@ export function toNumber(v: number | { toString(): string } | null | undefined):
   return typeof v === 'number' ? v : Number(v.toString());
 }
 
-/** TensorProto.DataType values kprune reads as weights. */
+/** TensorProto.DataType numbers by name (those kprune reads or writes). */
 export const DataType = {
   FLOAT: 1,
   UINT8: 2,
   INT8: 3,
+  UINT16: 4,
+  INT16: 5,
   INT32: 6,
   INT64: 7,
+  STRING: 8,
+  BOOL: 9,
   FLOAT16: 10,
   DOUBLE: 11,
+  UINT32: 12,
+  UINT64: 13,
   BFLOAT16: 16,
 } as const;
 
+export interface DataTypeInfo {
+  name: string;
+  /** Bytes per element in raw_data (0: not fixed, strings). */
+  bytes: number;
+  /** Floats are weights; integers shapes, axes and indices. */
+  kind: 'float' | 'int' | 'bool' | 'string';
+  /** The element type of a model input of this type, where kprune feeds one. */
+  element?: ElementType;
+}
+
+/** The one table of ONNX element types: every other list of them is derived from it. */
+export const DATA_TYPES: ReadonlyMap<number, DataTypeInfo> = new Map<number, DataTypeInfo>([
+  [DataType.FLOAT, { name: 'float32', bytes: 4, kind: 'float', element: 'float32' }],
+  [DataType.UINT8, { name: 'uint8', bytes: 1, kind: 'int', element: 'uint8' }],
+  [DataType.INT8, { name: 'int8', bytes: 1, kind: 'int', element: 'int8' }],
+  [DataType.UINT16, { name: 'uint16', bytes: 2, kind: 'int' }],
+  [DataType.INT16, { name: 'int16', bytes: 2, kind: 'int' }],
+  [DataType.INT32, { name: 'int32', bytes: 4, kind: 'int', element: 'int32' }],
+  [DataType.INT64, { name: 'int64', bytes: 8, kind: 'int', element: 'int64' }],
+  [DataType.STRING, { name: 'string', bytes: 0, kind: 'string' }],
+  [DataType.BOOL, { name: 'bool', bytes: 1, kind: 'bool', element: 'bool' }],
+  [DataType.FLOAT16, { name: 'float16', bytes: 2, kind: 'float', element: 'float16' }],
+  [DataType.DOUBLE, { name: 'float64', bytes: 8, kind: 'float', element: 'float64' }],
+  [DataType.UINT32, { name: 'uint32', bytes: 4, kind: 'int' }],
+  [DataType.UINT64, { name: 'uint64', bytes: 8, kind: 'int' }],
+  [DataType.BFLOAT16, { name: 'bfloat16', bytes: 2, kind: 'float' }],
+]);
+
+/** The element types of a kind, e.g. every float type. */
+export function dataTypesOf(kind: DataTypeInfo['kind']): ReadonlySet<number> {
+  return new Set([...DATA_TYPES].filter(([, d]) => d.kind === kind).map(([t]) => t));
+}
+
 export function dataTypeName(t: number): string {
-  const names: Record<number, string> = {
-    1: 'float32', 2: 'uint8', 3: 'int8', 4: 'uint16', 5: 'int16', 6: 'int32', 7: 'int64', 8: 'string',
-    9: 'bool', 10: 'float16', 11: 'float64', 12: 'uint32', 13: 'uint64', 16: 'bfloat16',
-  };
-  return names[t] ?? `type ${t}`;
+  return DATA_TYPES.get(t)?.name ?? `type ${t}`;
 }

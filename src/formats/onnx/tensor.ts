@@ -4,7 +4,7 @@
  */
 import { KpruneError } from '../../errors.js';
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../../util/half.js';
-import { DataType, TensorProto, dataTypeName, toNumber } from './proto.js';
+import { DATA_TYPES, DataType, TensorProto, dataTypeName, dataTypesOf, toNumber } from './proto.js';
 
 export type TensorStorage = 'raw_data' | 'float_data' | 'double_data' | 'int32_data' | 'external';
 
@@ -26,22 +26,15 @@ export interface TensorRef {
   proto: TensorProto;
 }
 
-export const FLOAT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOAT16]);
+export const FLOAT_TYPES: ReadonlySet<number> = dataTypesOf('float');
 
 export function elementCount(dims: number[]): number {
   return dims.reduce((a, b) => a * b, 1);
 }
 
+/** Bytes per element in raw_data (0 for strings and unknown types). */
 export function bytesPerElement(dataType: number): number {
-  switch (dataType) {
-    case DataType.FLOAT: return 4;
-    case DataType.DOUBLE: return 8;
-    case DataType.FLOAT16: case DataType.BFLOAT16: return 2;
-    case DataType.INT64: return 8;
-    case DataType.INT32: return 4;
-    case DataType.INT8: case DataType.UINT8: return 1;
-    default: return 0;
-  }
+  return DATA_TYPES.get(dataType)?.bytes ?? 0;
 }
 
 export function describeTensor(proto: TensorProto, origin: TensorRef['origin'], fallbackName: string): TensorRef {

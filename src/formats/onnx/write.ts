@@ -9,7 +9,7 @@ import { Chunk, PendingFile } from '../../io/atomic-write.js';
 import { OutputTransaction, inTransaction } from '../../io/transaction.js';
 import { DataType, NodeProto, TensorProto, onnx } from './proto.js';
 import { OnnxModel, externalBytes } from './read.js';
-import { TensorRef, elementCount, floatsToBytes } from './tensor.js';
+import { FLOAT_TYPES, TensorRef, bytesPerElement, elementCount, floatsToBytes } from './tensor.js';
 import {
   Chunks, WIRE_LEN, WireField, coalesce, fieldString, lengthDelimited, packedVarints, scanFields, slice, stringField,
 } from './wire.js';
@@ -229,11 +229,9 @@ export function rewriteModelBytes(
   return coalesce(out);
 }
 
-const BYTES_PER_ELEMENT: Record<number, number> = { [DataType.FLOAT]: 4, [DataType.FLOAT16]: 2, [DataType.BFLOAT16]: 2, [DataType.DOUBLE]: 8 };
-
 /** The size of a float tensor's raw little-endian encoding, which is what `floatsToBytes` makes. */
 function encodedBytes(ref: TensorRef): number {
-  const size = BYTES_PER_ELEMENT[ref.dataType];
+  const size = FLOAT_TYPES.has(ref.dataType) ? bytesPerElement(ref.dataType) : 0;
   if (!size) throw new Error(`no raw encoding for data type ${ref.dataType} of "${ref.name}"`);
   return elementCount(ref.dims) * size;
 }
