@@ -78,8 +78,3 @@ export function inFile<T>(file: string, f: () => T): T {
 export function isKpruneError(e: unknown): e is KpruneError {
   return e instanceof KpruneError;
 }
-
-/** For exhaustive switches over string-literal unions. */
-export function assertNever(x: never, what: string): never {
-  throw new Error(`unhandled ${what}: ${String(x)}`);
-}

@@ -1,8 +1,6 @@
 /** How a reshaped layer is stored in the written model. */
 export type Layout = 'masked' | 'decomposed' | 'sparse';
 
-export const LAYOUTS: readonly Layout[] = ['masked', 'decomposed', 'sparse'];
-
 // `--layout auto`: a layer timed in each form in the model's own runtime, and the choice.
 export interface LayoutTiming {
   layer: string;

@@ -1,7 +1,7 @@
 /** Turning per-layer layout requests into ONNX graph edits (see decompose.ts and write.ts). */
 import { Conv3x3Layer } from '../../model/conv.js';
 import { Layout, LayoutOutcome } from '../../model/layout.js';
-import { maskCount } from '../../core/lattice.js';
+import { FULL_MASK, maskCount } from '../../core/lattice.js';
 import type { LayoutRequest } from '../../model/loaded-model.js';
 import { decomposeConv, sparseConstant } from './decompose.js';
 import { respectsMask } from '../../core/reshape.js';
@@ -33,7 +33,7 @@ export function layoutEdits(
   const opset = defaultOpset(model);
   const graphInputs = new Set((model.graph.input ?? []).map((i) => i.name ?? ''));
   for (const layer of layers) {
-    const req = requests.get(layer.id) ?? { layout: 'masked' as Layout, mask: 0x1ff };
+    const req = requests.get(layer.id) ?? { layout: 'masked' as Layout, mask: FULL_MASK };
     const w = weights.get(layer.id) ?? layer.weights;
     const ref = model.constants.get(layer.id)!;
     const masked = (note?: string): void => {

@@ -53,12 +53,6 @@ export function fieldString(buf: Uint8Array, f: WireField): string {
   return Buffer.from(buf.buffer, buf.byteOffset + f.dataStart, f.dataEnd - f.dataStart).toString('utf8');
 }
 
-export function fieldVarint(buf: Uint8Array, f: WireField): number {
-  const reader = protobuf.Reader.create(buf);
-  reader.pos = f.dataStart;
-  return Number(reader.int64().toString());
-}
-
 /** A message under construction: a list of byte chunks, concatenated once at the end. */
 export type Chunks = Uint8Array[];
 

@@ -56,11 +56,6 @@ function bothAboveOne(spec: Conv2dSpec): boolean {
   return spec.strides.some((s) => s > 1) && spec.dilations.some((d) => d > 1);
 }
 
-/** Output size along one axis. */
-export function convOutSize(inSize: number, k: number, s: number, d: number, pb: number, pe: number): number {
-  return Math.floor((inSize + pb + pe - ((k - 1) * d + 1)) / s) + 1;
-}
-
 // ---------------------------------------------------------------------------------------- forward
 
 /**

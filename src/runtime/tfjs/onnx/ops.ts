@@ -468,13 +468,6 @@ export const OPS: readonly OpRow[] = [
     { constant: true }),
 ];
 
-/** The rows by operator name, each list in opset order. */
-export function rowsByOp(): Map<string, OpRow[]> {
-  const m = new Map<string, OpRow[]>();
-  for (const r of OPS) m.set(r.op, [...(m.get(r.op) ?? []), r]);
-  return m;
-}
-
 export function findRow(op: string, opset: number): OpRow | undefined {
   return OPS.find((r) => r.op === op && opset >= r.opsets[0] && opset <= r.opsets[1]);
 }
