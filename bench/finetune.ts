@@ -42,7 +42,6 @@ import { openData, recoverWeights } from '../src/pipeline/recover.js';
 import { onnxTfjsRuntime } from '../src/runtime/tfjs/training-backend.js';
 import type { TfjsBackend } from '../src/runtime/tfjs/training-backend.js';
 import { conv2d } from '../src/runtime/tfjs/conv.js';
-import { finetune } from '../src/models/onnx/finetune-in-tfjs.js';
 import { decodeGraph } from '../src/formats/onnx/decode-graph.js';
 import { OnnxTfjsGraph } from '../src/runtime/tfjs/onnx/graph.js';
 import { mulberry32 } from '../src/util/random.js';

@@ -1,6 +1,6 @@
 /** Printing: results to stdout, progress and errors to stderr. */
 import { promises as fs } from 'node:fs';
-import { jsonTooDeep, KpruneError, MAX_JSON_DEPTH, shellQuote, writeFilesAtomically } from '../src/index.js';
+import { jsonTooDeep, KpruneError, MAX_JSON_DEPTH, shellQuote } from '../src/index.js';
 
 /** The command line as typed, for the report page (so that it can be run again). */
 export function commandLine(argv: readonly string[] = process.argv): string {

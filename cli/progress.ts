@@ -4,7 +4,8 @@
  * few seconds within it, so that a long run shows it is alive without flooding a log. Off with
  * --quiet and with --json.
  */
-import type { Progress, terminalSafe } from '../src/index.js';
+import { terminalSafe } from '../src/index.js';
+import type { Progress } from '../src/index.js';
 
 export interface ProgressView {
   update: (p: Progress) => void;

@@ -46,4 +46,4 @@ export type { RunInfo } from './report/run-info.js';
 export type { MasksDocument, MaskEntry } from './report/masks.js';
 export { VERSION } from './version.js';
 // For programs that write files the way kprune does (the CLI's --json/--report files, Ctrl-C cleanup).
-export { writeFilesAtomically, removeWritesInProgress } from './io/atomic-write.js';
+export { writeFilesAtomically } from './io/atomic-write.js';

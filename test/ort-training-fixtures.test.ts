@@ -15,6 +15,7 @@ import { maskWeights } from '../src/core/reshape.js';
 import { findConv3x3 } from '../src/formats/onnx/convs.js';
 import { probeModelBytes } from '../src/models/onnx/probe.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
+import { decodeGraph } from '../src/formats/onnx/decode-graph.js';
 import { buildTrainingGraph, computedValues, headValue } from '../src/formats/onnx/training/index.js';
 import { onnxTfjsRuntime } from '../src/runtime/tfjs/training-backend.js';
 import { OnnxTfjsGraph, fromConvFilter } from '../src/runtime/tfjs/onnx/graph.js';
@@ -58,7 +59,7 @@ async function compare(name: string, objectives: Objective[], pieces = false): P
   const teacher = (await original.run({ input: new ort.Tensor('float32', x, [N, 1, 28, 28]) }, [head]))[head].data as Float32Array;
   await original.release();
 
-  const graph = OnnxTfjsGraph.compile(model, tf);
+  const graph = OnnxTfjsGraph.compile(decodeGraph(model), tf);
   const loaded = graph.loadWeights({ overrides: weights, trainable: layers.map((l) => l.id) });
   try {
     for (const objective of objectives) {

@@ -198,3 +198,8 @@ export function planShapes(
 export function planMask(e: PlanEntry): Mask {
   return parseMask(e.mask);
 }
+
+/** Every layer's mask by layer id: the plan's strings parsed once, for the steps that need masks. */
+export function planMasks(plan: PrunePlan): Map<string, Mask> {
+  return new Map(plan.entries.map((e) => [e.layer, planMask(e)]));
+}

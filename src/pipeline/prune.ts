@@ -3,9 +3,9 @@
  * library call; the CLI only parses options and prints the returned report.
  */
 import { analyzeModel, DEFAULT_LOW_THRESHOLD } from '../core/analysis.js';
-import { BudgetOf, PlanOptions, PrunePlan, planShapes } from '../core/plan.js';
+import { BudgetOf, planMasks, PlanOptions, planShapes, PrunePlan } from '../core/plan.js';
+import { Mask, ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { validatePlan } from '../core/plan-validate.js';
-import { ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { countNonzero } from '../model/conv.js';
 import { applyPlan, maskedWeightMap } from '../core/reshape.js';
 import { KpruneError, inFile, isKpruneError } from '../errors.js';
@@ -27,7 +27,6 @@ import { DEFAULT_LATENCY_CAP_MS } from '../util/timing.js';
 import { ProgressListener } from './progress.js';
 import { DataContext, DataOptions, dataAwareLosses, evaluateQuality, openData, recoverWeights, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from './recover.js';
 import { loadModel } from '../models/index.js';
-import { parseMask } from '../core/lattice.js';
 import { Layout } from '../model/layout.js';
 import { LayoutRequest } from '../model/loaded-model.js';
 import type { LayoutTiming } from '../model/layout.js';
@@ -199,16 +198,17 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
       });
       const reshaped = await timed(timings, 'reshape', onPhase, () => inFile(file, () => applyPlan(model.layers, plan)));
       const maskedWeights = maskedWeightMap(reshaped);
+      const masks = planMasks(plan);
       const recovery = ctx && recoverMode === 'reconstruct'
-        ? await timed(timings, 'reconstruct', onPhase, () => inFile(ctx!.options.data, () => recoverWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), maskedWeights, onPhase)))
+        ? await timed(timings, 'reconstruct', onPhase, () => inFile(ctx!.options.data, () => recoverWeights(ctx!, model, masks, maskedWeights, onPhase)))
         : null;
       const reconstructed = recovery ? recovery.weights : maskedWeights;
       const finetuned = ctx && options.finetune
-        ? await timed(timings, 'finetune', onPhase, () => finetuneWeights(ctx!, model, new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)])), reconstructed, options.finetune!, onPhase))
+        ? await timed(timings, 'finetune', onPhase, () => finetuneWeights(ctx!, model, masks, reconstructed, options.finetune!, onPhase))
         : null;
       // Fine-tuning returns the 3x3 layers; weights recovery compensated with stay as they were.
       const newWeights = finetuned ? new Map([...[...reconstructed.keys()].map((k) => [k, reconstructed.get(k)!] as const), ...finetuned.weights]) : reconstructed;
-      return await finish({ model, file, outFile, options, plan, analysis, reshaped, maskedWeights, newWeights, recovery, finetuned, ctx, timings, tx });
+      return await finish({ model, file, outFile, options, plan, masks, analysis, reshaped, maskedWeights, newWeights, recovery, finetuned, ctx, timings, tx });
     } finally {
       await ctx?.runners.release();
       await ctx?.engine.release();
@@ -224,6 +224,8 @@ interface Reshaped {
   outFile: string;
   options: PruneOptions;
   plan: PrunePlan;
+  /** The plan's masks by layer id. */
+  masks: Map<string, Mask>;
   analysis: ReturnType<typeof analyzeModel>;
   reshaped: ReturnType<typeof applyPlan>;
   /** Reshaped, before recovery. */
@@ -240,12 +242,11 @@ interface Reshaped {
 
 /** Chooses layouts, writes, verifies, evaluates, measures, and assembles the report. */
 async function finish(state: Reshaped): Promise<PruneReport> {
-  const { model, file, outFile, options, plan, newWeights, timings, tx } = state;
+  const { model, file, outFile, options, plan, masks, newWeights, timings, tx } = state;
   const onPhase = options.onProgress;
 
   const { inputShapes, unknownReason: macsUnknown } = resolveInputShapes(model, options.inputShape, options.data?.preprocess, options.run !== false);
 
-  const masks = new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)]));
   const timedRuns = options.layout === 'auto' || (options.run !== false && (options.latencyRuns ?? 50) > 0);
   const timingShapes = inputShapes && timedRuns ? withBatch(inputShapes, model, options.batch ?? 1) : null;
   let layoutTimings: LayoutTiming[] | null = null;

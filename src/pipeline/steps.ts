@@ -6,14 +6,13 @@
 import { analyzeModel } from '../core/analysis.js';
 import { inFile } from '../errors.js';
 import { ShapeSpec, parseShapeSpec } from '../core/lattice.js';
-import { PlanOptions, PrunePlan, planShapes } from '../core/plan.js';
+import { PlanOptions, PrunePlan, planMasks, planShapes } from '../core/plan.js';
 import { applyPlan, maskedWeightMap } from '../core/reshape.js';
 import { LayerRecovery } from '../core/recover/reconstruct.js';
 import type { PropagationInfo } from '../core/recover/propagation.js';
 import { Layout } from '../model/layout.js';
 import { LoadedModel, WriteResult } from '../models/index.js';
 import { LayoutRequest } from '../model/loaded-model.js';
-import { parseMask } from '../core/lattice.js';
 import { DataOptions, dataAwareLosses, openData, recoverWeights } from './recover.js';
 import { ProgressListener } from './progress.js';
 
@@ -48,8 +47,7 @@ export async function recover(
       const plan = planShapes(model.layers, parseShapeSpec('auto'), analyzeModel(model.layers).layers, { budget: options.rescore.budget ?? reshaped.plan.budget, losses });
       current = { plan, weights: maskedWeightMap(applyPlan(model.layers, plan)) };
     }
-    const masks = new Map(current.plan.entries.map((e) => [e.layer, parseMask(e.mask)]));
-    const result = await recoverWeights(ctx, model, masks, current.weights, options.onProgress);
+    const result = await recoverWeights(ctx, model, planMasks(current.plan), current.weights, options.onProgress);
     return { plan: current.plan, weights: result.weights, layers: result.layers, propagation: result.propagation };
   } finally {
     await ctx.runners.release();
@@ -60,6 +58,6 @@ export async function recover(
 
 /** Writes the model with the given weights in its own format, each reshaped layer in `layout`. */
 export function exportModel(model: LoadedModel, reshaped: Reshaping, outPath: string, layout: Layout = 'masked'): Promise<WriteResult> {
-  const requests = new Map<string, LayoutRequest>(reshaped.plan.entries.map((e) => [e.layer, { layout, mask: parseMask(e.mask) }]));
+  const requests = new Map<string, LayoutRequest>([...planMasks(reshaped.plan)].map(([id, mask]) => [id, { layout, mask }]));
   return model.write(reshaped.weights, outPath, requests);
 }

@@ -5,9 +5,8 @@
  * outside its mask. Weights are read one layer at a time.
  */
 import { KpruneError } from '../errors.js';
-import { parseMask } from '../core/lattice.js';
 import { LayoutOutcome } from '../model/layout.js';
-import { PrunePlan } from '../core/plan.js';
+import { PrunePlan, planMasks } from '../core/plan.js';
 import { respectsMask } from '../core/reshape.js';
 import { loadModel } from '../models/index.js';
 
@@ -15,12 +14,13 @@ export async function verifyByReading(outFile: string, plan: PrunePlan, layouts:
   const written = await loadModel(outFile);
   const byId = new Map(written.layers.map((l) => [l.id, l]));
   const applied = new Map(layouts.map((o) => [o.layer, o.applied]));
+  const masks = planMasks(plan);
   let checked = 0;
   for (const e of plan.entries) {
     if ((applied.get(e.layer) ?? 'masked') !== 'masked') continue;
     const layer = byId.get(e.layer);
     if (!layer) throw new KpruneError('runtime', `the written model has no 3x3 layer "${e.layer}"`, { file: outFile });
-    if (!respectsMask(layer.weights, parseMask(e.mask))) {
+    if (!respectsMask(layer.weights, masks.get(e.layer)!)) {
       throw new KpruneError('runtime', `layer "${e.layer}" of the written model has weights outside its mask ${e.mask}`, { file: outFile });
     }
     checked++;

@@ -66,10 +66,10 @@ export class Attributes {
   }
 
   float(name: string, fallback: number): number {
-    const a = this.map.get(name);
-    if (!a) return fallback;
-    if (a.f === undefined || a.f === null) throw this.mismatch(name, 'float');
-    return a.f;
+    const v = this.values.get(name);
+    if (!v) return fallback;
+    if (v.type !== 'float') throw this.mismatch(name, 'float', v.type);
+    return v.value;
   }
 
   string(name: string, fallback: string): string {
