@@ -39,7 +39,7 @@ import { findConv3x3 } from '../src/formats/onnx/convs.js';
 import { probeModelBytes } from '../src/models/onnx/probe.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
 import { openData, recoverWeights } from '../src/pipeline/recover.js';
-import { onnxTfjsRuntime } from '../src/runtime/tfjs/training-backend.js';
+import { trainingRuntime } from '../src/runtime/tfjs/training-backend.js';
 import type { TfjsBackend } from '../src/runtime/tfjs/training-backend.js';
 import { conv2d } from '../src/runtime/tfjs/conv.js';
 import { decodeGraph } from '../src/formats/onnx/decode-graph.js';
@@ -77,7 +77,7 @@ function timeIt(reps: number, f: () => void, warmUp = 2): { wall: number[]; cpu:
 }
 
 async function microWorker(): Promise<unknown> {
-  const { tf } = await onnxTfjsRuntime('wasm');
+  const { tf } = await trainingRuntime('wasm');
   const [n, h, ci, co] = [64, 28, 16, 16];
   const r = mulberry32(1);
   const x = tf.tensor4d(Float32Array.from({ length: n * h * h * ci }, () => r() - 0.5), [n, h, h, ci]);
@@ -106,7 +106,7 @@ async function microWorker(): Promise<unknown> {
 }
 
 async function speedWorker(model: string, backend: TfjsBackend, gradients: 'kprune' | 'tfjs', batch: number, reps: number): Promise<unknown> {
-  const { tf, description } = await onnxTfjsRuntime(backend);
+  const { tf, description } = await trainingRuntime(backend);
   const onnx = await readOnnxModel(modelFile(model));
   const layers = findConv3x3(onnx).layers;
   const graph = OnnxTfjsGraph.compile(decodeGraph(onnx), tf, { gradients });

@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { findConv3x3 } from '../src/formats/onnx/convs.js';
 import { probeModelBytes } from '../src/models/onnx/probe.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
-import { onnxTfjsRuntime } from '../src/runtime/tfjs/training-backend.js';
+import { trainingRuntime } from '../src/runtime/tfjs/training-backend.js';
 import { decodeGraph } from '../src/formats/onnx/decode-graph.js';
 import { OnnxTfjsGraph } from '../src/runtime/tfjs/onnx/graph.js';
 import { KpruneError } from '../src/errors.js';
@@ -19,7 +19,7 @@ import { mulberry32 } from '../src/util/random.js';
 import { FIXTURES } from './helpers/tmp.js';
 
 const MODELS = ['no-3x3.onnx', 'misc-fmnist.onnx', 'resnet-fmnist.onnx', 'vgg-fmnist.onnx', 'vgg-fmnist-constants.onnx', 'vgg-fmnist-external/model.onnx', 'dwsep-fmnist.onnx'];
-const rt = await onnxTfjsRuntime();
+const rt = await trainingRuntime();
 const { tf } = rt;
 
 function input(n: number, seed: number): Float32Array {

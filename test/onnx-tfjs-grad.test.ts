@@ -10,14 +10,14 @@ import path from 'node:path';
 import type * as TF from '@tensorflow/tfjs';
 import { findConv3x3 } from '../src/formats/onnx/convs.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
-import { onnxTfjsRuntime } from '../src/runtime/tfjs/training-backend.js';
+import { trainingRuntime } from '../src/runtime/tfjs/training-backend.js';
 import { Conv2dSpec, conv2d } from '../src/runtime/tfjs/conv.js';
 import { decodeGraph } from '../src/formats/onnx/decode-graph.js';
 import { OnnxTfjsGraph } from '../src/runtime/tfjs/onnx/graph.js';
 import { mulberry32 } from '../src/util/random.js';
 import { FIXTURES } from './helpers/tmp.js';
 
-const rt = await onnxTfjsRuntime();
+const rt = await trainingRuntime();
 const defaultBackend = rt.backend;
 const { tf } = rt;
 
@@ -140,7 +140,7 @@ async function graphGradients(name: string, gradients: 'kprune' | 'tfjs'): Promi
 }
 
 test('whole-graph gradients equal TF.js\'s own backprop kernels (cpu backend): resnet, dwsep', async () => {
-  await onnxTfjsRuntime('cpu');
+  await trainingRuntime('cpu');
   try {
     for (const name of ['resnet-fmnist.onnx', 'dwsep-fmnist.onnx']) {
       const ours = await graphGradients(name, 'kprune');
@@ -149,6 +149,6 @@ test('whole-graph gradients equal TF.js\'s own backprop kernels (cpu backend): r
       for (const [id, g] of ours) assert.ok(relDiff(g, theirs.get(id)!) < 1e-4, `${name} ${id}: ${relDiff(g, theirs.get(id)!)}`);
     }
   } finally {
-    await onnxTfjsRuntime(defaultBackend);
+    await trainingRuntime(defaultBackend);
   }
 });

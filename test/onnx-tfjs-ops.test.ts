@@ -10,7 +10,7 @@ import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
-import { onnxTfjsRuntime } from '../src/runtime/tfjs/training-backend.js';
+import { trainingRuntime } from '../src/runtime/tfjs/training-backend.js';
 import { decodeGraph } from '../src/formats/onnx/decode-graph.js';
 import { OnnxTfjsGraph } from '../src/runtime/tfjs/onnx/graph.js';
 import { OPS } from '../src/runtime/tfjs/onnx/ops.js';
@@ -70,7 +70,7 @@ function build(c: Case): Uint8Array {
   }).finish();
 }
 
-const rt = await onnxTfjsRuntime();
+const rt = await trainingRuntime();
 const tf = rt.tf;
 
 async function check(c: Case): Promise<void> {

@@ -22,7 +22,7 @@ import { findConv3x3 } from '../src/formats/onnx/convs.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
 import { finetuneOnnx } from '../src/models/onnx-finetune.js';
 import type { FinetuneOptions } from '../src/core/finetune/run.js';
-import { onnxTfjsRuntime } from '../src/runtime/tfjs/training-backend.js';
+import { trainingRuntime } from '../src/runtime/tfjs/training-backend.js';
 import { mulberry32 } from '../src/util/random.js';
 import { convNode, floatTensor, randomFloats, valueInfo } from './helpers/onnx-builder.js';
 import { CLI, FIXTURES, tempDir } from './helpers/tmp.js';
@@ -154,7 +154,7 @@ test('an abort rejects with the reason and returns nothing', async () => {
 });
 
 test('the masked optimiser matches TF.js\'s Adam, momentum and SGD on the same gradients, and keeps dropped positions at zero', async () => {
-  const { tf } = await onnxTfjsRuntime();
+  const { tf } = await trainingRuntime();
   const n = 4 * 9;
   const mask = parseMask('010/111/010');
   for (const kind of ['adam', 'momentum', 'sgd'] as const) {

@@ -17,14 +17,14 @@ import { probeModelBytes } from '../src/models/onnx/probe.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
 import { decodeGraph } from '../src/formats/onnx/decode-graph.js';
 import { buildTrainingGraph, computedValues, headValue } from '../src/formats/onnx/training/index.js';
-import { onnxTfjsRuntime } from '../src/runtime/tfjs/training-backend.js';
+import { trainingRuntime } from '../src/runtime/tfjs/training-backend.js';
 import { OnnxTfjsGraph, fromConvFilter } from '../src/runtime/tfjs/onnx/graph.js';
 import { trainingLoss } from '../src/runtime/tfjs/trainer.js';
 import { probeShapes } from '../src/runtime/ort/training-session.js';
 import { mulberry32 } from '../src/util/random.js';
 import { FIXTURES } from './helpers/tmp.js';
 
-const { tf } = await onnxTfjsRuntime();
+const { tf } = await trainingRuntime();
 const N = 8;
 const T = 4;
 const W = 0.9;

@@ -10,7 +10,7 @@ import { KpruneError } from '../errors.js';
 import type { OnnxModel } from '../formats/onnx/read.js';
 import type { MissingGradient } from '../formats/onnx/training/index.js';
 import type { FinetuneData, FinetuneOptions, FinetuneResult } from '../core/finetune/run.js';
-import { finetune as finetuneInTfjs } from './onnx/finetune-in-tfjs.js';
+import { finetuneOnnxInTfjs as finetuneInTfjs } from './onnx/finetune-in-tfjs.js';
 import { finetuneInOrt } from './onnx-ort-finetune.js';
 
 export function describeMissing(m: MissingGradient): string {

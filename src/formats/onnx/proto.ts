@@ -1,7 +1,7 @@
 /**
  * The generated ONNX schema (onnx-proto, ONNX 1.10) and the conversions from its protobuf-isms
- * (Long values, enum numbers) that the rest of the format module uses. Nothing outside
- * src/formats/onnx imports this.
+ * (Long values, enum numbers) that the rest of the format module uses. Only the ONNX rooms import
+ * this: src/formats/onnx, and src/models/onnx where it builds probe and timing copies of a model.
  */
 import onnxProto from 'onnx-proto';
 import type { ElementType } from '../../model/inputs.js';

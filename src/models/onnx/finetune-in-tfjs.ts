@@ -22,7 +22,7 @@ import {
   DEFAULT_BATCH, EVAL_BATCH,
   checkAgreement, checkFinetuneOptions, runFinetuneLoop, trainSettings, usage,
 } from '../../core/finetune/run.js';
-import { defaultGradients, onnxTfjsRuntime } from '../../runtime/tfjs/training-backend.js';
+import { defaultGradients, trainingRuntime } from '../../runtime/tfjs/training-backend.js';
 import { OnnxTfjsGraph } from '../../runtime/tfjs/onnx/graph.js';
 import { TfjsTrainer } from '../../runtime/tfjs/trainer.js';
 
@@ -78,7 +78,7 @@ async function headRunner(model: OnnxModel, weights: ReadonlyMap<string, Float32
   };
 }
 
-export async function finetune(
+export async function finetuneOnnxInTfjs(
   model: OnnxModel,
   layers: Conv3x3Layer[],
   start: ReadonlyMap<string, Float32Array>,
@@ -88,7 +88,7 @@ export async function finetune(
 ): Promise<FinetuneResult> {
   const began = performance.now();
   checkFinetuneOptions(model.path, layers, start, masks, data, options);
-  const rt = await onnxTfjsRuntime(options.backend);
+  const rt = await trainingRuntime(options.backend);
   const { tf } = rt;
   const graph = OnnxTfjsGraph.compile(decodeGraph(model), tf, { gradients: defaultGradients(rt.backend) });
   if (graph.inputs.length !== 1) {

@@ -5,7 +5,7 @@
  * own kernels). Checkpoints are scored on held-out data in the runtime the written model runs in.
  * The result is new kernels by layer id, in the core's layout, for LoadedModel.write.
  *
- * - LayersModel: run op by op (tfjs-layers-exec.ts), convolutions through kprune's
+ * - LayersModel: run op by op (layers-exec.ts), convolutions through kprune's
  *   forward-convolution gradients; a check before training requires that path to compute what
  *   TF.js's own layers compute.
  * - GraphModel: executed by TF.js with the kernels fed in place of their Const nodes, so gradients
@@ -23,7 +23,7 @@ import {
   DEFAULT_BATCH, EVAL_BATCH,
   checkAgreement, checkFinetuneOptions, runFinetuneLoop, trainSettings,
 } from '../../core/finetune/run.js';
-import { defaultGradients, onnxTfjsRuntime } from '../../runtime/tfjs/training-backend.js';
+import { defaultGradients, trainingRuntime } from '../../runtime/tfjs/training-backend.js';
 import { TfjsTrainer } from '../../runtime/tfjs/trainer.js';
 import type { InputSpec } from '../../model/inputs.js';
 import type { Tf, TfjsRuntime } from '../../runtime/tfjs/backend.js';
@@ -112,7 +112,7 @@ async function openHead(rt: TfjsRuntime, spec: TfjsFinetuneSpec): Promise<Head> 
   };
 }
 
-export async function finetuneTfjs(
+export async function finetuneTfjsInTfjs(
   spec: TfjsFinetuneSpec,
   start: ReadonlyMap<string, Float32Array>,
   masks: Map<string, Mask>,
@@ -121,7 +121,7 @@ export async function finetuneTfjs(
 ): Promise<FinetuneResult> {
   const began = performance.now();
   checkFinetuneOptions(spec.file, spec.layers, start, masks, data, options);
-  const rt = await onnxTfjsRuntime(options.backend);
+  const rt = await trainingRuntime(options.backend);
   const { tf } = rt;
   const model = await openHead(rt, spec);
   const head = (x: TF.Tensor, kernels: Map<string, TF.Tensor>, train = false) => model.run(x, kernels, train);

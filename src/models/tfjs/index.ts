@@ -1,7 +1,7 @@
 /**
  * TF.js models (LayersModel and GraphModel model.json + weight shards) behind the LoadedModel
  * contract. Reading, analysis and writing work on the files alone; running (recovery, measuring,
- * verification, layout timings) goes through TF.js itself (src/runtime/tfjs-*.ts). Layers are
+ * verification, layout timings) goes through TF.js itself (runner.ts, layers-exec.ts, src/runtime/tfjs/). Layers are
  * written masked or decomposed (decompose-layers.ts, decompose-graph.ts); `--layout auto` times both
  * (auto-layout.ts).
  */
@@ -29,7 +29,7 @@ import { decomposeKeras } from '../../formats/tfjs/decompose-layers.js';
 import { decomposeGraph } from '../../formats/tfjs/decompose-graph.js';
 import { chooseTfjsLayouts } from './auto-layout.js';
 import { DerivedMap } from '../../util/derived-map.js';
-import { finetuneTfjs } from './finetune-in-tfjs.js';
+import { finetuneTfjsInTfjs } from './finetune-in-tfjs.js';
 import type { LayoutRequest } from '../../model/loaded-model.js';
 
 export { readTfjsModel, detectTfjs } from '../../formats/tfjs/read.js';
@@ -272,7 +272,7 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
     createRunner: (weights) => runnerFor(weights),
     finetune(start, masks, data, options) {
       const byId = new Map(s.layers.map((l) => [l.id, l]));
-      return finetuneTfjs({
+      return finetuneTfjsInTfjs({
         artifacts: modelArtifacts(model),
         model: s.kind === 'layers' ? { kind: 'layers', plan: s.keras.plan } : { kind: 'graph' },
         input: singleInput(s.inputs, file),

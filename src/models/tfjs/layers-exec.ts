@@ -1,7 +1,7 @@
 /**
  * Running a Keras (TF.js LayersModel) graph op by op, so that any intermediate value can be
  * fetched: also values inside nested models, and the pre-activation output of a convolution (the
- * value layer-wise reconstruction fits). The graph arrives flattened (src/formats/tfjs/layers.ts):
+ * value layer-wise reconstruction fits). The graph arrives flattened (a KerasPlan, src/formats/tfjs/keras-plan.ts):
  * nested models are expanded into their layers, every tensor has one name.
  *
  * Convolution layers are computed here from their kernels (so that a runner can swap kernels
@@ -48,7 +48,7 @@ function explicitPads(spec: KerasConvSpec, input: TF.Tensor4D, kernel: TF.Tensor
 
 /**
  * A trained kernel's convolution through kprune's forward-convolution gradients (what the wasm
- * backend lacks or runs slowly: see onnx-tfjs/conv.ts). A depthwise kernel [3, 3, C, M] is, in
+ * backend lacks or runs slowly: see runtime/tfjs/conv.ts). A depthwise kernel [3, 3, C, M] is, in
  * that order, the grouped [3, 3, 1, C * M].
  */
 function trainedConv(tf: Tf, spec: KerasConvSpec, input: TF.Tensor4D, kernel: TF.Tensor, gradients: ConvGradients): TF.Tensor4D {
@@ -101,7 +101,7 @@ export function executePlan(
   feeds: Map<string, TF.Tensor>,
   fetch: string[],
   kernels: Map<string, TF.Tensor>,
-  /** When kernels train: how convolution gradients are computed (see onnx-tfjs/conv.ts). */
+  /** When kernels train: how convolution gradients are computed (see runtime/tfjs/conv.ts). */
   gradients?: ConvGradients,
 ): Map<string, TF.Tensor> {
   const wanted = new Set(fetch);

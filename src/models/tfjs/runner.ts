@@ -1,5 +1,5 @@
 /**
- * ModelRunners for TF.js models: a LayersModel run layer by layer (tfjs-layers-exec.ts) with
+ * ModelRunners for TF.js models: a LayersModel run layer by layer (layers-exec.ts) with
  * convolution kernels swapped in as tensors, a GraphModel run by executeAsync with its weights baked
  * into the loaded copy. Values that convolutions read or produce come back NCHW (the core's
  * convention); the model's own inputs and outputs in the model's layout.

@@ -1,6 +1,6 @@
 /**
- * The TF.js instance the ONNX executor and fine-tuning run on. Backend choice is kprune's shared
- * one (../tfjs-backend.ts: tfjs-node when installed, else wasm, else cpu); benchmarks and tests can
+ * The TF.js instance fine-tuning (of ONNX and of TF.js models) and the ONNX executor run on. Backend choice is kprune's shared
+ * one (backend.ts: tfjs-node when installed, else wasm, else cpu); benchmarks and tests can
  * ask for a named backend instead, to compare.
  */
 import { KpruneError } from '../../errors.js';
@@ -13,7 +13,7 @@ export type { TfjsBackend, TfjsRuntime };
  * The shared runtime, switched to `backend` when one is named. Switching is process-wide in TF.js:
  * meant for benchmarks and tests, which run one backend per process or switch back.
  */
-export async function onnxTfjsRuntime(backend?: TfjsBackend): Promise<TfjsRuntime> {
+export async function trainingRuntime(backend?: TfjsBackend): Promise<TfjsRuntime> {
   const rt = await tfjsRuntime();
   if (!backend || backend === rt.tf.getBackend()) return { ...rt, backend: (rt.tf.getBackend() as TfjsBackend) ?? rt.backend, description: describe(rt, rt.tf.getBackend() as TfjsBackend) };
   if (backend === 'cpu') rt.tf.env().set('PROD', true);

@@ -3,7 +3,7 @@
  * depthwise backprop kernels — as plain loops over the backend's memory, registered once. With
  * them, TF.js's own convolution ops (as a GraphModel runs them, fused or not) can be differentiated
  * on wasm. They are direct loops, slower than kprune's forward-convolution gradients
- * (onnx-tfjs/conv.ts), which the ONNX and Keras executors use; these serve code that goes through
+ * (conv.ts), which the ONNX and Keras executors use; these serve code that goes through
  * TF.js's own gradients. Channels-last only, as TF.js's graph ops run them.
  */
 import type * as TF from '@tensorflow/tfjs';

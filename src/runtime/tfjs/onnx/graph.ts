@@ -404,7 +404,8 @@ export class OnnxTfjsGraph {
       else host.set(spec.name, v.host ?? (v.t.dataSync() as Float32Array | Int32Array));
     });
 
-    // Layout: the row's class decides, here and nowhere else.
+    // Layout: the row's class decides, here (layout.ts); only ReduceMean without keepdims hands back
+    // its result in ONNX order itself (ops.ts).
     const temps: TF.Tensor[] = [];
     const conv = (v: Value, to: StoredLayout | 'align', rank = 0): Value => {
       const t = to === 'plain' ? toPlain(tf, v) : to === 'channels-last' ? toChannelsLast(tf, v) : alignToChannelsLast(tf, v.t, rank);

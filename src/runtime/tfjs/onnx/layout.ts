@@ -5,7 +5,8 @@
  * backends take NHWC only. A value in the executor is stored either `plain` (exactly the ONNX
  * tensor) or `channels-last` (the ONNX tensor with axis 1 moved to the end: NCHW stored as NHWC,
  * NCW as NWC). Every operator row declares which kind of input it wants (see `LayoutClass`), and
- * the executor converts with the functions below; no operator transposes for layout on its own.
+ * the executor converts with the functions below; no operator transposes for layout on its own
+ * (one exception: ReduceMean without keepdims returns its result plain, see ops.ts).
  * Consecutive convolutions, pools, activations and additions therefore stay channels-last, and a
  * value is transposed back only where an operator needs ONNX's own axis order (Flatten, Reshape,
  * Gemm...).

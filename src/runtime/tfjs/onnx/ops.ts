@@ -462,7 +462,7 @@ export const OPS: readonly OpRow[] = [
   row('LogSoftmax', [1, 12], 'plain', [tensor('input')], [int('axis', 1)], (p, ctx) => softmaxCoerced(ctx.tf, p.tensor('input'), p.int('axis'), true)),
   row('LogSoftmax', [13, MAX_OPSET], 'axis', [tensor('input')], [int('axis', -1)], (p, ctx) => softmaxAlong(ctx.tf, p.tensor('input'), ctx.axis(p.int('axis')), true)),
 
-  // Constant nodes are read once with the weights (decode.ts: value, value_float(s), value_int(s)).
+  // Constant nodes are read once with the weights (formats/onnx/decode-graph.ts: value, value_float(s), value_int(s)).
   row('Constant', [1, MAX_OPSET], 'plain', [], [],
     (_p, ctx) => { throw ctx.fail('Constant nodes are evaluated when the weights are loaded'); },
     { constant: true }),
