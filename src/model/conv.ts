@@ -73,6 +73,21 @@ export interface SkippedConv {
   reason: string;
 }
 
+/** A layer's fields but its weights, which each format reads its own way (see `weights` above). */
+export function layerFields(id: string, name: string, index: number, use: ConvUse, outChannels: number, inChannelsPerGroup: number, group: number): Omit<Conv3x3Layer, 'weights'> {
+  return { id, name, index, uses: [use], outChannels, inChannelsPerGroup, group, kind: convKind(group, outChannels, inChannelsPerGroup) };
+}
+
+/**
+ * A layer is a weight tensor: the first convolution using a weight makes its layer (`make`, given
+ * the layer's index); later ones join it as further uses, so that a shared weight gets one mask.
+ */
+export function addConvUse(layers: Map<string, Conv3x3Layer>, weight: string, use: ConvUse, make: (index: number) => Conv3x3Layer): void {
+  const existing = layers.get(weight);
+  if (existing) existing.uses.push(use);
+  else layers.set(weight, make(layers.size));
+}
+
 /** The number of weights of a layer, without reading them. */
 export function layerParams(layer: Conv3x3Layer): number {
   return layer.outChannels * layer.inChannelsPerGroup * 9;

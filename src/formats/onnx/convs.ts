@@ -2,8 +2,8 @@
  * Finding the prunable 3x3 convolutions of an ONNX graph and handing them to the core as
  * format-neutral layers.
  */
-import { Conv3x3Layer, ConvUse, SkippedConv, convKind } from '../../model/conv.js';
-import { KpruneError, inFile } from '../../errors.js';
+import { addConvUse, Conv3x3Layer, ConvUse, layerFields, SkippedConv } from '../../model/conv.js';
+import { inFile, KpruneError } from '../../errors.js';
 import { Attributes } from './attributes.js';
 import { dataTypeName } from './proto.js';
 import { OnnxModel, tensorFloats } from './read.js';
@@ -109,30 +109,17 @@ export function findConv3x3(model: OnnxModel): OnnxConvScan {
       dilations: [dilations[0] ?? 1, dilations[1] ?? 1],
       ...(reluOnly(node.output?.[0] ?? '') ? { activation: 'relu' as const } : {}),
     };
-    const existing = layers.get(weightName);
-    if (existing) {
-      existing.uses.push(use);
-      return;
-    }
-    const [outChannels, inChannelsPerGroup] = ref.dims;
-    if (group < 1 || outChannels % group !== 0) {
-      throw new KpruneError('bad-model', `Conv "${name}" has group ${group}, which does not divide its ${outChannels} output channels`, { file: model.path, node: name });
-    }
-    const layer = {
-      id: weightName,
-      name,
-      index: layers.size,
-      order: i,
-      uses: [use],
-      outChannels,
-      inChannelsPerGroup,
-      group,
-      kind: convKind(group, outChannels, inChannelsPerGroup),
-    };
-    // External weights are read at each use and never held: the model may not fit in memory.
-    layers.set(weightName, ref.storage === 'external'
-      ? { ...layer, get weights() { return inFile(model.path, () => tensorFloats(model, ref)); } }
-      : { ...layer, weights: tensorFloats(model, ref) });
+    addConvUse(layers, weightName, use, (index) => {
+      const [outChannels, inChannelsPerGroup] = ref.dims;
+      if (group < 1 || outChannels % group !== 0) {
+        throw new KpruneError('bad-model', `Conv "${name}" has group ${group}, which does not divide its ${outChannels} output channels`, { file: model.path, node: name });
+      }
+      const layer = layerFields(weightName, name, index, use, outChannels, inChannelsPerGroup, group);
+      // External weights are read at each use and never held: the model may not fit in memory.
+      return ref.storage === 'external'
+        ? { ...layer, get weights() { return inFile(model.path, () => tensorFloats(model, ref)); } }
+        : { ...layer, weights: tensorFloats(model, ref) };
+    });
   });
   return { layers: [...layers.values()], skipped, convNodes };
 }

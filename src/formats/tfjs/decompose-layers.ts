@@ -20,11 +20,11 @@
  */
 import { Conv3x3Layer, layerParams } from '../../model/conv.js';
 import { Piece } from '../../core/layout/cover.js';
-import { Layout, LayoutOutcome } from '../../model/layout.js';
+import { LayoutOutcome } from '../../model/layout.js';
 import { Mask, maskCount } from '../../core/lattice.js';
 import type { LayoutRequest } from '../../model/loaded-model.js';
 import { findWeight, isBuiltContainer } from './layers.js';
-import { Pads4, describePieces, pieceDilations, piecePads, sameMatches, samePads, tfPads, tfjsCover, layoutPrecheck } from './pieces.js';
+import { Pads4, describePieces, pieceDilations, piecePads, sameMatches, samePads, tfPads, tfjsCover, layoutPrecheck, maskedOutcome } from './pieces.js';
 import { TfjsModel } from './read.js';
 import { AddedWeight, TopologyRewrite } from './write.js';
 import { pushAll } from '../../util/arrays.js';
@@ -332,7 +332,7 @@ export function decomposeKeras(
   for (const layer of layers) {
     const req = requests.get(layer.id);
     if (!req) continue;
-    const masked = (note?: string) => outcomes.push({ layer: layer.id, requested: req.layout, applied: 'masked' as Layout, ...(note ? { note } : {}), storedWeights: layerParams(layer) });
+    const masked = (note?: string) => outcomes.push(maskedOutcome(layer, req, note));
     // Read once here to check the mask, and once more by the writer: neither copy is kept.
     const why = layoutPrecheck(req, weights.get(layer.id) ?? layer.weights);
     if (why !== null) {

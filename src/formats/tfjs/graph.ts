@@ -7,12 +7,12 @@
  * fused in (_FusedConv2D with [BiasAdd, Relu]) has no pre-activation output; the runner adds a copy
  * of it without the activation, `<node>/kprune_linear`, which is what reconstruction fits.
  */
-import { Conv3x3Layer, ConvUse, convKind } from '../../model/conv.js';
+import { Conv3x3Layer, ConvUse, addConvUse } from '../../model/conv.js';
 import { KpruneError } from '../../errors.js';
 import type { ChannelLayout, ElementType, InputSpec } from '../../model/inputs.js';
 import type { ComputeNode } from '../../model/inventory.js';
 import type { SkippedConv } from '../../model/conv.js';
-import { depthwiseToOihw, hwioToOihw } from './kernels.js';
+import { kernelLayer } from './kernels.js';
 import { TfjsModel, WeightEntry, weightFloats } from './read.js';
 
 export interface GraphNodeJson {
@@ -216,7 +216,7 @@ export function scanGraph(model: TfjsModel): GraphScan {
       continue;
     }
     if (w.shape.length !== 4) throw new KpruneError('bad-model', `${n.op} "${n.name}" has a filter of rank ${w.shape.length} ([${w.shape}])`, { file, node: n.name });
-    const [kh, kw, cin, cout] = w.shape;
+    const [kh, kw, cin] = w.shape;
     const nchw = attrs.string('data_format', 'NHWC') === 'NCHW';
     const hw = (v: number[]): [number, number] => (nchw ? [v[2] ?? 1, v[3] ?? 1] : [v[1] ?? 1, v[2] ?? 1]);
     const strides = hw(attrs.ints('strides', [1, 1, 1, 1]));
@@ -282,30 +282,9 @@ export function scanGraph(model: TfjsModel): GraphScan {
     const input = tensorOf(n.input![0]);
     layouts.set(input, nchw ? 'NCHW' : 'NHWC');
     layouts.set(output, nchw ? 'NCHW' : 'NHWC');
-    const outChannels = row.kind === 'conv2d' ? cout : cin * cout;
-    const inPerGroup = row.kind === 'conv2d' ? cin : 1;
     const group = row.kind === 'conv2d' ? 1 : cin;
     const use: ConvUse = { node: n.name, input, output, ...bias, group, strides, dilations, pads, autoPad };
-    const existing = layers.get(w.name);
-    if (existing) {
-      existing.uses.push(use);
-      continue;
-    }
-    layers.set(w.name, {
-      id: w.name,
-      name: n.name,
-      index: layers.size,
-      uses: [use],
-      outChannels,
-      inChannelsPerGroup: inPerGroup,
-      group,
-      kind: convKind(group, outChannels, inPerGroup),
-      // Read from the shards at each access and kept nowhere (src/model/conv.ts).
-      get weights() {
-        const hwio = weightFloats(model, w)!;
-        return row.kind === 'conv2d' ? hwioToOihw(hwio, cin, cout) : depthwiseToOihw(hwio, cin, cout);
-      },
-    });
+    addConvUse(layers, w.name, use, (index) => kernelLayer(model, w, n.name, index, use, row.kind !== 'conv2d', group));
   }
 
   const inputs: InputSpec[] = nodes.filter((n) => n.op === 'Placeholder').map((n) => {

@@ -3,6 +3,25 @@
  * as [kh][kw][channels][multiplier]; the core wants [out][inPerGroup][9], positions row-major
  * (ONNX's OIHW). A depthwise output channel is c * multiplier + m, as in TF.
  */
+import { Conv3x3Layer, ConvUse, layerFields } from '../../model/conv.js';
+import { TfjsModel, WeightEntry, weightFloats } from './read.js';
+
+/**
+ * A 3x3 kernel as the core's layer: Conv2D [3, 3, in/groups, out] or depthwise [3, 3, channels,
+ * multiplier], its weights read from the shards at each access and kept nowhere (src/model/conv.ts).
+ */
+export function kernelLayer(model: TfjsModel, kernel: WeightEntry, name: string, index: number, use: ConvUse, depthwise: boolean, group: number): Conv3x3Layer {
+  const [, , cin, cout] = kernel.shape;
+  const outChannels = depthwise ? cin * cout : cout;
+  const inChannelsPerGroup = depthwise ? 1 : cin;
+  return {
+    ...layerFields(kernel.name, name, index, use, outChannels, inChannelsPerGroup, group),
+    get weights() {
+      const hwio = weightFloats(model, kernel)!;
+      return depthwise ? depthwiseToOihw(hwio, cin, cout) : hwioToOihw(hwio, cin, cout);
+    },
+  };
+}
 
 /** [3][3][I][O] -> [O][I][9]. */
 export function hwioToOihw(hwio: Float32Array, inChannels: number, outChannels: number): Float32Array {

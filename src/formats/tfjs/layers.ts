@@ -10,13 +10,13 @@
  * call. A convolution's pre-activation value is `<its output>/linear`, a separable convolution's
  * depthwise output `<its output>/depthwise`.
  */
-import { Conv3x3Layer, ConvUse, convKind } from '../../model/conv.js';
+import { Conv3x3Layer, ConvUse, addConvUse } from '../../model/conv.js';
 import { KpruneError } from '../../errors.js';
 import type { ChannelLayout, ElementType, InputSpec } from '../../model/inputs.js';
 import type { KerasConvSpec, KerasExecOp, KerasPlan } from './keras-plan.js';
 import type { ComputeNode } from '../../model/inventory.js';
 import type { SkippedConv } from '../../model/conv.js';
-import { depthwiseToOihw, hwioToOihw } from './kernels.js';
+import { kernelLayer } from './kernels.js';
 import { TfjsModel, WeightEntry, elementCount, weightFloats } from './read.js';
 
 type Json = Record<string, unknown>;
@@ -374,7 +374,6 @@ export function scanKeras(model: TfjsModel): KerasScan {
     }
     // Keras: Conv2D kernel [3,3,in/groups,out]; depthwise [3,3,channels,multiplier].
     const outChannels = type === 'conv2d' ? cout : cin * cout;
-    const inPerGroup = type === 'conv2d' ? cin : 1;
     const group = type === 'conv2d' ? groups : cin;
     if (!Number.isInteger(group) || group < 1 || outChannels % group !== 0) {
       throw new TopologyError(`${layer.className} "${callName}" has groups ${String(cfg.groups)}, which does not divide its ${outChannels} filters`, file, callName);
@@ -395,26 +394,7 @@ export function scanKeras(model: TfjsModel): KerasScan {
       // TF's "same" puts the odd pad at the end (bottom, right): ONNX's SAME_UPPER.
       autoPad: padding === 'same' ? 'SAME_UPPER' : 'VALID',
     };
-    const existing = convs.get(kernel.name);
-    if (existing) {
-      existing.uses.push(use);
-      return;
-    }
-    convs.set(kernel.name, {
-      id: kernel.name,
-      name: callName,
-      index: convs.size,
-      uses: [use],
-      outChannels,
-      inChannelsPerGroup: inPerGroup,
-      group,
-      kind: convKind(group, outChannels, inPerGroup),
-      // Read from the shards at each access and kept nowhere (src/model/conv.ts).
-      get weights() {
-        const hwio = weightFloats(model, kernel)!;
-        return type === 'conv2d' ? hwioToOihw(hwio, cin, cout) : depthwiseToOihw(hwio, cin, cout);
-      },
-    });
+    addConvUse(convs, kernel.name, use, (index) => kernelLayer(model, kernel, callName, index, use, type !== 'conv2d', group));
   };
 
   const outputs = expand(top, '', [top.name], [], null);

@@ -8,6 +8,8 @@
 import { CoverGeometry, Piece, minimalCover } from '../../core/layout/cover.js';
 import { Mask } from '../../core/lattice.js';
 import { respectsMask } from '../../core/reshape.js';
+import { Conv3x3Layer, layerParams } from '../../model/conv.js';
+import type { LayoutOutcome } from '../../model/layout.js';
 import type { LayoutRequest } from '../../model/loaded-model.js';
 
 export type Pads4 = [number, number, number, number];
@@ -97,6 +99,11 @@ export function describePieces(pieces: Piece[]): string {
 
 export function samePads(a: Pads4, b: Pads4): boolean {
   return a.every((v, i) => v === b[i]);
+}
+
+/** The outcome of a layer written masked after all (with why, when it was asked otherwise). */
+export function maskedOutcome(layer: Conv3x3Layer, req: LayoutRequest, note?: string): LayoutOutcome {
+  return { layer: layer.id, requested: req.layout, applied: 'masked', ...(note ? { note } : {}), storedWeights: layerParams(layer) };
 }
 
 /**
