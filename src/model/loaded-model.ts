@@ -11,14 +11,6 @@ import { ModelInventory } from './inventory.js';
 import { InputSpec } from './inputs.js';
 import { ModelRunner } from './runner.js';
 import type { OutputTransaction } from '../io/transaction.js';
-import type { LayerwiseSource, SegmentedOptions } from '../core/recover/propagation.js';
-import type { LinearLayer } from '../core/recover/linear.js';
-
-/** What a format's segment-by-segment recovery needs besides the layers. */
-export interface LayerwiseOptions extends SegmentedOptions {
-  /** Bytes of cached activations kept in memory; beyond, chunks go to a temporary file. */
-  memoryBudget: number;
-}
 
 export type ModelFormat = 'onnx' | 'tfjs-layers' | 'tfjs-graph';
 
@@ -58,19 +50,6 @@ export interface LoadedModel {
    * `exposed` intermediate values.
    */
   createRunner(weights: ReadonlyMap<string, Float32Array>, exposed: string[]): Promise<ModelRunner>;
-  /**
-   * Layer-wise recovery data computed segment by segment from cached activations (two forward
-   * passes in all), where the format and its runtime can run a segment of the graph (ONNX today);
-   * absent, or an obstacle for this model: the whole model is run again for every layer.
-   */
-  layerwiseSource?(layers: Conv3x3Layer[], options: LayerwiseOptions): Promise<LayerwiseSource | { obstacle: string }>;
-  /**
-   * The linear layers (1x1 convolutions, dense layers) downstream of the given reshaped 3x3 layers
-   * that recovery may re-solve to compensate (ONNX today; their weights are written by id too).
-   */
-  linearLayers?(reshaped: Set<string>): LinearLayer[];
-  /** Bias tensors (by name) recovery may change: float constants one node reads (ONNX today). */
-  adjustableBiases?(): Set<string>;
   /**
    * Brief end-to-end fine-tuning of the reshaped 3x3 weights (only their kept positions train),
    * where the format supports it (ONNX today); absent otherwise.

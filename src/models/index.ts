@@ -2,11 +2,14 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { KpruneError, inFile } from '../errors.js';
-import { LoadedModel } from '../model/loaded-model.js';
+import type { LoadedModel as ContractModel } from '../model/loaded-model.js';
+import type { Recoverable } from '../core/recover/recoverable.js';
 import { kprunedPath, loadOnnx } from './onnx/index.js';
 import { loadTfjs, tfjsKprunedPath } from './tfjs/index.js';
 
-export type { LoadedModel, ModelFormat, WriteResult } from '../model/loaded-model.js';
+export type { ModelFormat, WriteResult } from '../model/loaded-model.js';
+/** A loaded model as this floor hands it out: the contract, and what recovery may ask of it. */
+export type LoadedModel = ContractModel & Recoverable;
 
 /** A TF.js model.json: named .json, or JSON whatever its name (an ONNX file starts with a protobuf tag). */
 async function looksLikeJson(file: string): Promise<boolean> {

@@ -5,11 +5,11 @@
  */
 import type { Conv3x3Layer } from '../model/conv.js';
 import { CachedValue, LayerwiseSource, Segment, SegmentExecutor, SegmentedSource, segmentObstacle } from '../core/recover/propagation.js';
-import type { LayerwiseOptions } from '../model/loaded-model.js';
+import type { LayerwiseOptions } from '../core/recover/recoverable.js';
 import { halfToFloat } from '../util/half.js';
 import type { OnnxModel } from '../formats/onnx/read.js';
 import { layerCuts, onnxDataflow, segmentModelBytes } from '../formats/onnx/segments.js';
-import { SpillStore } from '../io/spill-store.js';
+import { SpillStore } from './spill-store.js';
 import { SegmentSession, openSegmentSession } from '../runtime/ort/segment-session.js';
 import type { Activation } from '../model/runner.js';
 import { KpruneError } from '../errors.js';

@@ -32,6 +32,7 @@ import { loadPrunable } from './load.js';
 import { layerOfPiece } from './pieces.js';
 import { ProgressListener } from './progress.js';
 import { DataOptions, dataAwareLosses, evaluateRunners, openData, recoverWeights } from './recover.js';
+import type { SweepPoint, SweepReport } from '../report/sweep-report.js';
 
 export interface SweepOptions {
   data: DataOptions;
@@ -53,36 +54,7 @@ export interface SweepOptions {
   commandLine?: string;
 }
 
-export interface SweepPoint {
-  /** `cross`, or `auto` with its budget. */
-  shape: string;
-  budget: number | null;
-  keptFraction: number;
-  /** Top-1 with labels, else top-1 agreement with the original; occluded likewise (null when off). */
-  metric: 'top1' | 'agreement';
-  quality: number;
-  occludedQuality: number | null;
-  /** Kept 3x3 weights / all 3x3 weights; all parameters after / before. */
-  params: { after: number; before: number; ratio: number };
-  macs: { after: number; before: number; ratio: number } | null;
-  fileBytes: { after: number; before: number; ratio: number };
-  latencyRatio: number | null;
-  pareto: boolean;
-  command: string;
-}
-
-export interface SweepReport {
-  schemaVersion: 1;
-  kind: 'sweep';
-  tool: { name: 'kprune'; version: string };
-  input: { path: string; format: string };
-  original: { metric: 'top1' | 'agreement'; quality: number; occludedQuality: number | null };
-  evalSamples: number;
-  calibSamples: number;
-  points: SweepPoint[];
-  method: Record<string, string>;
-  timings: Record<string, number>;
-}
+export type { SweepPoint, SweepReport };
 
 function pick(q: QualityFigures | undefined, metric: 'top1' | 'agreement'): number | null {
   if (!q) return null;

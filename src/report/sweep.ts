@@ -1,5 +1,5 @@
 /** The sweep's trade-off curve as text, and as a page with the plot (quality against parameters). */
-import type { SweepReport } from '../pipeline/sweep.js';
+import type { SweepReport } from './sweep-report.js';
 import { baseName, esc } from './html-escape.js';
 import { dl, htmlPage } from './html.js';
 import { RunInfo, runInfoHtml } from './run-info.js';

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { KpruneError } from '../../errors.js';
 import { createSession, outputShapes as runShapes } from '../../runtime/ort/session.js';
 import { LoadedModel } from '../../model/loaded-model.js';
+import type { Recoverable } from '../../core/recover/recoverable.js';
 import { DerivedMap } from '../../util/derived-map.js';
 import { findConv3x3 } from '../../formats/onnx/convs.js';
 import { onnxComputeNodes, onnxInputs, onnxInventory } from '../../formats/onnx/inventory.js';
@@ -32,7 +33,7 @@ export function kprunedPath(file: string): string {
   return path.join(dir, `${base}.kpruned.onnx`);
 }
 
-export async function loadOnnx(file: string): Promise<LoadedModel> {
+export async function loadOnnx(file: string): Promise<LoadedModel & Recoverable> {
   const model: OnnxModel = await readOnnxModel(file);
   const scan = findConv3x3(model);
   return {

@@ -17,53 +17,13 @@ import type * as ort from 'onnxruntime-node';
 import { KpruneError } from '../../errors.js';
 import { createExclusive, writeAll, writeChunks } from '../../io/cleanup.js';
 import { SessionOptions, createSession } from '../../runtime/ort/session.js';
-import { GraphProto, ModelProto, TensorProto, onnx } from '../../formats/onnx/proto.js';
-import { OnnxModel, externalBytes } from '../../formats/onnx/read.js';
+import { GraphProto, ModelProto, onnx } from '../../formats/onnx/proto.js';
+import { OnnxModel } from '../../formats/onnx/read.js';
+import { exposeOutputs, probeModelBytes, replaceConstants, setData } from '../../formats/onnx/probe-bytes.js';
 import { floatsToBytes } from '../../formats/onnx/tensor.js';
 
-function setData(t: TensorProto, values: Float32Array): void {
-  t.rawData = floatsToBytes(values, t.dataType ?? 1);
-  t.floatData = [];
-  t.doubleData = [];
-  t.int32Data = [];
-  t.externalData = [];
-  t.dataLocation = 0;
-}
+export { probeModelBytes };
 
-function replaceConstants(graph: GraphProto, weights: ReadonlyMap<string, Float32Array>): void {
-  for (const n of graph.node ?? []) {
-    const values = n.opType === 'Constant' ? weights.get(n.output?.[0] ?? '') : undefined;
-    const t = values ? (n.attribute ?? []).find((a) => a.name === 'value')?.t : undefined;
-    if (t && values) setData(t, values);
-  }
-}
-
-function exposeOutputs(graph: GraphProto, outputs: string[]): void {
-  const inputs = new Set((graph.input ?? []).map((i) => i.name));
-  const existing = new Set((graph.output ?? []).map((o) => o.name));
-  graph.output = [...(graph.output ?? []), ...outputs.filter((n) => !existing.has(n) && !inputs.has(n)).map((name) => onnx.ValueInfoProto.create({ name }))];
-}
-
-export function probeModelBytes(model: OnnxModel, weights: ReadonlyMap<string, Float32Array>, outputs: string[]): Uint8Array {
-  const probe: ModelProto = onnx.ModelProto.decode(model.bytes);
-  const graph: GraphProto = probe.graph!;
-  for (const t of graph.initializer ?? []) {
-    const name = t.name ?? '';
-    const values = weights.get(name);
-    if (values) {
-      setData(t, values);
-    } else if (t.dataLocation === 1) {
-      const ref = model.constants.get(name);
-      if (!ref) throw new KpruneError('bad-model', `initializer "${name}" has unreadable external data`, { file: model.path });
-      t.rawData = externalBytes(model, ref);
-      t.externalData = [];
-      t.dataLocation = 0;
-    }
-  }
-  replaceConstants(graph, weights);
-  exposeOutputs(graph, outputs);
-  return onnx.ModelProto.encode(probe).finish();
-}
 
 /** Below this much external data, a probe that cannot be written beside the model is made in memory. */
 const IN_MEMORY_LIMIT = 1.5 * 2 ** 30;

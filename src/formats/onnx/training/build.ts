@@ -15,7 +15,7 @@
  */
 import { KpruneError } from '../../../errors.js';
 import { Attributes } from '../attributes.js';
-import { probeModelBytes } from '../../../models/onnx/probe.js';
+import { probeModelBytes } from '../probe-bytes.js';
 import { GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto, onnx, toNumber } from '../proto.js';
 import type { OnnxModel } from '../read.js';
 import { GradContext, NoGradient } from './context.js';
