@@ -48,7 +48,7 @@ import { mulberry32 } from '../src/util/random.js';
 import type { Objective } from '../src/core/finetune/score.js';
 import { crossEntropy } from '../src/core/finetune/score.js';
 import { buildTrainingGraph, computedValues, headValue } from '../src/formats/onnx/training/index.js';
-import { finetuneOnnx } from '../src/models/onnx-finetune.js';
+import { finetuneOnnx } from '../src/models/onnx/finetune.js';
 import { openTrainingSession, probeShapes } from '../src/runtime/ort/training-session.js';
 import { OrtTrainer } from '../src/runtime/ort/trainer.js';
 import { fmtNum, markdownTable, median, min } from './stats.js';

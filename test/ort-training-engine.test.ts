@@ -20,7 +20,7 @@ import type { Dataset } from '../src/data/types.js';
 import { KpruneError } from '../src/errors.js';
 import { findConv3x3 } from '../src/formats/onnx/convs.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
-import { finetuneOnnx } from '../src/models/onnx-finetune.js';
+import { finetuneOnnx } from '../src/models/onnx/finetune.js';
 import type { FinetuneOptions } from '../src/core/finetune/run.js';
 import { trainingRuntime } from '../src/runtime/tfjs/training-backend.js';
 import { mulberry32 } from '../src/util/random.js';

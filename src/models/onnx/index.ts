@@ -11,13 +11,13 @@ import { OnnxModel, readOnnxModel } from '../../formats/onnx/read.js';
 import { onnxModelFiles, writeOnnxModel } from '../../formats/onnx/write.js';
 import { layoutEdits } from '../../formats/onnx/layouts.js';
 import { chooseLayouts } from './auto-layout.js';
-import { finetuneOnnx } from '../onnx-finetune.js';
+import { finetuneOnnx } from './finetune.js';
 import { compareLatency } from '../../runtime/ort/latency.js';
 import { openProbeSession } from './probe.js';
 import { halfToFloat } from '../../util/half.js';
 import * as ort from 'onnxruntime-node';
 import { Activation, ModelRunner } from '../../model/runner.js';
-import { openOnnxLayerwise } from '../onnx-layerwise.js';
+import { openOnnxLayerwise } from './layerwise.js';
 import { findLinearLayers, soleReaderConstants } from '../../formats/onnx/linear.js';
 
 export { readOnnxModel } from '../../formats/onnx/read.js';

@@ -4,14 +4,14 @@
  * before, with the operators that lacked a rule named in the result (and so in the report).
  * `engine` insists on one; `device` other than cpu needs onnxruntime.
  */
-import type { Conv3x3Layer } from '../model/conv.js';
-import type { Mask } from '../core/lattice.js';
-import { KpruneError } from '../errors.js';
-import type { OnnxModel } from '../formats/onnx/read.js';
-import type { MissingGradient } from '../formats/onnx/training/index.js';
-import type { FinetuneData, FinetuneOptions, FinetuneResult } from '../core/finetune/run.js';
-import { finetuneOnnxInTfjs as finetuneInTfjs } from './onnx/finetune-in-tfjs.js';
-import { finetuneInOrt } from './onnx-ort-finetune.js';
+import type { Conv3x3Layer } from '../../model/conv.js';
+import type { Mask } from '../../core/lattice.js';
+import { KpruneError } from '../../errors.js';
+import type { OnnxModel } from '../../formats/onnx/read.js';
+import type { MissingGradient } from '../../formats/onnx/training/index.js';
+import type { FinetuneData, FinetuneOptions, FinetuneResult } from '../../core/finetune/run.js';
+import { finetuneOnnxInTfjs as finetuneInTfjs } from './finetune-in-tfjs.js';
+import { finetuneInOrt } from './finetune-in-ort.js';
 
 export function describeMissing(m: MissingGradient): string {
   return m.node ? `${m.op} (${m.node}): ${m.reason}` : `${m.op}: ${m.reason}`;

@@ -9,23 +9,23 @@
  * missing operators are returned, for the caller to train in TF.js instead.
  */
 import type * as ort from 'onnxruntime-node';
-import type { Conv3x3Layer } from '../model/conv.js';
-import { crossEntropy, distillKl, meanSquaredError, chooseObjective, scoreOutputs } from '../core/finetune/score.js';
-import type { Mask } from '../core/lattice.js';
-import type { Dataset } from '../data/types.js';
-import { KpruneError } from '../errors.js';
-import { onnxInputs } from '../formats/onnx/inventory.js';
-import { probeModelBytes } from './onnx/probe.js';
-import type { OnnxModel } from '../formats/onnx/read.js';
-import { MissingGradient, ValueShape, buildForwardGraph, buildTrainingGraph, computedValues, headValue } from '../formats/onnx/training/index.js';
+import type { Conv3x3Layer } from '../../model/conv.js';
+import { crossEntropy, distillKl, meanSquaredError, chooseObjective, scoreOutputs } from '../../core/finetune/score.js';
+import type { Mask } from '../../core/lattice.js';
+import type { Dataset } from '../../data/types.js';
+import { KpruneError } from '../../errors.js';
+import { onnxInputs } from '../../formats/onnx/inventory.js';
+import { probeModelBytes } from './probe.js';
+import type { OnnxModel } from '../../formats/onnx/read.js';
+import { MissingGradient, ValueShape, buildForwardGraph, buildTrainingGraph, computedValues, headValue } from '../../formats/onnx/training/index.js';
 import {
   DEFAULT_BATCH, EVAL_BATCH,
   FinetuneData, FinetuneOptions, FinetuneResult, checkFinetuneOptions, runFinetuneLoop, trainSettings, usage,
-} from '../core/finetune/run.js';
-import { createSession } from '../runtime/ort/session.js';
-import { describeDevice, openTrainingSession, probeShapes, runFloat } from '../runtime/ort/training-session.js';
-import { OrtTrainer } from '../runtime/ort/trainer.js';
-import type { OutputSet } from '../core/metrics.js';
+} from '../../core/finetune/run.js';
+import { createSession } from '../../runtime/ort/session.js';
+import { describeDevice, openTrainingSession, probeShapes, runFloat } from '../../runtime/ort/training-session.js';
+import { OrtTrainer } from '../../runtime/ort/trainer.js';
+import type { OutputSet } from '../../core/metrics.js';
 
 /** The training graph's loss and onnxruntime's outputs must agree this closely before training. */
 const LOSS_TOLERANCE = 1e-3;

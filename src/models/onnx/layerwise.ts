@@ -3,16 +3,16 @@
  * graph and builds a model per segment (src/formats/onnx/segments.ts), onnxruntime runs it
  * (src/runtime/ort/segment-session.ts), the core drives it (src/core/recover/propagation.ts).
  */
-import type { Conv3x3Layer } from '../model/conv.js';
-import { CachedValue, LayerwiseSource, Segment, SegmentExecutor, SegmentedSource, segmentObstacle } from '../core/recover/propagation.js';
-import type { LayerwiseOptions } from '../core/recover/recoverable.js';
-import { halfToFloat } from '../util/half.js';
-import type { OnnxModel } from '../formats/onnx/read.js';
-import { layerCuts, onnxDataflow, segmentModelBytes } from '../formats/onnx/segments.js';
+import type { Conv3x3Layer } from '../../model/conv.js';
+import { CachedValue, LayerwiseSource, Segment, SegmentExecutor, SegmentedSource, segmentObstacle } from '../../core/recover/propagation.js';
+import type { LayerwiseOptions } from '../../core/recover/recoverable.js';
+import { halfToFloat } from '../../util/half.js';
+import type { OnnxModel } from '../../formats/onnx/read.js';
+import { layerCuts, onnxDataflow, segmentModelBytes } from '../../formats/onnx/segments.js';
 import { SpillStore } from './spill-store.js';
-import { SegmentSession, openSegmentSession } from '../runtime/ort/segment-session.js';
-import type { Activation } from '../model/runner.js';
-import { KpruneError } from '../errors.js';
+import { SegmentSession, openSegmentSession } from '../../runtime/ort/segment-session.js';
+import type { Activation } from '../../model/runner.js';
+import { KpruneError } from '../../errors.js';
 
 function toActivation(v: CachedValue): Activation {
   switch (v.type) {
