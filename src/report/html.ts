@@ -11,7 +11,7 @@ import type { QualityFigures } from './metrics.js';
 import type { LayerReport, ModelFigures, PruneReport } from './report.js';
 import type { LatencyComparison } from '../runtime/latency.js';
 import type { Gate } from '../pipeline/gate.js';
-import { formatBytes, formatCount } from './text.js';
+import { formatBytes, formatCount, propagationLine } from './text.js';
 import { baseName, esc } from './html-escape.js';
 import { REPORT_CSS } from './html-style.js';
 import { barChartSvg, barSvg, heatLegendSvg, heatMapSvg, legendMarksSvg } from './html-svg.js';
@@ -374,6 +374,7 @@ function methodHtml(r: PruneReport): string {
       ['Labels', d.labelled ? 'yes' : 'no'],
       ['Sample', `${d.sampleDims.join('×')} (${d.layout})`],
       ['Seed', String(d.seed)],
+      ...(r.recovery?.propagation ? [['Reconstruction', propagationLine(r.recovery.propagation)] as [string, string]] : []),
     ]);
   } else {
     out += '<p class="unknown">No data was given: no calibration, no reconstruction, no accuracy.</p>';
@@ -449,6 +450,8 @@ export function renderHtml(r: PruneReport): string {
     + `<span>output <code>${esc(r.output.files.length > 1 ? r.output.files.join(', ') : r.output.path)}</code></span>`
     + `<span>${esc(r.tool.name)} ${esc(r.tool.version)}, report schema ${esc(r.schemaVersion)}</span></p>`
     + gateHtml(r.gate)
+    // Reports written before the reach existed have no field.
+    + (r.reach ? `<p class="meta${r.reach.small ? ' reach-small' : ''}">${esc(r.reach.summary)}${r.reach.macs ? '' : ` (MACs not counted: ${esc(r.reach.macsUnknown ?? '')})`}.</p>` : '')
     + (r.layoutFallback ? `<p class="meta">Layout: ${esc(r.layoutFallback)}.</p>` : '')
     + '</header>'
     + '<section aria-labelledby="s-summary"><h2 id="s-summary">Before and after</h2>'
