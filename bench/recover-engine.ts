@@ -18,7 +18,7 @@
  *   node dist/bench/recover-engine.js [--sections scaling,resnet18] [--depths 8,16,32,64]
  *     [--kinds plain,residual] [--channels 32] [--size 28] [--calib 128] [--resnet-calib 512]
  *     [--resnet-size 56] [--shape cross] [--data fashion-mnist] [--baseline-rev 1e499c0]
- *     [--repo .] [--json bench/out/recover-engine.json]
+ *     [--repo .] [--json bench/out/recover-engine.json] [--render <an earlier run's json>]
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, promises as fs } from 'node:fs';
@@ -93,9 +93,16 @@ async function main(): Promise<void> {
       /** The git repository holding the baseline revision (default: this tree). */
       repo: { type: 'string', default: root },
       json: { type: 'string', default: path.join(root, 'bench', 'out', 'recover-engine.json') },
+      /** Print the tables of an earlier run's JSON and stop. */
+      render: { type: 'string' },
     },
     strict: true,
   });
+  if (values.render) {
+    const saved = JSON.parse(await fs.readFile(values.render, 'utf8')) as { date: string; machine: ReturnType<typeof machineInfo>; settings: Settings; results: ModelResult[] };
+    render(saved.results, saved.settings, saved.machine, new Date(saved.date));
+    return;
+  }
   const sections = list(values.sections);
   const machine = machineInfo();
   const date = new Date();
@@ -146,9 +153,19 @@ async function main(): Promise<void> {
     cleanup();
   }
 
+  render(results, values, machine, date);
+  mkdirSync(path.dirname(values.json), { recursive: true });
+  await fs.writeFile(values.json, `${JSON.stringify({ date: date.toISOString(), machine, settings: values, results }, null, 2)}\n`);
+  log(`wrote ${values.json}`);
+}
+
+type Settings = Record<string, string>;
+
+function render(results: ModelResult[], values: Settings, machine: ReturnType<typeof machineInfo>, date: Date): void {
   const get = (m: ModelResult, e: 'old' | 'new') => m.runs.find((r) => r.engine === e)!;
   const s = (ms: number | undefined) => (ms === undefined ? '–' : fmtNum(ms / 1000, 1));
   const msq = (r: EngineRun, last: boolean) => (r.layerMs ? fmtNum(quarter(r.layerMs, last), 0) : '–');
+  const mean = (r: EngineRun) => (r.reconstructMs !== undefined && r.layerMs ? fmtNum(r.reconstructMs / r.layerMs.length, 0) : '–');
   const ratio = (m: ModelResult) => {
     const o = get(m, 'old').reconstructMs;
     const n = get(m, 'new').reconstructMs;
@@ -160,7 +177,7 @@ async function main(): Promise<void> {
     const p = n.run?.reconstruct?.propagation;
     return [
       m.spec.name, String(m.conv3x3), fmtNum(m.macs / 1e6, 0), String(m.calib),
-      s(o.reconstructMs), s(n.reconstructMs), ratio(m),
+      s(o.reconstructMs), s(n.reconstructMs), ratio(m), mean(o), mean(n),
       `${msq(o, false)} → ${msq(o, true)}`, `${msq(n, false)} → ${msq(n, true)}`,
       p ? s(p.targetPassMs) : '–',
       o.run ? fmtNum(o.run.maxRssKiB / 1024, 0) : '–', n.run ? fmtNum(n.run.maxRssKiB / 1024, 0) : '–',
@@ -170,20 +187,17 @@ async function main(): Promise<void> {
     ];
   });
   const table = markdownTable(
-    ['Model', '3x3 layers', 'MMAC/image', 'Calib', 'Old s', 'New s', 'Speed-up', 'Old ms/layer (first → last quarter)', 'New ms/layer (first → last quarter)', 'New target pass s', 'Old peak RSS MiB', 'New peak RSS MiB', 'New cache peak MiB', 'New cache KiB/image (live + targets)', 'Load before (old / new)'],
+    ['Model', '3x3 layers', 'MMAC/image', 'Calib', 'Old s', 'New s', 'Speed-up', 'Old ms/layer', 'New ms/layer', 'Old ms/layer (first → last quarter)', 'New ms/layer (first → last quarter)', 'New target pass s', 'Old peak RSS MiB', 'New peak RSS MiB', 'New cache peak MiB', 'New cache KiB/image (live + targets)', 'Load before (old / new)'],
     rows,
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   );
   const header = `kprune recovery engine, old (${values['baseline-rev']}) vs new — ${machine.cpu}, ${machine.cores} cores, ${fmtNum(machine.totalMemGiB)} GiB RAM, Node ${machine.node}, ${date.toISOString().slice(0, 10)}`;
   const notes = [
     `Reconstruction time = the sum of the per-layer times the report gives (each layer: its inputs and targets, statistics, solve, errors), plus the new engine's one target pass; data loading and model loading excluded. Shape \`${values.shape}\`, data \`${values.data}\` resized to the model's input, seed ${values.seed}.`,
-    'ms/layer: mean over the first and the last quarter of the layers in model order. Old: every layer re-runs the whole model twice (reshaped and original), so it grows with depth; new: one pass of the original for every target, then only the segment between consecutive layers.',
+    'ms/layer: reconstruction time over the layers (the new engine\'s target pass included), and the mean of the first and the last quarter of the layers in model order. Old: every layer re-runs the whole model twice (reshaped and original), so its time per layer grows with the model\'s depth; new: one pass of the original for every target, then only the segment between consecutive layers, so time per layer stays flat.',
     'Peak RSS: the worker process\'s maxRSS (model, data, runtime, cache). Cache: the chunks of cached activations (live values at a cut) and the sampled target rows, at their peak.',
   ];
   process.stdout.write(`${header}\n\n${table}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
-  mkdirSync(path.dirname(values.json), { recursive: true });
-  await fs.writeFile(values.json, `${JSON.stringify({ date: date.toISOString(), machine, settings: values, results }, null, 2)}\n`);
-  log(`wrote ${values.json}`);
 }
 
 main().catch((e: unknown) => {

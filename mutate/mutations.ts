@@ -152,7 +152,7 @@ export const MUTATIONS: Mutation[] = [
   // --- reconstruction (core/recover/) ---
   {
     id: 'ridge-pull-dropped', file: 'src/core/recover/layer-stats.ts',
-    original: 'rhs[i] = st.cross[i * st.outs + o] + lambda * prior[this.index(g, o, c, this.positions[j])];', replacement: 'rhs[i] = st.cross[i * st.outs + o];',
+    original: 'rhs[i * st.outs + o] = st.cross[i * st.outs + o] + lam * prior[this.index(g, o, c, this.positions[j])];', replacement: 'rhs[i * st.outs + o] = st.cross[i * st.outs + o];',
     tests: ['reconstruct-ridge'], why: 'the ridge pulls towards zero, not the original weights',
   },
   {
@@ -172,7 +172,7 @@ export const MUTATIONS: Mutation[] = [
   },
   {
     id: 'recovery-writes-reshaped', file: 'src/core/recover/reconstruct.ts',
-    original: 'current.set(layer.id, errorAfter <= errorBefore ? solved : before);', replacement: 'current.set(layer.id, errorAfter < 0 ? solved : before);',
+    original: 'const better = errorAfter <= errorBefore;', replacement: 'const better = errorAfter < 0;',
     tests: ['tfjs-recover', 'recover-pipeline'], why: 'recovery writes the reshaped-only weights',
   },
   // --- fine-tuning (core/finetune/, runtime/onnx-tfjs/trainer.ts) ---

@@ -86,12 +86,12 @@ test('a solid JPEG decodes to its colour (within JPEG rounding)', async () => {
 test('defaults from the input dims; presets fill dynamic dims; explicit options cannot contradict the model', () => {
   const r = (inputDims: (number | string)[], extra: Parameters<typeof resolvePreprocess>[0] extends infer T ? Partial<T> : never = {}) =>
     resolvePreprocess({ inputDims, natural: {}, file: 'f', ...extra }).target;
-  assert.deepEqual(r([-1, 1, 28, 28]), { height: 28, width: 28, channels: 1, layout: 'NCHW', scale: 1 / 255, mean: [0], std: [1] });
+  assert.deepEqual(r([-1, 1, 28, 28]), { height: 28, width: 28, channels: 1, layout: 'NCHW', scale: 1 / 255, mean: [0], std: [1], resize: 'stretch', crop: 1, interpolation: 'bilinear' });
   assert.equal(r(['N', 32, 32, 3]).layout, 'NHWC');
   assert.equal(r(['N', 3, 32, 3]).layout, 'NCHW');
-  assert.deepEqual(r(['N', 3, 'H', 'W'], { preset: 'imagenet' }), { height: 224, width: 224, channels: 3, layout: 'NCHW', scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+  assert.deepEqual(r(['N', 3, 'H', 'W'], { preset: 'imagenet' }), { height: 224, width: 224, channels: 3, layout: 'NCHW', scale: 1 / 255, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resize: 'shorter', crop: 224 / 256, interpolation: 'bilinear' });
   // The model's fixed size wins over the preset's; a single mean/std value is broadcast.
-  assert.deepEqual(r(['N', 3, 32, 32], { preset: 'fashion-mnist' }), { height: 32, width: 32, channels: 3, layout: 'NCHW', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1] });
+  assert.deepEqual(r(['N', 3, 32, 32], { preset: 'fashion-mnist' }), { height: 32, width: 32, channels: 3, layout: 'NCHW', scale: 1 / 255, mean: [0, 0, 0], std: [1, 1, 1], resize: 'stretch', crop: 1, interpolation: 'bilinear' });
   assert.equal(r(['N', 3, 'H', 'W'], { explicit: { height: 64, width: 48 } }).width, 48);
   assert.throws(() => r(['N', 3, 'H', 'W']), (e: KpruneError) => e.code === 'usage' && /dynamic image size/.test(e.message) && /--size/.test(e.suggestion ?? ''));
   assert.throws(() => r(['N', 3, 32, 32], { explicit: { height: 28 } }), /height 28 was asked for, but the model input .* fixes it at 32/);

@@ -180,7 +180,7 @@ export function planShapes(
       } catch (e) {
         if (!(e instanceof KpruneError) || protectedIds.size === 0) throw e;
         const names = layers.filter((l) => protectedIds.has(l.id)).map((l) => l.name);
-        throw new KpruneError('usage', `no plan keeps at most ${budget} of the 3x3 ${budgetOf} without reshaping layers that save little at a large loss (${names.length} kept full: ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`, {
+        throw new KpruneError('usage', `the budget cannot be met: no plan keeps at most ${budget} of the 3x3 ${budgetOf} without reshaping layers that save little at a large loss (${names.length} kept full: ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''})`, {
           suggestion: 'raise --budget, or pass --reshape-all to reshape them anyway',
         });
       }

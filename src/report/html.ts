@@ -10,7 +10,7 @@ import { formatQuality, qualityRows } from './quality-rows.js';
 import type { QualityFigures } from '../model/quality.js';
 import type { LayerReport, ModelFigures, PruneReport } from './report.js';
 import type { LatencyComparison } from '../model/latency.js';
-import { formatBytes, formatCount, layoutSizeNote } from './text.js';
+import { formatBytes, formatCount, layoutSizeNote, propagationLine } from './text.js';
 import { baseName, esc, sideFiles } from './html-escape.js';
 import { REPORT_CSS } from './html-style.js';
 import { RunInfo, runInfoHtml } from './run-info.js';
@@ -376,6 +376,7 @@ function methodHtml(r: PruneReport): string {
       ['Labels', d.labelled ? 'yes' : 'no'],
       ['Sample', `${d.sampleDims.join('×')} (${d.layout})`],
       ['Seed', String(d.seed)],
+      ...(r.recovery?.propagation ? [['Reconstruction', propagationLine(r.recovery.propagation)] as [string, string]] : []),
     ]);
   } else {
     out += '<p class="unknown">No data was given: no calibration, no reconstruction, no accuracy.</p>';
@@ -452,6 +453,8 @@ export function renderHtml(r: PruneReport, run?: RunInfo): string {
     + `<span>${esc(r.tool.name)} ${esc(r.tool.version)}, report schema ${esc(r.schemaVersion)}</span></p>`
     + runInfoHtml(run)
     + gateHtml(r.gate)
+    // Reports written before the reach existed have no field.
+    + (r.reach ? `<p class="meta${r.reach.small ? ' reach-small' : ''}">${esc(r.reach.summary)}${r.reach.macs ? '' : ` (MACs not counted: ${esc(r.reach.macsUnknown ?? '')})`}.</p>` : '')
     + (r.layoutFallback ? `<p class="meta">Layout: ${esc(r.layoutFallback)}.</p>` : '')
     + '</header>'
     + '<section aria-labelledby="s-summary"><h2 id="s-summary">Before and after</h2>'
