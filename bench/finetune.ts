@@ -222,7 +222,7 @@ function top1(logits: Float32Array, labels: Int32Array, classes = 10): number {
  * the recipe) and on the 10,000 test images (reported, never used to choose). `heldOutDraws`
  * other held-out sets of 1,000 measure how much the checkpoint choice depends on the draw.
  */
-async function recipeWorker(model: string, recipes: { name: string; steps: number; lr?: number; batch?: number; distillWeight?: number; temperature?: number; optimizer?: 'adam' | 'sgd'; schedule?: 'cosine' | 'constant' }[]): Promise<unknown> {
+async function recipeWorker(model: string, recipes: { name: string; steps: number; lr?: number; batch?: number; distillWeight?: number; temperature?: number; optimizer?: 'adam' | 'sgd'; schedule?: 'cosine' | 'constant'; samples?: number }[]): Promise<unknown> {
   const file = modelFile(model);
   const loaded = await loadModel(file);
   const onnx = await readOnnxModel(file);
@@ -238,14 +238,14 @@ async function recipeWorker(model: string, recipes: { name: string; steps: numbe
     await ctx.engine.release();
     await ctx.runner.release();
   }
-  const TRAIN = 20000;
+  const TRAIN = Math.max(20000, ...recipes.map((r) => r.samples ?? 0));
   const HELD = 1000;
   const VAL = 5000;
   const DRAWS = 4;
   const split = await loadData('fashion-mnist', { inputDims: loaded.inputs[0].dims, calib: TRAIN + HELD * (1 + DRAWS) + VAL, eval: 10000, seed: 1, numClasses: 10 });
   const part = (d: Dataset, a: number, b: number): Dataset => ({ ...d, count: b - a, x: d.x.subarray(a * 784, b * 784), labels: d.labels?.subarray(a, b) });
   const pool = split.calib;
-  const data = { train: part(pool, 0, TRAIN), heldOut: part(pool, TRAIN, TRAIN + HELD) };
+  const heldOut = part(pool, TRAIN, TRAIN + HELD);
   const val = part(pool, TRAIN + HELD, TRAIN + HELD + VAL);
   const draws = Array.from({ length: DRAWS }, (_, i) => part(pool, TRAIN + HELD + VAL + i * HELD, TRAIN + HELD + VAL + (i + 1) * HELD));
   const test = split.eval;
@@ -265,6 +265,7 @@ async function recipeWorker(model: string, recipes: { name: string; steps: numbe
   for (const recipe of recipes) {
     const checkpoints: { step: number; heldOutLoss: number; heldOutTop1: number; drawLoss: number[]; val: number; test: number }[] = [];
     const t0 = performance.now();
+    const data = { train: part(pool, 0, recipe.samples ?? 20000), heldOut };
     const result = await finetuneOnnx(onnx, loaded.layers, reconstructed, masks, data, {
       steps: recipe.steps, lr: recipe.lr, batch: recipe.batch, distillWeight: recipe.distillWeight, temperature: recipe.temperature,
       optimizer: recipe.optimizer, schedule: recipe.schedule, labels: true, evalEvery: Math.max(10, Math.ceil(recipe.steps / 10)),
@@ -274,9 +275,9 @@ async function recipeWorker(model: string, recipes: { name: string; steps: numbe
           const y = await logits(w, d);
           drawLoss.push(crossEntropy({ data: y, sampleDims: [10] }, d.labels!));
         }
-        const yh = await logits(w, data.heldOut);
+        const yh = await logits(w, heldOut);
         checkpoints.push({
-          step, heldOutLoss: crossEntropy({ data: yh, sampleDims: [10] }, data.heldOut.labels!), heldOutTop1: top1(yh, data.heldOut.labels!),
+          step, heldOutLoss: crossEntropy({ data: yh, sampleDims: [10] }, heldOut.labels!), heldOutTop1: top1(yh, heldOut.labels!),
           drawLoss, val: top1(await logits(w, val), val.labels!), test: top1(await logits(w, test), test.labels!),
         });
       },

@@ -12,6 +12,7 @@ import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import type * as TF from '@tensorflow/tfjs';
 import { kernelCount } from '../src/model/conv.js';
+import { runLoop } from '../src/core/finetune/loop.js';
 import { MaskedOptimizer } from '../src/core/finetune/optimizer.js';
 import { maskHas, parseMask } from '../src/core/lattice.js';
 import { maskWeights } from '../src/core/reshape.js';
@@ -195,5 +196,30 @@ test('CLI: --device dml and --device cuda here are refused before any work, one 
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, new RegExp(`--device ${device}: onnxruntime-node`));
     assert.equal(existsSync(out), false);
+  }
+});
+
+test('checkpoint choice: a held-out improvement under two standard errors keeps the start; a clear one is taken', async () => {
+  const n = 1000;
+  const noise = mulberry32(11);
+  const jitter = Float64Array.from({ length: n }, () => (noise() - 0.5) * 0.4);
+  const evaluation = (shift: number) => {
+    const samples = Float64Array.from({ length: n }, (_, i) => 1 + jitter[i] * (shift === 0 ? 0 : 1) - shift);
+    const loss = samples.reduce((a, b) => a + b, 0) / n;
+    return { score: -loss, loss, figures: {}, samples };
+  };
+  for (const [shift, chosen] of [[0.001, 0], [0.05, 4]] as const) {
+    let steps = 0;
+    const trainer = { step: async () => { steps++; return 1; }, snapshot: () => new Map([['w', new Float32Array([steps])]]) };
+    const evaluator = { evaluate: async (w: ReadonlyMap<string, Float32Array>) => evaluation(w.get('w')![0] === 0 ? 0 : shift) };
+    const r = await runLoop(trainer, evaluator, new Map([['w', new Float32Array([0])]]), { steps: 4, lr: 1e-3, batch: 1, seed: 0, schedule: 'constant', evalEvery: 4, trainCount: 8 });
+    assert.equal(r.bestStep, chosen, `shift ${shift}`);
+    if (chosen === 0) {
+      assert.equal(r.notSignificant?.step, 4);
+      assert.ok(r.notSignificant!.improvement.loss < 2 * r.notSignificant!.improvement.stdError);
+    } else {
+      assert.equal(r.notSignificant, undefined);
+      assert.ok(r.improvement!.loss > 2 * r.improvement!.stdError);
+    }
   }
 });

@@ -9,7 +9,7 @@ import { KpruneError } from '../errors.js';
 import { Mask, maskCount, maskName, maskToString, parseMask } from './lattice.js';
 import { PlanEntry, PrunePlan } from './plan.js';
 
-const CHOSEN_BY: readonly PlanEntry['chosenBy'][] = ['fixed', 'cycle', 'auto-weights', 'auto-data', 'override'];
+const CHOSEN_BY: readonly PlanEntry['chosenBy'][] = ['fixed', 'cycle', 'auto-weights', 'auto-data', 'override', 'auto-protected'];
 
 type Doc = Record<string, unknown>;
 

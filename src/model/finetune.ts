@@ -102,6 +102,8 @@ export interface FinetuneOptions {
   schedule?: Schedule;
   /** How the checkpoint is chosen on held-out data: by the objective's loss (default) or by accuracy/agreement. */
   select?: Selection;
+  /** A trained checkpoint must beat the start's held-out loss by this many standard errors (default 2; 0: any improvement). */
+  minImprovementSE?: number;
   /** A TF.js backend to use instead of kprune's choice (benchmarks, tests). */
   backend?: TfjsBackend;
   /**
@@ -164,6 +166,11 @@ export interface FinetuneResult {
      * difference (paired over the samples): the noise of the choice.
      */
     improvement?: { loss: number; stdError: number };
+    /**
+     * The best trained checkpoint when its improvement was under two standard errors and the start
+     * was kept instead (the difference being what another held-out draw could undo).
+     */
+    notSignificant?: { step: number; improvement: { loss: number; stdError: number } };
   };
   history: { step: number; score: number; loss: number }[];
 }

@@ -250,6 +250,7 @@ function renderAccuracy(r: PruneReport): string[] {
     const imp = h.improvement ? `; improvement ${h.improvement.loss.toFixed(4)} ± ${h.improvement.stdError.toFixed(4)} (standard error, paired)` : '';
     out.push(`held-out ${h.metric === 'top1' ? `top-1 ${(100 * (h.before.top1 ?? 0)).toFixed(1)}% → ${(100 * (h.after.top1 ?? 0)).toFixed(1)}%, ` : ''}loss ${h.before.loss.toFixed(4)} → ${h.after.loss.toFixed(4)}${imp}`);
     if (f.engineNote) out.push(`fine-tuning ran in TF.js: ${f.engineNote}`);
+    if (h.notSignificant) out.push(`kept the reconstructed start: the best trained checkpoint (step ${h.notSignificant.step}) lowered the held-out loss by ${h.notSignificant.improvement.loss.toFixed(4)} ± ${h.notSignificant.improvement.stdError.toFixed(4)}, under two standard errors`);
     if (f.missingOperators.length > 0) out.push(`fine-tuning ran in TF.js: no onnxruntime backward rule for ${f.missingOperators.join('; ')}`);
   }
   const columns = a.reconstructed ? [a.original, a.reshaped, a.reconstructed, a.written] : [a.original, a.reshaped, a.written];

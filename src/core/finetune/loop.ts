@@ -49,6 +49,12 @@ export interface LoopOptions<F> {
   trainCount: number;
   onStep?: (p: StepProgress) => void;
   onEvaluate?: (e: EvaluationProgress<F>) => void;
+  /**
+   * With 'loss' selection: a trained checkpoint replaces the start only if its held-out loss is
+   * lower by at least this many standard errors of the paired difference (default 2); otherwise
+   * the start is kept, the difference being what another draw of held-out samples could undo.
+   */
+  minImprovementSE?: number;
   /** Each evaluated checkpoint's weights (benchmarks score them on more data). */
   onCheckpoint?: (step: number, weights: ReadonlyMap<string, Float32Array>) => Promise<void>;
   signal?: AbortSignal;
@@ -65,6 +71,8 @@ export interface LoopResult<F> {
   imagesPerSecond: number;
   /** The chosen checkpoint's held-out loss improvement over the start, with its standard error. */
   improvement?: Improvement;
+  /** The best trained checkpoint, when its improvement was too small to trust and the start was kept. */
+  notSignificant?: { step: number; improvement: Improvement };
   /** Time in training steps and in held-out evaluations. */
   trainMs: number;
   evalMs: number;
@@ -133,7 +141,17 @@ export async function runLoop<F>(trainer: Trainer, evaluator: Evaluator<F>, star
       o.onEvaluate?.({ step, evaluation, best: isBest });
     }
   }
+  let notSignificant: LoopResult<F>['notSignificant'];
+  const guard = o.minImprovementSE ?? 2;
+  if ((o.select ?? 'loss') === 'loss' && best.step !== 0 && guard > 0) {
+    const imp = pairedImprovement(before, best.evaluation);
+    if (imp && !(imp.loss >= guard * imp.stdError)) {
+      notSignificant = { step: best.step, improvement: imp };
+      best = { step: 0, weights: start, evaluation: before };
+    }
+  }
   return {
+    notSignificant,
     weights: best.weights,
     bestStep: best.step,
     steps: o.steps,

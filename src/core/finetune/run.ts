@@ -109,6 +109,7 @@ export async function runFinetuneLoop(parts: LoopParts, start: ReadonlyMap<strin
     seed: options.seed ?? 0,
     schedule: options.schedule ?? 'cosine',
     select: options.select ?? 'loss',
+    minImprovementSE: options.minImprovementSE,
     evalEvery: options.evalEvery ?? Math.max(10, Math.ceil(options.steps / 10)),
     trainCount: data.train.count,
     onStep: options.onStep,
@@ -136,6 +137,7 @@ export async function runFinetuneLoop(parts: LoopParts, start: ReadonlyMap<strin
       before: figuresOf(result.before),
       after: figuresOf(result.after),
       ...(result.improvement ? { improvement: result.improvement } : {}),
+      ...(result.notSignificant ? { notSignificant: result.notSignificant } : {}),
     },
     history: result.history,
   };

@@ -511,9 +511,7 @@ export const RULES: readonly GradRule[] = [
   globalAveragePool,
   binary('Add'), binary('Sub'), binary('Mul'), binary('Div'),
   sum,
-  unary('Relu', (c, dy) => process.env.KPRUNE_RELU === 'sign'
-    ? c.e.mul(dy, c.e.op1('Sign', [c.output(0)]))
-    : c.e.where(c.e.op1('Greater', [c.output(0), c.e.scalar(0)]), dy)),
+  unary('Relu', (c, dy) => c.e.where(c.e.op1('Greater', [c.output(0), c.e.scalar(0)]), dy)),
   unary('LeakyRelu', (c, dy) => c.e.op1('Where', [
     c.e.op1('Greater', [c.input(0), c.e.scalar(0)]), dy, c.e.scale(dy, c.attrs.float('alpha', 0.01)),
   ])),
