@@ -114,7 +114,7 @@ export function findConv3x3(model: OnnxModel): OnnxConvScan {
       if (group < 1 || outChannels % group !== 0) {
         throw new KpruneError('bad-model', `Conv "${name}" has group ${group}, which does not divide its ${outChannels} output channels`, { file: model.path, node: name });
       }
-      const layer = layerFields(weightName, name, index, use, outChannels, inChannelsPerGroup, group);
+      const layer = { ...layerFields(weightName, name, index, use, outChannels, inChannelsPerGroup, group), order: i };
       // External weights are read at each use and never held: the model may not fit in memory.
       return ref.storage === 'external'
         ? { ...layer, get weights() { return inFile(model.path, () => tensorFloats(model, ref)); } }
