@@ -48,7 +48,7 @@ test('plans of the wrong shape are usage errors naming the entry and field', () 
     [plan([{ ...entry, params: 145 }]), /"params" must be the layer's weight count/],
     [plan([{ ...entry, params: 1e300 }]), /"params" must be the layer's weight count/],
     [plan([{ ...entry, positions: 'five' }]), /"positions" must be a number/],
-    [plan([{ ...entry, chosenBy: 'me' }]), /"chosenBy" must be one of fixed, cycle, auto-weights, auto-data, override, got "me"/],
+    [plan([{ ...entry, chosenBy: 'me' }]), /"chosenBy" must be one of fixed, cycle, auto-weights, auto-data, override, auto-protected, got "me"/],
     [plan([{ ...entry, name: null }]), /"name" must be a string, got null/],
     [plan([entry, entry]), /entry 1: layer "w1" is planned twice/],
   ];

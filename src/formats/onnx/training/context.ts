@@ -7,6 +7,7 @@
 import { Attributes } from '../attributes.js';
 import type { NodeProto } from '../proto.js';
 import type { Emitter } from './emit.js';
+import { samePads } from '../../../core/same-pads.js';
 
 export interface GradContext {
   node: NodeProto;
@@ -91,18 +92,8 @@ export function resolvePads(attrs: Attributes, inSize: number[], k: number[], s:
     case 'VALID':
       return new Array(2 * n).fill(0);
     case 'SAME_UPPER':
-    case 'SAME_LOWER': {
-      const begin: number[] = [];
-      const end: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const out = Math.ceil(inSize[i] / s[i]);
-        const total = Math.max(0, (out - 1) * s[i] + (k[i] - 1) * d[i] + 1 - inSize[i]);
-        const small = Math.floor(total / 2);
-        begin.push(autoPad === 'SAME_UPPER' ? small : total - small);
-        end.push(autoPad === 'SAME_UPPER' ? total - small : small);
-      }
-      return [...begin, ...end];
-    }
+    case 'SAME_LOWER':
+      return samePads(autoPad === 'SAME_UPPER', inSize, k, s, d);
     default:
       return refuse(`unknown auto_pad "${autoPad}"`);
   }

@@ -12,6 +12,7 @@ import { Conv2dSpec, conv2d } from '../conv.js';
 import { Value, toPlain } from './layout.js';
 import { AttrParam, InputParam, OpContext, OpRow, Params, RunResult } from './table.js';
 import type { Tf } from '../backend.js';
+import { samePads } from '../../../core/same-pads.js';
 
 /** The newest default-domain opset the rows were checked against. */
 export const MAX_OPSET = 22;
@@ -56,18 +57,8 @@ export function resolvePads(ctx: OpContext, p: Params, inSize: number[], k: numb
     case 'VALID':
       return new Array(2 * n).fill(0);
     case 'SAME_UPPER':
-    case 'SAME_LOWER': {
-      const begin: number[] = [];
-      const end: number[] = [];
-      for (let i = 0; i < n; i++) {
-        const out = Math.ceil(inSize[i] / s[i]);
-        const total = Math.max(0, (out - 1) * s[i] + (k[i] - 1) * d[i] + 1 - inSize[i]);
-        const small = Math.floor(total / 2);
-        begin.push(autoPad === 'SAME_UPPER' ? small : total - small);
-        end.push(autoPad === 'SAME_UPPER' ? total - small : small);
-      }
-      return [...begin, ...end];
-    }
+    case 'SAME_LOWER':
+      return samePads(autoPad === 'SAME_UPPER', inSize, k, s, d);
     default:
       throw ctx.fail(`auto_pad "${autoPad}" is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID`, 'bad-model');
   }
