@@ -31,7 +31,8 @@ function maxRelDiff(a: ReadonlyMap<string, Float32Array>, b: ReadonlyMap<string,
   return worst;
 }
 
-for (const name of ['resnet-fmnist', 'vgg-fmnist', 'dwsep-fmnist']) {
+// Also weights held in Constant nodes, and in an external data file.
+for (const name of ['resnet-fmnist', 'vgg-fmnist', 'dwsep-fmnist', 'vgg-fmnist-constants', 'vgg-fmnist-external/model']) {
   test(`segments give the weights the whole-model rerun gives: ${name}`, async () => {
     const model = await loadModel(path.join(FIXTURES, 'models', `${name}.onnx`));
     const reshaped = reshape(model, 'cross');

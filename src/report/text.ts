@@ -232,7 +232,7 @@ export function propagationLine(p: NonNullable<PruneReport['recovery']>['propaga
   }
   const spill = p.spilledBytes ? `, ${mib(p.spilledBytes)} written to a temporary file (budget ${mib(p.memoryBudget ?? 0)})` : '';
   return `reconstruction: segment by segment from cached activations (2 passes, chunks of ${p.chunk}); cache peak ${mib(p.peakCacheBytes ?? 0)} in memory${spill}: `
-    + `at most ${p.maxLiveValues} live values, ${((p.maxLiveBytesPerImage ?? 0) / 1024).toFixed(0)} KiB per image, plus sampled targets ${((p.targetBytesPerImage ?? 0) / 1024).toFixed(0)} KiB per image`;
+    + `at most ${p.maxLiveValues} live value${p.maxLiveValues === 1 ? '' : 's'}, ${((p.maxLiveBytesPerImage ?? 0) / 1024).toFixed(0)} KiB per image, plus sampled targets ${((p.targetBytesPerImage ?? 0) / 1024).toFixed(0)} KiB per image`;
 }
 
 function renderAccuracy(r: PruneReport): string[] {
@@ -242,7 +242,11 @@ function renderAccuracy(r: PruneReport): string[] {
   const after = r.finetune ? 'written (fine-tuned)' : r.recovery ? 'written (reconstructed)' : 'written';
   out.push(`quality on ${a.evalSamples} evaluation samples: ${a.evalSource}; ${a.runtime}`);
   if (r.data) out.push(`calibration: ${r.data.calibSamples} samples: ${r.data.calibSource}`);
-  if (r.recovery) out.push(style.dim(propagationLine(r.recovery.propagation)));
+  if (r.recovery) {
+    out.push(style.dim(propagationLine(r.recovery.propagation)));
+    const comp = r.recovery.layers.filter((l) => l.role === 'compensating');
+    if (comp.length > 0) out.push(style.dim(`compensated downstream (re-solved whole): ${comp.map((l) => `${l.name} ${pct(l.errorBefore)} -> ${pct(l.errorAfter)}`).join(', ')}`));
+  }
   if (r.finetune) {
     const f = r.finetune;
     out.push(`fine-tuning: ${f.steps} steps of ${f.batch} (${f.objective}) on ${f.backend}, ${Math.round(f.imagesPerSecond)} images/s, ${(f.trainMs / 1000).toFixed(1)} s; best held-out checkpoint at step ${f.bestStep} (${f.heldOut.samples} held-out calibration samples, by ${f.heldOut.selectedBy})`);

@@ -74,7 +74,14 @@ function inlined(model: OnnxModel, t: TensorProto, values: Float32Array | undefi
 export function segmentModelBytes(model: OnnxModel, flow: OnnxDataflow, segment: Segment, weights: ReadonlyMap<string, Float32Array>, types: Map<string, string>): Uint8Array {
   const nodes = flow.nodes.slice(segment.from, segment.to);
   const used = new Set(nodes.flatMap((n) => n.input ?? []));
-  const constants = [...used].filter((v) => flow.constantNodes.has(v)).map((v) => flow.constantNodes.get(v)!);
+  // Constant nodes the segment reads, with replaced weights where they hold some (a weight stored as
+  // a Constant node rather than an initializer).
+  const constants = [...used].filter((v) => flow.constantNodes.has(v)).map((v) => {
+    const node = flow.constantNodes.get(v)!;
+    const values = weights.get(v);
+    if (!values) return node;
+    return { ...node, attribute: (node.attribute ?? []).map((a) => (a.name === 'value' && a.t ? { ...a, t: inlined(model, a.t, values) } : a)) };
+  });
   const initializer = (model.graph.initializer ?? []).filter((t) => used.has(t.name ?? '')).map((t) => inlined(model, t, weights.get(t.name ?? '')));
   const sparseInitializer = (model.graph.sparseInitializer ?? []).filter((s) => used.has(s.values?.name ?? ''));
   const vi = (name: string, type?: string): ValueInfoProto => (type ? { name, type: { tensorType: { elemType: ELEM_TYPE[type] ?? 1 } } } : { name });
