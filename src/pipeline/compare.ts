@@ -5,14 +5,15 @@
  */
 import { KpruneError } from '../errors.js';
 import { LoadedModel, loadModel } from '../models/index.js';
-import { MacFigures, measureFiles, measureMacs, measureParams } from '../report/measure.js';
+import { measureFiles } from '../report/measure.js';
+import { countFigures } from './measure.js';
 import { CompareReport, ModelFigures, REPORT_SCHEMA_VERSION } from '../report/report.js';
 import { DataOptions, openData, evaluateRunners, DataContext } from './recover.js';
 import { ProgressListener } from './progress.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { VERSION } from '../version.js';
 import { checkGate } from './gate.js';
-import { layerOfPiece } from './pieces.js';
+import { layerOfPiece } from '../model/layout.js';
 import { OutputTransaction } from '../io/transaction.js';
 import { RunInput, declareReads, reportBytes, transact } from './outputs.js';
 import { renderCompareHtml } from '../report/html-compare.js';
@@ -42,8 +43,8 @@ async function figures(m: LoadedModel, shapes: Map<string, number[]> | null, unk
   // A decomposed model's 3x3 weights are its pieces ("<weight>/kp_..."): they count as the 3x3
   // weights they replace, so that a decomposed B is not reported as having none.
   const isConv = (w: string) => conv.has(w) || layerOfPiece(w, conv) !== undefined;
-  const macs: MacFigures = shapes ? measureMacs(m.inventory(), await m.outputShapes(shapes), shapes, isConv) : { status: 'unknown', reason: unknown };
-  return { size: await measureFiles(m.files, { gzip }), params: measureParams(m.inventory(), isConv), macs };
+  const { params, macs } = countFigures(m, shapes ? await m.outputShapes(shapes) : null, shapes, isConv, unknown);
+  return { size: await measureFiles(m.files, { gzip }), params, macs };
 }
 
 export async function compare(fileA: string, fileB: string, options: CompareOptions = {}): Promise<CompareReport> {

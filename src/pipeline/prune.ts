@@ -6,14 +6,13 @@ import { analyzeModel, DEFAULT_LOW_THRESHOLD } from '../core/analysis.js';
 import { BudgetOf, planMasks, PlanOptions, planShapes, PrunePlan } from '../core/plan.js';
 import { Mask, ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { validatePlan } from '../core/plan-validate.js';
-import { countNonzero } from '../model/conv.js';
 import { applyPlan, maskedWeightMap } from '../core/reshape.js';
 import { KpruneError, inFile, isKpruneError } from '../errors.js';
 import { LoadedModel, WriteResult } from '../models/index.js';
-import { MacFigures, measureFiles, measureMacs, measureParams } from '../report/measure.js';
-import { LayerReport, PruneReport, REPORT_SCHEMA_VERSION } from '../report/report.js';
-import { VERSION } from '../version.js';
-import { layerOfPiece } from './pieces.js';
+import { pruneReport } from '../report/prune-report.js';
+import type { PruneReport } from '../report/report.js';
+import { measureBeforeAfter } from './measure.js';
+import { Layout, layerOfPiece } from '../model/layout.js';
 import { checkThreshold } from './analyze.js';
 import { loadPrunable } from './load.js';
 import { verifyByReading } from './verify.js';
@@ -23,11 +22,9 @@ import { measureReach, reachFromFigures } from './reach.js';
 import { FinetuneRequest, finetuneSampleCount, finetuneWeights } from './finetune.js';
 import type { FinetuneResult } from '../model/finetune.js';
 import { checkDevice } from '../runtime/ort/training-session.js';
-import { DEFAULT_LATENCY_CAP_MS } from '../util/timing.js';
 import { ProgressListener } from './progress.js';
 import { DataContext, DataOptions, dataAwareLosses, evaluateQuality, openData, recoverWeights, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from './recover.js';
 import { loadModel } from '../models/index.js';
-import { Layout } from '../model/layout.js';
 import { LayoutRequest } from '../model/loaded-model.js';
 import type { LayoutTiming } from '../model/layout.js';
 import { OutputTransaction } from '../io/transaction.js';
@@ -305,116 +302,25 @@ async function afterWrite(
     ? await timed(timings, 'latency', onPhase, () => model.compareLatency(staged, timingShapes, { runs, threads: options.threads }))
     : null;
 
+  // The written file, read back once for evaluation and measuring (after: as stored and executed).
+  let loaded: Promise<LoadedModel> | null = null;
+  const writtenModel = () => (loaded ??= loadModel(staged));
   const accuracy = ctx
-    ? await timed(timings, 'evaluate', onPhase, async () => {
-      const writtenModel = await loadModel(staged);
-      return evaluateQuality(ctx!, model, maskedWeights, writtenModel, onPhase, state.finetuned && state.recovery ? state.recovery.weights : undefined);
-    })
+    ? await timed(timings, 'evaluate', onPhase, async () => evaluateQuality(ctx!, model, maskedWeights, await writtenModel(), onPhase, state.finetuned && state.recovery ? state.recovery.weights : undefined))
     : null;
 
   const ids = new Set(model.layers.map((l) => l.id));
   // A weight belongs to a reshaped layer if it is the layer's or one of its decomposed pieces.
   const isLayerWeight = (w: string) => ids.has(w) || layerOfPiece(w, ids) !== undefined;
-  const figures = await timed(timings, 'measure', onPhase, async () => {
-    // After: measured on the written file itself, so layouts count as stored and as executed.
-    const writtenModel = await loadModel(staged);
-    const macsOf = (m: LoadedModel, shapes: Map<string, number[]> | null): MacFigures => !run
-      ? { status: 'unknown', reason: 'not counted: the model was not run (--no-run), and counting needs one run for the tensor sizes' }
-      : inputShapes && shapes
-        ? measureMacs(m.inventory(), shapes, inputShapes, isLayerWeight)
-        : { status: 'unknown', reason: macsUnknown };
-    // gzip runs on libuv's thread pool: both sides at once, while the counts run (one model at a
-    // time, so that only one is ever loaded in a runtime). One Promise.all, so that a failure of
-    // either leaves nothing unhandled. Written all masked, the model has the original's graph, so
-    // the original's run gives its tensor sizes too (one runtime load fewer for a large model).
-    const counts = async () => {
-      const shapesBefore = run && inputShapes ? await model.outputShapes(inputShapes) : null;
-      const sameGraph = written.layouts.every((o) => o.applied === 'masked');
-      const shapesAfter = run && inputShapes ? (sameGraph ? shapesBefore : await writtenModel.outputShapes(inputShapes)) : null;
-      return {
-        before: { params: measureParams(model.inventory(), isLayerWeight), macs: macsOf(model, shapesBefore) },
-        after: { params: measureParams(writtenModel.inventory(), isLayerWeight), macs: macsOf(writtenModel, shapesAfter) },
-      };
-    };
-    // The written files are measured where they are staged, and reported where they go.
-    const finalFiles = written.files.slice().reverse();
-    const sizesAfter = async () => {
-      const sizes = await measureFiles(finalFiles.map((f) => tx.stagedPath(f)), { gzip: options.gzip });
-      return { ...sizes, files: sizes.files.map((f, i) => ({ ...f, path: finalFiles[i] })) };
-    };
-    const [sizeBefore, sizeAfter, { before, after }] = await Promise.all([measureFiles(model.files, { gzip: options.gzip }), sizesAfter(), counts()]);
-    return { before: { size: sizeBefore, ...before }, after: { size: sizeAfter, ...after } };
-  });
+  const figures = await timed(timings, 'measure', onPhase, async () => measureBeforeAfter(model, await writtenModel(), written, {
+    inputShapes, run, macsUnknown, isLayerWeight, gzip: options.gzip, stagedPath: (f) => tx.stagedPath(f),
+  }));
 
-  const runtime = model.format === 'onnx' ? 'onnxruntime-node' : 'TensorFlow.js';
-  const byId = new Map(analysis.layers.map((a) => [a.id, a]));
-  const entries = new Map(plan.entries.map((e) => [e.layer, e]));
-  const recoveryById = new Map((recovery?.layers ?? []).map((r) => [r.layer, r]));
-  const reshapedById = new Map(reshaped.map((r) => [r.id, r]));
-  const layoutById = new Map(written.layouts.map((o) => [o.layer, o]));
-  const layers: LayerReport[] = model.layers.map((l) => {
-    const a = byId.get(l.id)!;
-    const e = entries.get(l.id)!;
-    const r = reshapedById.get(l.id)!;
-    const nodeMacs = (f: MacFigures, k: 'dense' | 'effective') => f.status === 'measured'
-      ? f.nodes.filter((n) => n.weight === l.id || layerOfPiece(n.weight, ids) === l.id).reduce((s, n) => s + n[k], 0) : null;
-    const lo = layoutById.get(l.id);
-    return {
-      id: l.id,
-      name: l.name,
-      kind: l.kind,
-      shape: a.shape,
-      group: l.group,
-      nodes: l.uses.map((u) => u.node),
-      chosenShape: e.shape,
-      mask: e.mask,
-      chosenBy: e.chosenBy,
-      layout: lo?.applied ?? 'masked',
-      ...(lo?.note ? { layoutNote: lo.note } : {}),
-      storedWeights: lo?.storedWeights ?? e.params,
-      params: e.params,
-      keptParams: e.keptParams,
-      nonzeroBefore: countNonzero(l.weights),
-      nonzeroAfter: countNonzero(newWeights.get(l.id)!),
-      energyKept: r.energyKept,
-      reconstructionError: recoveryById.get(l.id) ? { before: recoveryById.get(l.id)!.errorBefore, after: recoveryById.get(l.id)!.errorAfter } : null,
-      macsBefore: nodeMacs(figures.before.macs, 'dense'),
-      macsAfter: nodeMacs(figures.after.macs, 'dense'),
-      macsAfterEffective: nodeMacs(figures.after.macs, 'effective'),
-      meanAbs: a.meanAbs,
-      lowPositions: a.lowPositions,
-    };
-  });
-
-  return {
-    schemaVersion: REPORT_SCHEMA_VERSION,
-    kind: 'prune',
-    tool: { name: 'kprune', version: VERSION },
-    input: { path: file, format: model.format, formatInfo: model.formatInfo },
-    output: { path: outFile, files: written.files, verified },
-    plan,
-    reach: reachFromFigures(model, figures.before.params, figures.before.macs),
-    before: figures.before,
-    after: figures.after,
+  return pruneReport({
+    model, file, outFile, written, verified, plan, analysis, reshaped, newWeights, figures,
     gate: options.maxDrop === undefined ? null : checkGate(options.maxDrop, accuracy?.original.clean ?? null, accuracy?.written.clean ?? null),
     latency: latency ?? { status: 'unknown', reason: !run ? 'not measured: the model was not run (--no-run)' : runs === 0 ? 'not measured (latencyRuns 0)' : macsUnknown },
-    layoutTimings,
-    layoutFallback,
-    accuracy: accuracy ?? { status: 'unknown', reason: 'no evaluation data was given, so accuracy was not measured' },
-    finetune: state.finetuned ? {
-      backend: state.finetuned.backend,
-      engine: state.finetuned.engine,
-      missingOperators: state.finetuned.missingOperators,
-      ...(state.finetuned.engineNote ? { engineNote: state.finetuned.engineNote } : {}),
-      objective: state.finetuned.objective,
-      steps: state.finetuned.steps,
-      bestStep: state.finetuned.bestStep,
-      batch: state.finetuned.batch,
-      imagesPerSecond: state.finetuned.imagesPerSecond,
-      trainMs: state.finetuned.trainMs,
-      evalMs: state.finetuned.evalMs,
-      heldOut: state.finetuned.heldOut,
-    } : null,
+    layoutTimings, layoutFallback, accuracy, finetuned: state.finetuned,
     data: ctx ? {
       calibSource: ctx.calib.source,
       calibSamples: ctx.calib.count,
@@ -432,22 +338,9 @@ async function afterWrite(
       propagation: recovery.propagation,
       layers: recovery.layers,
     } : null,
-    layers,
-    skipped: model.skipped,
-    shapeRanking: analysis.shapes,
-    method: {
-      size: `bytes on disk of every file of the model (${model.format === 'onnx' ? 'model and external data' : 'model.json and weight shards'}); gzip: node:zlib at level 6 (the gzip default)`,
-      params: 'elements of all float weight tensors (initializers and Constant nodes); non-zero: elements not exactly 0',
-      macs: `multiply-accumulates of convolution and dense/matmul nodes with constant weights, output sizes from one ${runtime} run at the stated input shape (of the written model, or of the original when every layer is written masked: the same graph); effective skips multiplications by weights that are exactly 0`,
-      energyKept: 'sum of w^2 after reshaping over sum of w^2 before, per weight tensor',
-      accuracy: ctx
-        ? `top-1/top-5 against labels and top-1 agreement with the original, in ${runtime} on the evaluation samples; "written" is the output file loaded back from disk; occluded: the same samples with one seeded square patch filled with the data set mean`
-        : 'not measured without data',
-      latency: `wall time of one inference in ${runtime}, original and written model loaded in the same process and run interleaved on the same seeded random input; median and quartiles over the stated runs after warm-up (at most ${DEFAULT_LATENCY_CAP_MS / 1000} s of timing)`,
-      reconstruction: 'per layer in graph order, least squares for the kept weights (ridge towards the original weights, float64, one solve per group with every output channel at once); with the relu objective, a layer whose output only feeds a ReLU is solved again to match what survives the ReLU; compensating linear layers (1x1 convolutions, dense layers) are re-solved whole; error = ||Y - Y\'|| / ||Y|| of the layer output before its activation on the calibration rows, inputs from the already reshaped model, targets from the original',
-    },
+    reach: reachFromFigures(model, figures.before.params, figures.before.macs),
     timings,
-  };
+  });
 }
 
 /**

@@ -29,7 +29,7 @@ import type { QualityFigures } from '../core/metrics.js';
 import { VERSION } from '../version.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { loadPrunable } from './load.js';
-import { layerOfPiece } from './pieces.js';
+import { layerOfPiece } from '../model/layout.js';
 import { ProgressListener } from './progress.js';
 import { DataOptions, dataAwareLosses, evaluateRunners, openData, recoverWeights } from './recover.js';
 import type { SweepPoint, SweepReport } from '../report/sweep-report.js';
