@@ -157,7 +157,7 @@ export async function runLoop<F>(trainer: Trainer, evaluator: Evaluator<F>, star
     steps: o.steps,
     before,
     after: best.evaluation,
-    improvement: pairedImprovement(before, best.evaluation),
+    improvement: best.step === 0 ? undefined : pairedImprovement(before, best.evaluation),
     imagesPerSecond: trainMs > 0 ? images / (trainMs / 1000) : 0,
     trainMs,
     evalMs,

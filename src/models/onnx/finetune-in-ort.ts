@@ -120,6 +120,11 @@ export async function finetuneInOrt(
   if (fixedBatch && batch !== maxBatch) {
     throw usage(`the model takes batches of exactly ${maxBatch} (its input is [${inputs[0].dims.join(', ')}])`, model.path, `pass --batch ${maxBatch}`);
   }
+  const notFloat32 = layers.filter((l) => model.constants.get(l.id)?.dataType !== 1);
+  if (notFloat32.length > 0) {
+    // The training graph feeds float32 weights; float16 and bfloat16 ones train in TF.js.
+    return { missing: notFloat32.map((l) => ({ op: 'Conv', node: l.name, reason: `its weight "${l.id}" is not float32` })) };
+  }
   const settings = trainSettings(options);
   const head = headValue(model);
   const ids = layers.map((l) => l.id);
