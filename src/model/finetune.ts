@@ -94,7 +94,7 @@ export interface FinetuneOptions {
   distill?: boolean;
   /** Weight w of the distillation term next to cross-entropy (default 0.9, Hinton et al.'s usual share). */
   distillWeight?: number;
-  /** Softening temperature of distillation for classifiers (default 4). */
+  /** Softening temperature of distillation for classifiers (default 2). */
   temperature?: number;
   /** Evaluate the held-out set every this many steps (default: 10 times per run, at least every 10 steps). */
   evalEvery?: number;
