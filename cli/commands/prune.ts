@@ -84,7 +84,7 @@ export function pruneCommand(): Command {
     .option('--finetune <steps>', 'after reconstruction, fine-tune the kept weights for this many steps (needs --data; labels: cross-entropy + distillation, none: distillation)', parseInteger('--finetune'))
     .option('--lr <rate>', 'fine-tuning learning rate (default 3e-3 for adam, 1e-2 for sgd)', parseNumber('--lr'))
     .option('--train-batch <n>', 'fine-tuning samples per step (default 64)', parseInteger('--train-batch'))
-    .option('--train-samples <n>', 'fine-tuning training samples, loaded beside the calibration ones (default steps x batch, at most 20000)', parseInteger('--train-samples'))
+    .option('--train-samples <n>', 'fine-tuning training samples, loaded beside the calibration ones (default steps x batch, at most 40000)', parseInteger('--train-samples'))
     .addOption(new Option('--optimizer <name>', 'fine-tuning optimiser (default adam)').choices(['adam', 'sgd']))
     .addOption(new Option('--engine <name>', 'ONNX fine-tuning engine: auto (onnxruntime when every operator on the gradient path has a backward rule, else TF.js), onnxruntime, tfjs').choices(['auto', 'onnxruntime', 'tfjs']))
     .addOption(new Option('--device <name>', 'onnxruntime execution provider for fine-tuning (default cpu; cuda, coreml, dml where onnxruntime-node offers them)').choices(['cpu', 'cuda', 'coreml', 'dml']))
