@@ -11,7 +11,7 @@ import path from 'node:path';
 import { loadModel, recover, reshape } from '../src/index.js';
 import { planSegments } from '../src/core/recover/propagation.js';
 import { LayerStats, RowSampler, jsGramEngine } from '../src/core/recover/layer-stats.js';
-import { SpillStore } from '../src/models/onnx/spill-store.js';
+import { SpillStore } from '../src/core/recover/spill-store.js';
 import { createOrtGramEngine } from '../src/runtime/ort/gram-engine.js';
 import { FIXTURES, tempDir } from './helpers/tmp.js';
 import { randomFloats } from './helpers/onnx-builder.js';

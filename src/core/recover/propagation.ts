@@ -128,8 +128,8 @@ export interface Segment {
 export interface SegmentExecutor {
   /** Runs `segment` on one chunk with the given 3x3 weights; returns its `writes`. */
   run(segment: Segment, weights: ReadonlyMap<string, Float32Array>, feeds: Map<string, CachedValue>): Promise<Map<string, CachedValue>>;
-  /** A convolution input as float32 NCHW (the core's convention). */
-  activation(v: CachedValue): Activation;
+  /** The convolution input `name` as float32 NCHW (the core's convention). */
+  activation(v: CachedValue, name: string): Activation;
   /** Called when a segment has run on every chunk: its session can go. */
   done(segment: Segment): Promise<void>;
   release(): Promise<void>;
@@ -268,7 +268,7 @@ export class SegmentedSource implements LayerwiseSource {
         this.maxLiveValues = Math.max(this.maxLiveValues, seg.live.length);
         this.maxLiveBytes = Math.max(this.maxLiveBytes, bytes);
       }
-      await visit([{ use, x: this.executor.activation(values.get(use.input)!), target }]);
+      await visit([{ use, x: this.executor.activation(values.get(use.input)!, use.input), target }]);
       await this.store.put(c, values);
     }
     await this.executor.done(seg);
@@ -280,7 +280,7 @@ export class SegmentedSource implements LayerwiseSource {
     const meta = this.meta.get(layer.id)!;
     for (let c = 0; c < this.chunks; c++) {
       const values = await this.store.take(c);
-      await visit([{ use, x: this.executor.activation(values.get(use.input)!), target: this.target(values, layer.id, meta) }]);
+      await visit([{ use, x: this.executor.activation(values.get(use.input)!, use.input), target: this.target(values, layer.id, meta) }]);
       await this.store.put(c, values);
     }
   }

@@ -9,7 +9,7 @@ import type { LayerwiseOptions } from '../../core/recover/recoverable.js';
 import { halfToFloat } from '../../util/half.js';
 import type { OnnxModel } from '../../formats/onnx/read.js';
 import { layerCuts, onnxDataflow, segmentModelBytes } from '../../formats/onnx/segments.js';
-import { SpillStore } from './spill-store.js';
+import { SpillStore } from '../../core/recover/spill-store.js';
 import { SegmentSession, openSegmentSession } from '../../runtime/ort/segment-session.js';
 import type { Activation } from '../../model/runner.js';
 import { KpruneError } from '../../errors.js';

@@ -19,6 +19,8 @@ import { LoadedTfjs, TfjsFeed, createGraphRunner, createLayersRunner, fetchShape
 import type { ComputeNode, ModelInventory } from '../../model/inventory.js';
 import type { SkippedConv } from '../../model/conv.js';
 import type { LoadedModel } from '../../model/loaded-model.js';
+import type { LayerwiseOptions, Recoverable } from '../../core/recover/recoverable.js';
+import { openKerasLayerwise } from './layerwise.js';
 import { scanGraph, GraphScan } from '../../formats/tfjs/graph.js';
 import { depthwiseToOihw, hwioToOihw, oihwToDepthwise, oihwToHwio } from '../../formats/tfjs/kernels.js';
 import { scanKeras, KerasScan } from '../../formats/tfjs/layers.js';
@@ -181,7 +183,7 @@ async function asBadModel<T>(file: string, f: () => Promise<T> | T): Promise<T> 
   }
 }
 
-export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Promise<LoadedModel> {
+export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Promise<LoadedModel & Recoverable> {
   const model = await asBadModel(file, () => readTfjsModel(file));
   const s = await asBadModel(file, () => scan(model));
   const runnerFor = async (weights: ReadonlyMap<string, Float32Array>): Promise<ModelRunner> => {
@@ -270,6 +272,18 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
       return thenDispose([loaded], file, () => fetchShapes(rt, loaded, s.kind === 'layers' ? s.keras.plan : null, feeds, wanted, file));
     },
     createRunner: (weights) => runnerFor(weights),
+    // Segment by segment for a LayersModel (its plan is the dataflow graph); a GraphModel reruns.
+    ...(s.kind === 'layers' ? {
+      layerwiseSource: (layers: Conv3x3Layer[], options: LayerwiseOptions) => {
+        const byId = new Map(s.layers.map((l) => [l.id, l]));
+        return openKerasLayerwise({
+          artifacts: modelArtifacts(model),
+          plan: s.keras.plan,
+          kernel: (id, values) => ({ values: toModelLayout(model, byId.get(id)!, values), shape: model.byName.get(id)!.shape }),
+          file,
+        }, layers, options);
+      },
+    } : {}),
     finetune(start, masks, data, options) {
       const byId = new Map(s.layers.map((l) => [l.id, l]));
       return finetuneTfjsInTfjs({

@@ -103,16 +103,23 @@ export function executePlan(
   kernels: Map<string, TF.Tensor>,
   /** When kernels train: how convolution gradients are computed (see runtime/tfjs/conv.ts). */
   gradients?: ConvGradients,
+  /**
+   * Only ops [from, to) may run (a segment of layer-wise recovery): whatever they read from
+   * before `from` must be in `feeds`.
+   */
+  range?: { from: number; to: number },
 ): Map<string, TF.Tensor> {
   const wanted = new Set(fetch);
   // Backwards: which ops are needed, and the last op that reads each value.
   const needed: boolean[] = new Array(plan.ops.length).fill(false);
   const live = new Set(wanted);
-  for (let i = plan.ops.length - 1; i >= 0; i--) {
+  const first = range?.from ?? 0;
+  for (let i = (range?.to ?? plan.ops.length) - 1; i >= first; i--) {
     const op = plan.ops[i];
     if (opOutputs(op).some((n) => live.has(n))) {
       needed[i] = true;
-      for (const n of op.inputs) live.add(n);
+      // A fed value is not computed again (a segment is fed the values computed before it).
+      for (const n of op.inputs) if (!feeds.has(n)) live.add(n);
     }
   }
   const lastUse = new Map<string, number>();

@@ -7,7 +7,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { CachedValue, ChunkStore } from '../../core/recover/propagation.js';
+import type { CachedValue, ChunkStore } from './propagation.js';
 import { onInterrupt } from '../../io/cleanup.js';
 
 /** A spill file an interrupted run removes too; the returned function removes it now. */
