@@ -10,6 +10,9 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadModel, recover, reshape } from '../src/index.js';
 import { planSegments } from '../src/core/recover/propagation.js';
+import { dataAwareLosses, openData } from '../src/pipeline/recover.js';
+import type { LoadedModel } from '../src/models/index.js';
+import type { DataOptions } from '../src/pipeline/recover.js';
 import { LayerStats, RowSampler, jsGramEngine } from '../src/core/recover/layer-stats.js';
 import { SpillStore } from '../src/core/recover/spill-store.js';
 import { createOrtGramEngine } from '../src/runtime/ort/gram-engine.js';
@@ -46,6 +49,36 @@ for (const name of ['resnet-fmnist', 'vgg-fmnist', 'dwsep-fmnist', 'vgg-fmnist-c
       assert.ok(Math.abs(l.errorAfter - segments.layers[i].errorAfter) < 1e-6, `${l.name}: ${l.errorAfter} vs ${segments.layers[i].errorAfter}`);
       assert.equal(l.rows, segments.layers[i].rows);
     });
+  });
+}
+
+async function scores(model: LoadedModel, options: DataOptions): Promise<Map<string, number[]>> {
+  const ctx = await openData(model, options);
+  try {
+    return await dataAwareLosses(ctx, model);
+  } finally {
+    await ctx.runners.release();
+    await ctx.engine.release();
+    await ctx.runner.release();
+  }
+}
+
+// `--shape auto` scores every candidate shape on the original model: from segments it must get
+// the scores the per-layer whole-model runs give.
+for (const name of ['resnet-fmnist', 'dwsep-fmnist']) {
+  test(`data-aware shape scores from segments equal the per-layer runs: ${name}`, async () => {
+    const model = await loadModel(path.join(FIXTURES, 'models', `${name}.onnx`));
+    const rerun = await scores(model, { ...data, propagation: 'rerun' });
+    const segments = await scores(model, { ...data, propagation: 'segments' });
+    assert.deepEqual([...segments.keys()].sort(), [...rerun.keys()].sort());
+    assert.equal(rerun.size, model.layers.length);
+    for (const [id, a] of rerun) {
+      const b = segments.get(id)!;
+      assert.equal(b.length, a.length);
+      a.forEach((x, i) => assert.ok(Math.abs(x - b[i]) <= 1e-5 * Math.max(1e-3, Math.abs(x)), `${id} candidate ${i}: ${x} vs ${b[i]}`));
+      // A cross keeps fewer positions than qh: it cannot leave a smaller error.
+      assert.ok(a.some((x) => x > 0), `${id}: some candidate loses something`);
+    }
   });
 }
 

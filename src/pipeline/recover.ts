@@ -181,10 +181,16 @@ function layerProgress(onProgress: ProgressListener | undefined, phase: string) 
   return (done: number, total: number, name: string) => onProgress?.({ phase, done, total, unit: 'layers', detail: name });
 }
 
-export function dataAwareLosses(ctx: DataContext, model: LoadedModel, onProgress?: ProgressListener): Promise<Map<string, number[]>> {
-  return candidateLosses(model.layers, originalWeightsOf(model), datasetActivationSource(ctx.runners, ctx.calib), {
-    ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, engine: ctx.engine, onLayer: layerProgress(onProgress, 'scoring shapes'),
-  });
+/** The data-aware losses of `--shape auto`: each layer's candidates scored on the original model. */
+export async function dataAwareLosses(ctx: DataContext, model: LoadedModel, onProgress?: ProgressListener): Promise<Map<string, number[]>> {
+  const source = await layerwiseSource(ctx, model, inGraphOrder(model.layers));
+  try {
+    return await candidateLosses(model.layers, originalWeightsOf(model), source, {
+      ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, engine: ctx.engine, onLayer: layerProgress(onProgress, 'scoring shapes'),
+    });
+  } finally {
+    await source.release();
+  }
 }
 
 /** The source of each layer's inputs and targets: segments where the model allows, else reruns. */

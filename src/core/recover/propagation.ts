@@ -76,6 +76,15 @@ export function rerunSource(
   const layer: LayerwiseSource['layer'] = async (l, weights, visit) => {
     // A fresh sampler of the same seed: a second visit sees the same rows.
     const sampler = samplerFor(l);
+    if (weights === original) {
+      // The original model's own inputs and outputs (scoring shapes): one run gives both.
+      passes += 1;
+      await source.forEachBatch(
+        [{ weights, fetch: l.uses.flatMap((u) => [u.input, u.output]) }],
+        async ([orig]) => visit(l.uses.map((use) => ({ use, x: orig.get(use.input)!, target: sampleRows(orig.get(use.output)!, sampler) }))),
+      );
+      return;
+    }
     passes += 2;
     await source.forEachBatch(
       [

@@ -130,29 +130,27 @@ export async function reconstruct(
 /**
  * For each layer, the squared relative error each AUTO_CANDIDATES shape would leave after
  * reconstruction, from one Gram matrix over all 9 positions (inputs and targets from the original
- * model): candidates are compared without running the model again.
+ * model): candidates are compared without running the model again. `source` hands each layer's
+ * inputs and targets with the original weights everywhere: from segments (two forward passes in
+ * all, linear in depth), or from whole-model runs (one per layer) where segments cannot run.
  */
 export async function candidateLosses(
   layers: Conv3x3Layer[],
   original: ReadonlyMap<string, Float32Array>,
-  source: ActivationSource,
+  source: LayerwiseSource,
   options: ReconstructOptions = {},
 ): Promise<Map<string, number[]>> {
   const ridge = options.ridge ?? DEFAULT_RIDGE;
   const losses = new Map<string, number[]>();
   const all = [0, 1, 2, 3, 4, 5, 6, 7, 8];
-  const ordered = [...layers].sort((a, b) => a.index - b.index);
+  const ordered = inGraphOrder(layers);
   for (let i = 0; i < ordered.length; i++) {
     const layer = ordered[i];
     options.onLayer?.(i, ordered.length, layer.name);
     const stats = new LayerStats(layer, all, options.engine);
-    const sampler = layerSampler(layer, options);
-    await source.forEachBatch(
-      [{ weights: original, fetch: layer.uses.flatMap((u) => [u.input, u.output]) }],
-      async ([orig]) => {
-        for (const use of layer.uses) await stats.accumulate(orig.get(use.input)!, orig.get(use.output)!, use, sampler);
-      },
-    );
+    await source.layer(layer, original, async (batch) => {
+      for (const { use, x, target } of batch) await stats.accumulateRows(x, target, use);
+    });
     await stats.flush();
     const candidates: number[] = [];
     for (const name of AUTO_CANDIDATES) {
