@@ -1,7 +1,8 @@
 /**
- * Recovery engine 2 on TF.js: a LayersModel is reconstructed segment by segment from cached
- * activations (two forward passes), and must get the weights the whole-model rerun gives; a model
- * the segments cannot take (a layer shared by two calls, a GraphModel) reruns and says why.
+ * Recovery engine 2 on TF.js: LayersModels and GraphModels are reconstructed segment by segment
+ * from cached activations (two forward passes), and must get the weights the whole-model rerun
+ * gives; a model the segments cannot take (a layer shared by two calls, a graph with a node whose
+ * two outputs a segment would be fed) reruns and says why.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadModel, recover, reshape } from '../src/index.js';
 import { toNchw } from '../src/models/tfjs/layerwise.js';
+import { graphDataflow } from '../src/formats/tfjs/graph-dataflow.js';
+import type { Conv3x3Layer } from '../src/model/conv.js';
 import { npyBytes } from './helpers/data-files.js';
 import { randomFloats } from './helpers/onnx-builder.js';
 import { functionalModel, graphModelFiles, saveLayersModel, seedWeights, sequentialModel, tfjs } from './helpers/tfjs-models.js';
@@ -33,16 +36,9 @@ function maxRelDiff(a: ReadonlyMap<string, Float32Array>, b: ReadonlyMap<string,
   return worst;
 }
 
-test('a TF.js LayersModel is reconstructed segment by segment, with the weights the rerun gives', async () => {
-  const tf = await tfjs();
-  const m = sequentialModel(tf);
-  seedWeights(tf, m, 23);
-  // Strided, dilated, depthwise and separable layers, activations inside the layers; NHWC data.
-  const file = await saveLayersModel(tf, m, path.join(dir, 'seq'), { shardBytes: 512 });
+async function sameAsRerun(file: string, data: { data: string; calib: number; eval: number; seed: number }): Promise<void> {
   const model = await loadModel(file);
   const reshaped = reshape(model, 'cross');
-  // Chunks of 32 over 40 images: the last chunk is partial.
-  const data = { data: npy('seq', [40, 12, 12, 3], 7), calib: 40, eval: 8, seed: 3 };
   const rerun = await recover(model, reshaped, { ...data, propagation: 'rerun' });
   const segments = await recover(model, reshaped, { ...data, propagation: 'segments' });
   assert.equal(rerun.propagation.engine, 'rerun');
@@ -58,6 +54,23 @@ test('a TF.js LayersModel is reconstructed segment by segment, with the weights 
   });
   // Reconstruction did something: a layer fits its target better than the masked start.
   assert.ok(segments.layers.some((l) => l.errorAfter < 0.9 * l.errorBefore));
+}
+
+test('a TF.js LayersModel is reconstructed segment by segment, with the weights the rerun gives', async () => {
+  const tf = await tfjs();
+  const m = sequentialModel(tf);
+  seedWeights(tf, m, 23);
+  // Strided, dilated, depthwise and separable layers, activations inside the layers; NHWC data.
+  // Chunks of 32 over 40 images: the last chunk is partial.
+  const file = await saveLayersModel(tf, m, path.join(dir, 'seq'), { shardBytes: 512 });
+  await sameAsRerun(file, { data: npy('seq', [40, 12, 12, 3], 7), calib: 40, eval: 8, seed: 3 });
+});
+
+test('a TF.js GraphModel is reconstructed segment by segment, with the weights the rerun gives', async () => {
+  // Fused convolutions with activations (their pre-activation targets come from added nodes),
+  // depthwise with explicit pads, float16 weights.
+  const file = graphModelFiles(path.join(dir, 'graph'), { quantize: 'float16' });
+  await sameAsRerun(file, { data: npy('graph', [48, 8, 8, 3], 11), calib: 48, eval: 8, seed: 3 });
 });
 
 test('a TF.js model the segments cannot take reruns and says why', async () => {
@@ -69,10 +82,6 @@ test('a TF.js model the segments cannot take reruns and says why', async () => {
   assert.equal(a.propagation.engine, 'rerun');
   assert.match(a.propagation.fallbackReason ?? '', /used by 2 convolutions/);
 
-  const graph = await loadModel(graphModelFiles(path.join(dir, 'graph')));
-  const b = await recover(graph, reshape(graph, 'cross'), { data: npy('graph', [16, 8, 8, 3], 11), calib: 16, eval: 4, seed: 3 });
-  assert.equal(b.propagation.engine, 'rerun');
-  assert.match(b.propagation.fallbackReason ?? '', /tfjs-graph/);
 });
 
 test('NHWC values are handed to the core as NCHW', () => {
@@ -82,4 +91,47 @@ test('NHWC values are handed to the core as NCHW', () => {
   assert.deepEqual(a.dims, [1, 3, 2, 2]);
   assert.deepEqual([...a.data], [0, 10, 100, 110, 1, 11, 101, 111, 2, 12, 102, 112]);
   assert.equal(toNchw({ type: 'float32', dims: [1, 2, 2, 3], data }, 'NCHW').data, data);
+});
+
+test('a GraphDef is ordered for segments, constants left out, and what TF.js cannot be fed is an obstacle', () => {
+  const layer = (node: string) => ({ id: `${node}/w`, uses: [{ node }] }) as unknown as Conv3x3Layer;
+  // Listed out of order; the filter reaches the convolutions through an Identity.
+  const nodes = [
+    { name: 'c2', op: 'Conv2D', input: ['r1', 'w2/read'] },
+    { name: 'r1', op: 'Relu', input: ['c1'] },
+    { name: 'c1', op: 'Conv2D', input: ['x', 'w1'] },
+    { name: 'w2/read', op: 'Identity', input: ['w2'] },
+    { name: 'w1', op: 'Const' },
+    { name: 'w2', op: 'Const' },
+    { name: 'x', op: 'Placeholder' },
+    { name: 'out', op: 'Add', input: ['c2', 'x:0'] },
+  ];
+  const flow = graphDataflow(nodes, [layer('c1'), layer('c2')]);
+  assert.ok(!('obstacle' in flow));
+  assert.equal(flow.graph.input, 'x:0');
+  assert.deepEqual(flow.graph.nodes.map((n) => n.outputs[0]), ['c1:0', 'r1:0', 'c2:0', 'out:0']);
+  assert.deepEqual(flow.graph.nodes[0].inputs, ['x:0']);
+  assert.deepEqual(flow.cuts, [0, 2]);
+
+  // A Split whose two outputs both cross the cut before c2 and are read after it: TF.js would be
+  // fed one of them only.
+  const split = [
+    { name: 'x', op: 'Placeholder' },
+    { name: 'axis', op: 'Const' },
+    { name: 'c1', op: 'Conv2D', input: ['x', 'w1'] },
+    { name: 's', op: 'Split', input: ['axis', 'c1'], attr: { num_split: { i: '2' } } },
+    { name: 'c2', op: 'Conv2D', input: ['s:0', 'w1'] },
+    { name: 'sum', op: 'Add', input: ['c2', 's:1'] },
+    { name: 'c3', op: 'Conv2D', input: ['sum', 'w1'] },
+    { name: 'w1', op: 'Const' },
+  ];
+  assert.ok(!('obstacle' in graphDataflow(split, [layer('c1'), layer('c2')])), 'nothing after the last cut runs');
+  const blocked = graphDataflow(split, [layer('c1'), layer('c2'), layer('c3')]);
+  assert.ok('obstacle' in blocked);
+  assert.match(blocked.obstacle, /two outputs of node "s"/);
+
+  const loop = graphDataflow([...nodes, { name: 'm', op: 'Merge', input: ['c1', 'c2'] }], [layer('c1')]);
+  assert.ok('obstacle' in loop && /control flow \(Merge/.test(loop.obstacle));
+  const control = graphDataflow([...nodes, { name: 'after', op: 'Relu', input: ['c2', '^r1'] }], [layer('c1')]);
+  assert.ok('obstacle' in control && /control dependency on "r1"/.test(control.obstacle));
 });

@@ -19,8 +19,8 @@ import { LoadedTfjs, TfjsFeed, createGraphRunner, createLayersRunner, fetchShape
 import type { ComputeNode, ModelInventory } from '../../model/inventory.js';
 import type { SkippedConv } from '../../model/conv.js';
 import type { LoadedModel } from '../../model/loaded-model.js';
-import type { LayerwiseOptions, Recoverable } from '../../core/recover/recoverable.js';
-import { openKerasLayerwise } from './layerwise.js';
+import type { Recoverable } from '../../core/recover/recoverable.js';
+import { openGraphLayerwise, openKerasLayerwise } from './layerwise.js';
 import { scanGraph, GraphScan } from '../../formats/tfjs/graph.js';
 import { depthwiseToOihw, hwioToOihw, oihwToDepthwise, oihwToHwio } from '../../formats/tfjs/kernels.js';
 import { scanKeras, KerasScan } from '../../formats/tfjs/layers.js';
@@ -272,18 +272,14 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
       return thenDispose([loaded], file, () => fetchShapes(rt, loaded, s.kind === 'layers' ? s.keras.plan : null, feeds, wanted, file));
     },
     createRunner: (weights) => runnerFor(weights),
-    // Segment by segment for a LayersModel (its plan is the dataflow graph); a GraphModel reruns.
-    ...(s.kind === 'layers' ? {
-      layerwiseSource: (layers: Conv3x3Layer[], options: LayerwiseOptions) => {
-        const byId = new Map(s.layers.map((l) => [l.id, l]));
-        return openKerasLayerwise({
-          artifacts: modelArtifacts(model),
-          plan: s.keras.plan,
-          kernel: (id, values) => ({ values: toModelLayout(model, byId.get(id)!, values), shape: model.byName.get(id)!.shape }),
-          file,
-        }, layers, options);
-      },
-    } : {}),
+    // Segment by segment: a LayersModel's plan, or a GraphModel's GraphDef, is the dataflow graph.
+    layerwiseSource(layers, options) {
+      const byId = new Map(s.layers.map((l) => [l.id, l]));
+      const kernel = (id: string, values: Float32Array) => ({ values: toModelLayout(model, byId.get(id)!, values), shape: model.byName.get(id)!.shape });
+      return s.kind === 'layers'
+        ? openKerasLayerwise({ artifacts: modelArtifacts(model), plan: s.keras.plan, kernel, file }, layers, options)
+        : openGraphLayerwise({ artifacts: modelArtifacts(model), nodes: s.graph.nodes, layouts: s.graph.layouts, kernel, file }, layers, options);
+    },
     finetune(start, masks, data, options) {
       const byId = new Map(s.layers.map((l) => [l.id, l]));
       return finetuneTfjsInTfjs({

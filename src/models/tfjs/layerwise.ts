@@ -5,8 +5,9 @@
  * recovery costs two forward passes plus the solves, as for ONNX, instead of two whole-model runs
  * per layer.
  *
- * A GraphModel has no such source yet (its executor would need feeding intermediate nodes and
- * kernels at once): it keeps the rerun engine, and the report says why.
+ * A GraphModel likewise: its GraphDef, ordered (src/formats/tfjs/graph-dataflow.ts), is the
+ * graph, and TF.js's GraphModel executor runs a segment when fed the cached values by tensor name
+ * and the segment's kernels in place of their Const nodes (as fine-tuning feeds them).
  */
 import type * as TF from '@tensorflow/tfjs';
 import type { Conv3x3Layer } from '../../model/conv.js';
@@ -18,9 +19,11 @@ import { SpillStore } from '../../core/recover/spill-store.js';
 import { KerasPlan, opOutputs } from '../../formats/tfjs/keras-plan.js';
 import { tfjsRuntime } from '../../runtime/tfjs/backend.js';
 import { KpruneError } from '../../errors.js';
+import { graphDataflow } from '../../formats/tfjs/graph-dataflow.js';
+import type { GraphNodeJson } from '../../formats/tfjs/graph.js';
 import { executePlan } from './layers-exec.js';
 import { memoryHandler } from './io.js';
-import { loadInTfjs } from './runner.js';
+import { executeGraph, loadInTfjs } from './runner.js';
 
 export interface KerasLayerwiseSpec {
   artifacts: TF.io.ModelArtifacts;
@@ -72,6 +75,11 @@ async function cached(t: TF.Tensor): Promise<CachedValue> {
   }
 }
 
+function dtypeOf(v: CachedValue): 'float32' | 'int32' | 'bool' {
+  if (v.type === 'float32' || v.type === 'int32' || v.type === 'bool') return v.type;
+  throw new KpruneError('unsupported', `a cached value of type ${v.type} cannot be fed to TF.js`);
+}
+
 /** The segment source for `layers` (topological order), or why the model cannot have one. */
 export async function openKerasLayerwise(spec: KerasLayerwiseSpec, layers: Conv3x3Layer[], options: LayerwiseOptions): Promise<LayerwiseSource | { obstacle: string }> {
   const { plan, file } = spec;
@@ -110,7 +118,7 @@ export async function openKerasLayerwise(spec: KerasLayerwiseSpec, layers: Conv3
       let out = new Map<string, TF.Tensor>();
       try {
         for (const [name, v] of feeds) {
-          inputs.set(name, tf.tensor(v.data as Float32Array | Int32Array | Uint8Array, v.dims, v.type === 'float32' ? 'float32' : v.type === 'int32' ? 'int32' : 'bool'));
+          inputs.set(name, tf.tensor(v.data as Float32Array | Int32Array | Uint8Array, v.dims, dtypeOf(v)));
         }
         try {
           out = executePlan(tf, model, plan, inputs, segment.writes, open.kernels, undefined, segment);
@@ -137,6 +145,83 @@ export async function openKerasLayerwise(spec: KerasLayerwiseSpec, layers: Conv3
   const store = new SpillStore(options.memoryBudget);
   try {
     return await SegmentedSource.open(layers, kerasDataflow(plan), cuts as number[], executor, store, options);
+  } catch (e) {
+    await store.release();
+    await executor.release();
+    throw e;
+  }
+}
+
+export interface GraphLayerwiseSpec {
+  artifacts: TF.io.ModelArtifacts;
+  nodes: GraphNodeJson[];
+  layouts: Map<string, ChannelLayout>;
+  kernel(id: string, values: Float32Array): { values: Float32Array; shape: number[] };
+  file: string;
+}
+
+/** The segment source of a GraphModel's `layers` (topological order), or why it cannot have one. */
+export async function openGraphLayerwise(spec: GraphLayerwiseSpec, layers: Conv3x3Layer[], options: LayerwiseOptions): Promise<LayerwiseSource | { obstacle: string }> {
+  const { file } = spec;
+  const flow = graphDataflow(spec.nodes, layers);
+  if ('obstacle' in flow) return flow;
+  const obstacle = segmentObstacle(layers, flow.cuts);
+  if (obstacle) return { obstacle };
+
+  const rt = await tfjsRuntime();
+  const { tf } = rt;
+  const loaded = await loadInTfjs(rt, 'graph', memoryHandler(spec.artifacts), file);
+  if (loaded.kind !== 'graph') throw new Error('unreachable');
+  const model = loaded.model;
+  const cuts = flow.cuts as number[];
+  let open: { segment: Segment; kernels: Map<string, TF.Tensor> } | null = null;
+  const close = () => {
+    open?.kernels.forEach((k) => k.dispose());
+    open = null;
+  };
+  const executor: SegmentExecutor = {
+    async run(segment, weights, feeds) {
+      if (open?.segment !== segment) {
+        close();
+        const kernels = new Map<string, TF.Tensor>();
+        layers.forEach((l, k) => {
+          const values = weights.get(l.id);
+          if (cuts[k] < segment.from || cuts[k] >= segment.to || !values) return;
+          const kernel = spec.kernel(l.id, values);
+          kernels.set(l.id, tf.tensor(kernel.values, kernel.shape, 'float32'));
+        });
+        open = { segment, kernels };
+      }
+      const inputs: TF.NamedTensorMap = {};
+      let out: TF.Tensor[] = [];
+      try {
+        for (const [name, v] of feeds) inputs[name] = tf.tensor(v.data as Float32Array | Int32Array | Uint8Array, v.dims, dtypeOf(v));
+        for (const [id, k] of open.kernels) inputs[id] = k;
+        try {
+          out = await executeGraph(model, inputs, segment.writes);
+        } catch (e) {
+          throw new KpruneError('runtime', `TF.js failed to run the model: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, { file, cause: e });
+        }
+        const result = new Map<string, CachedValue>();
+        for (const [i, name] of segment.writes.entries()) result.set(name, await cached(out[i]));
+        return result;
+      } finally {
+        out.forEach((t) => t.dispose());
+        for (const [name, t] of Object.entries(inputs)) if (!open.kernels.has(name)) t.dispose();
+      }
+    },
+    activation: (v, name) => toNchw(v, spec.layouts.get(name)),
+    async done(segment) {
+      if (open?.segment === segment) close();
+    },
+    async release() {
+      close();
+      model.dispose();
+    },
+  };
+  const store = new SpillStore(options.memoryBudget);
+  try {
+    return await SegmentedSource.open(layers, flow.graph, cuts, executor, store, options);
   } catch (e) {
     await store.release();
     await executor.release();
