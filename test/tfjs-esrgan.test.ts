@@ -87,6 +87,9 @@ test('esrgan-slim x2: cross, PSNR against the original on the fixture before and
   for (const l of recovered.recovery.layers) assert.ok(l.errorAfter <= l.errorBefore, `${l.name}: ${l.errorAfter} <= ${l.errorBefore}`);
   assert.equal(recovered.accuracy.status, 'measured');
 
+  // A real functional model with residual blocks: reconstructed segment by segment.
+  assert.equal(recovered.recovery.propagation.engine, 'segments', recovered.recovery.propagation.fallbackReason);
+  assert.equal(recovered.recovery.propagation.passes, 2);
   t.diagnostic(`fixture PSNR vs the original (peak 255): cross masked ${psnrMasked.toFixed(2)} dB, cross + recovery ${psnrRecovered.toFixed(2)} dB`);
   if (recovered.accuracy.status === 'measured') {
     t.diagnostic(`pipeline's eval image: reshaped PSNR ${recovered.accuracy.reshaped.clean.psnr?.toFixed(2)} dB, written ${recovered.accuracy.written.clean.psnr?.toFixed(2)} dB (${recovered.accuracy.runtime})`);
