@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import type * as TF from '@tensorflow/tfjs';
 import { loadModel, recover, reshape } from '../src/index.js';
 import { tfjsRuntime } from '../src/runtime/tfjs/backend.js';
+import { mulberry32 } from '../src/util/random.js';
 import { fmtNum, machineInfo, markdownTable, median } from './stats.js';
 
 const { values: args } = parseArgs({
@@ -35,25 +36,13 @@ const calib = Number(args.calib);
 const rounds = Number(args.rounds);
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-/** A deterministic generator (mulberry32) for weights and images. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function npy(file: string, dims: number[], seed: number): void {
   const header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims.join(', ')},), }`;
   const pad = 64 - ((10 + header.length + 1) % 64);
   const head = Buffer.from(`\x93NUMPY\x01\x00`, 'latin1');
   const len = Buffer.alloc(2);
   len.writeUInt16LE(header.length + pad + 1);
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const values = Float32Array.from({ length: dims.reduce((a, b) => a * b, 1) }, () => r());
   writeFileSync(file, Buffer.concat([head, len, Buffer.from(`${header}${' '.repeat(pad)}\n`, 'latin1'), Buffer.from(values.buffer)]));
 }
@@ -66,7 +55,7 @@ async function stack(tf: typeof TF, depth: number, dir: string): Promise<string>
   m.add(tf.layers.globalAveragePooling2d({}));
   m.add(tf.layers.dense({ units: 10 }));
   // He-scaled weights, so activations neither vanish nor explode over 64 layers.
-  const r = rng(depth);
+  const r = mulberry32(depth);
   for (const w of m.weights) {
     const shape = w.shape as number[];
     const fanIn = shape.length === 4 ? shape[0] * shape[1] * shape[2] : shape[0];

@@ -17,22 +17,12 @@ import { LayerStats, RowSampler, jsGramEngine } from '../src/core/recover/layer-
 import { SpillStore } from '../src/core/recover/spill-store.js';
 import { createOrtGramEngine } from '../src/runtime/ort/gram-engine.js';
 import { FIXTURES, tempDir } from './helpers/tmp.js';
+import { maxRelDiff } from './helpers/assert-close.js';
 import { randomFloats } from './helpers/onnx-builder.js';
 import { Conv3x3Layer } from '../src/model/conv.js';
 
 const SUBSET = path.join(FIXTURES, 'data', 'fashion-mnist', 't10k-images-idx3-ubyte.gz');
 const data = { data: SUBSET, calib: 64, eval: 10, seed: 5 };
-
-function maxRelDiff(a: ReadonlyMap<string, Float32Array>, b: ReadonlyMap<string, Float32Array>): number {
-  let worst = 0;
-  for (const [id, w] of a) {
-    const v = b.get(id)!;
-    let scale = 0;
-    for (const x of w) scale = Math.max(scale, Math.abs(x));
-    for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(w[i] - v[i]) / (scale || 1));
-  }
-  return worst;
-}
 
 // Also weights held in Constant nodes, and in an external data file.
 for (const name of ['resnet-fmnist', 'vgg-fmnist', 'dwsep-fmnist', 'vgg-fmnist-constants', 'vgg-fmnist-external/model']) {

@@ -16,6 +16,7 @@ import { npyBytes } from './helpers/data-files.js';
 import { randomFloats } from './helpers/onnx-builder.js';
 import { functionalModel, graphModelFiles, saveLayersModel, seedWeights, sequentialModel, tfjs } from './helpers/tfjs-models.js';
 import { tempDir } from './helpers/tmp.js';
+import { maxRelDiff } from './helpers/assert-close.js';
 
 const dir = tempDir('kprune-tfjs-engine-');
 
@@ -23,17 +24,6 @@ function npy(name: string, dims: number[], seed: number): string {
   const file = path.join(dir, `${name}.npy`);
   writeFileSync(file, npyBytes('<f4', dims, randomFloats(dims.reduce((a, b) => a * b, 1), seed)));
   return file;
-}
-
-function maxRelDiff(a: ReadonlyMap<string, Float32Array>, b: ReadonlyMap<string, Float32Array>): number {
-  let worst = 0;
-  for (const [id, w] of a) {
-    const v = b.get(id)!;
-    let scale = 0;
-    for (const x of w) scale = Math.max(scale, Math.abs(x));
-    for (let i = 0; i < w.length; i++) worst = Math.max(worst, Math.abs(w[i] - v[i]) / (scale || 1));
-  }
-  return worst;
 }
 
 async function sameAsRerun(file: string, data: { data: string; calib: number; eval: number; seed: number }): Promise<void> {

@@ -17,7 +17,7 @@ import { CachedValue, DataflowGraph, LayerwiseSource, Segment, SegmentExecutor, 
 import type { LayerwiseOptions } from '../../core/recover/recoverable.js';
 import { SpillStore } from '../../core/recover/spill-store.js';
 import { KerasPlan, opOutputs } from '../../formats/tfjs/keras-plan.js';
-import { tfjsRuntime } from '../../runtime/tfjs/backend.js';
+import { Tf, tfjsRuntime } from '../../runtime/tfjs/backend.js';
 import { KpruneError } from '../../errors.js';
 import { graphDataflow } from '../../formats/tfjs/graph-dataflow.js';
 import type { GraphNodeJson } from '../../formats/tfjs/graph.js';
@@ -28,10 +28,12 @@ import { executeGraph, loadInTfjs } from './runner.js';
 export interface KerasLayerwiseSpec {
   artifacts: TF.io.ModelArtifacts;
   plan: KerasPlan;
-  /** A layer's weights (core layout [out][in][9]) as its kernel: TF layout, and the kernel's shape. */
-  kernel(id: string, values: Float32Array): { values: Float32Array; shape: number[] };
+  kernel: KernelOf;
   file: string;
 }
+
+/** A layer's weights (core layout [out][in][9]) as its kernel: TF layout, and the kernel's shape. */
+type KernelOf = (id: string, values: Float32Array) => { values: Float32Array; shape: number[] };
 
 /** The plan as the segment planner sees it: ops in execution order, fed by the one model input. */
 export function kerasDataflow(plan: KerasPlan): DataflowGraph {
@@ -80,100 +82,21 @@ function dtypeOf(v: CachedValue): 'float32' | 'int32' | 'bool' {
   throw new KpruneError('unsupported', `a cached value of type ${v.type} cannot be fed to TF.js`);
 }
 
-/** The segment source for `layers` (topological order), or why the model cannot have one. */
-export async function openKerasLayerwise(spec: KerasLayerwiseSpec, layers: Conv3x3Layer[], options: LayerwiseOptions): Promise<LayerwiseSource | { obstacle: string }> {
-  const { plan, file } = spec;
-  if (plan.inputs.length !== 1) return { obstacle: `the model has ${plan.inputs.length} inputs` };
-  const cuts = kerasCuts(plan, layers);
-  const obstacle = segmentObstacle(layers, cuts);
-  if (obstacle) return { obstacle };
-
-  const rt = await tfjsRuntime();
-  const { tf } = rt;
-  const loaded = await loadInTfjs(rt, 'layers', memoryHandler(spec.artifacts), file);
-  if (loaded.kind !== 'layers') throw new Error('unreachable');
-  const model = loaded.model;
-  // The kernels of the segment being run, made once for all its chunks (the weights do not change
-  // while one layer's segment runs over the calibration set).
-  let open: { segment: Segment; kernels: Map<string, TF.Tensor> } | null = null;
-  const close = () => {
-    open?.kernels.forEach((k) => k.dispose());
-    open = null;
-  };
-  const executor: SegmentExecutor = {
-    async run(segment, weights, feeds) {
-      if (open?.segment !== segment) {
-        close();
-        const kernels = new Map<string, TF.Tensor>();
-        for (let i = segment.from; i < segment.to; i++) {
-          const id = plan.ops[i].conv?.kernelId;
-          const values = id === undefined ? undefined : weights.get(id);
-          if (id === undefined || !values) continue;
-          const k = spec.kernel(id, values);
-          kernels.set(id, tf.tensor(k.values, k.shape, 'float32'));
-        }
-        open = { segment, kernels };
-      }
-      const inputs = new Map<string, TF.Tensor>();
-      let out = new Map<string, TF.Tensor>();
-      try {
-        for (const [name, v] of feeds) {
-          inputs.set(name, tf.tensor(v.data as Float32Array | Int32Array | Uint8Array, v.dims, dtypeOf(v)));
-        }
-        try {
-          out = executePlan(tf, model, plan, inputs, segment.writes, open.kernels, undefined, segment);
-        } catch (e) {
-          throw new KpruneError('runtime', `TF.js failed to run the model: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, { file, cause: e });
-        }
-        const result = new Map<string, CachedValue>();
-        for (const [name, t] of out) result.set(name, await cached(t));
-        return result;
-      } finally {
-        out.forEach((t) => t.dispose());
-        inputs.forEach((t) => t.dispose());
-      }
-    },
-    activation: (v, name) => toNchw(v, plan.layouts.get(name)),
-    async done(segment) {
-      if (open?.segment === segment) close();
-    },
-    async release() {
-      close();
-      model.dispose();
-    },
-  };
-  const store = new SpillStore(options.memoryBudget);
-  try {
-    return await SegmentedSource.open(layers, kerasDataflow(plan), cuts as number[], executor, store, options);
-  } catch (e) {
-    await store.release();
-    await executor.release();
-    throw e;
-  }
-}
-
-export interface GraphLayerwiseSpec {
-  artifacts: TF.io.ModelArtifacts;
-  nodes: GraphNodeJson[];
+/** How one kind of TF.js model runs a segment: fed values by name, kernels by layer id. */
+interface SegmentRunner {
+  run(segment: Segment, inputs: Map<string, TF.Tensor>, kernels: Map<string, TF.Tensor>): Promise<Map<string, TF.Tensor>>;
   layouts: Map<string, ChannelLayout>;
-  kernel(id: string, values: Float32Array): { values: Float32Array; shape: number[] };
-  file: string;
+  dispose(): void;
 }
 
-/** The segment source of a GraphModel's `layers` (topological order), or why it cannot have one. */
-export async function openGraphLayerwise(spec: GraphLayerwiseSpec, layers: Conv3x3Layer[], options: LayerwiseOptions): Promise<LayerwiseSource | { obstacle: string }> {
-  const { file } = spec;
-  const flow = graphDataflow(spec.nodes, layers);
-  if ('obstacle' in flow) return flow;
-  const obstacle = segmentObstacle(layers, flow.cuts);
-  if (obstacle) return { obstacle };
-
-  const rt = await tfjsRuntime();
-  const { tf } = rt;
-  const loaded = await loadInTfjs(rt, 'graph', memoryHandler(spec.artifacts), file);
-  if (loaded.kind !== 'graph') throw new Error('unreachable');
-  const model = loaded.model;
-  const cuts = flow.cuts as number[];
+/**
+ * The segment source over a loaded TF.js model: cached values become tensors for each chunk; the
+ * kernels of the segment being run are made once for all its chunks (the weights do not change
+ * while one layer's segment runs over the calibration set).
+ */
+async function openSegments(
+  tf: Tf, layers: Conv3x3Layer[], graph: DataflowGraph, cuts: number[], spec: { kernel: KernelOf; file: string }, runner: SegmentRunner, options: LayerwiseOptions,
+): Promise<LayerwiseSource> {
   let open: { segment: Segment; kernels: Map<string, TF.Tensor> } | null = null;
   const close = () => {
     open?.kernels.forEach((k) => k.dispose());
@@ -192,39 +115,87 @@ export async function openGraphLayerwise(spec: GraphLayerwiseSpec, layers: Conv3
         });
         open = { segment, kernels };
       }
-      const inputs: TF.NamedTensorMap = {};
-      let out: TF.Tensor[] = [];
+      const inputs = new Map<string, TF.Tensor>();
+      let out = new Map<string, TF.Tensor>();
       try {
-        for (const [name, v] of feeds) inputs[name] = tf.tensor(v.data as Float32Array | Int32Array | Uint8Array, v.dims, dtypeOf(v));
-        for (const [id, k] of open.kernels) inputs[id] = k;
+        for (const [name, v] of feeds) inputs.set(name, tf.tensor(v.data as Float32Array | Int32Array | Uint8Array, v.dims, dtypeOf(v)));
         try {
-          out = await executeGraph(model, inputs, segment.writes);
+          out = await runner.run(segment, inputs, open.kernels);
         } catch (e) {
-          throw new KpruneError('runtime', `TF.js failed to run the model: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, { file, cause: e });
+          throw new KpruneError('runtime', `TF.js failed to run the model: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, { file: spec.file, cause: e });
         }
         const result = new Map<string, CachedValue>();
-        for (const [i, name] of segment.writes.entries()) result.set(name, await cached(out[i]));
+        for (const [name, t] of out) result.set(name, await cached(t));
         return result;
       } finally {
         out.forEach((t) => t.dispose());
-        for (const [name, t] of Object.entries(inputs)) if (!open.kernels.has(name)) t.dispose();
+        inputs.forEach((t) => t.dispose());
       }
     },
-    activation: (v, name) => toNchw(v, spec.layouts.get(name)),
+    activation: (v, name) => toNchw(v, runner.layouts.get(name)),
     async done(segment) {
       if (open?.segment === segment) close();
     },
     async release() {
       close();
-      model.dispose();
+      runner.dispose();
     },
   };
   const store = new SpillStore(options.memoryBudget);
   try {
-    return await SegmentedSource.open(layers, flow.graph, cuts, executor, store, options);
+    return await SegmentedSource.open(layers, graph, cuts, executor, store, options);
   } catch (e) {
     await store.release();
     await executor.release();
     throw e;
   }
+}
+
+/** The segment source of a LayersModel's `layers` (topological order), or why it cannot have one. */
+export async function openKerasLayerwise(spec: KerasLayerwiseSpec, layers: Conv3x3Layer[], options: LayerwiseOptions): Promise<LayerwiseSource | { obstacle: string }> {
+  const { plan, file } = spec;
+  if (plan.inputs.length !== 1) return { obstacle: `the model has ${plan.inputs.length} inputs` };
+  const cuts = kerasCuts(plan, layers);
+  const obstacle = segmentObstacle(layers, cuts);
+  if (obstacle) return { obstacle };
+  const rt = await tfjsRuntime();
+  const loaded = await loadInTfjs(rt, 'layers', memoryHandler(spec.artifacts), file);
+  if (loaded.kind !== 'layers') throw new Error('unreachable');
+  const model = loaded.model;
+  return openSegments(rt.tf, layers, kerasDataflow(plan), cuts as number[], spec, {
+    run: async (segment, inputs, kernels) => executePlan(rt.tf, model, plan, inputs, segment.writes, kernels, undefined, segment),
+    layouts: plan.layouts,
+    dispose: () => model.dispose(),
+  }, options);
+}
+
+export interface GraphLayerwiseSpec {
+  artifacts: TF.io.ModelArtifacts;
+  nodes: GraphNodeJson[];
+  layouts: Map<string, ChannelLayout>;
+  kernel: KernelOf;
+  file: string;
+}
+
+/** The segment source of a GraphModel's `layers` (topological order), or why it cannot have one. */
+export async function openGraphLayerwise(spec: GraphLayerwiseSpec, layers: Conv3x3Layer[], options: LayerwiseOptions): Promise<LayerwiseSource | { obstacle: string }> {
+  const flow = graphDataflow(spec.nodes, layers);
+  if ('obstacle' in flow) return flow;
+  const obstacle = segmentObstacle(layers, flow.cuts);
+  if (obstacle) return { obstacle };
+  const rt = await tfjsRuntime();
+  const loaded = await loadInTfjs(rt, 'graph', memoryHandler(spec.artifacts), spec.file);
+  if (loaded.kind !== 'graph') throw new Error('unreachable');
+  const model = loaded.model;
+  return openSegments(rt.tf, layers, flow.graph, flow.cuts as number[], spec, {
+    async run(segment, inputs, kernels) {
+      const feeds: TF.NamedTensorMap = {};
+      for (const [name, t] of inputs) feeds[name] = t;
+      for (const [id, k] of kernels) feeds[id] = k;
+      const out = await executeGraph(model, feeds, segment.writes);
+      return new Map(segment.writes.map((name, i) => [name, out[i]]));
+    },
+    layouts: spec.layouts,
+    dispose: () => model.dispose(),
+  }, options);
 }
