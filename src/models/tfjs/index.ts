@@ -12,7 +12,7 @@ import type { InputSpec } from '../../model/inputs.js';
 import type { ModelRunner } from '../../model/runner.js';
 import { LatencyComparison, latencyComparison } from '../../model/latency.js';
 import { DEFAULT_LATENCY_CAP_MS, timeInterleaved } from '../../util/timing.js';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../../runtime/tfjs/tf.js';
 import { TfjsRuntime, tfjsRuntime } from '../../runtime/tfjs/backend.js';
 import { memoryHandler, modelArtifacts } from './io.js';
 import { LoadedTfjs, TfjsFeed, createGraphRunner, createLayersRunner, fetchShapes, loadInTfjs, loadTfjsModel, runOnce } from './runner.js';

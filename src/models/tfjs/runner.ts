@@ -4,7 +4,7 @@
  * into the loaded copy. Values that convolutions read or produce come back NCHW (the core's
  * convention); the model's own inputs and outputs in the model's layout.
  */
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../../runtime/tfjs/tf.js';
 import { KpruneError } from '../../errors.js';
 import type { ChannelLayout, InputSpec } from '../../model/inputs.js';
 import type { Activation, ModelRunner } from '../../model/runner.js';

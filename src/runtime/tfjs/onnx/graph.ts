@@ -7,7 +7,7 @@
  * trainable ones as variables); `run` executes the nodes in order, converting layouts where a row
  * asks (layout.ts), and frees every intermediate value after its last use.
  */
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../tf.js';
 import { KpruneError } from '../../../errors.js';
 import type { Tf } from '../backend.js';
 import type { ConvGradients } from '../conv.js';
