@@ -28,7 +28,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../src/runtime/tfjs/tf.js';
 import { kernelCount } from '../src/model/conv.js';
 import { parseMask } from '../src/core/lattice.js';
 import { maskWeights } from '../src/core/reshape.js';

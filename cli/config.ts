@@ -5,7 +5,7 @@
  * `"calib": {}` or `"layerShape": 5` is an error naming the key, never a silent 0 or a crash.
  */
 import { Command, Option } from 'commander';
-import { KpruneError } from '../src/index.js';
+import { KpruneError, reasonOf } from '../src/index.js';
 import type { RunInput } from '../src/index.js';
 import { readJsonFile } from './output.js';
 import { collectPairs } from './parse.js';
@@ -67,7 +67,7 @@ function configValue(option: Option, key: string, value: unknown, file: string):
   try {
     parsed = option.parseArg ? option.parseArg(text, undefined) : text;
   } catch (e) {
-    throw new KpruneError('usage', `"${key}" in the config file: ${e instanceof Error ? e.message : String(e)}`, { file });
+    throw new KpruneError('usage', `"${key}" in the config file: ${reasonOf(e, file)}`, { file });
   }
   if (option.argChoices && !option.argChoices.includes(text)) {
     throw new KpruneError('usage', `"${key}" must be one of ${option.argChoices.join(', ')}, got "${text}"`, { file });
@@ -92,7 +92,7 @@ function layerShapes(value: unknown, wrong: (expected: string) => never, file: s
     try {
       out = collectPairs(item, out);
     } catch (e) {
-      throw new KpruneError('usage', `"layerShape" in the config file: ${e instanceof Error ? e.message : String(e)}`, { file });
+      throw new KpruneError('usage', `"layerShape" in the config file: ${reasonOf(e, file)}`, { file });
     }
   }
   return out;

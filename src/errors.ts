@@ -1,6 +1,7 @@
 /**
  * The one error type kprune throws on purpose. The CLI maps `code` to an exit status and prints
- * `message` as one line; library users can switch on `code`.
+ * `oneLine()`; library users can switch on `code`, and `message` names the file ("model.onnx: no
+ * such file"), so that printing it alone says which file.
  */
 export type ErrorCode =
   | 'usage' // a bad option or argument
@@ -33,10 +34,13 @@ export class KpruneError extends Error {
   readonly file?: string;
   readonly node?: string;
   readonly suggestion?: string;
+  /** What went wrong, without the file: `message` is "<file>: <reason>", or the reason alone. */
+  readonly reason: string;
 
-  constructor(code: ErrorCode, message: string, context: KpruneErrorContext = {}) {
-    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+  constructor(code: ErrorCode, reason: string, context: KpruneErrorContext = {}) {
+    super(context.file ? `${context.file}: ${reason}` : reason, context.cause === undefined ? undefined : { cause: context.cause });
     this.name = 'KpruneError';
+    this.reason = reason;
     this.code = code;
     this.file = context.file;
     this.node = context.node;
@@ -44,16 +48,25 @@ export class KpruneError extends Error {
   }
 
   /**
-   * One line: "<file>: <message> (<suggestion>)". A message quoting a runtime's error or a value
+   * One line: "<file>: <reason> (<suggestion>)". A reason quoting a runtime's error or a value
    * from the file can be any length (TF.js quotes a whole malformed config): it is cut at
-   * MAX_MESSAGE characters, so the line stays readable; `message` itself keeps all of it.
+   * MAX_MESSAGE characters, so the line stays readable; `message` and `reason` keep all of it.
    */
   oneLine(): string {
     const where = this.file ? `${this.file}: ` : '';
     const hint = this.suggestion ? ` (${this.suggestion})` : '';
-    const message = this.message.length > MAX_MESSAGE ? `${this.message.slice(0, MAX_MESSAGE)}... (${this.message.length - MAX_MESSAGE} more characters)` : this.message;
-    return `${where}${message}${hint}`.replace(/\s*\n\s*/g, ' ');
+    const reason = this.reason.length > MAX_MESSAGE ? `${this.reason.slice(0, MAX_MESSAGE)}... (${this.reason.length - MAX_MESSAGE} more characters)` : this.reason;
+    return `${where}${reason}${hint}`.replace(/\s*\n\s*/g, ' ');
   }
+}
+
+/**
+ * An error's text to quote inside another error about `file`: a KpruneError about the same file (or
+ * none) without its file, so the outer one does not name it twice; any other error's message whole.
+ */
+export function reasonOf(e: unknown, file?: string): string {
+  if (e instanceof KpruneError) return e.file === undefined || e.file === file ? e.reason : e.message;
+  return e instanceof Error ? e.message : String(e);
 }
 
 /**
@@ -63,7 +76,7 @@ export class KpruneError extends Error {
 export function inFile<T>(file: string, f: () => T): T {
   const attach = (e: unknown): never => {
     if (e instanceof KpruneError && e.file === undefined) {
-      throw new KpruneError(e.code, e.message, { file, node: e.node, suggestion: e.suggestion, cause: e });
+      throw new KpruneError(e.code, e.reason, { file, node: e.node, suggestion: e.suggestion, cause: e });
     }
     throw e;
   };

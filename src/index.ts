@@ -3,7 +3,8 @@
  */
 export { analyze } from './pipeline/analyze.js';
 export type { AnalyzeOptions } from './pipeline/analyze.js';
-export { prune, DEFAULT_SHAPE, DEFAULT_LAYOUT } from './pipeline/prune.js';
+export { prune, DEFAULT_SHAPE } from './pipeline/prune.js';
+export { DEFAULT_LAYOUT } from './pipeline/layouts.js';
 export type { PruneOptions } from './pipeline/prune.js';
 export type { RunInput } from './pipeline/outputs.js';
 export { removeWritesInProgress } from './io/cleanup.js';
@@ -27,7 +28,7 @@ export type { PrunePlan, PlanEntry, PlanOptions } from './core/plan.js';
 export { applyPlan, maskWeights, maskedWeightMap } from './core/reshape.js';
 export { layerParams } from './model/conv.js';
 export type { Conv3x3Layer, ConvUse } from './model/conv.js';
-export { KpruneError, isKpruneError } from './errors.js';
+export { KpruneError, isKpruneError, reasonOf } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export type { PruneReport, AnalyzeReport, CompareReport, LayerReport, ModelFigures, Gate, MeasuredAccuracy } from './report/report.js';
 export { REPORT_SCHEMA_VERSION } from './report/report.js';

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../src/runtime/tfjs/tf.js';
 import { findConv3x3 } from '../src/formats/onnx/convs.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
 import { trainingRuntime } from '../src/runtime/tfjs/training-backend.js';

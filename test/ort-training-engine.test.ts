@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../src/runtime/tfjs/tf.js';
 import { kernelCount } from '../src/model/conv.js';
 import { runLoop } from '../src/core/finetune/loop.js';
 import { MaskedOptimizer } from '../src/core/finetune/optimizer.js';

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../src/runtime/tfjs/tf.js';
 import { kernelCount } from '../src/model/conv.js';
 import type { Objective } from '../src/core/finetune/score.js';
 import { maskHas, parseMask } from '../src/core/lattice.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PNG } from 'pngjs';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../src/runtime/tfjs/tf.js';
 import { prune } from '../src/pipeline/prune.js';
 import { analyze } from '../src/pipeline/analyze.js';
 import { fileHandler } from '../src/models/tfjs/io.js';
@@ -32,7 +32,7 @@ function readRgb(file: string): { width: number; height: number; rgb: Float32Arr
 async function upscale(file: string, image: ReturnType<typeof readRgb>): Promise<Float32Array> {
   const { tf } = await tfjsRuntime();
   const model = await tf.loadLayersModel(fileHandler(file));
-  const y = tf.tidy(() => (model.predict(tf.tensor(image.rgb, [1, image.height, image.width, 3])) as TF.Tensor).clipByValue(0, 255));
+  const y = tf.tidy(() => tf.clipByValue(model.predict(tf.tensor(image.rgb, [1, image.height, image.width, 3])) as TF.Tensor, 0, 255));
   const v = await y.data() as Float32Array;
   y.dispose();
   model.dispose();

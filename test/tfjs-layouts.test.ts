@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../src/runtime/tfjs/tf.js';
 import { prune } from '../src/pipeline/prune.js';
 import type { PruneReport } from '../src/report/report.js';
 import { readTfjsModel, weightFloats, elementCount } from '../src/formats/tfjs/read.js';

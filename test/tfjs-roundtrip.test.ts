@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../src/runtime/tfjs/tf.js';
 import { prune } from '../src/pipeline/prune.js';
 import { analyze } from '../src/pipeline/analyze.js';
 import { maskHas, parseMask } from '../src/core/lattice.js';

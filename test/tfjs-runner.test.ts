@@ -16,7 +16,7 @@ import { conv2d } from './helpers/conv-reference.js';
 import { randomFloats } from './helpers/onnx-builder.js';
 import { functionalModel, graphModelFiles, saveLayersModel, seedWeights, sequentialModel, tfjs } from './helpers/tfjs-models.js';
 import { tempDir } from './helpers/tmp.js';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../src/runtime/tfjs/tf.js';
 import { fileHandler } from '../src/models/tfjs/io.js';
 import { executeGraph } from '../src/models/tfjs/runner.js';
 

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../src/runtime/tfjs/tf.js';
 import { TfjsTrainer } from '../src/runtime/tfjs/trainer.js';
 import type { Dataset } from '../src/data/types.js';
 import { randomFloats } from './helpers/onnx-builder.js';

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../src/runtime/tfjs/tf.js';
 import { tfjsRuntime } from '../src/runtime/tfjs/backend.js';
 import { registerWasmConvGradients } from '../src/runtime/tfjs/wasm-conv-grads.js';
 import { randomFloats } from './helpers/onnx-builder.js';

@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { DEFAULT_SHAPE, KpruneError, PrunePlan, defaultOutputPath, planFromDocument, prune, renderPrune } from '../../src/index.js';
+import { DEFAULT_SHAPE, KpruneError, reasonOf, PrunePlan, defaultOutputPath, planFromDocument, prune, renderPrune } from '../../src/index.js';
 import { Output, announceGate, announceReplaced, existing, whereWritten } from '../announce.js';
 import { checkPruneCombos } from '../combos.js';
 import { addEpilogue, shapeList } from '../help.js';
@@ -50,7 +50,9 @@ async function readPlan(file: string): Promise<PrunePlan> {
   try {
     doc = await readJsonFile(file);
   } catch (e) {
-    throw new KpruneError('usage', `cannot read the plan (${e instanceof Error ? e.message : String(e)})`, { file });
+    // Node's ENOENT message quotes the path again: the error names the file once, in front.
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : reasonOf(e, file);
+    throw new KpruneError('usage', `cannot read the plan (${why})`, { file });
   }
   // Accept a plan, or a report that embeds one; checked field by field.
   return planFromDocument(doc, file);

@@ -213,13 +213,13 @@ export class OutputTransaction {
    */
   errorAsShown(e: KpruneError): KpruneError {
     let file = e.file;
-    let message = e.message;
+    let message = e.reason;
     for (const o of this.outputs) {
       if (!o.staged) continue;
       if (file !== undefined && path.resolve(file) === o.staged) file = o.shown;
       message = message.split(o.staged).join(o.shown);
     }
-    if (file === e.file && message === e.message) return e;
+    if (file === e.file && message === e.reason) return e;
     return new KpruneError(e.code, message, { file, node: e.node, suggestion: e.suggestion, cause: e });
   }
 

@@ -7,7 +7,7 @@ import { BudgetOf, planMasks, PlanOptions, planShapes, PrunePlan } from '../core
 import { Mask, ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { validatePlan } from '../core/plan-validate.js';
 import { applyPlan, maskedWeightMap } from '../core/reshape.js';
-import { KpruneError, inFile, isKpruneError } from '../errors.js';
+import { KpruneError, inFile, isKpruneError, reasonOf } from '../errors.js';
 import { LoadedModel, WriteResult } from '../models/index.js';
 import { pruneReport } from '../report/prune-report.js';
 import type { PruneReport } from '../report/report.js';
@@ -26,6 +26,7 @@ import { ProgressListener } from './progress.js';
 import { DataContext, DataOptions, dataAwareLosses, evaluateQuality, openData, recoverWeights, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from './recover.js';
 import { loadModel } from '../models/index.js';
 import { LayoutRequest } from '../model/loaded-model.js';
+import { layoutRequests as layoutRequestsFor } from './layouts.js';
 import type { LayoutTiming } from '../model/layout.js';
 import { OutputTransaction } from '../io/transaction.js';
 import { RunInput, declareReads, jsonBytes, reportBytes, transact } from './outputs.js';
@@ -107,14 +108,6 @@ export interface PruneOptions {
 }
 
 export const DEFAULT_SHAPE = 'cross';
-
-/**
- * `decomposed` by default: exact (the same outputs as masked, up to float rounding), and the file
- * is smaller (0.56-0.71x on the models measured) where `masked` keeps the original's size, the
- * commonest complaint about pruning tools. `masked` on request, for training the result further in
- * its original structure.
- */
-export const DEFAULT_LAYOUT: Layout = 'decomposed';
 
 /** For `auto`: the budget's unit, the layers' MACs and the model's size in that unit. */
 async function autoSizes(model: LoadedModel, options: PruneOptions): Promise<Pick<PlanOptions, 'budgetOf' | 'layerMacs' | 'modelSize' | 'protectBelow'>> {
@@ -252,12 +245,10 @@ async function finish(state: Reshaped): Promise<PruneReport> {
     layoutTimings = await timed(timings, 'chooseLayouts', onPhase, () => model.chooseLayouts(newWeights, masks, timingShapes, (done, total, name) => onPhase?.({ phase: 'timing layouts', done, total, unit: 'layers', detail: name })));
   }
   const chosen = new Map((layoutTimings ?? []).map((t) => [t.layer, t.choice]));
-  const requested = options.layout ?? DEFAULT_LAYOUT;
-  const layoutRequests = new Map(plan.entries.map((e) => [e.layer, {
-    // A layer that keeps all 9 positions has nothing to decompose: by default it stays as it was.
-    layout: requested === 'auto' ? chosen.get(e.layer) ?? 'masked' : options.layout === undefined && !e.mask.includes('0') ? 'masked' : requested,
-    mask: masks.get(e.layer)!,
-  } as LayoutRequest]));
+  const requested = options.layout;
+  const layoutRequests = requested === 'auto'
+    ? new Map(plan.entries.map((e) => [e.layer, { layout: chosen.get(e.layer) ?? 'masked', mask: masks.get(e.layer)! } as LayoutRequest]))
+    : layoutRequestsFor(plan, masks, requested);
   // Staged in the run's transaction: verified and measured there, committed by prune().
   let written = await timed(timings, 'write', onPhase, () => model.write(newWeights, outFile, layoutRequests, tx));
   let fallback: string | null = null;
@@ -353,7 +344,7 @@ async function verifyAgainstInput(model: LoadedModel, staged: string, inputShape
   } catch (e) {
     const inputFails = await model.verifyWritten(model.path, inputShapes).then(() => null, (f: unknown) => f);
     if (isKpruneError(inputFails)) {
-      throw new KpruneError(inputFails.code, `the input model does not run either: ${inputFails.message}`, { file: model.path, suggestion: inputFails.suggestion, cause: inputFails });
+      throw new KpruneError(inputFails.code, `the input model does not run either: ${reasonOf(inputFails, model.path)}`, { file: model.path, suggestion: inputFails.suggestion, cause: inputFails });
     }
     throw e;
   }

@@ -1,6 +1,6 @@
 /** The share of a model in its 3x3 layers (src/core/reach.ts), from measured parameters and MACs. */
 import { Reach, reachOf } from '../core/reach.js';
-import { KpruneError } from '../errors.js';
+import { KpruneError, reasonOf } from '../errors.js';
 import { LoadedModel } from '../models/index.js';
 import { MacFigures, ParamFigures, measureMacs, measureParams } from '../report/measure.js';
 import { resolveInputShapes } from './common.js';
@@ -29,7 +29,7 @@ export async function measureReach(model: LoadedModel, options: { inputShape?: s
         macs = measureMacs(model.inventory(), await model.outputShapes(inputShapes), inputShapes, (w) => ids.has(w));
       } catch (e) {
         if (!(e instanceof KpruneError)) throw e;
-        macs = { status: 'unknown', reason: `the model could not be run to count them: ${e.message}` };
+        macs = { status: 'unknown', reason: `the model could not be run to count them: ${reasonOf(e, model.path)}` };
       }
     }
   }

@@ -12,7 +12,7 @@ import { LayerRecovery } from '../core/recover/reconstruct.js';
 import type { PropagationInfo } from '../core/recover/propagation.js';
 import { Layout } from '../model/layout.js';
 import { LoadedModel, WriteResult } from '../models/index.js';
-import { LayoutRequest } from '../model/loaded-model.js';
+import { layoutRequests } from './layouts.js';
 import { DataOptions, dataAwareLosses, openData, recoverWeights } from './recover.js';
 import { ProgressListener } from './progress.js';
 
@@ -56,8 +56,11 @@ export async function recover(
   }
 }
 
-/** Writes the model with the given weights in its own format, each reshaped layer in `layout`. */
-export function exportModel(model: LoadedModel, reshaped: Reshaping, outPath: string, layout: Layout = 'masked'): Promise<WriteResult> {
-  const requests = new Map<string, LayoutRequest>([...planMasks(reshaped.plan)].map(([id, mask]) => [id, { layout, mask }]));
-  return model.write(reshaped.weights, outPath, requests);
+/**
+ * Writes the model with the given weights in its own format, each reshaped layer in `layout`; by
+ * default the layout prune() writes (`DEFAULT_LAYOUT`, decomposed: the smaller file), `masked` on
+ * request (the original structure, to train further).
+ */
+export function exportModel(model: LoadedModel, reshaped: Reshaping, outPath: string, layout?: Layout): Promise<WriteResult> {
+  return model.write(reshaped.weights, outPath, layoutRequests(reshaped.plan, planMasks(reshaped.plan), layout));
 }

@@ -19,10 +19,10 @@ import { LoadedModel } from '../models/index.js';
 import { declareReads, reportBytes, transact } from './outputs.js';
 import { renderSweepHtml } from '../report/sweep.js';
 import { currentRunInfo } from '../report/run-info.js';
-import { planShapes, PrunePlan } from '../core/plan.js';
+import { planMasks, planShapes, PrunePlan } from '../core/plan.js';
 import { applyPlan, maskedWeightMap } from '../core/reshape.js';
 import { KpruneError } from '../errors.js';
-import { LayoutRequest } from '../model/loaded-model.js';
+import { layoutRequests } from './layouts.js';
 import { OutputTransaction } from '../io/transaction.js';
 import { measureFiles, measureMacs, measureParams } from '../report/measure.js';
 import type { QualityFigures } from '../core/metrics.js';
@@ -153,8 +153,8 @@ async function measurePoints(
       let latencyRatio: number | null = null;
       try {
         await tx.validate();
-        const requests = new Map(m.plan.entries.map((e) => [e.layer, { layout: e.mask.includes('0') ? 'decomposed' : 'masked', mask: parseMask(e.mask) } as LayoutRequest]));
-        const written = await model.write(m.weights, out, requests, tx);
+        // The default layout: the file the point's reproducing command (no --layout) writes.
+        const written = await model.write(m.weights, out, layoutRequests(m.plan, planMasks(m.plan)), tx);
         bytes = (await measureFiles(written.files.map((f) => tx.stagedPath(f)), { gzip: false })).bytes;
         if ((options.latencyRuns ?? 0) > 0 && inputShapes) {
           const l = await model.compareLatency(tx.stagedPath(out), withBatch(inputShapes, model, options.batch ?? 1), { runs: options.latencyRuns, threads: options.threads });

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../../src/runtime/tfjs/tf.js';
 import type { Tf } from '../../src/runtime/tfjs/backend.js';
 
 interface ModelJson {

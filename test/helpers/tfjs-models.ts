@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../../src/runtime/tfjs/tf.js';
 import { Storage, encodeFloats } from '../../src/formats/tfjs/dtypes.js';
 import { Tf, tfjsRuntime } from '../../src/runtime/tfjs/backend.js';
 import { randomFloats } from './onnx-builder.js';

@@ -4,7 +4,7 @@
  */
 import { closeSync, openSync, promises as fs, readSync, realpathSync } from 'node:fs';
 import path from 'node:path';
-import { KpruneError } from '../../errors.js';
+import { KpruneError, reasonOf } from '../../errors.js';
 import { isInside } from '../../io/identity.js';
 import { GraphProto, ModelProto, onnx, toNumber } from './proto.js';
 import { TensorRef, bytesToFloats, describeTensor, elementCount, inlineFloats } from './tensor.js';
@@ -86,7 +86,7 @@ function decode(bytes: Uint8Array, file: string): ModelProto {
   } catch (e) {
     // A ModelProto starts with ir_version (field 1, varint): tag byte 0x08.
     const looksOnnx = bytes[0] === 0x08;
-    const why = e instanceof Error ? e.message : String(e);
+    const why = reasonOf(e, file);
     throw new KpruneError('bad-model', looksOnnx ? `truncated or corrupt ONNX file (${why})` : `not an ONNX model (the bytes are not a protobuf ModelProto: ${why})`, { file, cause: e });
   }
   if (!proto.graph || toNumber(proto.irVersion) <= 0) {

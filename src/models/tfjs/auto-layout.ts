@@ -6,7 +6,7 @@
  * runs, medians summed over the layer's uses. The faster form is kept. A layer the writer would keep
  * masked anyway (see decompose-*.ts) is timed masked only, with the writer's reason as its note.
  */
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../../runtime/tfjs/tf.js';
 import { Conv3x3Layer } from '../../model/conv.js';
 import { Layout, LayoutOutcome } from '../../model/layout.js';
 import { Mask } from '../../core/lattice.js';

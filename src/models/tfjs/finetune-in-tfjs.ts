@@ -12,7 +12,7 @@
  *   are TF.js's own; on wasm, the convolution gradient kernels it lacks come from
  *   wasm-conv-grads.ts (registered with the runtime). Dilated convolutions cannot be trained this way (TF.js refuses them).
  */
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../../runtime/tfjs/tf.js';
 import type { Conv3x3Layer } from '../../model/conv.js';
 import { chooseObjective, scoreOutputs } from '../../core/finetune/score.js';
 import { Mask } from '../../core/lattice.js';

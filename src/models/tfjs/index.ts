@@ -7,12 +7,12 @@
  */
 import path from 'node:path';
 import { Conv3x3Layer, countNonzero, layerParams } from '../../model/conv.js';
-import { KpruneError, isKpruneError } from '../../errors.js';
+import { KpruneError, isKpruneError, reasonOf } from '../../errors.js';
 import type { InputSpec } from '../../model/inputs.js';
 import type { ModelRunner } from '../../model/runner.js';
 import { LatencyComparison, latencyComparison } from '../../model/latency.js';
 import { DEFAULT_LATENCY_CAP_MS, timeInterleaved } from '../../util/timing.js';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../../runtime/tfjs/tf.js';
 import { TfjsRuntime, tfjsRuntime } from '../../runtime/tfjs/backend.js';
 import { memoryHandler, modelArtifacts } from './io.js';
 import { LoadedTfjs, TfjsFeed, createGraphRunner, createLayersRunner, fetchShapes, loadInTfjs, loadTfjsModel, runOnce } from './runner.js';
@@ -135,7 +135,8 @@ async function probeLoadable(rt: TfjsRuntime, model: TfjsModel, kind: Scan['kind
   await thenDispose([loaded], model.path, async () => {});
 }
 
-const firstLine = (e: unknown) => (e instanceof Error ? e.message.split('\n')[0] : String(e));
+/** The first line of what failed; a KpruneError about `file` without the file (the new error names it). */
+const firstLine = (e: unknown, file?: string) => reasonOf(e, file).split('\n')[0];
 
 /**
  * Runs `f`, then disposes models loaded in TF.js (those in `models` by then). A run that failed in
@@ -159,7 +160,7 @@ async function thenDispose<T>(models: LoadedTfjs[], file: string, f: () => Promi
     }
     // Only when f returned: throwing here replaces its result, and would replace its error.
     // eslint-disable-next-line no-unsafe-finally
-    if (ok && failed !== undefined) throw new KpruneError('runtime', `TF.js failed to release a model: ${firstLine(failed)}`, { file, cause: failed });
+    if (ok && failed !== undefined) throw new KpruneError('runtime', `TF.js failed to release a model: ${firstLine(failed, file)}`, { file, cause: failed });
   }
 }
 
@@ -335,7 +336,7 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
           return `loaded and ran once in ${backend} at input shape ${[...inputShapes.values()].map((d) => `[${d.join(',')}]`).join(' ')}`;
         } catch (e) {
           if (e instanceof KpruneError) throw e;
-          throw new KpruneError('runtime', `the written model does not run in TF.js: ${firstLine(e)}`, { file: outPath, cause: e });
+          throw new KpruneError('runtime', `the written model does not run in TF.js: ${firstLine(e, outPath)}`, { file: outPath, cause: e });
         }
       });
     },

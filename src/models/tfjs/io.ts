@@ -3,7 +3,7 @@
  * checked to stay in the model's folder), handed to tf.loadLayersModel / tf.loadGraphModel as
  * ModelArtifacts. No network, no file:// handler of tfjs-node.
  */
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../../runtime/tfjs/tf.js';
 import { encodeFloats } from '../../formats/tfjs/dtypes.js';
 import { TfjsModel, readTfjsModel, readWeightBytes } from '../../formats/tfjs/read.js';
 

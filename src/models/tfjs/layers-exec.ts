@@ -7,7 +7,7 @@
  * Convolution layers are computed here from their kernels (so that a runner can swap kernels
  * without reloading); every other layer is the loaded TF.js layer's own `apply`.
  */
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../../runtime/tfjs/tf.js';
 import type { Tf } from '../../runtime/tfjs/backend.js';
 import { ConvGradients, conv2d } from '../../runtime/tfjs/conv.js';
 import { KerasConvSpec, KerasPlan, opOutputs } from '../../formats/tfjs/keras-plan.js';

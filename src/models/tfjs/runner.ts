@@ -4,8 +4,8 @@
  * into the loaded copy. Values that convolutions read or produce come back NCHW (the core's
  * convention); the model's own inputs and outputs in the model's layout.
  */
-import type * as TF from '@tensorflow/tfjs';
-import { KpruneError } from '../../errors.js';
+import type * as TF from '../../runtime/tfjs/tf.js';
+import { KpruneError, reasonOf } from '../../errors.js';
 import type { ChannelLayout, InputSpec } from '../../model/inputs.js';
 import type { Activation, ModelRunner } from '../../model/runner.js';
 import { TfjsRuntime, tfjsRuntime } from '../../runtime/tfjs/backend.js';
@@ -18,8 +18,9 @@ export type LoadedTfjs =
   | { kind: 'layers'; model: TF.LayersModel }
   | { kind: 'graph'; model: TF.GraphModel };
 
-function why(e: unknown): string {
-  return e instanceof Error ? e.message.split('\n')[0] : String(e);
+/** The first line of what failed; a KpruneError about `file` without the file (the new error names it). */
+function why(e: unknown, file?: string): string {
+  return reasonOf(e, file).split('\n')[0];
 }
 
 /** Loads artifacts in TF.js; a failure is a KpruneError naming what TF.js said. */
@@ -30,7 +31,7 @@ export async function loadInTfjs(rt: TfjsRuntime, kind: LoadedTfjs['kind'], hand
       : { kind, model: await rt.tf.loadGraphModel(handler) };
   } catch (e) {
     if (e instanceof KpruneError) throw e;
-    throw new KpruneError('unsupported', `TF.js cannot load the model: ${why(e)}`, {
+    throw new KpruneError('unsupported', `TF.js cannot load the model: ${why(e, file)}`, {
       file, cause: e, suggestion: /Unknown layer/.test(why(e)) ? 'custom layer classes must be registered with tf.serialization.registerClass in the process that loads the model' : undefined,
     });
   }
@@ -69,7 +70,7 @@ export async function loadTfjsModel(rt: TfjsRuntime, kind: LoadedTfjs['kind'], m
   } catch (e) {
     loaded.model.dispose();
     if (e instanceof KpruneError) throw e;
-    throw new KpruneError('unsupported', `TF.js cannot load the model's weights: ${why(e)}`, { file, cause: e });
+    throw new KpruneError('unsupported', `TF.js cannot load the model's weights: ${why(e, file)}`, { file, cause: e });
   }
   return loaded;
 }
@@ -113,7 +114,7 @@ export async function fetchShapes(rt: TfjsRuntime, loaded: LoadedTfjs, plan: Ker
     return new Map(wanted.map((n, k) => [n, [...results[k].shape]]));
   } catch (e) {
     if (e instanceof KpruneError) throw e;
-    throw new KpruneError('runtime', `TF.js failed to run the model: ${why(e)}`, { file, cause: e });
+    throw new KpruneError('runtime', `TF.js failed to run the model: ${why(e, file)}`, { file, cause: e });
   } finally {
     tf.dispose([...feeds, ...results.filter((r) => !feeds.includes(r))]);
   }
@@ -186,7 +187,7 @@ export async function createLayersRunner(spec: LayersRunnerSpec): Promise<ModelR
         try {
           values = executePlan(tf, model, spec.plan, new Map([[planInput.tensor, feed]]), wanted, kernels);
         } catch (e) {
-          throw new KpruneError('runtime', `TF.js failed to run the model: ${why(e)}`, { file: spec.file, cause: e });
+          throw new KpruneError('runtime', `TF.js failed to run the model: ${why(e, spec.file)}`, { file: spec.file, cause: e });
         }
         const out = new Map<string, Activation>();
         for (const name of fetch) {
@@ -234,7 +235,7 @@ export async function createGraphRunner(spec: GraphRunnerSpec): Promise<ModelRun
           try {
             results = await executeGraph(model, { [spec.input.name]: feed }, wanted);
           } catch (e) {
-            throw new KpruneError('runtime', `TF.js failed to run the model: ${why(e)}`, { file: spec.file, cause: e });
+            throw new KpruneError('runtime', `TF.js failed to run the model: ${why(e, spec.file)}`, { file: spec.file, cause: e });
           }
         }
         const byName = new Map(wanted.map((n, i) => [n, results[i]]));

@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from './tf.js';
 import { KpruneError } from '../../errors.js';
 import type { TfjsBackend } from '../../model/finetune.js';
 import { registerWasmConvGradients } from './wasm-conv-grads.js';
@@ -57,9 +57,9 @@ async function tryBackend(tf: Tf, name: TfjsBackend, notes: string[]): Promise<b
 async function init(): Promise<TfjsRuntime> {
   let tf: Tf;
   try {
-    tf = await import('@tensorflow/tfjs');
+    tf = await import('./tf.js');
   } catch (e) {
-    throw new KpruneError('runtime', `cannot load @tensorflow/tfjs: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw new KpruneError('runtime', `cannot load TF.js (@tensorflow/tfjs-core, -layers, -converter, -backend-cpu): ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   const notes: string[] = [];
 
@@ -93,5 +93,5 @@ async function init(): Promise<TfjsRuntime> {
 }
 
 function runtime(tf: Tf, backend: TfjsBackend, notes: string[]): TfjsRuntime {
-  return { tf, backend, description: `TF.js ${tf.version.tfjs} (${backend} backend)`, notes };
+  return { tf, backend, description: `TF.js ${tf.version_core} (${backend} backend)`, notes };
 }

@@ -26,7 +26,7 @@
  * Only the gradients the graph needs are computed: each call says whether its input and its filter
  * need one (a frozen 1x1 shortcut gets no filter gradient, the first layer no input gradient).
  */
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from './tf.js';
 import type { Tf } from './backend.js';
 import { maxOf, minOf } from '../../util/arrays.js';
 

@@ -6,7 +6,7 @@
  * BatchNorm statistics and scales, other layers) stays as it is: BatchNorm runs on its frozen
  * statistics.
  */
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from './tf.js';
 import type { Trainer } from '../../core/finetune/loop.js';
 import { objectiveNeeds } from '../../core/finetune/score.js';
 import type { Dataset } from '../../model/dataset.js';

@@ -29,7 +29,7 @@ export async function trainingRuntime(backend?: TfjsBackend): Promise<TfjsRuntim
 }
 
 function describe(rt: TfjsRuntime, backend: TfjsBackend): string {
-  return `TF.js ${rt.tf.version.tfjs} (${backend} backend)`;
+  return `TF.js ${rt.tf.version_core} (${backend} backend)`;
 }
 
 /**

@@ -6,7 +6,7 @@
  * (conv.ts), which the ONNX and Keras executors use; these serve code that goes through
  * TF.js's own gradients. Channels-last only, as TF.js's graph ops run them.
  */
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from './tf.js';
 import type { Tf } from './backend.js';
 
 interface WasmBackend {

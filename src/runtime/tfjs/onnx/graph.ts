@@ -7,8 +7,8 @@
  * trainable ones as variables); `run` executes the nodes in order, converting layouts where a row
  * asks (layout.ts), and frees every intermediate value after its last use.
  */
-import type * as TF from '@tensorflow/tfjs';
-import { KpruneError } from '../../../errors.js';
+import type * as TF from '../tf.js';
+import { KpruneError, reasonOf } from '../../../errors.js';
 import type { Tf } from '../backend.js';
 import type { ConvGradients } from '../conv.js';
 import type { DecodedGraph, DecodedNode, HostTensor } from '../../../model/graph.js';
@@ -509,7 +509,7 @@ export class OnnxTfjsGraph {
       });
     } catch (e) {
       if (e instanceof KpruneError) throw e;
-      throw new KpruneError('runtime', `${node.opType} node "${node.name}" failed in TF.js: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`, { file: this.file, node: node.name, cause: e });
+      throw new KpruneError('runtime', `${node.opType} node "${node.name}" failed in TF.js: ${reasonOf(e, this.file).split('\n')[0]}`, { file: this.file, node: node.name, cause: e });
     } finally {
       for (const t of temps) if (!t.isDisposed) t.dispose();
     }

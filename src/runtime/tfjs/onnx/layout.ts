@@ -11,7 +11,7 @@
  * value is transposed back only where an operator needs ONNX's own axis order (Flatten, Reshape,
  * Gemm...).
  */
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../tf.js';
 import type { Tf } from '../backend.js';
 
 export type StoredLayout = 'plain' | 'channels-last';

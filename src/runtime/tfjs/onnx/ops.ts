@@ -7,7 +7,7 @@
  * Layout is not handled here: each row declares its `LayoutClass` and the executor converts (see
  * layout.ts). Rows that map axes use `ctx.axis`.
  */
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../tf.js';
 import { Conv2dSpec, conv2d } from '../conv.js';
 import { Value, toPlain } from './layout.js';
 import { AttrParam, InputParam, OpContext, OpRow, Params, RunResult } from './table.js';

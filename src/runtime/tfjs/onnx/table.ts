@@ -4,7 +4,7 @@
  * (after tfjs-converter's op_list). Attribute and input names are resolved into `Params` by the
  * executor; a row's code asks for parameters by name and never sees a node or a protobuf.
  */
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../tf.js';
 import { KpruneError } from '../../../errors.js';
 import type { Tf } from '../backend.js';
 import type { ConvGradients } from '../conv.js';
