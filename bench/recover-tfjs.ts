@@ -13,7 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../src/runtime/tfjs/tf.js';
 import { loadModel, recover, reshape } from '../src/index.js';
 import { tfjsRuntime } from '../src/runtime/tfjs/backend.js';
 import { mulberry32 } from '../src/util/random.js';

@@ -9,7 +9,7 @@
  * graph, and TF.js's GraphModel executor runs a segment when fed the cached values by tensor name
  * and the segment's kernels in place of their Const nodes (as fine-tuning feeds them).
  */
-import type * as TF from '@tensorflow/tfjs';
+import type * as TF from '../../runtime/tfjs/tf.js';
 import type { Conv3x3Layer } from '../../model/conv.js';
 import type { ChannelLayout } from '../../model/inputs.js';
 import type { Activation } from '../../model/runner.js';
