@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadModel, recover, reshape } from '../src/index.js';
+import { loadModel, prune, recover, reshape } from '../src/index.js';
 import { toNchw } from '../src/models/tfjs/layerwise.js';
 import { graphDataflow } from '../src/formats/tfjs/graph-dataflow.js';
 import type { Conv3x3Layer } from '../src/model/conv.js';
@@ -35,7 +35,9 @@ async function sameAsRerun(file: string, data: { data: string; calib: number; ev
   assert.equal(segments.propagation.engine, 'segments', segments.propagation.fallbackReason);
   assert.equal(segments.propagation.passes, 2);
   assert.ok(segments.propagation.maxLiveBytesPerImage! > 0);
-  assert.equal(segments.layers.length, model.layers.length);
+  // Every 3x3 layer, and the 1x1 convolutions compensating after depthwise ones.
+  assert.equal(segments.layers.length, rerun.layers.length);
+  assert.ok(segments.layers.length >= model.layers.length);
   const diff = maxRelDiff(rerun.weights, segments.weights);
   assert.ok(diff < 1e-5, `weights differ by ${diff}`);
   rerun.layers.forEach((l, i) => {
@@ -124,4 +126,63 @@ test('a GraphDef is ordered for segments, constants left out, and what TF.js can
   assert.ok('obstacle' in loop && /control flow \(Merge/.test(loop.obstacle));
   const control = graphDataflow([...nodes, { name: 'after', op: 'Relu', input: ['c2', '^r1'] }], [layer('c1')]);
   assert.ok('obstacle' in control && /control dependency on "r1"/.test(control.obstacle));
+});
+
+/** MobileNet-style blocks: depthwise 3x3, ReLU, pointwise 1x1. Input 12x12x3. */
+function mobileBlocks(tf: Awaited<ReturnType<typeof tfjs>>) {
+  const m = tf.sequential({ name: 'mobile' });
+  m.add(tf.layers.conv2d({ inputShape: [12, 12, 3], filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'stem' }));
+  m.add(tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', activation: 'relu', name: 'dw1' }));
+  m.add(tf.layers.conv2d({ filters: 12, kernelSize: 1, activation: 'relu', name: 'pw1' }));
+  m.add(tf.layers.depthwiseConv2d({ kernelSize: 3, strides: 2, padding: 'same', name: 'dw2' }));
+  m.add(tf.layers.activation({ activation: 'relu', name: 'act2' }));
+  // A feature map out (not class scores), so the report measures the distance to the original's outputs.
+  m.add(tf.layers.conv2d({ filters: 16, kernelSize: 1, name: 'pw2' }));
+  return m;
+}
+
+test('a TF.js LayersModel compensates downstream: the 1x1 convolutions after reshaped depthwise layers are re-solved and written', async () => {
+  const tf = await tfjs();
+  const m = mobileBlocks(tf);
+  seedWeights(tf, m, 31);
+  const file = await saveLayersModel(tf, m, path.join(dir, 'mobile'), { shardBytes: 1024 });
+  const data = { data: npy('mobile', [160, 12, 12, 3], 13), calib: 128, eval: 32, seed: 3, occlusion: 0 };
+  const model = await loadModel(file);
+  const pointwise = (await import('../src/formats/tfjs/read.js')).readTfjsModel;
+  const source = await pointwise(file);
+  const pw = source.weights.filter((w) => w.shape.length === 4 && w.shape[0] === 1).map((w) => w.name).sort();
+  assert.equal(pw.length, 2);
+
+  // Both engines give the same compensated weights.
+  const reshaped = reshape(model, 'cross');
+  const rerun = await recover(model, reshaped, { ...data, propagation: 'rerun' });
+  const segments = await recover(model, reshaped, { ...data, propagation: 'segments' });
+  assert.equal(segments.propagation.engine, 'segments', segments.propagation.fallbackReason);
+  assert.deepEqual(segments.layers.map((l) => l.layer).filter((id) => pw.includes(id)).sort(), pw, 'the pointwise layers are re-solved');
+  assert.ok(maxRelDiff(rerun.weights, segments.weights) < 1e-5);
+  for (const l of segments.layers) assert.ok(l.errorAfter <= l.errorBefore * (1 + 1e-6), `${l.name}: ${l.errorAfter} <= ${l.errorBefore}`);
+
+  const out = (name: string) => path.join(dir, name, 'model.json');
+  const none = await prune(file, { shape: 'cross', output: out('none'), latencyRuns: 0, data: { ...data, compensate: 'none' } });
+  const auto = await prune(file, { shape: 'cross', output: out('auto'), latencyRuns: 0, data });
+  assert.equal(none.accuracy.status, 'measured');
+  assert.equal(auto.accuracy.status, 'measured');
+  if (none.accuracy.status !== 'measured' || auto.accuracy.status !== 'measured') return;
+  // The written file carries the re-solved 1x1 kernels, and its outputs are closer to the original's.
+  const written = await pointwise(out('auto'));
+  const { weightFloats } = await import('../src/formats/tfjs/read.js');
+  for (const id of pw) {
+    const a = weightFloats(written, written.byName.get(id)!)!;
+    const b = segments.weights.get(id)!;
+    assert.ok(a.some((v, i) => v !== weightFloats(source, source.byName.get(id)!)![i]), `${id} changed`);
+    assert.ok(maxRelDiff(new Map([[id, a]]), new Map([[id, b]])) < 1e-6, `${id} is written as recovered`);
+  }
+  // Fine-tuning starts from the compensated model and trains the 3x3 kernels only: the written 1x1
+  // kernels stay the re-solved ones.
+  const tuned = await prune(file, { shape: 'cross', output: out('tuned'), latencyRuns: 0, data: { ...data, calib: 64 }, finetune: { steps: 4, batch: 16, samples: 32 } });
+  assert.ok(tuned.finetune, 'fine-tuned');
+  const tunedFile = await pointwise(out('tuned'));
+  const compensated = await recover(model, reshaped, { ...data, calib: 64 });
+  for (const id of pw) assert.ok(maxRelDiff(new Map([[id, weightFloats(tunedFile, tunedFile.byName.get(id)!)!]]), new Map([[id, compensated.weights.get(id)!]])) < 1e-6, `${id} stays compensated`);
+  assert.ok(auto.accuracy.written.clean.mse! < 0.9 * none.accuracy.written.clean.mse!, `MSE to the original: compensated ${auto.accuracy.written.clean.mse} vs not ${none.accuracy.written.clean.mse}`);
 });

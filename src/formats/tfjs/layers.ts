@@ -59,6 +59,16 @@ export interface KerasScan {
   inputs: InputSpec[];
   /** Every layer class used, for the report. */
   classes: Set<string>;
+  /** 1x1 Conv2D layers recovery may re-solve to compensate (see keras-linear.ts). */
+  pointwise: KerasPointwise[];
+}
+
+/** A plain 1x1 Conv2D (one group, no dilation, float32 kernel [1, 1, in, out], channels last). */
+export interface KerasPointwise {
+  use: ConvUse;
+  kernel: WeightEntry;
+  /** Its op's position in the plan. */
+  op: number;
 }
 
 const CONTAINERS = new Set(['Sequential', 'Model', 'Functional']);
@@ -255,6 +265,7 @@ export function scanKeras(model: TfjsModel): KerasScan {
     return x;
   };
   const convs = new Map<string, Conv3x3Layer>();
+  const pointwise: KerasPointwise[] = [];
   const skipped: SkippedConv[] = [];
   const compute: ComputeNode[] = [];
   const inputs: InputSpec[] = [];
@@ -367,6 +378,22 @@ export function scanKeras(model: TfjsModel): KerasScan {
       const pw = type === 'separable' ? weight('pointwise_kernel') : undefined;
       if (pw) compute.push({ node: callName, opType: `${layer.className}/pointwise`, output: out, weight: pw.name, macsPerOutput: pw.shape[2] });
     }
+    if (kh === 1 && kw === 1 && type === 'conv2d' && groups === 1 && !channelsFirst && spec.dilations.every((d) => d === 1) && kernel.dtype === 'float32') {
+      const bias = cfg.use_bias === false ? undefined : weight('bias');
+      layouts.set(op.inputs[0], 'NHWC');
+      layouts.set(spec.inner, 'NHWC');
+      // Read as a 3x3 convolution with only its centre tap: one more pixel of padding (a 1x1
+      // kernel has no padding in TF, "same" or "valid").
+      pointwise.push({
+        kernel,
+        op: ops.length,
+        use: {
+          node: callName, input: op.inputs[0], output: spec.inner,
+          ...(bias ? { bias: bias.name, biasValues: weightFloats(model, bias) ?? undefined } : {}),
+          group: 1, strides: spec.strides, dilations: [1, 1], pads: [1, 1, 1, 1], autoPad: 'NOTSET',
+        },
+      });
+    }
     if (kh !== 3 || kw !== 3) return;
     if (kernel.dtype !== 'float32') {
       skipped.push({ node: callName, opType: layer.className, reason: `its kernel "${kernel.name}" is ${kernel.dtype}, not float32` });
@@ -394,9 +421,11 @@ export function scanKeras(model: TfjsModel): KerasScan {
       // TF's "same" puts the odd pad at the end (bottom, right): ONNX's SAME_UPPER.
       autoPad: padding === 'same' ? 'SAME_UPPER' : 'VALID',
     };
-    addConvUse(convs, kernel.name, use, (index) => kernelLayer(model, kernel, callName, index, use, type !== 'conv2d', group));
+    // Its op's position orders it among the layers recovery compensates with (core/recover/linear.ts).
+    const order = ops.length;
+    addConvUse(convs, kernel.name, use, (index) => Object.assign(kernelLayer(model, kernel, callName, index, use, type !== 'conv2d', group), { order }));
   };
 
   const outputs = expand(top, '', [top.name], [], null);
-  return { plan: { inputs: planInputs, outputs, ops, layouts }, layers: [...convs.values()], skipped, compute, inputs, classes };
+  return { plan: { inputs: planInputs, outputs, ops, layouts }, layers: [...convs.values()], skipped, compute, inputs, classes, pointwise };
 }

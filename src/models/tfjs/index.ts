@@ -21,6 +21,7 @@ import type { SkippedConv } from '../../model/conv.js';
 import type { LoadedModel } from '../../model/loaded-model.js';
 import type { Recoverable } from '../../core/recover/recoverable.js';
 import { openGraphLayerwise, openKerasLayerwise } from './layerwise.js';
+import { findKerasLinearLayers } from '../../formats/tfjs/keras-linear.js';
 import { scanGraph, GraphScan } from '../../formats/tfjs/graph.js';
 import { depthwiseToOihw, hwioToOihw, oihwToDepthwise, oihwToHwio } from '../../formats/tfjs/kernels.js';
 import { scanKeras, KerasScan } from '../../formats/tfjs/layers.js';
@@ -61,13 +62,20 @@ export function tfjsKprunedPath(file: string): string {
  * The layers' weights (core layout [out][in][9]) in the manifest's layout (HWIO or depthwise),
  * converted when asked for and kept nowhere (each `get` converts again). `only` picks some layers.
  */
-function toManifestLayout(model: TfjsModel, layers: Conv3x3Layer[], weights: ReadonlyMap<string, Float32Array>, only?: (id: string) => boolean): ReadonlyMap<string, Float32Array> {
+function toManifestLayout(model: TfjsModel, layers: Conv3x3Layer[], weights: ReadonlyMap<string, Float32Array>, only?: (id: string) => boolean, linear: ReadonlySet<string> = new Set()): ReadonlyMap<string, Float32Array> {
   const byId = new Map(layers.map((l) => [l.id, l]));
   const ids = [...weights.keys()].filter((id) => !only || only(id));
   for (const id of ids) {
-    if (!byId.has(id) || !model.byName.has(id)) throw new KpruneError('usage', `no 3x3 layer "${id}" in this model`);
+    if (!(byId.has(id) || linear.has(id)) || !model.byName.has(id)) throw new KpruneError('usage', `no 3x3 layer "${id}" in this model`);
   }
-  return DerivedMap.over(ids, (id) => toModelLayout(model, byId.get(id)!, weights.get(id)!));
+  return DerivedMap.over(ids, (id) => (byId.has(id) ? toModelLayout(model, byId.get(id)!, weights.get(id)!) : ownLayout(model, id, weights.get(id)!)));
+}
+
+/** A compensated linear layer's weights: recovery keeps them in the file's layout ([1, 1, in, out]). */
+function ownLayout(model: TfjsModel, id: string, values: Float32Array): Float32Array {
+  const n = elementCount(model.byName.get(id)!.shape);
+  if (values.length !== n) throw new KpruneError('usage', `weight "${id}" has ${n} values, not ${values.length}`);
+  return values;
 }
 
 /** A layer's weights [out][inPerGroup][9] in its kernel's own layout (HWIO, or depthwise [3, 3, C, M]). */
@@ -187,9 +195,11 @@ async function asBadModel<T>(file: string, f: () => Promise<T> | T): Promise<T> 
 export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Promise<LoadedModel & Recoverable> {
   const model = await asBadModel(file, () => readTfjsModel(file));
   const s = await asBadModel(file, () => scan(model));
+  // 1x1 Conv2D kernels recovery may re-solve (compensation), written in their own layout.
+  const pointwise = new Set(s.kind === 'layers' ? s.keras.pointwise.map((p) => p.kernel.name) : []);
   const runnerFor = async (weights: ReadonlyMap<string, Float32Array>): Promise<ModelRunner> => {
     const input = singleInput(s.inputs, file);
-    const replace = toManifestLayout(model, s.layers, weights);
+    const replace = toManifestLayout(model, s.layers, weights, undefined, pointwise);
     if (s.kind === 'layers') {
       const kernels = new Map([...replace].map(([id, values]) => [id, { values, shape: model.byName.get(id)!.shape }]));
       return createLayersRunner({ artifacts: modelArtifacts(model), plan: s.keras.plan, input, kernels, file });
@@ -273,18 +283,23 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
       return thenDispose([loaded], file, () => fetchShapes(rt, loaded, s.kind === 'layers' ? s.keras.plan : null, feeds, wanted, file));
     },
     createRunner: (weights) => runnerFor(weights),
+    ...(s.kind === 'layers' ? { linearLayers: (reshaped: Set<string>) => findKerasLinearLayers(model, s.keras, reshaped) } : {}),
     // Segment by segment: a LayersModel's plan, or a GraphModel's GraphDef, is the dataflow graph.
     layerwiseSource(layers, options) {
       const byId = new Map(s.layers.map((l) => [l.id, l]));
-      const kernel = (id: string, values: Float32Array) => ({ values: toModelLayout(model, byId.get(id)!, values), shape: model.byName.get(id)!.shape });
+      const kernel = (id: string, values: Float32Array) => ({
+        values: byId.has(id) ? toModelLayout(model, byId.get(id)!, values) : ownLayout(model, id, values), shape: model.byName.get(id)!.shape,
+      });
       return s.kind === 'layers'
         ? openKerasLayerwise({ artifacts: modelArtifacts(model), plan: s.keras.plan, kernel, file }, layers, options)
         : openGraphLayerwise({ artifacts: modelArtifacts(model), nodes: s.graph.nodes, layouts: s.graph.layouts, kernel, file }, layers, options);
     },
     finetune(start, masks, data, options) {
       const byId = new Map(s.layers.map((l) => [l.id, l]));
+      // Compensated 1x1 kernels are part of the starting model: they train as they were re-solved.
+      const compensated = new Map([...start].filter(([id]) => pointwise.has(id)));
       return finetuneTfjsInTfjs({
-        artifacts: modelArtifacts(model),
+        artifacts: modelArtifacts(model, { replace: compensated }),
         model: s.kind === 'layers' ? { kind: 'layers', plan: s.keras.plan } : { kind: 'graph' },
         input: singleInput(s.inputs, file),
         file,
@@ -300,7 +315,7 @@ export async function loadTfjs(file: string, options: TfjsLoadOptions = {}): Pro
       // writing, so nothing is written for it.
       await probeLoadable(await tfjsRuntime(), model, s.kind);
       const plan = await layoutPlan(weights, layouts);
-      const result = await writeTfjsModel(model, toManifestLayout(model, s.layers, weights), outPath, options.write, plan.rewrite, tx);
+      const result = await writeTfjsModel(model, toManifestLayout(model, s.layers, weights, undefined, pointwise), outPath, options.write, plan.rewrite, tx);
       return { files: result.files, layouts: plan.outcomes };
     },
     async chooseLayouts(weights, masks, inputShapes, onLayer) {
