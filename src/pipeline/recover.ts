@@ -56,7 +56,8 @@ export interface DataOptions {
    * Linear layers downstream of reshaped 3x3 layers re-solved (unmasked least squares) to
    * compensate: `linear` (1x1 convolutions and dense layers), `pointwise` (1x1 convolutions only),
    * `auto` (default: `linear`, but only downstream of reshaped depthwise or grouped layers, which
-   * have too few weights left to compensate themselves) or `none`. ONNX models only.
+   * have too few weights left to compensate themselves) or `none`. ONNX models, and TF.js
+   * LayersModels (their plain 1x1 Conv2D layers).
    */
   compensate?: Compensate;
   /** Fit each reconstructed layer's bias with its weights (ONNX models; default DEFAULT_FIT_BIAS). */
