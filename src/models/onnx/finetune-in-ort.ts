@@ -106,6 +106,8 @@ export async function finetuneInOrt(
   masks: Map<string, Mask>,
   data: FinetuneData,
   options: FinetuneOptions,
+  /** The model whose outputs the student learns (default: `model` itself, as its file holds them). */
+  teacherModel: OnnxModel = model,
 ): Promise<OrtFinetuneOutcome> {
   const began = performance.now();
   checkFinetuneOptions(model.path, layers, start, masks, data, options);
@@ -133,7 +135,7 @@ export async function finetuneInOrt(
   const per = data.train.sampleDims.reduce((a, b) => a * b, 1);
   const shapes = await valueShapes(model, startWeights, inputs[0].name, data.train.x.subarray(0, batch * per), [batch, ...data.train.sampleDims]);
 
-  const teacher = await HeadRunner.teacher(model, inputs[0].name, head, maxBatch, fixedBatch, options);
+  const teacher = await HeadRunner.teacher(teacherModel, inputs[0].name, head, maxBatch, fixedBatch, options);
   let runner: HeadRunner | null = null;
   let session: ort.InferenceSession | null = null;
   try {
