@@ -113,6 +113,18 @@ test('weights recovery changed besides the trained layers (a compensated head, s
   }
 });
 
+test('an intermediate head: one layer trains against the original\'s value there by squared error (block-wise reconstruction)', async () => {
+  const [first, second] = layers;
+  const head = second.uses[0].input;
+  const r = await finetuneOnnx(model, [first], start, new Map([[first.id, cross]]), data, { ...options, labels: false, head, engine: 'onnxruntime' });
+  assert.equal(r.objective, 'distill-mse');
+  assert.equal(r.heldOut.metric, 'mse');
+  assert.deepEqual([...r.weights.keys()], [first.id]);
+  assertMasked(r.weights, [first]);
+  assert.ok(relative(r.weights.get(first.id)!, start.get(first.id)!) > 0, 'the layer moved');
+  assert.ok(r.heldOut.after.loss <= r.heldOut.before.loss);
+});
+
 test('--device: a provider onnxruntime-node lacks here is refused with one line; TF.js cannot take one', async () => {
   const usage = (re: RegExp) => (e: unknown) => e instanceof KpruneError && e.code === 'usage' && re.test(e.message) && !e.message.includes('\n');
   await assert.rejects(finetuneOnnx(model, layers, start, masks, data, { ...options, device: 'coreml' }), usage(/--device coreml: onnxruntime-node \S+ on \S+ has no coreml execution provider \(it offers .*cpu/));

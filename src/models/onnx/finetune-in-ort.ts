@@ -128,7 +128,7 @@ export async function finetuneInOrt(
     return { missing: notFloat32.map((l) => ({ op: 'Conv', node: l.name, reason: `its weight "${l.id}" is not float32` })) };
   }
   const settings = trainSettings(options);
-  const head = headValue(model);
+  const head = options.head ?? headValue(model);
   const ids = layers.map((l) => l.id);
   const startWeights = new Map(ids.map((id) => [id, start.get(id)!]));
   const weightDims = layers.map((l) => ({ name: l.id, dims: [l.outChannels, l.inChannelsPerGroup, 3, 3] }));
