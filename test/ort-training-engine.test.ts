@@ -20,7 +20,7 @@ import { loadData } from '../src/data/index.js';
 import type { Dataset } from '../src/data/types.js';
 import { KpruneError } from '../src/errors.js';
 import { findConv3x3 } from '../src/formats/onnx/convs.js';
-import { readOnnxModel } from '../src/formats/onnx/read.js';
+import { readOnnxModel, tensorFloats } from '../src/formats/onnx/read.js';
 import { finetuneOnnx } from '../src/models/onnx/finetune.js';
 import type { FinetuneOptions } from '../src/core/finetune/run.js';
 import { trainingRuntime } from '../src/runtime/tfjs/training-backend.js';
@@ -86,6 +86,43 @@ test('onnxruntime and TF.js train the same: SGD with momentum, 6 steps, weights 
     assert.ok(rel < 1e-4, `${l.name}: ${rel}`);
   }
   assert.ok(Math.abs(ort.heldOut.after.loss - tfjs.heldOut.after.loss) < 1e-4);
+});
+
+test('weights recovery changed besides the trained layers (a compensated head, shifted biases) train in onnxruntime, as TF.js trains them', async () => {
+  const fcWeight = tensorFloats(model, model.constants.get('fc.weight')!).map((v) => v * 0.5);
+  const bias = (id: string) => layers.find((l) => l.id === id)!.uses[0];
+  const b0 = bias(layers[0].id);
+  const frozen = new Map<string, Float32Array>([
+    ['fc.weight', fcWeight],
+    [b0.bias!, b0.biasValues!.map((v) => v + 0.2)],
+  ]);
+  const withFrozen = new Map([...start, ...frozen]);
+  const o: FinetuneOptions = { ...options, steps: 6, evalEvery: 6, optimizer: 'sgd', lr: 0.02, select: 'score' };
+  const ort = await finetuneOnnx(model, layers, withFrozen, masks, data, { ...o, engine: 'onnxruntime' });
+  const tfjs = await finetuneOnnx(model, layers, withFrozen, masks, data, { ...o, engine: 'tfjs' });
+  const without = await finetuneOnnx(model, layers, start, masks, data, { ...o, engine: 'onnxruntime' });
+  assert.equal(ort.engine, 'onnxruntime');
+  assert.equal(ort.engineNote, undefined);
+  // The frozen weights are what the student computes with: the start's loss is theirs, not the file's.
+  assert.ok(Math.abs(ort.heldOut.before.loss - tfjs.heldOut.before.loss) < 1e-4, `${ort.heldOut.before.loss} vs ${tfjs.heldOut.before.loss}`);
+  assert.ok(Math.abs(ort.heldOut.before.loss - without.heldOut.before.loss) > 1e-2);
+  assert.equal(ort.bestStep, tfjs.bestStep);
+  for (const l of layers) {
+    const rel = relative(ort.weights.get(l.id)!, tfjs.weights.get(l.id)!);
+    assert.ok(rel < 1e-4, `${l.name}: ${rel}`);
+  }
+});
+
+test('an intermediate head: one layer trains against the original\'s value there by squared error (block-wise reconstruction)', async () => {
+  const [first, second] = layers;
+  const head = second.uses[0].input;
+  const r = await finetuneOnnx(model, [first], start, new Map([[first.id, cross]]), data, { ...options, labels: false, head, engine: 'onnxruntime' });
+  assert.equal(r.objective, 'distill-mse');
+  assert.equal(r.heldOut.metric, 'mse');
+  assert.deepEqual([...r.weights.keys()], [first.id]);
+  assertMasked(r.weights, [first]);
+  assert.ok(relative(r.weights.get(first.id)!, start.get(first.id)!) > 0, 'the layer moved');
+  assert.ok(r.heldOut.after.loss <= r.heldOut.before.loss);
 });
 
 test('--device: a provider onnxruntime-node lacks here is refused with one line; TF.js cannot take one', async () => {

@@ -115,6 +115,12 @@ export interface FinetuneOptions {
   device?: Device;
   /** onnxruntime intra-op threads (default: its own choice, one per physical core). */
   threads?: number;
+  /**
+   * ONNX in onnxruntime: the value the loss reads (default: the model's output, before any final
+   * softmax). An intermediate value (distilled by mean squared error) trains a block of layers
+   * against the original's output of that block (measured in bench/block-recon.ts).
+   */
+  head?: string;
   onStep?: (p: StepProgress) => void;
   onEvaluate?: (e: EvaluationProgress<QualityFigures>) => void;
   /** Each evaluated checkpoint's weights (benchmarks score them on more data). */

@@ -5,7 +5,7 @@
 import { FULL_MASK, Mask } from '../core/lattice.js';
 import { Conv3x3Layer } from '../model/conv.js';
 import { LinearLayer, inGraphOrder } from '../core/recover/linear.js';
-import { LayerRecovery, Objective, candidateLosses, layerSampler, reconstruct, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from '../core/recover/reconstruct.js';
+import { BiasCorrectionMode, LayerRecovery, Objective, candidateLosses, layerSampler, reconstruct, DEFAULT_RIDGE, DEFAULT_ROWS_PER_IMAGE } from '../core/recover/reconstruct.js';
 import { LayerwiseSource, PropagationInfo, rerunSource } from '../core/recover/propagation.js';
 import { loadData } from '../data/index.js';
 import { DEFAULT_OCCLUSION_AREA, occlude } from '../data/occlusion.js';
@@ -66,6 +66,8 @@ export interface DataOptions {
   objective?: Objective;
   /** With the `relu` objective: passes, each from the previous solution (default 1). */
   reluPasses?: number;
+  /** Per-channel bias correction after each layer's solve (default DEFAULT_BIAS_CORRECTION). */
+  biasCorrection?: BiasCorrectionMode;
 }
 
 export const DEFAULT_FIT_BIAS = false;
@@ -234,6 +236,8 @@ export async function recoverWeights(
     return await reconstruct(steps, originalWeightsOf(model), masks, masked, source, {
       fitBias,
       objective: ctx.options.objective,
+      biasCorrection: ctx.options.biasCorrection,
+      adjustableBiases: model.adjustableBiases?.(),
       reluPasses: ctx.options.reluPasses,
       ridge: ctx.options.ridge, rowsPerImage: ctx.options.rowsPerImage, seed: ctx.options.seed, engine: ctx.engine, onLayer: layerProgress(onProgress, 'reconstructing'),
     });

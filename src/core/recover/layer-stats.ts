@@ -140,6 +140,8 @@ export class LayerStats {
   private outBias: Float32Array | undefined;
   /** During a ReLU-aware pass: per group, the first solution as outs x n, and the pre-activation statistics to restore. */
   private reluPass: { w0t: Float64Array[]; saved: { cross: Float64Array; yy: Float64Array }[] } | null = null;
+  /** During a collect pass: per group the weights as outs x n; per output channel the predictions and targets. */
+  private collectPass: { w0t: Float64Array[]; pred: Float32Array[][]; target: Float32Array[][] } | null = null;
 
   /**
    * `fitBias`: one more unknown per output channel, a constant column: the bias is fitted with the
@@ -189,7 +191,7 @@ export class LayerStats {
     }
     for (let b = 0; b < batch; b++) {
       // A second (ReLU-aware) pass revisits the same rows: they are counted once.
-      const counted = this.reluPass === null;
+      const counted = this.reluPass === null && this.collectPass === null;
       if (counted) this.rows += t.offsets[b + 1] - t.offsets[b];
       for (let row = t.offsets[b]; row < t.offsets[b + 1]; row++) {
         const pos = t.positions[row];
@@ -233,6 +235,10 @@ export class LayerStats {
       // The engine wants exactly r columns: compact the block when it is not full.
       const at = r === R ? this.pendingAt[g] : compact(this.pendingAt[g], st.n, R, r);
       const yt = r === R ? this.pendingYt[g] : compact(this.pendingYt[g], st.outs, R, r);
+      if (this.collectPass) {
+        await this.flushCollect(g, at, yt, r);
+        continue;
+      }
       if (this.reluPass) {
         await this.flushRelu(g, at, yt, r);
         continue;
@@ -253,6 +259,69 @@ export class LayerStats {
     return this.engine.multiply && Math.max(n, m) >= ENGINE_MIN_N ? this.engine.multiply(a, b, n, m, o) : multiply(a, b, n, m, o);
   }
 
+  /** Per group, `weights` (full layer layout) at this statistics' columns, as outs x n. */
+  private transposedWeights(weights: Float32Array, biasDelta: Float32Array | null): Float64Array[] {
+    const k = this.positions.length;
+    const cpg = this.layer.inChannelsPerGroup;
+    return this.groups.map((st, g) => {
+      const m = new Float64Array(st.outs * st.n);
+      for (let o = 0; o < st.outs; o++) {
+        for (let c = 0; c < cpg; c++) for (let j = 0; j < k; j++) m[o * st.n + c * k + j] = weights[this.index(g, o, c, this.positions[j])];
+        if (this.fitBias) m[o * st.n + st.n - 1] = biasDelta ? biasDelta[g * st.outs + o] : 0;
+      }
+      return m;
+    });
+  }
+
+  /**
+   * Starts a pass over the same rows that keeps, per output channel, the prediction of `weights`
+   * and the target (both with the layer's bias): what a per-channel bias correction needs (see
+   * bias-correction.ts). Nothing is accumulated; `endCollectPass` returns the pairs.
+   */
+  beginCollectPass(weights: Float32Array, biasDelta: Float32Array | null): void {
+    const outs = this.layer.outChannels;
+    this.collectPass = {
+      w0t: this.transposedWeights(weights, biasDelta),
+      pred: Array.from({ length: outs }, () => [] as Float32Array[]),
+      target: Array.from({ length: outs }, () => [] as Float32Array[]),
+    };
+  }
+
+  /** The pairs of the collect pass, per output channel, in row order. */
+  endCollectPass(): { pred: Float32Array[]; target: Float32Array[] } {
+    const c = this.collectPass;
+    if (!c) throw new Error('endCollectPass without beginCollectPass');
+    this.collectPass = null;
+    const join = (parts: Float32Array[]) => {
+      const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+      let at = 0;
+      for (const p of parts) {
+        out.set(p, at);
+        at += p.length;
+      }
+      return out;
+    };
+    return { pred: c.pred.map(join), target: c.target.map(join) };
+  }
+
+  private async flushCollect(g: number, at: Float64Array, yt: Float64Array, r: number): Promise<void> {
+    const st = this.groups[g];
+    const pass = this.collectPass!;
+    const pt = await this.multiply(pass.w0t[g], at, st.outs, st.n, r);
+    for (let o = 0; o < st.outs; o++) {
+      const oc = g * st.outs + o;
+      const b = this.outBias ? this.outBias[oc] : 0;
+      const p = new Float32Array(r);
+      const y = new Float32Array(r);
+      for (let t = 0; t < r; t++) {
+        p[t] = pt[o * r + t] + b;
+        y[t] = yt[o * r + t] + b;
+      }
+      pass.pred[oc].push(p);
+      pass.target[oc].push(y);
+    }
+  }
+
   /**
    * Starts a second pass over the same rows for a layer whose output goes through a ReLU: where
    * the original's output is not positive, any prediction at or below zero is as good as the
@@ -261,16 +330,7 @@ export class LayerStats {
    * change (G is the same); solve again after the pass, then `endReluPass`.
    */
   beginReluPass(weights: Float32Array, biasDelta: Float32Array | null): void {
-    const k = this.positions.length;
-    const cpg = this.layer.inChannelsPerGroup;
-    const w0t = this.groups.map((st, g) => {
-      const m = new Float64Array(st.outs * st.n);
-      for (let o = 0; o < st.outs; o++) {
-        for (let c = 0; c < cpg; c++) for (let j = 0; j < k; j++) m[o * st.n + c * k + j] = weights[this.index(g, o, c, this.positions[j])];
-        if (this.fitBias) m[o * st.n + st.n - 1] = biasDelta ? biasDelta[g * st.outs + o] : 0;
-      }
-      return m;
-    });
+    const w0t = this.transposedWeights(weights, biasDelta);
     const saved = this.groups.map((st) => ({ cross: st.cross, yy: st.yy }));
     for (const st of this.groups) {
       st.cross = new Float64Array(st.cross.length);

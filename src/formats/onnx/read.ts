@@ -234,6 +234,20 @@ export async function readOnnxModel(file: string): Promise<OnnxModel> {
   return { format: 'onnx', path: file, dir, bytes, proto, graph, constants, externalFiles, opsets };
 }
 
+/**
+ * A model from bytes already in memory whose tensors are all inline (no external data), e.g. a
+ * copy with some weights replaced (probe-bytes.ts): `file` is the model it came from, for errors.
+ */
+export function onnxModelFromBytes(bytes: Uint8Array, file: string): OnnxModel {
+  const proto = decode(bytes, file);
+  const graph = proto.graph!;
+  const constants = collectConstants(graph, file);
+  const external = [...constants.values()].find((r) => r.storage === 'external');
+  if (external) throw new Error(`onnxModelFromBytes: tensor "${external.name}" has external data`);
+  const opsets = (proto.opsetImport ?? []).map((o) => ({ domain: o.domain ?? '', version: toNumber(o.version) }));
+  return { format: 'onnx', path: file, dir: path.dirname(path.resolve(file)), bytes, proto, graph, constants, externalFiles: new Map(), opsets };
+}
+
 async function fileSize(real: string, location: string, file: string): Promise<{ bytes: number; identity: string }> {
   try {
     const stat = await fs.stat(real, { bigint: true });

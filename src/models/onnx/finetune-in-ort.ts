@@ -106,6 +106,8 @@ export async function finetuneInOrt(
   masks: Map<string, Mask>,
   data: FinetuneData,
   options: FinetuneOptions,
+  /** The model whose outputs the student learns (default: `model` itself, as its file holds them). */
+  teacherModel: OnnxModel = model,
 ): Promise<OrtFinetuneOutcome> {
   const began = performance.now();
   checkFinetuneOptions(model.path, layers, start, masks, data, options);
@@ -126,14 +128,14 @@ export async function finetuneInOrt(
     return { missing: notFloat32.map((l) => ({ op: 'Conv', node: l.name, reason: `its weight "${l.id}" is not float32` })) };
   }
   const settings = trainSettings(options);
-  const head = headValue(model);
+  const head = options.head ?? headValue(model);
   const ids = layers.map((l) => l.id);
   const startWeights = new Map(ids.map((id) => [id, start.get(id)!]));
   const weightDims = layers.map((l) => ({ name: l.id, dims: [l.outChannels, l.inChannelsPerGroup, 3, 3] }));
   const per = data.train.sampleDims.reduce((a, b) => a * b, 1);
   const shapes = await valueShapes(model, startWeights, inputs[0].name, data.train.x.subarray(0, batch * per), [batch, ...data.train.sampleDims]);
 
-  const teacher = await HeadRunner.teacher(model, inputs[0].name, head, maxBatch, fixedBatch, options);
+  const teacher = await HeadRunner.teacher(teacherModel, inputs[0].name, head, maxBatch, fixedBatch, options);
   let runner: HeadRunner | null = null;
   let session: ort.InferenceSession | null = null;
   try {

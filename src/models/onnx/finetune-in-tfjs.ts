@@ -135,7 +135,8 @@ export async function finetuneOnnxInTfjs(
       batch,
       optimizer,
       async evaluate(w) {
-        const runner = await headRunner(model, w, input, head, maxBatch, fixedBatch);
+        // The frozen weights too: the checkpoints are scored as the model will be written.
+        const runner = await headRunner(model, new Map([...frozen, ...w]), input, head, maxBatch, fixedBatch);
         try {
           return scoreOutputs(await runner.outputs(data.heldOut), original, data.heldOut.labels, objective, temperature);
         } finally {

@@ -12,6 +12,8 @@ import type { MissingGradient } from '../../formats/onnx/training/index.js';
 import type { FinetuneData, FinetuneOptions, FinetuneResult } from '../../core/finetune/run.js';
 import { finetuneOnnxInTfjs as finetuneInTfjs } from './finetune-in-tfjs.js';
 import { finetuneInOrt } from './finetune-in-ort.js';
+import { onnxModelFromBytes } from '../../formats/onnx/read.js';
+import { probeModelBytes } from '../../formats/onnx/probe-bytes.js';
 
 export function describeMissing(m: MissingGradient): string {
   return m.node ? `${m.op} (${m.node}): ${m.reason}` : `${m.op}: ${m.reason}`;
@@ -31,20 +33,14 @@ export async function finetuneOnnx(
     if (device !== 'cpu') throw new KpruneError('usage', `--device ${device} needs the onnxruntime engine; TF.js trains on the CPU`, { file: model.path });
     return finetuneInTfjs(model, layers, start, masks, data, options);
   }
-  // Recovery may have re-solved linear layers after the reshaped ones (compensation): they are not
-  // trained, but the training graph reads every other weight from the model file, so it would train
-  // against the uncompensated layers. TF.js takes them as frozen overrides; train there until the
-  // onnxruntime graph takes them too.
+  // Recovery may have changed weights besides the trained 3x3 ones (compensated linear layers,
+  // corrected biases): they are not trained, but the training graph reads every weight it does not
+  // train from the model file. They are written into a copy of the model that the student (training
+  // graph, held-out scoring) is built from; the teacher stays the original.
   const layerIds = new Set(layers.map((l) => l.id));
-  const frozen = [...start.keys()].filter((k) => !layerIds.has(k));
-  if (frozen.length > 0) {
-    const note = `the weights of ${frozen.length} compensated linear layer${frozen.length === 1 ? '' : 's'} (${frozen.slice(0, 3).join(', ')}${frozen.length > 3 ? ', ...' : ''}) are not yet fed to the onnxruntime training graph`;
-    if (engine === 'onnxruntime' || device !== 'cpu') {
-      throw new KpruneError('unsupported', `the model cannot be trained in onnxruntime: ${note}`, { file: model.path, suggestion: 'pass --compensate none, or let kprune choose the engine' });
-    }
-    return { ...(await finetuneInTfjs(model, layers, start, masks, data, options)), engineNote: note };
-  }
-  const outcome = await finetuneInOrt(model, layers, start, masks, data, options);
+  const frozen = new Map([...start].filter(([k]) => !layerIds.has(k)));
+  const student = frozen.size > 0 ? onnxModelFromBytes(probeModelBytes(model, frozen, []), model.path) : model;
+  const outcome = await finetuneInOrt(student, layers, start, masks, data, options, model);
   if ('trained' in outcome) return outcome.trained;
   const missing = outcome.missing.map(describeMissing);
   if (engine === 'onnxruntime' || device !== 'cpu') {
