@@ -8,8 +8,9 @@ import { InputSpec } from '../../model/inputs.js';
 import type { ComputeNode, ModelInventory, WeightInfo } from '../../model/inventory.js';
 import { Attributes } from './attributes.js';
 import { DATA_TYPES, ValueInfoProto, toNumber } from './proto.js';
-import { OnnxModel, tensorFloats } from './read.js';
-import { FLOAT_TYPES, elementCount } from './tensor.js';
+import { OnnxModel, externalBytes, tensorFloats } from './read.js';
+import { FLOAT_TYPES, TensorRef, bytesPerElement, bytesToFloats, elementCount } from './tensor.js';
+import { countNonzeroStored } from './tensor-bytes.js';
 
 function inputSpec(v: ValueInfoProto): InputSpec {
   const t = v.type?.tensorType;
@@ -23,10 +24,26 @@ export function onnxInventory(model: OnnxModel, overrides: ReadonlyMap<string, F
   const weights: WeightInfo[] = [];
   for (const ref of model.constants.values()) {
     if (!FLOAT_TYPES.has(ref.dataType)) continue;
-    const values = overrides.get(ref.name) ?? tensorFloats(model, ref);
-    weights.push({ name: ref.name, elements: elementCount(ref.dims), nonzero: countNonzero(values) });
+    const values = overrides.get(ref.name);
+    weights.push({ name: ref.name, elements: elementCount(ref.dims), nonzero: values ? countNonzero(values) : storedNonzero(model, ref) });
   }
   return { inputs: onnxInputs(model), compute: onnxComputeNodes(model), weights };
+}
+
+/**
+ * A stored tensor's non-zero count, read from its stored bytes (raw_data or external) without
+ * making its float32 copy; other storage (float_data...) and odd cases through tensorFloats, which
+ * also reports a size that does not match the shape.
+ */
+export function storedNonzero(model: OnnxModel, ref: TensorRef): number {
+  const need = elementCount(ref.dims) * bytesPerElement(ref.dataType);
+  const bytes = ref.storage === 'raw_data' ? ref.proto.rawData : ref.storage === 'external' ? externalBytes(model, ref) : undefined;
+  const n = bytes && bytes.length === need ? countNonzeroStored(bytes, ref.dataType) : null;
+  return n ?? countNonzero(ref.storage === 'external' && bytes ? tensorFloatsOf(bytes, ref) : tensorFloats(model, ref));
+}
+
+function tensorFloatsOf(bytes: Uint8Array, ref: TensorRef): Float32Array {
+  return bytesToFloats(bytes, ref.dataType, elementCount(ref.dims), ref.name);
 }
 
 /** The graph inputs that are fed at run time (initializers listed as inputs excluded). */
