@@ -29,7 +29,7 @@ import { appendFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, r
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { KpruneError } from '../errors.js';
-import { Chunk, ChunkError, onInterrupt, writeChunks } from './cleanup.js';
+import { Chunk, ChunkError, onInterrupt, writeChunksSyncLater } from './cleanup.js';
 import { FileIdentity, identify, isInside, sameFile, withinFolder } from './identity.js';
 
 export interface OutputSpec {
@@ -57,6 +57,8 @@ interface Output {
   staged?: string;
   /** Staging order, which is commit order: data files before the model that names them. */
   order: number;
+  /** Settles when the staged file is on disk (to null, or the flush's error); the commit awaits it. */
+  synced?: Promise<unknown>;
 }
 
 interface Input {
@@ -192,7 +194,7 @@ export class OutputTransaction {
     o.staged = staged;
     o.order = this.staging++;
     try {
-      await writeChunks(fd, data);
+      o.synced = (await writeChunksSyncLater(fd, data)).synced;
     } catch (e) {
       if (e instanceof ChunkError) throw e.inner;
       throw ioError(`cannot write ${o.role}`, o, e);
@@ -255,6 +257,15 @@ export class OutputTransaction {
     this.checkOpen();
     const missing = this.outputs.find((o) => !o.staged);
     if (missing) throw new Error(`${missing.role} ${missing.target} was declared but never written`);
+    // Every staged file on disk before any is put in place (their flushes ran while the run verified).
+    for (const o of this.outputs) {
+      const failed = await o.synced;
+      this.checkOpen();
+      if (failed) {
+        this.abort();
+        throw ioError(`cannot write ${o.role}`, o, failed);
+      }
+    }
     const order = [...this.outputs].sort((a, b) => a.order - b.order);
     const journal: { o: Output; backup?: string; movedAway: boolean; placed: boolean }[] = [];
     const folders: string[] = [];
