@@ -312,7 +312,9 @@ async function afterWrite(
   const ids = new Set(model.layers.map((l) => l.id));
   // A weight belongs to a reshaped layer if it is the layer's or one of its decomposed pieces.
   const isLayerWeight = (w: string) => ids.has(w) || layerOfPiece(w, ids) !== undefined;
-  const figures = await timed(timings, 'measure', onPhase, async () => measureBeforeAfter(model, await writtenModel(), written, {
+  // Not run, the written model is only counted: read lazily, its large tensors are counted from the
+  // staged file a block at a time instead of being held beside the input.
+  const figures = await timed(timings, 'measure', onPhase, async () => measureBeforeAfter(model, run ? await writtenModel() : await loadModel(staged, { lazy: true }), written, {
     inputShapes, run, macsUnknown, isLayerWeight, gzip: options.gzip, stagedPath: (f) => tx.stagedPath(f),
   }));
 

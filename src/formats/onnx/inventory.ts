@@ -8,7 +8,7 @@ import { InputSpec } from '../../model/inputs.js';
 import type { ComputeNode, ModelInventory, WeightInfo } from '../../model/inventory.js';
 import { Attributes } from './attributes.js';
 import { DATA_TYPES, ValueInfoProto, toNumber } from './proto.js';
-import { OnnxModel, externalBytes, tensorFloats } from './read.js';
+import { OnnxModel, externalBytes, readRange, tensorFloats } from './read.js';
 import { FLOAT_TYPES, TensorRef, bytesPerElement, bytesToFloats, elementCount } from './tensor.js';
 import { countNonzeroStored } from './tensor-bytes.js';
 
@@ -36,10 +36,28 @@ export function onnxInventory(model: OnnxModel, overrides: ReadonlyMap<string, F
  * also reports a size that does not match the shape.
  */
 export function storedNonzero(model: OnnxModel, ref: TensorRef): number {
+  if (ref.inFile && ref.inFile.length === elementCount(ref.dims) * bytesPerElement(ref.dataType)) {
+    const n = countInFile(model.path, ref.inFile.offset, ref.inFile.length, ref.dataType);
+    if (n !== null) return n;
+  }
   const need = elementCount(ref.dims) * bytesPerElement(ref.dataType);
   const bytes = ref.storage === 'raw_data' ? ref.proto.rawData : ref.storage === 'external' ? externalBytes(model, ref) : undefined;
   const n = bytes && bytes.length === need ? countNonzeroStored(bytes, ref.dataType) : null;
   return n ?? countNonzero(ref.storage === 'external' && bytes ? tensorFloatsOf(bytes, ref) : tensorFloats(model, ref));
+}
+
+// A tensor left in the file (a lazy read) is counted this many bytes at a time: memory stays small.
+const COUNT_BLOCK = 1 << 24;
+
+function countInFile(file: string, offset: number, length: number, dataType: number): number | null {
+  let n = 0;
+  for (let at = 0; at < length; at += COUNT_BLOCK) {
+    // Blocks are whole elements (COUNT_BLOCK is a multiple of every element size).
+    const c = countNonzeroStored(readRange(file, offset + at, Math.min(COUNT_BLOCK, length - at), 'the model', file), dataType);
+    if (c === null) return null;
+    n += c;
+  }
+  return n;
 }
 
 function tensorFloatsOf(bytes: Uint8Array, ref: TensorRef): Float32Array {

@@ -24,6 +24,11 @@ export interface TensorRef {
   origin: { kind: 'initializer' } | { kind: 'constant'; node: string } | { kind: 'sparse' };
   storage: TensorStorage;
   external?: ExternalLocation;
+  /**
+   * raw_data left in the file by a lazy read (skeleton.ts): where its bytes are. `proto.rawData`
+   * is then only a marker.
+   */
+  inFile?: { offset: number; length: number };
   proto: TensorProto;
 }
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Chunk, PendingFile } from '../../io/atomic-write.js';
 import { OutputTransaction, inTransaction } from '../../io/transaction.js';
 import { DataType, NodeProto, TensorProto, onnx } from './proto.js';
-import { OnnxModel, externalBytes } from './read.js';
+import { OnnxModel, assertWhole, externalBytes } from './read.js';
 import { FLOAT_TYPES, TensorRef, bytesPerElement, elementCount, floatsToBytes } from './tensor.js';
 import {
   Chunks, WIRE_LEN, WireField, coalesce, fieldString, lengthDelimited, packedVarints, scanFields, slice, stringField,
@@ -214,6 +214,7 @@ export function rewriteModelBytes(
   offsets: Map<string, number> = new Map(),
   lengths: Map<string, number> = new Map(),
 ): Chunks {
+  assertWhole(model, 'writing');
   const refs = new Map<string, TensorRef>();
   for (const [name, ref] of model.constants) if (values.has(ref.name)) refs.set(name, ref);
   for (const name of values.keys()) {

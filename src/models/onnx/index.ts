@@ -33,8 +33,9 @@ export function kprunedPath(file: string): string {
   return path.join(dir, `${base}.kpruned.onnx`);
 }
 
-export async function loadOnnx(file: string): Promise<LoadedModel & Recoverable> {
-  const model: OnnxModel = await readOnnxModel(file);
+/** `lazy`: large inline tensors stay in the file (see formats/onnx/skeleton.ts); for checking and measuring only. */
+export async function loadOnnx(file: string, options: { lazy?: boolean } = {}): Promise<LoadedModel & Recoverable> {
+  const model: OnnxModel = await readOnnxModel(file, options);
   const scan = findConv3x3(model);
   return {
     format: 'onnx',
