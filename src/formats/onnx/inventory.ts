@@ -25,7 +25,9 @@ export function onnxInventory(model: OnnxModel, overrides: ReadonlyMap<string, F
   for (const ref of model.constants.values()) {
     if (!FLOAT_TYPES.has(ref.dataType)) continue;
     const values = overrides.get(ref.name);
-    weights.push({ name: ref.name, elements: elementCount(ref.dims), nonzero: values ? countNonzero(values) : storedNonzero(model, ref) });
+    // Counted when first asked for (see WeightInfo.nonzero), once.
+    let nonzero: number | undefined;
+    weights.push({ name: ref.name, elements: elementCount(ref.dims), get nonzero() { return (nonzero ??= values ? countNonzero(values) : storedNonzero(model, ref)); } });
   }
   return { inputs: onnxInputs(model), compute: onnxComputeNodes(model), weights };
 }

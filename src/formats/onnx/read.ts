@@ -40,6 +40,8 @@ export interface OnnxModel {
 export interface ReadOptions {
   /** Leave inline raw_data of 64 KiB or more in the file, read when asked (see skeleton.ts). */
   lazy?: boolean;
+  /** With `lazy`: the smallest raw_data left in the file (default 64 KiB; tests go lower). */
+  lazyMinBytes?: number;
 }
 
 /** Refuses a model read lazily where the file's own bytes are needed (writing, running it). */
@@ -226,7 +228,7 @@ function densifySparse(sparse: NonNullable<GraphProto['sparseInitializer']>[numb
 }
 
 export async function readOnnxModel(file: string, options: ReadOptions = {}): Promise<OnnxModel> {
-  const skeleton = options.lazy ? await readSkeletonOf(file) : null;
+  const skeleton = options.lazy ? await readSkeletonOf(file, options.lazyMinBytes) : null;
   const bytes = skeleton ? skeleton.bytes : await readBytes(file);
   const proto = decode(bytes, file);
   const graph = proto.graph!;
@@ -251,10 +253,10 @@ export async function readOnnxModel(file: string, options: ReadOptions = {}): Pr
 }
 
 /** The skeleton (skeleton.ts), with the errors readBytes and decode give for the whole file. */
-async function readSkeletonOf(file: string): Promise<{ bytes: Uint8Array; payloads: Payload[] }> {
+async function readSkeletonOf(file: string, minBytes?: number): Promise<{ bytes: Uint8Array; payloads: Payload[] }> {
   const head = await readBytes(file, 1);
   try {
-    return readSkeleton(file);
+    return readSkeleton(file, minBytes);
   } catch (e) {
     if (!(e instanceof RangeError)) throw new KpruneError('io', `cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { file, cause: e });
     const looksOnnx = head[0] === 0x08;
