@@ -122,3 +122,25 @@ test('an interrupt at any moment of staging leaves nothing behind (no file creat
   }
   assert.deepEqual([...outcomes].sort(), ['aborted', 'committed']);
 });
+
+test('checkStaged: a staged file that reads back as written passes; one changed or cut after writing is an io error', async () => {
+  const d = path.join(dir, 'check-staged');
+  mkdirSync(d, { recursive: true });
+  const target = path.join(d, 'm.bin');
+  const tx = new OutputTransaction();
+  tx.declare({ path: target, role: 'the output model' });
+  // Chunks made on demand and given whole: the hash covers both, in order.
+  const stagedAt = await tx.write(target, [new Uint8Array([1, 2, 3]), () => new Uint8Array(5000).fill(7), new Uint8Array([9])]);
+  await tx.checkStaged(target);
+  const bytes = readFileSync(stagedAt);
+  bytes[4000] ^= 1;
+  writeFileSync(stagedAt, bytes);
+  await assert.rejects(tx.checkStaged(target), (e: unknown) => e instanceof KpruneError && e.code === 'io' && /does not read back as it was written/.test(e.message));
+  bytes[4000] ^= 1;
+  writeFileSync(stagedAt, bytes.subarray(0, bytes.length - 1));
+  await assert.rejects(tx.checkStaged(target), /does not read back/);
+  writeFileSync(stagedAt, bytes);
+  await tx.checkStaged(target);
+  await tx.commit();
+  assert.deepEqual(readFileSync(target), bytes);
+});

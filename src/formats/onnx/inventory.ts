@@ -20,14 +20,14 @@ function inputSpec(v: ValueInfoProto): InputSpec {
 
 
 /** `overrides` gives new values for some weights (the reshaped ones), to count their zeros. */
-export function onnxInventory(model: OnnxModel, overrides: ReadonlyMap<string, Float32Array> = new Map()): ModelInventory {
+export function onnxInventory(model: OnnxModel, overrides: ReadonlyMap<string, Float32Array> = new Map(), known: ReadonlyMap<string, number> = new Map()): ModelInventory {
   const weights: WeightInfo[] = [];
   for (const ref of model.constants.values()) {
     if (!FLOAT_TYPES.has(ref.dataType)) continue;
     const values = overrides.get(ref.name);
     // Counted when first asked for (see WeightInfo.nonzero), once.
     let nonzero: number | undefined;
-    weights.push({ name: ref.name, elements: elementCount(ref.dims), get nonzero() { return (nonzero ??= values ? countNonzero(values) : storedNonzero(model, ref)); } });
+    weights.push({ name: ref.name, elements: elementCount(ref.dims), get nonzero() { return (nonzero ??= values ? countNonzero(values) : known.get(ref.name) ?? storedNonzero(model, ref)); } });
   }
   return { inputs: onnxInputs(model), compute: onnxComputeNodes(model), weights };
 }
@@ -38,6 +38,17 @@ export function onnxInventory(model: OnnxModel, overrides: ReadonlyMap<string, F
  * also reports a size that does not match the shape.
  */
 export function storedNonzero(model: OnnxModel, ref: TensorRef): number {
+  // A model's stored tensors never change: each is counted once however often the inventory is made.
+  let counted = storedCounts.get(model);
+  if (!counted) storedCounts.set(model, (counted = new Map()));
+  let n = counted.get(ref);
+  if (n === undefined) counted.set(ref, (n = countStored(model, ref)));
+  return n;
+}
+
+const storedCounts = new WeakMap<OnnxModel, Map<TensorRef, number>>();
+
+function countStored(model: OnnxModel, ref: TensorRef): number {
   if (ref.inFile && ref.inFile.length === elementCount(ref.dims) * bytesPerElement(ref.dataType)) {
     const n = countInFile(model.path, ref.inFile.offset, ref.inFile.length, ref.dataType);
     if (n !== null) return n;
