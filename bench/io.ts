@@ -3,7 +3,9 @@
  * VGG-16-shaped ONNX of bench/vgg16.ts with VGG-16's own classifier (138 M float32 weights inline,
  * ~553 MB) in a temp folder, then times side by side, interleaved round by round:
  *
- *   cp            copying the file (the floor), and cp + sync (a copy that is on disk, as kprune's is);
+ *   cp            copying the file (the floor), cp + sync (a copy that is on disk, as kprune's is), and
+ *                 dd bs=4M (a copy through user space: cp may copy inside the kernel);
+ *   startup       kprune --version: Node's start and kprune's imports;
  *   python peer   bench/io_peer.py: onnx.load, numpy mask of every 3x3 kernel (cross), onnx.save;
  *   prune         kprune <m> --shape cross --no-run --no-gzip (the report as JSON on stdout);
  *   analyze       kprune analyze <m> --no-run, and kprune analyze <m> (which runs the model once);
@@ -90,8 +92,12 @@ async function main(): Promise<void> {
     ];
     const commands: Command[] = [
       { id: 'cp', label: 'cp', argv: ['cp', model, path.join(dir, 'copy.onnx')], out: path.join(dir, 'copy.onnx') },
+      // A copy through user space, as every writer here does (cp may copy inside the kernel).
+      { id: 'dd', label: 'dd bs=4M', argv: ['dd', `if=${model}`, `of=${path.join(dir, 'copy.onnx')}`, 'bs=4M', 'status=none'], out: path.join(dir, 'copy.onnx') },
       { id: 'cpSync', label: 'cp + sync', argv: ['sh', '-c', `cp "${model}" "${path.join(dir, 'copy.onnx')}" && sync "${path.join(dir, 'copy.onnx')}"`], out: path.join(dir, 'copy.onnx') },
       { id: 'python', label: 'Python peer (onnx + numpy)', argv: [PYTHON, path.join(root, 'bench', 'io_peer.py'), model, path.join(dir, 'peer.onnx')], out: path.join(dir, 'peer.onnx') },
+      // Node's start and kprune's imports: the floor of every kprune command.
+      { id: 'startup', label: 'kprune --version', argv: ['node', cli(root), '--version'] },
       ...kprune(root, ''),
       ...(baseline ? kprune(path.resolve(baseline), ' (before)') : []),
     ];
@@ -126,7 +132,7 @@ async function main(): Promise<void> {
         `${fmtNum(Math.min(...xs), 2)}-${fmtNum(Math.max(...xs), 2)}`,
         `${fmtNum(med(c.id) / med('cp'), 1)}x`,
         `${fmtNum(med(c.id) / med('python'), 2)}x`,
-        c.id.startsWith('cp') ? '-' : `${fmtNum(rss(c.id) / 1e6, 0)} MB (${fmtNum(rss(c.id) / modelBytes, 2)}x)`,
+        ['cp', 'cpSync', 'dd', 'startup'].includes(c.id) ? '-' : `${fmtNum(rss(c.id) / 1e6, 0)} MB (${fmtNum(rss(c.id) / modelBytes, 2)}x)`,
       ];
     });
     const phases = (id: string) => {

@@ -129,7 +129,7 @@ test('checkStaged: a staged file that reads back as written passes; one changed 
   const target = path.join(d, 'm.bin');
   const tx = new OutputTransaction();
   tx.declare({ path: target, role: 'the output model' });
-  // Chunks made on demand and given whole: the hash covers both, in order.
+  // Chunks made on demand and given whole: both are read back against, in order.
   const stagedAt = await tx.write(target, [new Uint8Array([1, 2, 3]), () => new Uint8Array(5000).fill(7), new Uint8Array([9])]);
   await tx.checkStaged(target);
   const bytes = readFileSync(stagedAt);
@@ -138,6 +138,8 @@ test('checkStaged: a staged file that reads back as written passes; one changed 
   await assert.rejects(tx.checkStaged(target), (e: unknown) => e instanceof KpruneError && e.code === 'io' && /does not read back as it was written/.test(e.message));
   bytes[4000] ^= 1;
   writeFileSync(stagedAt, bytes.subarray(0, bytes.length - 1));
+  await assert.rejects(tx.checkStaged(target), /does not read back/);
+  writeFileSync(stagedAt, Buffer.concat([bytes, Buffer.from([0])]));
   await assert.rejects(tx.checkStaged(target), /does not read back/);
   writeFileSync(stagedAt, bytes);
   await tx.checkStaged(target);

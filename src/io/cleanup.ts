@@ -105,9 +105,9 @@ export async function writeChunks(fd: number, data: Uint8Array | Chunk[], option
  * when the file is on disk, to null or to the flush's error (never rejects: the transaction awaits
  * it before its commit).
  */
-export async function writeChunksSyncLater(fd: number, data: Uint8Array | Chunk[], onChunk?: (bytes: Uint8Array) => void): Promise<{ synced: Promise<unknown> }> {
+export async function writeChunksSyncLater(fd: number, data: Uint8Array | Chunk[]): Promise<{ synced: Promise<unknown> }> {
   try {
-    await writeEach(fd, data, onChunk);
+    await writeEach(fd, data);
   } catch (e) {
     closeSync(fd);
     throw e;
@@ -124,8 +124,7 @@ function closeQuietly(fd: number): void {
   }
 }
 
-/** `onChunk` sees each chunk while it is being written (a hash then costs no extra wall time). */
-async function writeEach(fd: number, data: Uint8Array | Chunk[], onChunk?: (bytes: Uint8Array) => void): Promise<void> {
+async function writeEach(fd: number, data: Uint8Array | Chunk[]): Promise<void> {
   for (const chunk of Array.isArray(data) ? data : [data]) {
     let bytes: Uint8Array;
     try {
@@ -133,8 +132,6 @@ async function writeEach(fd: number, data: Uint8Array | Chunk[], onChunk?: (byte
     } catch (e) {
       throw new ChunkError(e);
     }
-    const written = writeAll(fd, bytes);
-    onChunk?.(bytes);
-    await written;
+    await writeAll(fd, bytes);
   }
 }

@@ -297,10 +297,10 @@ async function afterWrite(
   const verified = await timed(timings, 'verify', onPhase, async () => {
     if (run) return verifyAgainstInput(model, staged, inputShapes);
     // Not run, only the masked layers are read back as weights: every byte of every file written
-    // is checked by its hash instead (computed while writing).
+    // is read back against what it was written from instead.
     const read = await verifyByReading(staged, state.plan, written.layouts);
     for (const f of written.files) await tx.checkStaged(f);
-    return `${read}; every file read back byte for byte as written (SHA-256)`;
+    return `${read}; every file read back byte for byte as written`;
   });
   const runs = run ? options.latencyRuns ?? 50 : 0;
   const latency = timingShapes && runs > 0
