@@ -129,8 +129,14 @@ test('checkStaged: a staged file that reads back as written passes; one changed 
   const target = path.join(d, 'm.bin');
   const tx = new OutputTransaction();
   tx.declare({ path: target, role: 'the output model' });
-  // Chunks made on demand and given whole: both are read back against, in order.
-  const stagedAt = await tx.write(target, [new Uint8Array([1, 2, 3]), () => new Uint8Array(5000).fill(7), new Uint8Array([9])]);
+  // Chunks made on demand (by a maker that works once, as TF.js shard writers do) and given whole:
+  // both are read back against, in order, and the maker is not asked again.
+  let made = 0;
+  const once = () => {
+    if (made++ > 0) throw new Error('made twice');
+    return new Uint8Array(5000).fill(7);
+  };
+  const stagedAt = await tx.write(target, [new Uint8Array([1, 2, 3]), once, new Uint8Array([9])]);
   await tx.checkStaged(target);
   const bytes = readFileSync(stagedAt);
   bytes[4000] ^= 1;
@@ -139,6 +145,10 @@ test('checkStaged: a staged file that reads back as written passes; one changed 
   bytes[4000] ^= 1;
   writeFileSync(stagedAt, bytes.subarray(0, bytes.length - 1));
   await assert.rejects(tx.checkStaged(target), /does not read back/);
+  bytes[1] ^= 1;
+  writeFileSync(stagedAt, bytes);
+  await assert.rejects(tx.checkStaged(target), /does not read back/);
+  bytes[1] ^= 1;
   writeFileSync(stagedAt, Buffer.concat([bytes, Buffer.from([0])]));
   await assert.rejects(tx.checkStaged(target), /does not read back/);
   writeFileSync(stagedAt, bytes);

@@ -105,9 +105,9 @@ export async function writeChunks(fd: number, data: Uint8Array | Chunk[], option
  * when the file is on disk, to null or to the flush's error (never rejects: the transaction awaits
  * it before its commit).
  */
-export async function writeChunksSyncLater(fd: number, data: Uint8Array | Chunk[]): Promise<{ synced: Promise<unknown> }> {
+export async function writeChunksSyncLater(fd: number, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<{ synced: Promise<unknown> }> {
   try {
-    await writeEach(fd, data);
+    await writeEach(fd, data, onMade);
   } catch (e) {
     closeSync(fd);
     throw e;
@@ -124,14 +124,17 @@ function closeQuietly(fd: number): void {
   }
 }
 
-async function writeEach(fd: number, data: Uint8Array | Chunk[]): Promise<void> {
-  for (const chunk of Array.isArray(data) ? data : [data]) {
+/** `onMade` sees each chunk made by a function (index, bytes) while it is being written. */
+async function writeEach(fd: number, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<void> {
+  for (const [i, chunk] of (Array.isArray(data) ? data : [data]).entries()) {
     let bytes: Uint8Array;
     try {
       bytes = typeof chunk === 'function' ? chunk() : chunk;
     } catch (e) {
       throw new ChunkError(e);
     }
-    await writeAll(fd, bytes);
+    const written = writeAll(fd, bytes);
+    if (typeof chunk === 'function') onMade?.(i, bytes);
+    await written;
   }
 }

@@ -27,7 +27,7 @@
  */
 import { appendFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { readsBackAs } from './read-back.js';
+import { MadeChunk, madeChunk, readsBackAs } from './read-back.js';
 import path from 'node:path';
 import { KpruneError } from '../errors.js';
 import { Chunk, ChunkError, onInterrupt, writeChunksSyncLater } from './cleanup.js';
@@ -61,6 +61,8 @@ interface Output {
   /** Settles when the staged file is on disk (to null, or the flush's error); the commit awaits it. */
   synced?: Promise<unknown>;  /** What was written (views and chunk makers, not copies), to read the staged file back against. */
   data?: Uint8Array | Chunk[];
+  /** The chunks made by functions, recorded while written (read-back.ts). */
+  made?: Map<number, MadeChunk>;
 }
 
 interface Input {
@@ -196,8 +198,10 @@ export class OutputTransaction {
     o.staged = staged;
     o.order = this.staging++;
     try {
-      o.synced = (await writeChunksSyncLater(fd, data)).synced;
+      const made = new Map<number, MadeChunk>();
+      o.synced = (await writeChunksSyncLater(fd, data, (i, bytes) => made.set(i, madeChunk(bytes)))).synced;
       o.data = data;
+      o.made = made;
     } catch (e) {
       if (e instanceof ChunkError) throw e.inner;
       throw ioError(`cannot write ${o.role}`, o, e);
@@ -215,7 +219,7 @@ export class OutputTransaction {
     if (!o?.staged || !o.data) throw new Error(`${file} is not staged`);
     let same: boolean;
     try {
-      same = readsBackAs(o.staged, o.data);
+      same = readsBackAs(o.staged, o.data, o.made ?? new Map());
     } catch (e) {
       throw ioError(`cannot read back ${o.role}`, o, e);
     }
