@@ -72,22 +72,29 @@ const scratch = new Uint8Array(BLOCK);
  */
 export function countBitsLE(bytes: Uint8Array, size: 2 | 4, mask: number): number | null {
   if (!LITTLE_ENDIAN) return null;
+  // One monomorphic loop per element size: V8 compiles each to a tight loop over one array type.
+  const count = (b: Uint8Array, len: number) => (size === 4
+    ? count32(new Uint32Array(b.buffer, b.byteOffset, len >> 2), mask)
+    : count16(new Uint16Array(b.buffer, b.byteOffset, len >> 1), mask));
+  if (bytes.byteOffset % size === 0) return count(bytes, bytes.length - (bytes.length % size));
   let n = 0;
-  const run = (v: Uint16Array | Uint32Array) => {
-    for (let i = 0; i < v.length; i++) if ((v[i] & mask) !== 0) n++;
-  };
-  const view = (b: Uint8Array, len: number) => (size === 4
-    ? new Uint32Array(b.buffer, b.byteOffset, len >> 2)
-    : new Uint16Array(b.buffer, b.byteOffset, len >> 1));
-  if (bytes.byteOffset % size === 0) {
-    run(view(bytes, bytes.length - (bytes.length % size)));
-    return n;
-  }
   for (let at = 0; at < bytes.length; at += BLOCK) {
     const len = Math.min(BLOCK, bytes.length - at);
     scratch.set(bytes.subarray(at, at + len));
-    run(view(scratch, len - (len % size)));
+    n += count(scratch, len - (len % size));
   }
+  return n;
+}
+
+function count32(v: Uint32Array, mask: number): number {
+  let n = 0;
+  for (let i = 0; i < v.length; i++) if ((v[i] & mask) !== 0) n++;
+  return n;
+}
+
+function count16(v: Uint16Array, mask: number): number {
+  let n = 0;
+  for (let i = 0; i < v.length; i++) if ((v[i] & mask) !== 0) n++;
   return n;
 }
 
