@@ -143,8 +143,11 @@ export async function writeAll(handle: fs.FileHandle, data: Uint8Array): Promise
   }
 }
 
-/** Writes the VGG-16-shaped model to `file`. */
-export async function writeVgg16Model(file: string, seed = 16): Promise<GeneratedModel> {
+/**
+ * Writes the VGG-16-shaped model to `file`. `classifier` 'full' gives VGG-16's own classifier
+ * (25088->4096->4096->1000: 138 M parameters, ~553 MB), 'small' (the default) 25088->1024->1000.
+ */
+export async function writeVgg16Model(file: string, seed = 16, classifier: 'small' | 'full' = 'small'): Promise<GeneratedModel> {
   const nodes: INodeProto[] = [];
   const tensors: TensorPlan[] = [];
   let x = 'input';
@@ -184,9 +187,17 @@ export async function writeVgg16Model(file: string, seed = 16): Promise<Generate
       attribute: [{ name: 'alpha', type: AT.FLOAT, f: 1 }, { name: 'beta', type: AT.FLOAT, f: 1 }, { name: 'transB', type: AT.INT, i: 1 }],
     });
   };
-  gemm('fc1', 'flat', 'fc1_out', flat, 1024, seed * 1000 + 100);
-  nodes.push({ name: 'relu_fc1', opType: 'Relu', input: ['fc1_out'], output: ['fc1_relu'] });
-  gemm('fc2', 'fc1_relu', 'output', 1024, 1000, seed * 1000 + 102);
+  if (classifier === 'full') {
+    gemm('fc1', 'flat', 'fc1_out', flat, 4096, seed * 1000 + 100);
+    nodes.push({ name: 'relu_fc1', opType: 'Relu', input: ['fc1_out'], output: ['fc1_relu'] });
+    gemm('fc2', 'fc1_relu', 'fc2_out', 4096, 4096, seed * 1000 + 102);
+    nodes.push({ name: 'relu_fc2', opType: 'Relu', input: ['fc2_out'], output: ['fc2_relu'] });
+    gemm('fc3', 'fc2_relu', 'output', 4096, 1000, seed * 1000 + 104);
+  } else {
+    gemm('fc1', 'flat', 'fc1_out', flat, 1024, seed * 1000 + 100);
+    nodes.push({ name: 'relu_fc1', opType: 'Relu', input: ['fc1_out'], output: ['fc1_relu'] });
+    gemm('fc2', 'fc1_relu', 'output', 1024, 1000, seed * 1000 + 102);
+  }
 
   const graphParts: Part[] = [];
   for (const n of nodes) {

@@ -122,3 +122,37 @@ test('an interrupt at any moment of staging leaves nothing behind (no file creat
   }
   assert.deepEqual([...outcomes].sort(), ['aborted', 'committed']);
 });
+
+test('checkStaged: a staged file that reads back as written passes; one changed or cut after writing is an io error', async () => {
+  const d = path.join(dir, 'check-staged');
+  mkdirSync(d, { recursive: true });
+  const target = path.join(d, 'm.bin');
+  const tx = new OutputTransaction();
+  tx.declare({ path: target, role: 'the output model' });
+  // Chunks made on demand (by a maker that works once, as TF.js shard writers do) and given whole:
+  // both are read back against, in order, and the maker is not asked again.
+  let made = 0;
+  const once = () => {
+    if (made++ > 0) throw new Error('made twice');
+    return new Uint8Array(5000).fill(7);
+  };
+  const stagedAt = await tx.write(target, [new Uint8Array([1, 2, 3]), once, new Uint8Array([9])]);
+  await tx.checkStaged(target);
+  const bytes = readFileSync(stagedAt);
+  bytes[4000] ^= 1;
+  writeFileSync(stagedAt, bytes);
+  await assert.rejects(tx.checkStaged(target), (e: unknown) => e instanceof KpruneError && e.code === 'io' && /does not read back as it was written/.test(e.message));
+  bytes[4000] ^= 1;
+  writeFileSync(stagedAt, bytes.subarray(0, bytes.length - 1));
+  await assert.rejects(tx.checkStaged(target), /does not read back/);
+  bytes[1] ^= 1;
+  writeFileSync(stagedAt, bytes);
+  await assert.rejects(tx.checkStaged(target), /does not read back/);
+  bytes[1] ^= 1;
+  writeFileSync(stagedAt, Buffer.concat([bytes, Buffer.from([0])]));
+  await assert.rejects(tx.checkStaged(target), /does not read back/);
+  writeFileSync(stagedAt, bytes);
+  await tx.checkStaged(target);
+  await tx.commit();
+  assert.deepEqual(readFileSync(target), bytes);
+});

@@ -91,17 +91,50 @@ export class ChunkError extends Error {
  */
 export async function writeChunks(fd: number, data: Uint8Array | Chunk[], options: { sync?: boolean } = {}): Promise<void> {
   try {
-    for (const chunk of Array.isArray(data) ? data : [data]) {
-      let bytes: Uint8Array;
-      try {
-        bytes = typeof chunk === 'function' ? chunk() : chunk;
-      } catch (e) {
-        throw new ChunkError(e);
-      }
-      await writeAll(fd, bytes);
-    }
+    await writeEach(fd, data);
     if (options.sync !== false) await fsyncAsync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Writes the chunks, then flushes the file to disk and closes it in the background: the flush of a
+ * large file takes as long as the disk needs (seconds for hundreds of MB), and what comes next
+ * (verifying the staged copy, which the page cache holds) need not wait for it. `synced` settles
+ * when the file is on disk, to null or to the flush's error (never rejects: the transaction awaits
+ * it before its commit).
+ */
+export async function writeChunksSyncLater(fd: number, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<{ synced: Promise<unknown> }> {
+  try {
+    await writeEach(fd, data, onMade);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  // Wrapped: an async function returning a promise would wait for it.
+  return { synced: fsyncAsync(fd).then(() => null, (e: unknown) => e ?? new Error('fsync failed')).finally(() => closeQuietly(fd)) };
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Nothing to do: the flush's outcome is what the transaction reports.
+  }
+}
+
+/** `onMade` sees each chunk made by a function (index, bytes) while it is being written. */
+async function writeEach(fd: number, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<void> {
+  for (const [i, chunk] of (Array.isArray(data) ? data : [data]).entries()) {
+    let bytes: Uint8Array;
+    try {
+      bytes = typeof chunk === 'function' ? chunk() : chunk;
+    } catch (e) {
+      throw new ChunkError(e);
+    }
+    const written = writeAll(fd, bytes);
+    if (typeof chunk === 'function') onMade?.(i, bytes);
+    await written;
   }
 }

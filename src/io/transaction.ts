@@ -27,9 +27,10 @@
  */
 import { appendFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { MadeChunk, madeChunk, readsBackAs } from './read-back.js';
 import path from 'node:path';
 import { KpruneError } from '../errors.js';
-import { Chunk, ChunkError, onInterrupt, writeChunks } from './cleanup.js';
+import { Chunk, ChunkError, onInterrupt, writeChunksSyncLater } from './cleanup.js';
 import { FileIdentity, identify, isInside, sameFile, withinFolder } from './identity.js';
 
 export interface OutputSpec {
@@ -57,6 +58,11 @@ interface Output {
   staged?: string;
   /** Staging order, which is commit order: data files before the model that names them. */
   order: number;
+  /** Settles when the staged file is on disk (to null, or the flush's error); the commit awaits it. */
+  synced?: Promise<unknown>;  /** What was written (views and chunk makers, not copies), to read the staged file back against. */
+  data?: Uint8Array | Chunk[];
+  /** The chunks made by functions, recorded while written (read-back.ts). */
+  made?: Map<number, MadeChunk>;
 }
 
 interface Input {
@@ -192,12 +198,32 @@ export class OutputTransaction {
     o.staged = staged;
     o.order = this.staging++;
     try {
-      await writeChunks(fd, data);
+      const made = new Map<number, MadeChunk>();
+      o.synced = (await writeChunksSyncLater(fd, data, (i, bytes) => made.set(i, madeChunk(bytes)))).synced;
+      o.data = data;
+      o.made = made;
     } catch (e) {
       if (e instanceof ChunkError) throw e.inner;
       throw ioError(`cannot write ${o.role}`, o, e);
     }
     return staged;
+  }
+
+  /**
+   * Reads a staged output back, streaming, and checks that it holds exactly the bytes it was
+   * written from (read-back.ts): every byte checked in a few MiB of memory, for a model whose
+   * copied parts are not otherwise read back.
+   */
+  async checkStaged(file: string): Promise<void> {
+    const o = this.outputs.find((x) => x.target === path.resolve(file));
+    if (!o?.staged || !o.data) throw new Error(`${file} is not staged`);
+    let same: boolean;
+    try {
+      same = readsBackAs(o.staged, o.data, o.made ?? new Map());
+    } catch (e) {
+      throw ioError(`cannot read back ${o.role}`, o, e);
+    }
+    if (!same) throw new KpruneError('io', `${o.role} does not read back as it was written: the disk or file system lost or changed bytes`, { file: o.shown });
   }
 
   /** Where a declared output is staged (until the commit): verification reads it there. */
@@ -255,6 +281,15 @@ export class OutputTransaction {
     this.checkOpen();
     const missing = this.outputs.find((o) => !o.staged);
     if (missing) throw new Error(`${missing.role} ${missing.target} was declared but never written`);
+    // Every staged file on disk before any is put in place (their flushes ran while the run verified).
+    for (const o of this.outputs) {
+      const failed = await o.synced;
+      this.checkOpen();
+      if (failed) {
+        this.abort();
+        throw ioError(`cannot write ${o.role}`, o, failed);
+      }
+    }
     const order = [...this.outputs].sort((a, b) => a.order - b.order);
     const journal: { o: Output; backup?: string; movedAway: boolean; placed: boolean }[] = [];
     const folders: string[] = [];

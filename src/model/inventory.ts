@@ -16,7 +16,11 @@ export interface ComputeNode {
 export interface WeightInfo {
   name: string;
   elements: number;
-  nonzero: number;
+  /**
+   * Counting reads every value of the tensor: a reader may make this a getter that counts on first
+   * use, so that a caller needing only `elements` (the reach of `analyze`) reads no weights.
+   */
+  readonly nonzero: number;
 }
 
 export interface ModelInventory {

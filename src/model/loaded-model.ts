@@ -19,6 +19,11 @@ export interface WriteResult {
   files: string[];
   /** Per layer, the layout applied. */
   layouts: LayoutOutcome[];
+  /**
+   * Float weights the writer copied byte for byte as it read them (not replaced, not touched by a
+   * layout's edits), by name: the written model's counts of them are the input's, not re-read.
+   */
+  copied?: string[];
 }
 
 /** A layout asked for one layer, with the mask its weights respect. */
@@ -38,8 +43,11 @@ export interface LoadedModel {
   inputs: InputSpec[];
   layers: Conv3x3Layer[];
   skipped: SkippedConv[];
-  /** Inventory with some weights (by tensor name = layer id) replaced. */
-  inventory(overrides?: ReadonlyMap<string, Float32Array>): ModelInventory;
+  /**
+   * Inventory with some weights (by tensor name = layer id) replaced; `known` gives non-zero counts
+   * already counted (by weight name), which a reader may use instead of counting again.
+   */
+  inventory(overrides?: ReadonlyMap<string, Float32Array>, known?: ReadonlyMap<string, number>): ModelInventory;
   /**
    * Output sizes of the inventory's compute nodes from one run of the model at the given input
    * shapes (dims by input name).

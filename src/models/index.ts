@@ -40,6 +40,13 @@ export interface LoadOptions {
    * (TF.js: drop quantization). ONNX weights always keep their element type.
    */
   weights?: 'keep' | 'float32';
+  /**
+   * ONNX: read the structure and leave large inline tensors in the file, read when asked (memory
+   * near the largest tensor, not the whole file): for checking and measuring a model (`analyze
+   * --no-run`, reading back a written model), never for writing or running it. TF.js shards are
+   * read one tensor at a time already.
+   */
+  lazy?: boolean;
 }
 
 export async function loadModel(file: string, options: LoadOptions = {}): Promise<LoadedModel> {
@@ -49,5 +56,5 @@ export async function loadModel(file: string, options: LoadOptions = {}): Promis
     throw new KpruneError('usage', '--weights float32 applies to TF.js models; ONNX weights keep their element type', { file });
   }
   // Tensor checks deep in the reader (data that does not fit its shape) do not know the file.
-  return inFile(file, () => loadOnnx(file));
+  return inFile(file, () => loadOnnx(file, { lazy: options.lazy }));
 }

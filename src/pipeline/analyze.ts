@@ -31,7 +31,8 @@ export function checkThreshold(t: number): number {
 
 export async function analyze(file: string, options: AnalyzeOptions = {}): Promise<AnalyzeReport> {
   const threshold = checkThreshold(options.threshold ?? DEFAULT_LOW_THRESHOLD);
-  const model = await loadPrunable(file);
+  // Not run, the model is only analyzed and counted: its large tensors can stay in the file.
+  const model = await loadPrunable(file, { lazy: options.run === false });
   const tx = new OutputTransaction();
   if (options.report) tx.declare({ path: options.report, role: 'the report' });
   return transact(tx, async () => {

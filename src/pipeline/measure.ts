@@ -16,8 +16,9 @@ export function countFigures(
   inputShapes: Map<string, number[]> | null,
   isConv3x3: (weight: string) => boolean,
   unknown: string,
+  known?: ReadonlyMap<string, number>,
 ): Pick<ModelFigures, 'params' | 'macs'> {
-  const inventory = m.inventory();
+  const inventory = m.inventory(undefined, known);
   return {
     params: measureParams(inventory, isConv3x3),
     macs: inputShapes && outputShapes ? measureMacs(inventory, outputShapes, inputShapes, isConv3x3) : { status: 'unknown', reason: unknown },
@@ -48,9 +49,12 @@ export async function measureBeforeAfter(model: LoadedModel, writtenModel: Loade
     const shapesBefore = o.run && o.inputShapes ? await model.outputShapes(o.inputShapes) : null;
     const sameGraph = written.layouts.every((l) => l.applied === 'masked');
     const shapesAfter = o.run && o.inputShapes ? (sameGraph ? shapesBefore : await writtenModel.outputShapes(o.inputShapes)) : null;
+    // Weights the writer copied as read have the input's counts: counted once, on the input.
+    const inputWeights = new Map(model.inventory().weights.map((w) => [w.name, w]));
+    const known = new Map((written.copied ?? []).filter((n) => inputWeights.has(n)).map((n) => [n, inputWeights.get(n)!.nonzero]));
     return {
       before: countFigures(model, shapesBefore, o.inputShapes, o.isLayerWeight, unknown),
-      after: countFigures(writtenModel, shapesAfter, o.inputShapes, o.isLayerWeight, unknown),
+      after: countFigures(writtenModel, shapesAfter, o.inputShapes, o.isLayerWeight, unknown, known),
     };
   };
   const finalFiles = written.files.slice().reverse();

@@ -285,9 +285,14 @@ async function afterWrite(
   const run = options.run !== false;
   // Everything below reads the staged output: the files as they will be, before they are in place.
   const staged = tx.stagedPath(outFile);
-  const verified = await timed(timings, 'verify', onPhase, () => run
-    ? verifyAgainstInput(model, staged, inputShapes)
-    : verifyByReading(staged, state.plan, written.layouts));
+  const verified = await timed(timings, 'verify', onPhase, async () => {
+    if (run) return verifyAgainstInput(model, staged, inputShapes);
+    // Not run, only the masked layers are read back as weights: every byte of every file written
+    // is read back against what it was written from instead.
+    const read = await verifyByReading(staged, state.plan, written.layouts);
+    for (const f of written.files) await tx.checkStaged(f);
+    return `${read}; every file read back byte for byte as written`;
+  });
   const runs = run ? options.latencyRuns ?? 50 : 0;
   const latency = timingShapes && runs > 0
     ? await timed(timings, 'latency', onPhase, () => model.compareLatency(staged, timingShapes, { runs, threads: options.threads }))
@@ -303,7 +308,9 @@ async function afterWrite(
   const ids = new Set(model.layers.map((l) => l.id));
   // A weight belongs to a reshaped layer if it is the layer's or one of its decomposed pieces.
   const isLayerWeight = (w: string) => ids.has(w) || layerOfPiece(w, ids) !== undefined;
-  const figures = await timed(timings, 'measure', onPhase, async () => measureBeforeAfter(model, await writtenModel(), written, {
+  // Not run, the written model is only counted: read lazily, its large tensors are counted from the
+  // staged file a block at a time instead of being held beside the input.
+  const figures = await timed(timings, 'measure', onPhase, async () => measureBeforeAfter(model, run ? await writtenModel() : await loadModel(staged, { lazy: true }), written, {
     inputShapes, run, macsUnknown, isLayerWeight, gzip: options.gzip, stagedPath: (f) => tx.stagedPath(f),
   }));
 

@@ -2,11 +2,11 @@
 import { Reach, reachOf } from '../core/reach.js';
 import { KpruneError, reasonOf } from '../errors.js';
 import { LoadedModel } from '../models/index.js';
-import { MacFigures, ParamFigures, measureMacs, measureParams } from '../report/measure.js';
+import { MacFigures, ParamFigures, measureMacs } from '../report/measure.js';
 import { resolveInputShapes } from './common.js';
 
-/** From figures already measured (a prune run's "before"). */
-export function reachFromFigures(model: LoadedModel, params: ParamFigures, macs: MacFigures): Reach {
+/** From figures already measured (a prune run's "before"). Only the parameter count is needed. */
+export function reachFromFigures(model: LoadedModel, params: Pick<ParamFigures, 'all'>, macs: MacFigures): Reach {
   if (macs.status !== 'measured') return reachOf(model.layers, params.all, { unknown: macs.reason });
   const layerMacs = new Map<string, number>();
   for (const n of macs.nodes) layerMacs.set(n.weight, (layerMacs.get(n.weight) ?? 0) + n.dense);
@@ -16,7 +16,8 @@ export function reachFromFigures(model: LoadedModel, params: ParamFigures, macs:
 /** Counts parameters, and MACs with one run of the model (unless `run` is false), then the reach. */
 export async function measureReach(model: LoadedModel, options: { inputShape?: string; run?: boolean } = {}): Promise<{ reach: Reach; macs: MacFigures }> {
   const ids = new Set(model.layers.map((l) => l.id));
-  const params = measureParams(model.inventory(), (w) => ids.has(w));
+  // Elements only: non-zero counts (which read every weight) are not part of the reach.
+  const params = { all: model.inventory().weights.reduce((a, w) => a + w.elements, 0) };
   let macs: MacFigures;
   if (options.run === false) {
     macs = { status: 'unknown', reason: 'not counted: the model was not run (--no-run)' };

@@ -11,7 +11,8 @@ import { respectsMask } from '../core/reshape.js';
 import { loadModel } from '../models/index.js';
 
 export async function verifyByReading(outFile: string, plan: PrunePlan, layouts: LayoutOutcome[]): Promise<string> {
-  const written = await loadModel(outFile);
+  // Lazily: each masked layer's weights are read from the file when checked, nothing else is held.
+  const written = await loadModel(outFile, { lazy: true });
   const byId = new Map(written.layers.map((l) => [l.id, l]));
   const applied = new Map(layouts.map((o) => [o.layer, o.applied]));
   const masks = planMasks(plan);

@@ -115,8 +115,9 @@ export function findConv3x3(model: OnnxModel): OnnxConvScan {
         throw new KpruneError('bad-model', `Conv "${name}" has group ${group}, which does not divide its ${outChannels} output channels`, { file: model.path, node: name });
       }
       const layer = { ...layerFields(weightName, name, index, use, outChannels, inChannelsPerGroup, group), order: i };
-      // External weights are read at each use and never held: the model may not fit in memory.
-      return ref.storage === 'external'
+      // External weights (and those a lazy read left in the file) are read at each use and never
+      // held: the model may not fit in memory.
+      return ref.storage === 'external' || ref.inFile
         ? { ...layer, get weights() { return inFile(model.path, () => tensorFloats(model, ref)); } }
         : { ...layer, weights: tensorFloats(model, ref) };
     });

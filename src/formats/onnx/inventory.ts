@@ -8,8 +8,9 @@ import { InputSpec } from '../../model/inputs.js';
 import type { ComputeNode, ModelInventory, WeightInfo } from '../../model/inventory.js';
 import { Attributes } from './attributes.js';
 import { DATA_TYPES, ValueInfoProto, toNumber } from './proto.js';
-import { OnnxModel, tensorFloats } from './read.js';
-import { FLOAT_TYPES, elementCount } from './tensor.js';
+import { OnnxModel, externalBytes, readRange, tensorFloats } from './read.js';
+import { FLOAT_TYPES, TensorRef, bytesPerElement, bytesToFloats, elementCount } from './tensor.js';
+import { countNonzeroStored } from './tensor-bytes.js';
 
 function inputSpec(v: ValueInfoProto): InputSpec {
   const t = v.type?.tensorType;
@@ -19,14 +20,61 @@ function inputSpec(v: ValueInfoProto): InputSpec {
 
 
 /** `overrides` gives new values for some weights (the reshaped ones), to count their zeros. */
-export function onnxInventory(model: OnnxModel, overrides: ReadonlyMap<string, Float32Array> = new Map()): ModelInventory {
+export function onnxInventory(model: OnnxModel, overrides: ReadonlyMap<string, Float32Array> = new Map(), known: ReadonlyMap<string, number> = new Map()): ModelInventory {
   const weights: WeightInfo[] = [];
   for (const ref of model.constants.values()) {
     if (!FLOAT_TYPES.has(ref.dataType)) continue;
-    const values = overrides.get(ref.name) ?? tensorFloats(model, ref);
-    weights.push({ name: ref.name, elements: elementCount(ref.dims), nonzero: countNonzero(values) });
+    const values = overrides.get(ref.name);
+    // Counted when first asked for (see WeightInfo.nonzero), once.
+    let nonzero: number | undefined;
+    weights.push({ name: ref.name, elements: elementCount(ref.dims), get nonzero() { return (nonzero ??= values ? countNonzero(values) : known.get(ref.name) ?? storedNonzero(model, ref)); } });
   }
   return { inputs: onnxInputs(model), compute: onnxComputeNodes(model), weights };
+}
+
+/**
+ * A stored tensor's non-zero count, read from its stored bytes (raw_data or external) without
+ * making its float32 copy; other storage (float_data...) and odd cases through tensorFloats, which
+ * also reports a size that does not match the shape.
+ */
+export function storedNonzero(model: OnnxModel, ref: TensorRef): number {
+  // A model's stored tensors never change: each is counted once however often the inventory is made.
+  let counted = storedCounts.get(model);
+  if (!counted) storedCounts.set(model, (counted = new Map()));
+  let n = counted.get(ref);
+  if (n === undefined) counted.set(ref, (n = countStored(model, ref)));
+  return n;
+}
+
+const storedCounts = new WeakMap<OnnxModel, Map<TensorRef, number>>();
+
+function countStored(model: OnnxModel, ref: TensorRef): number {
+  if (ref.inFile && ref.inFile.length === elementCount(ref.dims) * bytesPerElement(ref.dataType)) {
+    const n = countInFile(model.path, ref.inFile.offset, ref.inFile.length, ref.dataType);
+    if (n !== null) return n;
+  }
+  const need = elementCount(ref.dims) * bytesPerElement(ref.dataType);
+  const bytes = ref.storage === 'raw_data' ? ref.proto.rawData : ref.storage === 'external' ? externalBytes(model, ref) : undefined;
+  const n = bytes && bytes.length === need ? countNonzeroStored(bytes, ref.dataType) : null;
+  return n ?? countNonzero(ref.storage === 'external' && bytes ? tensorFloatsOf(bytes, ref) : tensorFloats(model, ref));
+}
+
+// A tensor left in the file (a lazy read) is counted this many bytes at a time: memory stays small.
+const COUNT_BLOCK = 1 << 24;
+
+function countInFile(file: string, offset: number, length: number, dataType: number): number | null {
+  let n = 0;
+  for (let at = 0; at < length; at += COUNT_BLOCK) {
+    // Blocks are whole elements (COUNT_BLOCK is a multiple of every element size).
+    const c = countNonzeroStored(readRange(file, offset + at, Math.min(COUNT_BLOCK, length - at), 'the model', file), dataType);
+    if (c === null) return null;
+    n += c;
+  }
+  return n;
+}
+
+function tensorFloatsOf(bytes: Uint8Array, ref: TensorRef): Float32Array {
+  return bytesToFloats(bytes, ref.dataType, elementCount(ref.dims), ref.name);
 }
 
 /** The graph inputs that are fed at run time (initializers listed as inputs excluded). */

@@ -5,7 +5,7 @@
  */
 import { KpruneError } from '../../errors.js';
 import { GraphProto, ModelProto, TensorProto, onnx } from './proto.js';
-import { OnnxModel, externalBytes } from './read.js';
+import { OnnxModel, assertWhole, externalBytes } from './read.js';
 import { floatsToBytes } from './tensor.js';
 
 export function setData(t: TensorProto, values: Float32Array): void {
@@ -32,6 +32,7 @@ export function exposeOutputs(graph: GraphProto, outputs: string[]): void {
 }
 
 export function probeModelBytes(model: OnnxModel, weights: ReadonlyMap<string, Float32Array>, outputs: string[]): Uint8Array {
+  assertWhole(model, 'running the model');
   const probe: ModelProto = onnx.ModelProto.decode(model.bytes);
   const graph: GraphProto = probe.graph!;
   for (const t of graph.initializer ?? []) {

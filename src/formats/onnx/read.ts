@@ -6,9 +6,10 @@ import { closeSync, openSync, promises as fs, readSync, realpathSync } from 'nod
 import path from 'node:path';
 import { KpruneError, reasonOf } from '../../errors.js';
 import { isInside } from '../../io/identity.js';
-import { GraphProto, ModelProto, onnx, toNumber } from './proto.js';
+import { GraphProto, ModelProto, TensorProto, onnx, toNumber } from './proto.js';
 import { TensorRef, bytesToFloats, describeTensor, elementCount, inlineFloats } from './tensor.js';
 import { scanFields } from './wire.js';
+import { NESTED, Payload, markedPayload, readSkeleton } from './skeleton.js';
 import { checkLimit } from '../../util/limits.js';
 
 export interface OnnxModel {
@@ -28,6 +29,24 @@ export interface OnnxModel {
    */
   externalFiles: Map<string, ExternalFile>;
   opsets: { domain: string; version: number }[];
+  /**
+   * Set when the model was read without its large inline payloads (`lazy`, skeleton.ts): `bytes`
+   * is then the skeleton, tensors know where their bytes are in the file (`TensorRef.inFile`), and
+   * the model can be checked and measured, never written or run.
+   */
+  payloads?: Payload[];
+}
+
+export interface ReadOptions {
+  /** Leave inline raw_data of 64 KiB or more in the file, read when asked (see skeleton.ts). */
+  lazy?: boolean;
+  /** With `lazy`: the smallest raw_data left in the file (default 64 KiB; tests go lower). */
+  lazyMinBytes?: number;
+}
+
+/** Refuses a model read lazily where the file's own bytes are needed (writing, running it). */
+export function assertWhole(model: OnnxModel, what: string): void {
+  if (model.payloads) throw new Error(`internal: ${what} needs the whole model, which was read without its payloads (lazy)`);
 }
 
 export interface ExternalFile {
@@ -41,10 +60,12 @@ export interface ExternalFile {
   identity: string;
 }
 
-async function readBytes(file: string): Promise<Uint8Array> {
+/** The file's bytes (the first `limit` of them when given), with errors that say why not. */
+async function readBytes(file: string, limit?: number): Promise<Uint8Array> {
   try {
     const stat = await fs.stat(file);
     if (stat.isDirectory()) throw new KpruneError('usage', 'is a directory, not an ONNX file', { file });
+    if (limit !== undefined) return readRange(file, 0, Math.min(limit, stat.size), 'the model', file);
     return await fs.readFile(file);
   } catch (e) {
     if (e instanceof KpruneError) throw e;
@@ -55,20 +76,9 @@ async function readBytes(file: string): Promise<Uint8Array> {
 }
 
 /**
- * The messages the byte-splicing writer walks into, by field number: model -> graph -> node ->
- * attribute -> tensor -> external-data entry, graph -> initializer. Checked once here, so that a
- * malformed nested message is a clear error at load, never a crash at write.
+ * The messages the byte-splicing writer walks into (NESTED, skeleton.ts), checked once here, so
+ * that a malformed nested message is a clear error at load, never a crash at write.
  */
-const NESTED: Record<string, Record<number, string>> = {
-  model: { 7: 'graph' },
-  graph: { 1: 'node', 5: 'tensor', 15: 'sparse' },
-  node: { 5: 'attribute' },
-  attribute: { 5: 'tensor', 10: 'tensor', 22: 'sparse', 23: 'sparse' },
-  tensor: { 13: 'entry' },
-  sparse: { 1: 'tensor', 2: 'tensor' },
-  entry: {},
-};
-
 function checkWire(bytes: Uint8Array, start: number, end: number, kind: string): void {
   for (const f of scanFields(bytes, start, end)) {
     const child = NESTED[kind][f.field];
@@ -135,10 +145,17 @@ function addConstant(constants: Map<string, TensorRef>, name: string, ref: Tenso
   if (!('node' in ref)) constants.set(name, ref);
 }
 
-function collectConstants(graph: GraphProto, file: string): Map<string, TensorRef> {
+/** describeTensor, with a skeleton's marker resolved to where the bytes are in the file. */
+function describeStored(proto: TensorProto, origin: TensorRef['origin'], fallbackName: string, payloads: Payload[] | undefined): TensorRef {
+  const ref = describeTensor(proto, origin, fallbackName);
+  const inFile = payloads && ref.storage === 'raw_data' ? markedPayload(proto.rawData, payloads) : undefined;
+  return inFile ? { ...ref, inFile } : ref;
+}
+
+function collectConstants(graph: GraphProto, file: string, payloads?: Payload[]): Map<string, TensorRef> {
   const constants = new Map<string, TensorRef>();
   for (const init of graph.initializer ?? []) {
-    const ref = describeTensor(init, { kind: 'initializer' }, '');
+    const ref = describeStored(init, { kind: 'initializer' }, '', payloads);
     if (!ref.name) throw new KpruneError('bad-model', 'an initializer has no name', { file });
     addConstant(constants, ref.name, ref, file);
   }
@@ -160,7 +177,7 @@ function collectConstants(graph: GraphProto, file: string): Map<string, TensorRe
       if (out) addConstant(constants, out, { node: node.name || out }, file);
       continue;
     }
-    addConstant(constants, out, describeTensor(value.t, { kind: 'constant', node: node.name || out }, out), file);
+    addConstant(constants, out, describeStored(value.t, { kind: 'constant', node: node.name || out }, out, payloads), file);
   }
   // Any other node writing one of these names makes it just as ambiguous (which value does a Conv read?).
   for (const node of graph.node ?? []) {
@@ -210,12 +227,13 @@ function densifySparse(sparse: NonNullable<GraphProto['sparseInitializer']>[numb
   return { name, dims, dataType: 1, origin: { kind: 'sparse' }, storage: 'raw_data', proto };
 }
 
-export async function readOnnxModel(file: string): Promise<OnnxModel> {
-  const bytes = await readBytes(file);
+export async function readOnnxModel(file: string, options: ReadOptions = {}): Promise<OnnxModel> {
+  const skeleton = options.lazy ? await readSkeletonOf(file, options.lazyMinBytes) : null;
+  const bytes = skeleton ? skeleton.bytes : await readBytes(file);
   const proto = decode(bytes, file);
   const graph = proto.graph!;
   const dir = path.dirname(path.resolve(file));
-  const constants = collectConstants(graph, file);
+  const constants = collectConstants(graph, file, skeleton?.payloads);
   const externalFiles = new Map<string, ExternalFile>();
   for (const ref of constants.values()) {
     if (ref.storage !== 'external') continue;
@@ -231,7 +249,19 @@ export async function readOnnxModel(file: string): Promise<OnnxModel> {
     }
   }
   const opsets = (proto.opsetImport ?? []).map((o) => ({ domain: o.domain ?? '', version: toNumber(o.version) }));
-  return { format: 'onnx', path: file, dir, bytes, proto, graph, constants, externalFiles, opsets };
+  return { format: 'onnx', path: file, dir, bytes, proto, graph, constants, externalFiles, opsets, ...(skeleton ? { payloads: skeleton.payloads } : {}) };
+}
+
+/** The skeleton (skeleton.ts), with the errors readBytes and decode give for the whole file. */
+async function readSkeletonOf(file: string, minBytes?: number): Promise<{ bytes: Uint8Array; payloads: Payload[] }> {
+  const head = await readBytes(file, 1);
+  try {
+    return readSkeleton(file, minBytes);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw new KpruneError('io', `cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { file, cause: e });
+    const looksOnnx = head[0] === 0x08;
+    throw new KpruneError('bad-model', looksOnnx ? `truncated or corrupt ONNX file (${e.message})` : `not an ONNX model (the bytes are not a protobuf ModelProto: ${e.message})`, { file, cause: e });
+  }
 }
 
 /**
@@ -295,6 +325,7 @@ export function readRange(real: string, offset: number, length: number, what: st
 
 /** A constant tensor's values as float32 (float32, float16, bfloat16 and float64 tensors). */
 export function tensorFloats(model: OnnxModel, ref: TensorRef): Float32Array {
+  if (ref.inFile) return bytesToFloats(readRange(model.path, ref.inFile.offset, ref.inFile.length, 'the model', model.path), ref.dataType, elementCount(ref.dims), ref.name);
   if (ref.storage === 'external') return bytesToFloats(externalBytes(model, ref), ref.dataType, elementCount(ref.dims), ref.name);
   return inlineFloats(ref);
 }

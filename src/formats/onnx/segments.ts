@@ -7,7 +7,7 @@
 import type { Conv3x3Layer } from '../../model/conv.js';
 import type { DataflowGraph, Segment } from '../../core/recover/propagation.js';
 import { GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto, onnx } from './proto.js';
-import { OnnxModel, externalBytes } from './read.js';
+import { OnnxModel, assertWhole, externalBytes } from './read.js';
 import { floatsToBytes } from './tensor.js';
 import { onnxInputs } from './inventory.js';
 
@@ -72,6 +72,7 @@ function inlined(model: OnnxModel, t: TensorProto, values: Float32Array | undefi
  * types, `writes` as outputs.
  */
 export function segmentModelBytes(model: OnnxModel, flow: OnnxDataflow, segment: Segment, weights: ReadonlyMap<string, Float32Array>, types: Map<string, string>): Uint8Array {
+  assertWhole(model, 'a segment model');
   const nodes = flow.nodes.slice(segment.from, segment.to);
   const used = new Set(nodes.flatMap((n) => n.input ?? []));
   // Constant nodes the segment reads, with replaced weights where they hold some (a weight stored as

@@ -5,6 +5,7 @@
 import { KpruneError } from '../../errors.js';
 import { bfloat16ToFloat, floatToBfloat16, floatToHalf, halfToFloat } from '../../util/half.js';
 import { DATA_TYPES, DataType, TensorProto, dataTypeName, dataTypesOf, toNumber } from './proto.js';
+import { fastBytesToFloats, fastFloat32Bytes } from './tensor-bytes.js';
 
 export type TensorStorage = 'raw_data' | 'float_data' | 'double_data' | 'int32_data' | 'external';
 
@@ -23,6 +24,11 @@ export interface TensorRef {
   origin: { kind: 'initializer' } | { kind: 'constant'; node: string } | { kind: 'sparse' };
   storage: TensorStorage;
   external?: ExternalLocation;
+  /**
+   * raw_data left in the file by a lazy read (skeleton.ts): where its bytes are. `proto.rawData`
+   * is then only a marker.
+   */
+  inFile?: { offset: number; length: number };
   proto: TensorProto;
 }
 
@@ -66,6 +72,8 @@ export function bytesToFloats(bytes: Uint8Array, dataType: number, count: number
   if (bytes.length !== need) {
     throw new KpruneError('bad-model', `tensor "${name}" has ${bytes.length} bytes of data, its shape needs ${need}`);
   }
+  const fast = fastBytesToFloats(bytes, dataType, count);
+  if (fast) return fast;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const out = new Float32Array(count);
   switch (dataType) {
@@ -89,6 +97,8 @@ export function bytesToFloats(bytes: Uint8Array, dataType: number, count: number
 
 /** Encodes float32 values as little-endian bytes of the given float type. */
 export function floatsToBytes(values: Float32Array, dataType: number): Uint8Array {
+  const fast = dataType === DataType.FLOAT ? fastFloat32Bytes(values) : null;
+  if (fast) return fast;
   const out = new Uint8Array(values.length * bytesPerElement(dataType));
   const view = new DataView(out.buffer);
   switch (dataType) {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { Chunk, PendingFile } from '../../io/atomic-write.js';
 import { OutputTransaction, inTransaction } from '../../io/transaction.js';
 import { DataType, NodeProto, TensorProto, onnx } from './proto.js';
-import { OnnxModel, externalBytes } from './read.js';
+import { OnnxModel, assertWhole, externalBytes } from './read.js';
 import { FLOAT_TYPES, TensorRef, bytesPerElement, elementCount, floatsToBytes } from './tensor.js';
 import {
   Chunks, WIRE_LEN, WireField, coalesce, fieldString, lengthDelimited, packedVarints, scanFields, slice, stringField,
@@ -39,6 +39,8 @@ export interface OnnxWriteResult {
   /** Every file written, the model last. */
   files: string[];
   modelBytes: number;
+  /** Initializers whose data was copied as read (see WriteResult.copied). */
+  copied: string[];
 }
 
 /** The new tensor data fields for an inline tensor, in its original storage. */
@@ -214,6 +216,7 @@ export function rewriteModelBytes(
   offsets: Map<string, number> = new Map(),
   lengths: Map<string, number> = new Map(),
 ): Chunks {
+  assertWhole(model, 'writing');
   const refs = new Map<string, TensorRef>();
   for (const [name, ref] of model.constants) if (values.has(ref.name)) refs.set(name, ref);
   for (const name of values.keys()) {
@@ -284,6 +287,18 @@ export function onnxModelFiles(model: OnnxModel): string[] {
 }
 
 /**
+ * Initializers written with the data they were read with: not replaced, not dropped, and no name an
+ * edit (a new node's output, an added initializer) gives to something else. Inline ones are copied
+ * field by field, external ones chunk by chunk from their old data file.
+ */
+function copiedInitializers(model: OnnxModel, values: ReadonlyMap<string, Float32Array>, graph: GraphEdits): string[] {
+  const touched = new Set<string>(graph.dropInitializers);
+  for (const t of graph.addInitializers) touched.add(t.name ?? '');
+  for (const nodes of [...graph.replaceNodes.values(), ...graph.insertBefore.values()]) for (const n of nodes) for (const o of n.output ?? []) touched.add(o);
+  return [...model.constants.values()].filter((r) => r.origin.kind === 'initializer' && !values.has(r.name) && !touched.has(r.name)).map((r) => r.name);
+}
+
+/**
  * Writes the model with new values for some float tensors (same shapes, same element types) to
  * outPath with its external data (if any) copied beside it under new names: staged in the run's
  * transaction `tx`, or committed at once in a transaction of its own.
@@ -334,6 +349,6 @@ export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<strin
     for (const p of pending) t.declare({ path: p.path, role: p.role, group: 'model' });
     for (const p of pending) await t.write(p.path, p.data);
     const modelBytes = (pending[pending.length - 1].data as Uint8Array[]).reduce((a, c) => a + c.length, 0);
-    return { files: pending.map((p) => p.path), modelBytes };
+    return { files: pending.map((p) => p.path), modelBytes, copied: copiedInitializers(model, values, graph) };
   });
 }

@@ -2,6 +2,7 @@
  * TF.js weight storage: the dtypes a weights manifest names, and the quantized encodings
  * (tfjs-core io_utils decodeWeight; tfjs-converter quantization.py), as one table each.
  */
+import { float32FromLE, float32ToLE, halfFromLE } from '../../util/float-bytes.js';
 import { floatToHalf, halfToFloat } from '../../util/half.js';
 
 /** The dtypes of TF.js tensors in a manifest; string tensors are length-prefixed (read.ts). */
@@ -50,6 +51,8 @@ export function decodeFloats(s: Storage, bytes: Uint8Array): Float32Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   switch (s.kind) {
     case 'plain': {
+      const fast = float32FromLE(bytes);
+      if (fast) return fast;
       const out = new Float32Array(bytes.length / 4);
       for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(4 * i, true);
       return out;
@@ -62,6 +65,8 @@ export function decodeFloats(s: Storage, bytes: Uint8Array): Float32Array {
       return out;
     }
     case 'float16': {
+      const fast = halfFromLE(bytes);
+      if (fast) return fast;
       const out = new Float32Array(bytes.length / 2);
       for (let i = 0; i < out.length; i++) out[i] = halfToFloat(view.getUint16(2 * i, true));
       return out;
@@ -111,6 +116,8 @@ export function encodeFloats(s: Storage, values: Float32Array): { bytes: Uint8Ar
   switch (s.kind) {
     case 'plain': {
       if (s.dtype !== 'float32') throw new Error(`cannot encode floats as ${s.dtype}`);
+      const fast = float32ToLE(values);
+      if (fast) return { bytes: fast, storage: s };
       const bytes = new Uint8Array(values.length * 4);
       const view = new DataView(bytes.buffer);
       for (let i = 0; i < values.length; i++) view.setFloat32(4 * i, values[i], true);

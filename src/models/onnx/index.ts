@@ -33,8 +33,9 @@ export function kprunedPath(file: string): string {
   return path.join(dir, `${base}.kpruned.onnx`);
 }
 
-export async function loadOnnx(file: string): Promise<LoadedModel & Recoverable> {
-  const model: OnnxModel = await readOnnxModel(file);
+/** `lazy`: large inline tensors stay in the file (see formats/onnx/skeleton.ts); for checking and measuring only. */
+export async function loadOnnx(file: string, options: { lazy?: boolean } = {}): Promise<LoadedModel & Recoverable> {
+  const model: OnnxModel = await readOnnxModel(file, options);
   const scan = findConv3x3(model);
   return {
     format: 'onnx',
@@ -48,7 +49,7 @@ export async function loadOnnx(file: string): Promise<LoadedModel & Recoverable>
     inputs: onnxInputs(model),
     layers: scan.layers,
     skipped: scan.skipped,
-    inventory: (overrides) => onnxInventory(model, overrides),
+    inventory: (overrides, known) => onnxInventory(model, overrides, known),
     async outputShapes(inputShapes) {
       const wanted = onnxComputeNodes(model).map((c) => c.output);
       const session = await openProbeSession(model, new Map(), wanted, { threads: 1 });
@@ -86,7 +87,7 @@ export async function loadOnnx(file: string): Promise<LoadedModel & Recoverable>
       const layerIds = new Set(scan.layers.map((l) => l.id));
       const values = DerivedMap.over([...weights.keys()].filter((id) => masked.has(id) || (!layerIds.has(id) && model.constants.has(id))), (id) => weights.get(id)!);
       const result = await writeOnnxModel(model, values, outPath, edits, tx);
-      return { files: result.files, layouts: outcomes };
+      return { files: result.files, layouts: outcomes, copied: result.copied };
     },
   };
 }

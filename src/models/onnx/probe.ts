@@ -18,7 +18,7 @@ import { KpruneError } from '../../errors.js';
 import { createExclusive, writeAll, writeChunks } from '../../io/cleanup.js';
 import { SessionOptions, createSession } from '../../runtime/ort/session.js';
 import { GraphProto, ModelProto, onnx } from '../../formats/onnx/proto.js';
-import { OnnxModel } from '../../formats/onnx/read.js';
+import { OnnxModel, assertWhole } from '../../formats/onnx/read.js';
 import { exposeOutputs, probeModelBytes, replaceConstants, setData } from '../../formats/onnx/probe-bytes.js';
 import { floatsToBytes } from '../../formats/onnx/tensor.js';
 
@@ -35,6 +35,7 @@ export async function openProbeSession(
   outputs: string[],
   options: SessionOptions = {},
 ): Promise<ort.InferenceSession> {
+  assertWhole(model, 'running the model');
   if (model.externalFiles.size === 0) return createSession(probeModelBytes(model, weights, outputs), options, model.path);
   const stem = path.join(model.dir, `.${path.basename(model.path)}.kprune-probe.${process.pid}.${randomBytes(4).toString('hex')}`);
   // Created exclusively under a fresh random name (never an existing file, so never one the run
