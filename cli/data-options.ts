@@ -47,7 +47,7 @@ export function addDataOptions(cmd: Command, calib: boolean): Command {
     cmd.option('--ridge <r>', 'ridge strength for reconstruction (default 1e-3)', parseNumber('--ridge'));
     cmd.option('--recover-memory <MiB>', 'memory for activations cached during reconstruction (default 2048); beyond it, a temporary file', parseInteger('--recover-memory'));
     cmd.addOption(new Option('--objective <what>', 'what reconstruction matches: relu (default: what survives the ReLU after a layer, where one follows) or output (the layer\'s output)').choices(['relu', 'output']));
-    cmd.addOption(new Option('--compensate <layers>', 'also re-solve the linear layers after reshaped ones (ONNX): auto (default: after reshaped depthwise or grouped layers), linear (1x1 convolutions and dense layers after any), pointwise (1x1 only) or none').choices(['auto', 'none', 'pointwise', 'linear']));
+    cmd.addOption(new Option('--compensate <layers>', 'also re-solve the linear layers after reshaped ones (ONNX; in TF.js LayersModels, 1x1 Conv2D layers): auto (default: after reshaped depthwise or grouped layers), linear (1x1 convolutions and dense layers after any), pointwise (1x1 only) or none').choices(['auto', 'none', 'pointwise', 'linear']));
   }
   return cmd;
 }

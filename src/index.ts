@@ -41,7 +41,7 @@ export { renderCompareHtml } from './report/html-compare.js';
 export { renderAnalyzeHtml } from './report/html-analyze.js';
 export { sweep, markPareto } from './pipeline/sweep.js';
 export type { SweepOptions, SweepPoint, SweepReport } from './pipeline/sweep.js';
-export { renderSweep, renderSweepHtml } from './report/sweep.js';
+export { renderSweep, renderSweepHtml, withinDropLine } from './report/sweep.js';
 export { currentRunInfo, shellQuote } from './report/run-info.js';
 export type { RunInfo } from './report/run-info.js';
 export type { MasksDocument, MaskEntry } from './report/masks.js';

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { markPareto, prune, sweep } from '../src/index.js';
+import { withinDrop } from '../src/pipeline/sweep.js';
 import { CLI, FIXTURES, tempDir } from './helpers/tmp.js';
 
 const dir = tempDir('kprune-sweep-');
@@ -55,4 +56,43 @@ test('kprune sweep prints the table and writes the page with the plot', () => {
   const noData = spawnSync(process.execPath, [CLI, 'sweep', vgg], { cwd: dir, encoding: 'utf8' });
   assert.equal(noData.status, 2);
   assert.match(noData.stderr, /sweep needs --data/);
+});
+
+test('withinDrop: the point within the drop that keeps the fewest MACs, or none', () => {
+  const point = (quality: number, macs: number | null, params: number) => ({
+    shape: 'auto', budget: 0.5, keptFraction: 0.5, metric: 'top1' as const, quality, occludedQuality: null,
+    params: { after: params, before: 100, ratio: params / 100 }, macs: macs === null ? null : { after: macs, before: 1000, ratio: macs / 1000 },
+    fileBytes: { after: 1, before: 1, ratio: 1 }, latencyRatio: null, pareto: false, command: '',
+  });
+  const original = { metric: 'top1' as const, quality: 0.9, occludedQuality: null };
+  // Drops of 0.5, 2 and 0.9 points: the first and third are within 1 point; the third keeps fewer MACs.
+  const points = [point(0.895, 900, 90), point(0.88, 500, 50), point(0.891, 800, 95)];
+  assert.deepEqual(withinDrop({ original, points }, 1), { maxDrop: 1, point: 2, by: 'macs', smallestDrop: withinDrop({ original, points }, 1).smallestDrop });
+  assert.ok(Math.abs(withinDrop({ original, points }, 1).smallestDrop - 0.5) < 1e-9);
+  assert.equal(withinDrop({ original, points }, 3).point, 1);
+  assert.equal(withinDrop({ original, points }, 0.4).point, null);
+  // A point whose MACs are unknown: parameters decide.
+  assert.deepEqual(withinDrop({ original, points: [point(0.895, null, 90), point(0.891, 800, 95)] }, 1).point, 0);
+});
+
+test('kprune sweep --budget-of macs --max-drop names the point, or says none is and exits 1', () => {
+  const dwsep = path.join(FIXTURES, 'models', 'dwsep-fmnist.onnx');
+  const args = [CLI, 'sweep', dwsep, '--data', SUBSET, '--calib', '32', '--eval', '50', '--shapes', '', '--budgets', '0.95', '--budget-of', 'macs'];
+  const ok = spawnSync(process.execPath, [...args, '--max-drop', '100', '--json'], { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  assert.equal(ok.status, 0, ok.stderr);
+  const r = JSON.parse(ok.stdout);
+  assert.equal(r.withinDrop.point, 0);
+  assert.equal(r.withinDrop.by, 'macs');
+  assert.match(r.points[0].command, /--budget 0\.95 --budget-of macs/);
+  assert.ok(r.points[0].macs.ratio < 1, 'the MACs budget spent on MACs');
+  // A zero drop: met only if the point lost nothing on these samples; either way the answer is said.
+  const none = spawnSync(process.execPath, [...args, '--max-drop', '0'], { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+  const drop = (r.original.quality - r.points[0].quality) * 100;
+  if (drop > 0) {
+    assert.equal(none.status, 1, none.stderr);
+    assert.match(none.stderr, /no point is within 0\.00 points of the original \(the smallest drop was/);
+  } else {
+    assert.equal(none.status, 0, none.stderr);
+    assert.match(none.stdout, /within 0\.00 points, the fewest MACs: auto 0\.95/);
+  }
 });

@@ -1,15 +1,18 @@
-import { Command } from 'commander';
-import { KpruneError, renderSweep, shellQuote, sweep } from '../../src/index.js';
+import { Command, Option } from 'commander';
+import { KpruneError, renderSweep, shellQuote, sweep, withinDropLine } from '../../src/index.js';
 import { Output, announceReplaced, existing, whereWritten } from '../announce.js';
 import { DataFlags, addDataOptions, dataOptions } from '../data-options.js';
 import { addEpilogue } from '../help.js';
 import { commandLine, printJson } from '../output.js';
-import { parseInteger, parseList } from '../parse.js';
+import { parseInteger, parseList, parseNumber } from '../parse.js';
+import { EXIT_GATE } from '../exit-codes.js';
 import { progressView } from '../progress.js';
 
 interface SweepFlags extends DataFlags {
   shapes?: string;
   budgets?: number[];
+  budgetOf?: 'params' | 'macs';
+  maxDrop?: number;
   json?: boolean;
   report?: string;
   inputShape?: string;
@@ -36,6 +39,8 @@ export function sweepCommand(): Command {
     .argument('<model>', 'an ONNX model (.onnx) or a TensorFlow.js model (model.json)')
     .option('--shapes <list>', 'fixed shapes to try, separated by commas (default cross,qh,x)')
     .option('--budgets <list>', 'budgets for --shape auto, separated by commas (default 0.4,0.5,0.6,0.7; "" for none)', (v: string) => (v.trim() === '' ? [] : parseList('--budgets')(v)))
+    .addOption(new Option('--budget-of <unit>', 'what the auto budgets count: the 3x3 layers\' parameters (default) or MACs').choices(['params', 'macs']))
+    .option('--max-drop <points>', 'name the point within this many points of the original (top-1, or agreement without labels) that keeps the fewest MACs; exit 1 if none is', parseNumber('--max-drop'))
     .option('--json', 'print the sweep as one JSON document on stdout')
     .option('--report <file>', 'also write the sweep: .html for a page with the plot, else JSON')
     .option('--input-shape <dims>', 'input dims for measuring MACs, e.g. 1,3,224,224')
@@ -54,7 +59,7 @@ export function sweepCommand(): Command {
     const view = progressView(!opts.json && !opts.quiet);
     try {
       const report = await sweep(model, {
-        data, shapes: opts.shapes?.split(',').map((s) => s.trim()).filter(Boolean), budgets: opts.budgets, inputShape: opts.inputShape,
+        data, shapes: opts.shapes?.split(',').map((s) => s.trim()).filter(Boolean), budgets: opts.budgets, budgetOf: opts.budgetOf, maxDrop: opts.maxDrop, inputShape: opts.inputShape,
         latencyRuns: opts.latencyRuns, batch: opts.batch, threads: opts.threads, onProgress: view.update,
         commandPrefix: `kprune ${shellQuote(model)} ${dataFlags(process.argv.slice(2))}`.trimEnd(),
         report: opts.report, commandLine: commandLine(),
@@ -63,6 +68,11 @@ export function sweepCommand(): Command {
       announceReplaced(before);
       if (opts.json) printJson(report);
       else process.stdout.write(renderSweep(report) + '\n' + (outputs.length ? whereWritten(outputs) + '\n' : ''));
+      // Like prune's gate: said on stderr too, and exit 1, when no point is within --max-drop.
+      if (report.withinDrop && report.withinDrop.point === null) {
+        process.stderr.write(`kprune: ${withinDropLine(report, report.withinDrop)}\n`);
+        process.exitCode = EXIT_GATE;
+      }
     } finally {
       view.done();
     }

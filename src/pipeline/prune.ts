@@ -3,7 +3,7 @@
  * library call; the CLI only parses options and prints the returned report.
  */
 import { analyzeModel, DEFAULT_LOW_THRESHOLD } from '../core/analysis.js';
-import { BudgetOf, planMasks, PlanOptions, planShapes, PrunePlan } from '../core/plan.js';
+import { BudgetOf, planMasks, planShapes, PrunePlan } from '../core/plan.js';
 import { Mask, ShapeSpec, parseShapeSpec } from '../core/lattice.js';
 import { validatePlan } from '../core/plan-validate.js';
 import { applyPlan, maskedWeightMap } from '../core/reshape.js';
@@ -18,7 +18,8 @@ import { loadPrunable } from './load.js';
 import { verifyByReading } from './verify.js';
 import { resolveInputShapes, timed, withBatch } from './common.js';
 import { checkGate } from './gate.js';
-import { measureReach, reachFromFigures } from './reach.js';
+import { reachFromFigures } from './reach.js';
+import { autoSizes } from './auto-sizes.js';
 import { FinetuneRequest, finetuneSampleCount, finetuneWeights } from './finetune.js';
 import type { FinetuneResult } from '../model/finetune.js';
 import { checkDevice } from '../runtime/ort/training-session.js';
@@ -108,20 +109,6 @@ export interface PruneOptions {
 }
 
 export const DEFAULT_SHAPE = 'cross';
-
-/** For `auto`: the budget's unit, the layers' MACs and the model's size in that unit. */
-async function autoSizes(model: LoadedModel, options: PruneOptions): Promise<Pick<PlanOptions, 'budgetOf' | 'layerMacs' | 'modelSize' | 'protectBelow'>> {
-  const budgetOf = options.budgetOf ?? 'params';
-  const { reach, macs } = await measureReach(model, { inputShape: options.inputShape, run: options.run });
-  if (budgetOf === 'macs' && macs.status !== 'measured') throw new KpruneError('usage', `--budget-of macs needs the layers' MACs, which were not counted: ${macs.reason}`, { file: model.path });
-  const layerMacs = macs.status === 'measured' ? new Map(model.layers.map((l) => [l.id, macs.nodes.filter((n) => n.weight === l.id).reduce((a, n) => a + n.dense, 0)])) : undefined;
-  return {
-    budgetOf,
-    ...(layerMacs ? { layerMacs } : {}),
-    modelSize: budgetOf === 'macs' ? reach.macs!.model : reach.params.model,
-    ...(options.reshapeAll ? { protectBelow: 0 } : {}),
-  };
-}
 
 function fixedOverrides(layerShapes: Record<string, string> = {}): Record<string, ShapeSpec & { kind: 'fixed' }> {
   const out: Record<string, ShapeSpec & { kind: 'fixed' }> = {};

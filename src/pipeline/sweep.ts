@@ -19,7 +19,9 @@ import { LoadedModel } from '../models/index.js';
 import { declareReads, reportBytes, transact } from './outputs.js';
 import { renderSweepHtml } from '../report/sweep.js';
 import { currentRunInfo } from '../report/run-info.js';
-import { planMasks, planShapes, PrunePlan } from '../core/plan.js';
+import { BudgetOf, planMasks, planShapes, PrunePlan } from '../core/plan.js';
+import { minOf } from '../util/arrays.js';
+import { autoSizes } from './auto-sizes.js';
 import { applyPlan, maskedWeightMap } from '../core/reshape.js';
 import { KpruneError } from '../errors.js';
 import { layoutRequests } from './layouts.js';
@@ -40,6 +42,13 @@ export interface SweepOptions {
   shapes?: string[];
   /** Budgets for `auto`; default 0.4, 0.5, 0.6, 0.7. */
   budgets?: number[];
+  /** What `auto`'s budgets count: the 3x3 layers' parameters (default) or MACs. */
+  budgetOf?: BudgetOf;
+  /**
+   * The largest drop in points (top-1, or agreement without labels) a point may have: the sweep
+   * names the point within it that keeps the fewest MACs (or parameters), or says none is.
+   */
+  maxDrop?: number;
   inputShape?: string;
   /** Timed runs per point for latency (default 0: not measured; latency needs time per point). */
   latencyRuns?: number;
@@ -70,12 +79,31 @@ export function markPareto<T extends { quality: number; params: { after: number 
   return points;
 }
 
+/**
+ * The point within `maxDrop` points of the original that keeps the fewest MACs (parameters where
+ * a point's MACs are unknown), ties to the higher quality; null when no point is within it.
+ */
+export function withinDrop(r: Pick<SweepReport, 'original' | 'points'>, maxDrop: number): NonNullable<SweepReport['withinDrop']> {
+  const drop = (p: SweepPoint) => (r.original.quality - p.quality) * 100;
+  const by = r.points.every((p) => p.macs !== null) ? 'macs' : 'params';
+  const size = (p: SweepPoint) => (by === 'macs' ? p.macs!.after : p.params.after);
+  let best: number | null = null;
+  r.points.forEach((p, i) => {
+    if (!(drop(p) <= maxDrop + 1e-9)) return;
+    const b = best === null ? null : r.points[best];
+    if (b === null || size(p) < size(b) || (size(p) === size(b) && p.quality > b.quality)) best = i;
+  });
+  return { maxDrop, point: best, by, smallestDrop: minOf(r.points.map(drop)) };
+}
+
 export async function sweep(file: string, options: SweepOptions): Promise<SweepReport> {
   const timings: Record<string, number> = {};
   const on = options.onProgress;
   const shapes = options.shapes ?? ['cross', 'qh', 'x'];
   const budgets = options.budgets ?? [0.4, 0.5, 0.6, 0.7];
   for (const b of budgets) if (!(b > 0 && b <= 1)) throw new KpruneError('usage', `--budgets takes shares of weights in (0, 1], got ${b}`);
+  if (options.maxDrop !== undefined && !(options.maxDrop >= 0)) throw new KpruneError('usage', `--max-drop takes points (0 or more), got ${options.maxDrop}`);
+  if (options.budgetOf !== undefined && budgets.length === 0) throw new KpruneError('usage', '--budget-of does nothing here: it applies only to the auto budgets (--budgets)');
   const specs = [
     ...shapes.map((s) => ({ spec: parseShapeSpec(s), shape: s, budget: null as number | null })),
     ...budgets.map((b) => ({ spec: parseShapeSpec('auto'), shape: 'auto', budget: b as number | null })),
@@ -90,6 +118,7 @@ export async function sweep(file: string, options: SweepOptions): Promise<SweepR
     await declareReads(tx, [[model, 'the input model']], options.data);
     await tx.validate();
     const report = await measurePoints(file, model, specs, budgets, options, timings);
+    if (options.maxDrop !== undefined) report.withinDrop = withinDrop(report, options.maxDrop);
     if (options.report) await tx.write(options.report, reportBytes(options.report, () => renderSweepHtml(report, currentRunInfo(options.commandLine)), report));
     return report;
   });
@@ -112,6 +141,7 @@ async function measurePoints(
   const work = await fs.mkdtemp(path.join(os.tmpdir(), 'kprune-sweep-'));
   try {
     const losses = budgets.length > 0 ? await timed(timings, 'scoreShapes', on, () => dataAwareLosses(ctx, model, on)) : undefined;
+    const sizes = budgets.length > 0 ? await timed(timings, 'countMacs', on, () => autoSizes(model, { budgetOf: options.budgetOf, inputShape: options.inputShape })) : {};
     const paramsBefore = measureParams(model.inventory(), isLayerWeight);
     const shapesBefore = inputShapes ? await model.outputShapes(inputShapes) : null;
     const macsBefore = inputShapes && shapesBefore ? measureMacs(model.inventory(), shapesBefore, inputShapes, isLayerWeight) : null;
@@ -121,7 +151,7 @@ async function measurePoints(
     const made: Made[] = [];
     for (const [i, s] of specs.entries()) {
       on?.({ phase: 'sweeping', done: i, total: specs.length, unit: 'points', detail: s.budget === null ? s.shape : `auto ${s.budget}` });
-      const plan = planShapes(model.layers, s.spec, analysis.layers, { budget: s.budget ?? undefined, losses: s.spec.kind === 'auto' ? losses : undefined });
+      const plan = planShapes(model.layers, s.spec, analysis.layers, s.spec.kind === 'auto' ? { budget: s.budget ?? undefined, losses, ...sizes } : {});
       const masks = new Map(plan.entries.map((e) => [e.layer, parseMask(e.mask)]));
       const masked = maskedWeightMap(applyPlan(model.layers, plan));
       const rec = await timed(timings, `reconstruct ${s.budget === null ? s.shape : `auto ${s.budget}`}`, undefined, () => recoverWeights(ctx, model, masks, masked));
@@ -176,7 +206,7 @@ async function measurePoints(
         fileBytes: { after: bytes, before: sizeBefore.bytes, ratio: bytes / sizeBefore.bytes },
         latencyRatio,
         pareto: false,
-        command: `${prefix} --shape ${m.shape}${m.budget === null ? '' : ` --budget ${m.budget}`}`,
+        command: `${prefix} --shape ${m.shape}${m.budget === null ? '' : ` --budget ${m.budget}${options.budgetOf === 'macs' ? ' --budget-of macs' : ''}`}`,
       });
     }
     on?.({ phase: 'sweeping', done: specs.length, total: specs.length, unit: 'points' });

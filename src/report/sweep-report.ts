@@ -28,4 +28,9 @@ export interface SweepReport {
   points: SweepPoint[];
   method: Record<string, string>;
   timings: Record<string, number>;
+  /**
+   * With a largest drop (`--max-drop`): the point that keeps the fewest MACs (parameters where MACs
+   * are not known) among those within it, by index into `points`, or null when none is.
+   */
+  withinDrop?: { maxDrop: number; point: number | null; by: 'macs' | 'params'; smallestDrop: number };
 }

@@ -26,7 +26,17 @@ export function renderSweep(r: SweepReport): string {
     ...lines,
     '',
     `file sizes written decomposed (original ${formatBytes(r.points[0]?.fileBytes.before ?? 0)}); ${r.method.latency}`,
+    ...(r.withinDrop ? ['', withinDropLine(r, r.withinDrop)] : []),
   ].join('\n');
+}
+
+/** The answer to --max-drop: the smallest point within it, or that none is. */
+export function withinDropLine(r: SweepReport, w: NonNullable<SweepReport['withinDrop']>): string {
+  const pts = (d: number) => `${d.toFixed(2)} point${Math.abs(d - 1) < 1e-9 ? '' : 's'}`;
+  if (w.point === null) return `no point is within ${pts(w.maxDrop)} of the original (the smallest drop was ${pts(w.smallestDrop)})`;
+  const p = r.points[w.point];
+  const size = w.by === 'macs' ? `MACs ${x3(p.macs!.ratio)}` : `params ${x3(p.params.ratio)}`;
+  return `within ${pts(w.maxDrop)}, the fewest ${w.by === 'macs' ? 'MACs' : 'parameters'}: ${label(p)} (${size}, drop ${pts((r.original.quality - p.quality) * 100)}): ${p.command}`;
 }
 
 /** The scatter: x = parameters after / before, y = quality; the front joined by a line. */
@@ -67,6 +77,7 @@ export function renderSweepHtml(r: SweepReport, run?: RunInfo): string {
   const body = '<main><header>'
     + `<h1>${esc(baseName(r.input.path))}: the trade-off</h1>`
     + `<p class="lede">${r.points.length} points; ${esc(name)} of the original ${pct(r.original.quality)} on ${r.evalSamples} samples. Orange: the Pareto front.</p>`
+    + (r.withinDrop ? `<p class="lede">${esc(withinDropLine(r, r.withinDrop))}</p>` : '')
     + runInfoHtml(run)
     + '</header>'
     + `<section><h2>Quality against parameters</h2><figure class="chart-box">${plotSvg(r)}</figure></section>`
