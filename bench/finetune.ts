@@ -183,8 +183,8 @@ async function ortSpeedWorker(model: string, batch: number, reps: number, thread
   const session = await openTrainingSession(g.bytes, { threads });
   const teacher = await openTrainingSession(probeModelBytes(onnx, new Map(), [head]), { threads });
   const trainer = new OrtTrainer({
-    session, data: g.data, loss: g.loss, labels: g.lossInputs.labels, teacher: g.lossInputs.teacher, headValues: 10,
-    weights: g.weights, start, masks, train, optimizer: 'adam', momentum: 0,
+    graphFor: async () => ({ session, data: g.data, loss: g.loss, labels: g.lossInputs.labels, teacher: g.lossInputs.teacher, headValues: 10, weights: g.weights }),
+    start, masks, train, optimizer: 'adam', momentum: 0,
     teacherOutputs: async (x, dims) => (await teacher.run({ input: new ort.Tensor('float32', x, dims) }, [head]))[head].data as Float32Array,
   });
   const indices = Uint32Array.from({ length: batch }, (_, i) => i);
