@@ -119,3 +119,70 @@ for (const [N, C, H] of [[64, 32, 28], [64, 64, 14]]) {
     { name: 'grouped Conv, dY as filters (all 9 taps, Gather 5)', feeds, bytes: model(ins, 'dw', grouped, [i64('xs', [1, C * N, H, H]), i64('c9', [C, 9]), i64('idx', [1, 3, 4, 5, 7])]) },
   ]);
 }
+
+// Dense filter gradient, one piece of a cross (5 taps), X [N, C, H, W], dY [N, O, H, W], pads 1:
+// per tap a batched MatMul over the batch then ReduceSum (current), against one MatMul per tap
+// with the batch folded into the reduction (X and dY transposed once per layer).
+for (const [N, C, O, H] of [[64, 16, 16, 28], [64, 32, 32, 14], [64, 64, 64, 7]]) {
+  const x = rand(N * C * H * H, 5);
+  const dy = rand(N * O * H * H, 6);
+  const feeds = { x: new ort.Tensor('float32', x, [N, C, H, H]), dy: new ort.Tensor('float32', dy, [N, O, H, H]) };
+  const ins = [{ name: 'x', dims: [N, C, H, H] }, { name: 'dy', dims: [N, O, H, H] }];
+  const taps = [[0, 1], [1, 0], [1, 1], [1, 2], [2, 1]];
+  const P = H * H;
+  const pad = n('Pad', ['x', 'pads'], 'xp', [{ name: 'mode', type: AT.STRING, s: Buffer.from('constant') }]);
+  const common = [i64('pads', [0, 0, 1, 1, 0, 0, 1, 1]), i64('axes', [2, 3])];
+  const cur: Node[] = [pad, n('Reshape', ['dy', 'dy4'], 'dyr'), n('Transpose', ['dyr'], 'dyt', [{ name: 'perm', type: AT.INTS, ints: [0, 1, 3, 2] }])];
+  const inits = [...common, i64('dy4', [N, 1, O, P]), i64('x4', [N, 1, C, P]), i64('zero', [0]), i64('co', [1, C, O])];
+  const outs: string[] = [];
+  taps.forEach(([ky, kx], t) => {
+    inits.push(i64(`s${t}`, [ky, kx]), i64(`e${t}`, [ky + H, kx + H]));
+    cur.push(n('Slice', ['xp', `s${t}`, `e${t}`, 'axes'], `v${t}`), n('Reshape', [`v${t}`, 'x4'], `vr${t}`), n('MatMul', [`vr${t}`, 'dyt'], `m${t}`),
+      n('ReduceSum', [`m${t}`, 'zero'], `r${t}`, [{ name: 'keepdims', type: AT.INT, i: 0 }]), n('Reshape', [`r${t}`, 'co'], `o${t}`));
+    outs.push(`o${t}`);
+  });
+  cur.push(n('Concat', outs, 'dw', [{ name: 'axis', type: AT.INT, i: 0 }]));
+  const fold: Node[] = [pad, n('Transpose', ['xp'], 'xt', [{ name: 'perm', type: AT.INTS, ints: [1, 0, 2, 3] }]),
+    n('Transpose', ['dy'], 'dyt', [{ name: 'perm', type: AT.INTS, ints: [0, 2, 3, 1] }]), n('Reshape', ['dyt', 'dy2'], 'dyf')];
+  const inits2 = [...common, i64('dy2', [N * P, O]), i64('x2', [C, N * P]), i64('co', [1, C, O])];
+  const outs2: string[] = [];
+  taps.forEach(([ky, kx], t) => {
+    inits2.push(i64(`s${t}`, [ky, kx]), i64(`e${t}`, [ky + H, kx + H]));
+    fold.push(n('Slice', ['xt', `s${t}`, `e${t}`, 'axes'], `v${t}`), n('Reshape', [`v${t}`, 'x2'], `vr${t}`), n('MatMul', [`vr${t}`, 'dyf'], `m${t}`), n('Reshape', [`m${t}`, 'co'], `o${t}`));
+    outs2.push(`o${t}`);
+  });
+  fold.push(n('Concat', outs2, 'dw', [{ name: 'axis', type: AT.INT, i: 0 }]));
+  // Gemm with dY as [O, N*P] (transB): dY transposed once to [O, N, P].
+  const gemm: Node[] = [pad, n('Transpose', ['xp'], 'xt', [{ name: 'perm', type: AT.INTS, ints: [1, 0, 2, 3] }]),
+    n('Transpose', ['dy'], 'dyt', [{ name: 'perm', type: AT.INTS, ints: [1, 0, 2, 3] }]), n('Reshape', ['dyt', 'dy2'], 'dyf')];
+  const inits3 = [...common, i64('dy2', [O, N * P]), i64('x2', [C, N * P]), i64('co', [1, C, O])];
+  const outs3: string[] = [];
+  taps.forEach(([ky, kx], t) => {
+    inits3.push(i64(`s${t}`, [ky, kx]), i64(`e${t}`, [ky + H, kx + H]));
+    gemm.push(n('Slice', ['xt', `s${t}`, `e${t}`, 'axes'], `v${t}`), n('Reshape', [`v${t}`, 'x2'], `vr${t}`), n('Gemm', [`vr${t}`, 'dyf'], `m${t}`, [{ name: 'transB', type: AT.INT, i: 1 }]), n('Reshape', [`m${t}`, 'co'], `o${t}`));
+    outs3.push(`o${t}`);
+  });
+  gemm.push(n('Concat', outs3, 'dw', [{ name: 'axis', type: AT.INT, i: 0 }]));
+  await compare(`dense dW, cross, X [${N}, ${C}, ${H}, ${H}] -> ${O}`, [
+    { name: 'per tap batched MatMul + ReduceSum over N (current)', feeds, bytes: model(ins, 'dw', cur, inits) },
+    { name: 'per tap one MatMul, batch folded (X, dY transposed once)', feeds, bytes: model(ins, 'dw', fold, inits2) },
+    { name: 'per tap one Gemm transB, batch folded', feeds, bytes: model(ins, 'dw', gemm, inits3) },
+  ]);
+}
+
+// Zero padding by 1 of X [N, C, H, W]: Pad against Concat with zero slabs and a depthwise 1x1
+// Conv of ones with pads 1.
+for (const [N, C, H] of [[64, 16, 28], [64, 64, 14]]) {
+  const x = rand(N * C * H * H, 7);
+  const feeds = { x: new ort.Tensor('float32', x, [N, C, H, H]) };
+  const ins = [{ name: 'x', dims: [N, C, H, H] }];
+  await compare(`zero pad 1, X [${N}, ${C}, ${H}, ${H}]`, [
+    { name: 'Pad', feeds, bytes: model(ins, 'y', [n('Pad', ['x', 'pads'], 'y', [{ name: 'mode', type: AT.STRING, s: Buffer.from('constant') }])], [i64('pads', [0, 0, 1, 1, 0, 0, 1, 1])]) },
+    { name: 'Concat with zero slabs (W then H)', feeds, bytes: model(ins, 'y', [
+      n('Concat', ['zc', 'x', 'zc'], 'xw', [{ name: 'axis', type: AT.INT, i: 3 }]), n('Concat', ['zr', 'xw', 'zr'], 'y', [{ name: 'axis', type: AT.INT, i: 2 }]),
+    ], [f32('zc', new Array(N * C * H).fill(0), [N, C, H, 1]), f32('zr', new Array(N * C * (H + 2)).fill(0), [N, C, 1, H + 2])]) },
+    { name: 'depthwise 1x1 Conv of ones, pads 1', feeds, bytes: model(ins, 'y', [
+      n('Conv', ['x', 'ones'], 'y', [{ name: 'group', type: AT.INT, i: C }, { name: 'pads', type: AT.INTS, ints: [1, 1, 1, 1] }]),
+    ], [f32('ones', new Array(C).fill(1), [C, 1, 1, 1])]) },
+  ]);
+}

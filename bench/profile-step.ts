@@ -28,6 +28,8 @@ const { values } = parseArgs({ options: {
   model: { type: 'string', default: 'dwsep-fmnist' }, threads: { type: 'string', default: '2' }, batch: { type: 'string', default: '64' },
   reps: { type: 'string', default: '20' }, options: { type: 'string', default: '{}' }, top: { type: 'string', default: '15' },
   variants: { type: 'string' }, rounds: { type: 'string', default: '6' },
+  /** With --variants: each variant also on the dense graph (no pieces: every 3x3 whole). */
+  dense: { type: 'boolean', default: false },
 } });
 const batch = Number(values.batch);
 const onnx = await readOnnxModel(path.join(root, 'fixtures', 'models', `${values.model}.onnx`));
@@ -40,9 +42,13 @@ const xs = Float32Array.from({ length: batch * 784 }, () => r());
 const probe = await ort.InferenceSession.create(probeModelBytes(onnx, start, computedValues(onnx)), { intraOpNumThreads: 1 });
 const shapes = await probeShapes(probe, 'input', xs, [batch, 1, 28, 28]);
 await probe.release();
-const built = buildTrainingGraph(onnx, { trainable: layers.map((l) => l.id), head: headValue(onnx), shapes, masks, loss: { objective: 'cross-entropy', temperature: 2, distillWeight: 0 } });
-if (!built.ok) throw new Error('no training graph');
-const g = built.graph;
+const build = (withMasks: boolean) => {
+  const b = buildTrainingGraph(onnx, { trainable: layers.map((l) => l.id), head: headValue(onnx), shapes, masks: withMasks ? masks : undefined, loss: { objective: 'cross-entropy', temperature: 2, distillWeight: 0 } });
+  if (!b.ok) throw new Error('no training graph');
+  return b.graph;
+};
+const g = build(true);
+const dense = values.dense ? build(false) : undefined;
 const base: ort.InferenceSession.SessionOptions = {
   intraOpNumThreads: Number(values.threads), interOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 4,
   extra: { session: { intra_op: { allow_spinning: '0' } } },
@@ -55,8 +61,9 @@ const fetch = [g.loss, ...g.weights.map((w) => w.grad)];
 
 if (values.variants) {
   // Several session options side by side in one process, rounds interleaved: wall and CPU per step.
-  const variants = JSON.parse(values.variants) as ort.InferenceSession.SessionOptions[];
-  const sessions = await Promise.all(variants.map((v) => ort.InferenceSession.create(g.bytes, { ...base, ...v })));
+  const options = JSON.parse(values.variants) as ort.InferenceSession.SessionOptions[];
+  const variants = dense ? [...options, ...options.map((v) => ({ ...v, dense: true }))] : options;
+  const sessions = await Promise.all(variants.map((v) => ort.InferenceSession.create('dense' in v ? dense!.bytes : g.bytes, { ...base, ...v })));
   const wall = variants.map(() => [] as number[]);
   const cpu = variants.map(() => [] as number[]);
   for (const s of sessions) for (let i = 0; i < 3; i++) await s.run(feeds, fetch);

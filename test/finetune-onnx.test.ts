@@ -133,14 +133,18 @@ test('an abort rejects with the reason, returns nothing and frees every tensor',
   assert.equal(tf.memory().numTensors, before);
 });
 
-test('bad requests are usage errors that say what is wrong', async () => {
+test('bad requests are usage errors that say what is wrong, the same whichever engine would train', async () => {
   const usage = (re: RegExp) => (e: unknown) => e instanceof KpruneError && e.code === 'usage' && re.test(e.message);
   const unlabelled = { train: { ...data.train, labels: undefined }, heldOut: data.heldOut };
-  await assert.rejects(finetuneOnnx(model, layers, start, masks, unlabelled, options), usage(/labelled/));
   const dirty = new Map(start);
   dirty.set(layers[0].id, layers[0].weights);
-  await assert.rejects(finetuneOnnx(model, layers, dirty, masks, data, options), usage(/not zero outside its mask/));
-  await assert.rejects(finetuneOnnx(model, layers, start, masks, data, { ...options, steps: -1 }), usage(/whole number/));
-  await assert.rejects(finetuneOnnx(model, layers, start, masks, data, { ...options, lr: 0 }), usage(/--lr/));
-  await assert.rejects(finetuneOnnx(model, layers, start, new Map(), data, options), usage(/no mask/));
+  // finetune.ts checks the request once for both fine-tuners (models/onnx/finetune-plan.ts).
+  for (const engine of ['tfjs', 'onnxruntime', 'auto'] as const) {
+    const o = { ...options, engine };
+    await assert.rejects(finetuneOnnx(model, layers, start, masks, unlabelled, o), usage(/labelled/));
+    await assert.rejects(finetuneOnnx(model, layers, dirty, masks, data, o), usage(/not zero outside its mask/));
+    await assert.rejects(finetuneOnnx(model, layers, start, masks, data, { ...o, steps: -1 }), usage(/whole number/));
+    await assert.rejects(finetuneOnnx(model, layers, start, masks, data, { ...o, lr: 0 }), usage(/--lr/));
+    await assert.rejects(finetuneOnnx(model, layers, start, new Map(), data, o), usage(/no mask/));
+  }
 });
