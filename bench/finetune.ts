@@ -7,17 +7,19 @@
  * 4. `ort`: the same step in onnxruntime (kprune's training graph, src/formats/onnx/training),
  *    TF.js wasm and PyTorch, rounds interleaved, at 1 and 2 threads; with and without the
  *    distillation teacher; wall and CPU time.
- * 5. `recipe`: reconstruction + fine-tuning in onnxruntime with several recipes, each checkpoint
+ * 5. `teacher`: distillation targets by the teacher's forward pass at every step vs once over the
+ *    training set (batched), for the default recipe.
+ * 6. `recipe`: reconstruction + fine-tuning in onnxruntime with several recipes, each checkpoint
  *    scored on held-out, validation (train split) and test images, and the checkpoint four other
  *    held-out draws would have chosen (the noise of the choice).
- * 6. `goal`: the CLI on the bundled ResNet and VGG with a cross, reconstruction and fine-tuning,
+ * 7. `goal`: the CLI on the bundled ResNet and VGG with a cross, reconstruction and fine-tuning,
  *    top-1 on all 10,000 test images, wall and CPU time of the whole run.
  *
  * Each measurement runs in its own process (TF.js backends are process-wide). The machine is shared:
  * every row records the 1-minute load average; times are medians of several runs, with process CPU
  * time beside wall time.
  *
- *   node dist/bench/finetune.js [--sections micro,speed,goal,torch,ort,recipe] [--models resnet-fmnist,...]
+ *   node dist/bench/finetune.js [--sections micro,speed,goal,torch,ort,teacher,recipe] [--models resnet-fmnist,...]
  *     [--batch 64] [--steps 300] [--rounds 2] [--recipes JSON] [--goalModels a,b] [--goalArgs "--lr 1e-3"]
  *     [--json bench/out/finetune.json]
  */
@@ -161,8 +163,8 @@ async function speedWorker(model: string, backend: TfjsBackend, gradients: 'kpru
 /**
  * The training step in onnxruntime (kprune's training graph, convolutions as pieces over the cross,
  * masked Adam in JS): with `objective` cross-entropy it is the step PyTorch and the TF.js speed
- * worker time; with cross-entropy+distill it is the step fine-tuning runs (the teacher's forward
- * pass included).
+ * worker time; with cross-entropy+distill it is the step fine-tuning runs by default (the KL term
+ * against targets the teacher computed once before training).
  */
 async function ortSpeedWorker(model: string, batch: number, reps: number, threads: number, objective: Objective): Promise<unknown> {
   const onnx = await readOnnxModel(modelFile(model));
@@ -182,10 +184,13 @@ async function ortSpeedWorker(model: string, batch: number, reps: number, thread
   const g = built.graph;
   const session = await openTrainingSession(g.bytes, { threads });
   const teacher = await openTrainingSession(probeModelBytes(onnx, new Map(), [head]), { threads });
+  // The targets computed once before training, as --finetune does when a run sees every sample
+  // (the default recipe): a step runs no teacher (bench section teacher measures that choice).
+  const targets = (await teacher.run({ input: new ort.Tensor('float32', xs, [batch, 1, 28, 28]) }, [head]))[head].data as Float32Array;
   const trainer = new OrtTrainer({
-    session, data: g.data, loss: g.loss, labels: g.lossInputs.labels, teacher: g.lossInputs.teacher, headValues: 10,
-    weights: g.weights, start, masks, train, optimizer: 'adam', momentum: 0,
-    teacherOutputs: async (x, dims) => (await teacher.run({ input: new ort.Tensor('float32', x, dims) }, [head]))[head].data as Float32Array,
+    graphFor: async () => ({ session, data: g.data, loss: g.loss, labels: g.lossInputs.labels, teacher: g.lossInputs.teacher, headValues: 10, weights: g.weights }),
+    start, masks, train, optimizer: 'adam', momentum: 0,
+    teacherOutputs: async () => targets,
   });
   const indices = Uint32Array.from({ length: batch }, (_, i) => i);
   const wall: number[] = [];
@@ -202,6 +207,40 @@ async function ortSpeedWorker(model: string, batch: number, reps: number, thread
   await session.release();
   await teacher.release();
   return { model, batch, threads, objective, onnxruntime: ort.env.versions.node, stepMs: { median: median(wall), min: min(wall), cpuMedian: median(cpu) } };
+}
+
+/**
+ * Distillation targets: the teacher's forward pass at every step (batch `batch`, `steps` steps)
+ * against one batched pass over the training set (chunks of 256, what fine-tuning does when a run
+ * sees every sample), rounds interleaved in one process at `threads` threads. Returns images/s of
+ * each and the seconds each would take for the default recipe.
+ */
+async function teacherWorker(model: string, batch: number, threads: number, steps: number, samples: number): Promise<unknown> {
+  const onnx = await readOnnxModel(modelFile(model));
+  const head = headValue(onnx);
+  const session = await openTrainingSession(probeModelBytes(onnx, new Map(), [head]), { threads });
+  const r = mulberry32(4);
+  const chunk = 256;
+  const xs = Float32Array.from({ length: chunk * 784 }, () => r());
+  const perStep = new ort.Tensor('float32', xs.subarray(0, batch * 784), [batch, 1, 28, 28]);
+  const batched = new ort.Tensor('float32', xs, [chunk, 1, 28, 28]);
+  const a: number[] = [];
+  const b: number[] = [];
+  const time = async (t: ort.Tensor, reps: number) => {
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) await session.run({ input: t }, [head]);
+    return (reps * t.dims[0]) / ((performance.now() - t0) / 1000);
+  };
+  await time(perStep, 3);
+  await time(batched, 1);
+  for (let round = 0; round < 6; round++) {
+    a.push(await time(perStep, 16));
+    b.push(await time(batched, 4));
+  }
+  await session.release();
+  const perStepIps = median(a);
+  const batchedIps = median(b);
+  return { model, batch, threads, perStepIps, batchedIps, perStepSeconds: (steps * batch) / perStepIps, precomputeSeconds: samples / batchedIps };
 }
 
 /** Top-1 of each class-score row against labels. */
@@ -304,6 +343,7 @@ async function worker(argv: string[]): Promise<void> {
     case 'speed': out = await speedWorker(values.model!, values.backend as TfjsBackend, values.gradients as 'kprune' | 'tfjs', Number(values.batch), Number(values.reps)); break;
     case 'ort': out = await ortSpeedWorker(values.model!, Number(values.batch), Number(values.reps), Number(values.threads), values.objective as Objective); break;
     case 'recipe': out = await recipeWorker(values.model!, JSON.parse(values.recipes!)); break;
+    case 'teacher': out = await teacherWorker(values.model!, Number(values.batch), Number(values.threads), Number(values.steps), Number(values.train)); break;
     default: throw new Error(`unknown worker ${values.worker}`);
   }
   process.stdout.write(`${PREFIX}${JSON.stringify(out)}\n`);
@@ -496,11 +536,34 @@ async function main(): Promise<void> {
     }
     record.ort = all;
     md.push('\n## Training step: onnxruntime (kprune\'s training graph) vs TF.js wasm vs PyTorch, side by side\n');
-    md.push(`Batch ${batch}, cross masks, Adam, cross-entropy (the step bench/torch_step.py times; "with distillation" adds the teacher's forward pass and the KL term, the step --finetune runs). Medians of ${values.rounds} interleaved rounds of 12 steps; CPU = process CPU time per step. TF.js wasm runs one thread. Speed-up = other engine's step time / onnxruntime's.\n`);
+    md.push(`Batch ${batch}, cross masks, Adam, cross-entropy (the step bench/torch_step.py times; "with distillation" adds the KL term against targets the teacher computed once before training, the step --finetune runs by default). Medians of ${values.rounds} interleaved rounds of 12 steps; CPU = process CPU time per step. TF.js wasm runs one thread. Speed-up = other engine's step time / onnxruntime's.\n`);
     md.push(markdownTable(
       ['model', 'threads', 'onnxruntime img/s', 'onnxruntime with distillation img/s', 'TF.js wasm img/s', 'PyTorch img/s', 'vs PyTorch', 'vs TF.js wasm', 'load'],
       rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ));
+  }
+
+  if (sections.has('teacher')) {
+    // The default recipe: 1,500 steps of 64 over at most 40,000 samples (core/finetune/run.ts).
+    const steps = 1500;
+    const samples = 40000;
+    const rows: string[][] = [];
+    const all: unknown[] = [];
+    for (const model of models) {
+      for (const threads of [1, 2]) {
+        log(`teacher: ${model}, ${threads} thread(s)`);
+        const l = load();
+        const r = await runWorker(['--worker', 'teacher', '--model', model, '--batch', String(batch), '--threads', String(threads), '--steps', String(steps), '--train', String(samples)]) as {
+          perStepIps: number; batchedIps: number; perStepSeconds: number; precomputeSeconds: number;
+        };
+        all.push({ ...r, load: l });
+        rows.push([model, String(threads), fmtNum(r.perStepIps, 0), fmtNum(r.batchedIps, 0), fmtNum(r.perStepSeconds, 1), fmtNum(r.precomputeSeconds, 1), fmtNum(r.perStepSeconds / r.precomputeSeconds, 2), fmtNum(l, 1)]);
+      }
+    }
+    record.teacher = all;
+    md.push(`\n## Distillation targets: the teacher at every step vs once over the training set\n`);
+    md.push(`The default recipe (${steps} steps of ${batch}, ${samples} training samples): the teacher's forward pass per step against one batched pass (chunks of 256) over the samples, interleaved in one process.\n`);
+    md.push(markdownTable(['model', 'threads', 'per step img/s', 'batched img/s', 'per step, s a run', 'once, s a run', 'saved (x)', 'load'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
   }
 
   if (sections.has('recipe')) {

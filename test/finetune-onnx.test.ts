@@ -18,7 +18,8 @@ import { loadModel } from '../src/models/index.js';
 import { findConv3x3 } from '../src/formats/onnx/convs.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
 import { trainingRuntime } from '../src/runtime/tfjs/training-backend.js';
-import { FinetuneOptions, finetuneOnnxInTfjs } from '../src/models/onnx/finetune-in-tfjs.js';
+import type { FinetuneOptions } from '../src/models/onnx/finetune-in-tfjs.js';
+import { finetuneOnnx } from '../src/models/onnx/finetune.js';
 import { decodeGraph } from '../src/formats/onnx/decode-graph.js';
 import { OnnxTfjsGraph } from '../src/runtime/tfjs/onnx/graph.js';
 import { FIXTURES, tempDir } from './helpers/tmp.js';
@@ -33,7 +34,7 @@ const masks = new Map(layers.map((l) => [l.id, cross]));
 const start = new Map(layers.map((l) => [l.id, maskWeights(l.weights, kernelCount(l), cross)]));
 const split = await loadData(SUBSET, { inputDims: ['N', 1, 28, 28], calib: 160, eval: 96, seed: 3, numClasses: 10 });
 const data = { train: split.calib, heldOut: split.eval };
-const options: FinetuneOptions = { steps: 8, batch: 16, labels: true, evalEvery: 4, seed: 1 };
+const options: FinetuneOptions = { steps: 8, batch: 16, labels: true, evalEvery: 4, seed: 1, engine: 'tfjs' };
 const { tf } = await trainingRuntime();
 
 function assertMasked(weights: ReadonlyMap<string, Float32Array>): void {
@@ -51,7 +52,7 @@ async function heldOutLogits(file: string, x: Dataset): Promise<Float32Array> {
   return y;
 }
 
-const first = await finetuneOnnxInTfjs(model, layers, start, masks, data, options);
+const first = await finetuneOnnx(model, layers, start, masks, data, options);
 
 test('with labels: cross-entropy plus distillation, kept positions train, pruned ones stay exactly zero', () => {
   assert.equal(first.objective, 'cross-entropy+distill');
@@ -70,7 +71,7 @@ test('with labels: cross-entropy plus distillation, kept positions train, pruned
 });
 
 test('the same seed gives the same weights, bit for bit', async () => {
-  const again = await finetuneOnnxInTfjs(model, layers, start, masks, data, options);
+  const again = await finetuneOnnx(model, layers, start, masks, data, options);
   assert.equal(again.bestStep, first.bestStep);
   for (const l of layers) assert.deepEqual(again.weights.get(l.id), first.weights.get(l.id));
 });
@@ -105,7 +106,7 @@ test('written back into the ONNX file, the weights compute in onnxruntime what T
 
 test('without labels: distillation from the original, checkpoints chosen by agreement', async () => {
   const unlabelled = { train: { ...data.train, labels: undefined }, heldOut: { ...data.heldOut, labels: undefined } };
-  const r = await finetuneOnnxInTfjs(model, layers, start, masks, unlabelled, { ...options, labels: false, steps: 6, evalEvery: 3 });
+  const r = await finetuneOnnx(model, layers, start, masks, unlabelled, { ...options, labels: false, steps: 6, evalEvery: 3 });
   assert.equal(r.objective, 'distill-kl');
   assert.equal(r.heldOut.metric, 'agreement');
   assert.equal(r.heldOut.before.top1, undefined);
@@ -114,7 +115,7 @@ test('without labels: distillation from the original, checkpoints chosen by agre
 });
 
 test('zero steps evaluates the start and returns it', async () => {
-  const r = await finetuneOnnxInTfjs(model, layers, start, masks, data, { ...options, steps: 0 });
+  const r = await finetuneOnnx(model, layers, start, masks, data, { ...options, steps: 0 });
   assert.equal(r.bestStep, 0);
   for (const l of layers) assert.equal(r.weights.get(l.id), start.get(l.id));
   assert.deepEqual(r.heldOut.after, r.heldOut.before);
@@ -125,21 +126,25 @@ test('an abort rejects with the reason, returns nothing and frees every tensor',
   const controller = new AbortController();
   let steps = 0;
   await assert.rejects(
-    finetuneOnnxInTfjs(model, layers, start, masks, data, { ...options, signal: controller.signal, onStep: () => { if (++steps === 2) controller.abort(new Error('Ctrl-C')); } }),
+    finetuneOnnx(model, layers, start, masks, data, { ...options, signal: controller.signal, onStep: () => { if (++steps === 2) controller.abort(new Error('Ctrl-C')); } }),
     /Ctrl-C/,
   );
   assert.equal(steps, 2);
   assert.equal(tf.memory().numTensors, before);
 });
 
-test('bad requests are usage errors that say what is wrong', async () => {
+test('bad requests are usage errors that say what is wrong, the same whichever engine would train', async () => {
   const usage = (re: RegExp) => (e: unknown) => e instanceof KpruneError && e.code === 'usage' && re.test(e.message);
   const unlabelled = { train: { ...data.train, labels: undefined }, heldOut: data.heldOut };
-  await assert.rejects(finetuneOnnxInTfjs(model, layers, start, masks, unlabelled, options), usage(/labelled/));
   const dirty = new Map(start);
   dirty.set(layers[0].id, layers[0].weights);
-  await assert.rejects(finetuneOnnxInTfjs(model, layers, dirty, masks, data, options), usage(/not zero outside its mask/));
-  await assert.rejects(finetuneOnnxInTfjs(model, layers, start, masks, data, { ...options, steps: -1 }), usage(/whole number/));
-  await assert.rejects(finetuneOnnxInTfjs(model, layers, start, masks, data, { ...options, lr: 0 }), usage(/--lr/));
-  await assert.rejects(finetuneOnnxInTfjs(model, layers, start, new Map(), data, options), usage(/no mask/));
+  // finetune.ts checks the request once for both fine-tuners (models/onnx/finetune-plan.ts).
+  for (const engine of ['tfjs', 'onnxruntime', 'auto'] as const) {
+    const o = { ...options, engine };
+    await assert.rejects(finetuneOnnx(model, layers, start, masks, unlabelled, o), usage(/labelled/));
+    await assert.rejects(finetuneOnnx(model, layers, dirty, masks, data, o), usage(/not zero outside its mask/));
+    await assert.rejects(finetuneOnnx(model, layers, start, masks, data, { ...o, steps: -1 }), usage(/whole number/));
+    await assert.rejects(finetuneOnnx(model, layers, start, masks, data, { ...o, lr: 0 }), usage(/--lr/));
+    await assert.rejects(finetuneOnnx(model, layers, start, new Map(), data, o), usage(/no mask/));
+  }
 });

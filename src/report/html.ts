@@ -13,6 +13,7 @@ import type { LatencyComparison } from '../model/latency.js';
 import { formatBytes, formatCount, layoutSizeNote, propagationLine } from './text.js';
 import { baseName, esc, sideFiles } from './html-escape.js';
 import { REPORT_CSS } from './html-style.js';
+import { finetuneCardHtml } from './html-finetune.js';
 import { RunInfo, runInfoHtml } from './run-info.js';
 import { barChartSvg, barSvg, heatLegendSvg, heatMapSvg, heatScaleText, legendMarksSvg } from './html-svg.js';
 import { maxOf, pushAll } from '../util/arrays.js';
@@ -461,7 +462,10 @@ export function renderHtml(r: PruneReport, run?: RunInfo): string {
     + `<div class="cards">${summaryCards(r).map(cardHtml).join('')}</div>`
     + (notes.length ? `<ul class="notes">${notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : '')
     + '</section>'
-    + `<section aria-labelledby="s-quality"><h2 id="s-quality">Quality</h2>${qualityTable(r)}</section>`
+    + `<section aria-labelledby="s-quality"><h2 id="s-quality">Quality</h2>${qualityTable(r)}`
+    // Reports written before fine-tuning existed have no field.
+    + (r.finetune ? `<div class="cards">${finetuneCardHtml(r.finetune)}</div>` : '')
+    + '</section>'
     + '<section aria-labelledby="s-layers"><h2 id="s-layers">Layers</h2>'
     + '<p>Mean |w| at each of the 9 positions before reshaping, normalised so the layer\'s largest is 1, with the chosen shape drawn over it. Each map\'s colours run from that layer\'s smallest value to its largest (stated under it), so that differences within a layer show.</p>'
     + `<div class="legend">${heatLegendSvg()}${legendMarksSvg()}</div>`

@@ -9,22 +9,19 @@
  * missing operators are returned, for the caller to train in TF.js instead.
  */
 import type * as ort from 'onnxruntime-node';
-import type { Conv3x3Layer } from '../../model/conv.js';
 import { crossEntropy, distillKl, meanSquaredError, chooseObjective, scoreOutputs } from '../../core/finetune/score.js';
 import type { Mask } from '../../core/lattice.js';
 import type { Dataset } from '../../data/types.js';
 import { KpruneError } from '../../errors.js';
-import { onnxInputs } from '../../formats/onnx/inventory.js';
 import { probeModelBytes } from './probe.js';
 import type { OnnxModel } from '../../formats/onnx/read.js';
-import { MissingGradient, ValueShape, buildForwardGraph, buildTrainingGraph, computedValues, headValue } from '../../formats/onnx/training/index.js';
-import {
-  DEFAULT_BATCH, EVAL_BATCH,
-  FinetuneData, FinetuneOptions, FinetuneResult, checkFinetuneOptions, runFinetuneLoop, trainSettings, usage,
-} from '../../core/finetune/run.js';
+import { MissingGradient, TrainingGraph, ValueShape, buildForwardGraph, buildTrainingGraph, computedValues, headValue } from '../../formats/onnx/training/index.js';
+import { FinetuneData, FinetuneOptions, FinetuneResult, runFinetuneLoop, trainSettings, usage } from '../../core/finetune/run.js';
 import { createSession } from '../../runtime/ort/session.js';
 import { describeDevice, openTrainingSession, probeShapes, runFloat } from '../../runtime/ort/training-session.js';
-import { OrtTrainer } from '../../runtime/ort/trainer.js';
+import { OrtTrainer, OrtTrainingGraph, TeacherOutputs } from '../../runtime/ort/trainer.js';
+import type { OnnxFinetunePlan } from './finetune-plan.js';
+import type { Conv3x3Layer } from '../../model/conv.js';
 import type { OutputSet } from '../../core/metrics.js';
 
 /** The training graph's loss and onnxruntime's outputs must agree this closely before training. */
@@ -99,29 +96,30 @@ async function valueShapes(model: OnnxModel, start: ReadonlyMap<string, Float32A
   }
 }
 
+/**
+ * Distillation targets for every training sample, computed once in batched inference, when that
+ * is less work than the teacher's forward pass at every step: without augmentation a sample's
+ * targets never change, and a run of `steps` batches sees steps x batch samples. Measured on the
+ * bundled ResNet (bench/finetune.ts, section teacher): see the README's fine-tuning section.
+ * Targets larger than this stay per step (an image-to-image model's outputs can be large).
+ */
+const TEACHER_CACHE_BYTES = 256 * 2 ** 20;
+
+export function precomputeTeacher(trainCount: number, steps: number, batch: number, headValues: number): boolean {
+  return steps * batch >= trainCount && trainCount * headValues * 4 <= TEACHER_CACHE_BYTES;
+}
+
+/**
+ * The onnxruntime fine-tuner (OnnxFinetuner's signature), plus the model whose outputs the student
+ * learns: by default `model` itself; the original when `model` is a copy holding weights recovery
+ * changed besides the trained ones (finetune.ts).
+ */
 export async function finetuneInOrt(
-  model: OnnxModel,
-  layers: Conv3x3Layer[],
-  start: ReadonlyMap<string, Float32Array>,
-  masks: Map<string, Mask>,
-  data: FinetuneData,
-  options: FinetuneOptions,
-  /** The model whose outputs the student learns (default: `model` itself, as its file holds them). */
-  teacherModel: OnnxModel = model,
+  model: OnnxModel, layers: Conv3x3Layer[], start: ReadonlyMap<string, Float32Array>, masks: Map<string, Mask>,
+  data: FinetuneData, options: FinetuneOptions, plan: OnnxFinetunePlan, teacherModel: OnnxModel = model,
 ): Promise<OrtFinetuneOutcome> {
   const began = performance.now();
-  checkFinetuneOptions(model.path, layers, start, masks, data, options);
-  const inputs = onnxInputs(model);
-  if (inputs.length !== 1) {
-    throw new KpruneError('unsupported', `fine-tuning needs a model with one input; this one has ${inputs.length}`, { file: model.path });
-  }
-  const batchDim = inputs[0].dims[0];
-  const fixedBatch = typeof batchDim === 'number' && batchDim > 0;
-  const maxBatch = fixedBatch ? (batchDim as number) : EVAL_BATCH;
-  const batch = Math.min(options.batch ?? (fixedBatch ? maxBatch : DEFAULT_BATCH), data.train.count);
-  if (fixedBatch && batch !== maxBatch) {
-    throw usage(`the model takes batches of exactly ${maxBatch} (its input is [${inputs[0].dims.join(', ')}])`, model.path, `pass --batch ${maxBatch}`);
-  }
+  const { batch, maxBatch, fixedBatch } = plan;
   const notFloat32 = layers.filter((l) => model.constants.get(l.id)?.dataType !== 1);
   if (notFloat32.length > 0) {
     // The training graph feeds float32 weights; float16 and bfloat16 ones train in TF.js.
@@ -133,36 +131,63 @@ export async function finetuneInOrt(
   const startWeights = new Map(ids.map((id) => [id, start.get(id)!]));
   const weightDims = layers.map((l) => ({ name: l.id, dims: [l.outChannels, l.inChannelsPerGroup, 3, 3] }));
   const per = data.train.sampleDims.reduce((a, b) => a * b, 1);
-  const shapes = await valueShapes(model, startWeights, inputs[0].name, data.train.x.subarray(0, batch * per), [batch, ...data.train.sampleDims]);
+  const shapesAt = (n: number) => valueShapes(model, startWeights, plan.input, data.train.x.subarray(0, n * per), [n, ...data.train.sampleDims]);
+  const shapes = await shapesAt(batch);
 
-  const teacher = await HeadRunner.teacher(teacherModel, inputs[0].name, head, maxBatch, fixedBatch, options);
+  const teacher = await HeadRunner.teacher(teacherModel, plan.input, head, maxBatch, fixedBatch, options);
   let runner: HeadRunner | null = null;
-  let session: ort.InferenceSession | null = null;
+  let trainer: OrtTrainer | null = null;
+  let first: ort.InferenceSession | null = null;
   try {
     runner = await HeadRunner.student(model, weightDims, head, maxBatch, fixedBatch, options, { masks, shapes });
     const student = runner;
     const none = new Map<string, Float32Array>();
     const original = await teacher.run(none, data.heldOut.x, data.heldOut.count, data.heldOut.sampleDims);
     const objective = chooseObjective(original.sampleDims, options.labels, options.distill ?? true);
-    const built = buildTrainingGraph(model, {
+    const build = (s: ReadonlyMap<string, ValueShape>) => buildTrainingGraph(model, {
       trainable: ids,
       head,
-      shapes,
+      shapes: s,
       loss: { objective, temperature: settings.temperature, distillWeight: settings.distillWeight },
       // Convolutions of the reshaped weights compute only their kept positions (pieces): 1.45x
       // faster steps on the bundled ResNet with a cross; the optimiser masks all the same.
       masks,
     });
+    const built = build(shapes);
     if (!built.ok) return { missing: built.missing };
-    const g = built.graph;
-    session = await openTrainingSession(g.bytes, { threads: options.threads, device: options.device }, model.path);
-    const teacherOutputs = async (x: Float32Array, dims: number[]) => (await teacher.run(none, x, dims[0], dims.slice(1))).data;
-    const trainer = new OrtTrainer({
-      session, data: g.data, loss: g.loss, labels: g.lossInputs.labels, teacher: g.lossInputs.teacher,
-      headValues: g.flatDims[1], weights: g.weights, start: startWeights, masks, train: data.train,
+    const open = async (g: TrainingGraph): Promise<OrtTrainingGraph> => ({
+      session: await openTrainingSession(g.bytes, { threads: options.threads, device: options.device }, model.path),
+      data: g.data, loss: g.loss, labels: g.lossInputs.labels, teacher: g.lossInputs.teacher, headValues: g.flatDims[1], weights: g.weights,
+    });
+    const opened = await open(built.graph);
+    first = opened.session;
+    // Another batch size (a caller's partial batch): the graph rebuilt at its dims.
+    const graphFor = async (n: number): Promise<OrtTrainingGraph> => {
+      if (n === batch) {
+        first = null; // the trainer owns it now
+        return opened;
+      }
+      if (fixedBatch) throw usage(`the model takes batches of exactly ${maxBatch}, not ${n}`, model.path);
+      const again = build(await shapesAt(n));
+      if (!again.ok) throw new KpruneError('runtime', `the training graph could not be built for a batch of ${n}`, { file: model.path });
+      return open(again.graph);
+    };
+    const perStep = async (x: Float32Array, dims: number[]) => (await teacher.run(none, x, dims[0], dims.slice(1))).data;
+    let teacherOutputs: TeacherOutputs = perStep;
+    if (built.graph.lossInputs.teacher && precomputeTeacher(data.train.count, options.steps, batch, built.graph.flatDims[1])) {
+      const all = (await teacher.run(none, data.train.x, data.train.count, data.train.sampleDims)).data;
+      const k = built.graph.flatDims[1];
+      teacherOutputs = async (_x, _dims, indices) => {
+        const out = new Float32Array(indices.length * k);
+        for (let i = 0; i < indices.length; i++) out.set(all.subarray(indices[i] * k, (indices[i] + 1) * k), i * k);
+        return out;
+      };
+    }
+    trainer = new OrtTrainer({
+      graphFor, start: startWeights, masks, train: data.train,
       optimizer: settings.optimizer, momentum: settings.momentum, teacherOutputs, file: model.path,
     });
-    await checkStartLoss(trainer, student, startWeights, data.train, batch, objective, settings.temperature, settings.distillWeight, teacherOutputs, model.path);
+    await checkStartLoss(trainer, student, startWeights, data.train, batch, objective, settings.temperature, settings.distillWeight, perStep, model.path);
     const trained = await runFinetuneLoop({
       trainer,
       backend: describeDevice(options.device ?? 'cpu', options.threads),
@@ -174,7 +199,8 @@ export async function finetuneInOrt(
     }, startWeights, data, options, began);
     return { trained };
   } finally {
-    await session?.release();
+    await trainer?.release();
+    await (first as ort.InferenceSession | null)?.release();
     await runner?.release();
     await teacher.release();
   }

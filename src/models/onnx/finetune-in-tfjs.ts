@@ -8,20 +8,16 @@
  * Only the 3x3 filters change: the result is new weights by layer id, for LoadedModel.write.
  */
 import * as ort from 'onnxruntime-node';
-import type { Conv3x3Layer } from '../../model/conv.js';
 import { chooseObjective, scoreOutputs } from '../../core/finetune/score.js';
-import { Mask } from '../../core/lattice.js';
 import type { Dataset } from '../../model/dataset.js';
 import { KpruneError } from '../../errors.js';
 import { openProbeSession } from './probe.js';
 import { decodeGraph } from '../../formats/onnx/decode-graph.js';
 import type { OnnxModel } from '../../formats/onnx/read.js';
-import type { FinetuneData, FinetuneOptions, FinetuneResult } from '../../model/finetune.js';
+import type { FinetuneResult } from '../../model/finetune.js';
 import type { OutputSet } from '../../model/quality.js';
-import {
-  DEFAULT_BATCH, EVAL_BATCH,
-  checkAgreement, checkFinetuneOptions, runFinetuneLoop, trainSettings, usage,
-} from '../../core/finetune/run.js';
+import { checkAgreement, runFinetuneLoop, trainSettings } from '../../core/finetune/run.js';
+import type { OnnxFinetuner } from './finetune-plan.js';
 import { defaultGradients, trainingRuntime } from '../../runtime/tfjs/training-backend.js';
 import { OnnxTfjsGraph } from '../../runtime/tfjs/onnx/graph.js';
 import { TfjsTrainer } from '../../runtime/tfjs/trainer.js';
@@ -78,23 +74,12 @@ async function headRunner(model: OnnxModel, weights: ReadonlyMap<string, Float32
   };
 }
 
-export async function finetuneOnnxInTfjs(
-  model: OnnxModel,
-  layers: Conv3x3Layer[],
-  start: ReadonlyMap<string, Float32Array>,
-  masks: Map<string, Mask>,
-  data: FinetuneData,
-  options: FinetuneOptions,
-): Promise<FinetuneResult> {
+export const finetuneOnnxInTfjs: OnnxFinetuner<FinetuneResult> = async (model, layers, start, masks, data, options, plan) => {
   const began = performance.now();
-  checkFinetuneOptions(model.path, layers, start, masks, data, options);
   const rt = await trainingRuntime(options.backend);
   const { tf } = rt;
   const graph = OnnxTfjsGraph.compile(decodeGraph(model), tf, { gradients: defaultGradients(rt.backend) });
-  if (graph.inputs.length !== 1) {
-    throw new KpruneError('unsupported', `fine-tuning needs a model with one input; this one has ${graph.inputs.length}`, { file: model.path });
-  }
-  const input = graph.inputs[0].name;
+  const input = plan.input;
   const head = headValue(graph);
   const ids = layers.map((l) => l.id);
   const startWeights = new Map(ids.map((id) => [id, start.get(id)!]));
@@ -103,13 +88,7 @@ export async function finetuneOnnxInTfjs(
   const frozen = new Map([...start.keys()].filter((k) => !idSet.has(k)).map((k) => [k, start.get(k)!]));
   const settings = trainSettings(options);
   const { optimizer, temperature } = settings;
-  const batchDim = graph.inputs[0].dims[0];
-  const fixedBatch = typeof batchDim === 'number' && batchDim > 0;
-  const maxBatch = fixedBatch ? (batchDim as number) : EVAL_BATCH;
-  const batch = Math.min(options.batch ?? (fixedBatch ? maxBatch : DEFAULT_BATCH), data.train.count);
-  if (fixedBatch && batch !== maxBatch) {
-    throw usage(`the model takes batches of exactly ${maxBatch} (its input is [${graph.inputs[0].dims.join(', ')}])`, model.path, `pass --batch ${maxBatch}`);
-  }
+  const { batch, maxBatch, fixedBatch } = plan;
   const teacher = await headRunner(model, new Map(), input, head, maxBatch, fixedBatch);
   let weights: ReturnType<OnnxTfjsGraph['loadWeights']> | null = null;
   let trainer: TfjsTrainer | null = null;
@@ -149,7 +128,7 @@ export async function finetuneOnnxInTfjs(
     weights?.dispose();
     await teacher.release();
   }
-}
+};
 
 /**
  * Before training: the TF.js graph with the starting weights must compute what onnxruntime

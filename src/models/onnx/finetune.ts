@@ -2,7 +2,8 @@
  * Which engine fine-tunes an ONNX model. onnxruntime (a training graph kprune builds; several
  * times faster) when every operator on the gradient path has a backward rule; otherwise TF.js, as
  * before, with the operators that lacked a rule named in the result (and so in the report).
- * `engine` insists on one; `device` other than cpu needs onnxruntime.
+ * `engine` insists on one; `device` other than cpu needs onnxruntime. The request (options, the
+ * model's input, the batch) is checked here once; the two fine-tuners take it as settled.
  */
 import type { Conv3x3Layer } from '../../model/conv.js';
 import type { Mask } from '../../core/lattice.js';
@@ -14,6 +15,7 @@ import { finetuneOnnxInTfjs as finetuneInTfjs } from './finetune-in-tfjs.js';
 import { finetuneInOrt } from './finetune-in-ort.js';
 import { onnxModelFromBytes } from '../../formats/onnx/read.js';
 import { probeModelBytes } from '../../formats/onnx/probe-bytes.js';
+import { planOnnxFinetune } from './finetune-plan.js';
 
 export function describeMissing(m: MissingGradient): string {
   return m.node ? `${m.op} (${m.node}): ${m.reason}` : `${m.op}: ${m.reason}`;
@@ -29,10 +31,10 @@ export async function finetuneOnnx(
 ): Promise<FinetuneResult> {
   const engine = options.engine ?? 'auto';
   const device = options.device ?? 'cpu';
-  if (engine === 'tfjs') {
-    if (device !== 'cpu') throw new KpruneError('usage', `--device ${device} needs the onnxruntime engine; TF.js trains on the CPU`, { file: model.path });
-    return finetuneInTfjs(model, layers, start, masks, data, options);
-  }
+  if (engine === 'tfjs' && device !== 'cpu') throw new KpruneError('usage', `--device ${device} needs the onnxruntime engine; TF.js trains on the CPU`, { file: model.path });
+  // The one place the request is checked, for both engines.
+  const plan = planOnnxFinetune(model, layers, start, masks, data, options);
+  if (engine === 'tfjs') return finetuneInTfjs(model, layers, start, masks, data, options, plan);
   // Recovery may have changed weights besides the trained 3x3 ones (compensated linear layers,
   // corrected biases): they are not trained, but the training graph reads every weight it does not
   // train from the model file. They are written into a copy of the model that the student (training
@@ -40,7 +42,7 @@ export async function finetuneOnnx(
   const layerIds = new Set(layers.map((l) => l.id));
   const frozen = new Map([...start].filter(([k]) => !layerIds.has(k)));
   const student = frozen.size > 0 ? onnxModelFromBytes(probeModelBytes(model, frozen, []), model.path) : model;
-  const outcome = await finetuneInOrt(student, layers, start, masks, data, options, model);
+  const outcome = await finetuneInOrt(student, layers, start, masks, data, options, plan, model);
   if ('trained' in outcome) return outcome.trained;
   const missing = outcome.missing.map(describeMissing);
   if (engine === 'onnxruntime' || device !== 'cpu') {
@@ -50,6 +52,6 @@ export async function finetuneOnnx(
       suggestion: device !== 'cpu' ? 'use --device cpu (TF.js then trains the model)' : 'let kprune choose the engine (TF.js trains such models)',
     });
   }
-  const result = await finetuneInTfjs(model, layers, start, masks, data, options);
+  const result = await finetuneInTfjs(model, layers, start, masks, data, options, plan);
   return { ...result, missingOperators: missing };
 }

@@ -2,16 +2,21 @@
  * One training step with an onnxruntime training graph (formats/onnx/training): gather the batch,
  * feed it with the current weights (and one-hot labels, teacher outputs), take the loss and the
  * gradients, and let the masked optimiser (core/finetune/optimizer.ts) update the weights in place.
- * The session is opened once; only the feeds change between steps.
+ *
+ * A training graph has static dims, built for one batch size: a batch of another size (a data set
+ * smaller than a batch, a caller's own) gets its own graph, asked for once and kept. Per batch size
+ * the input buffers and their tensors are made once and refilled each step, and the weights are fed
+ * as tensors over the arrays the optimiser updates in place: a step allocates no inputs.
  */
-import type * as ort from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 import type { Trainer } from '../../core/finetune/loop.js';
 import { MaskedOptimizer, OptimizerKind } from '../../core/finetune/optimizer.js';
 import type { Mask } from '../../core/lattice.js';
 import type { Dataset } from '../../data/types.js';
-import { runFloat } from './training-session.js';
+import { runTensors } from './training-session.js';
 
-export interface OrtTrainerConfig {
+/** A training graph opened in onnxruntime, for one batch size. */
+export interface OrtTrainingGraph {
   session: ort.InferenceSession;
   /** Names in the graph: the data input, the loss output, the loss's other inputs. */
   data: string;
@@ -22,26 +27,65 @@ export interface OrtTrainerConfig {
   headValues: number;
   /** Trainable weights: graph input name, dims, gradient output name. */
   weights: { name: string; dims: number[]; grad: string }[];
+}
+
+/** Distillation targets: the original model's head values for these training samples. */
+export type TeacherOutputs = (x: Float32Array, dims: number[], indices: Uint32Array) => Promise<Float32Array>;
+
+export interface OrtTrainerConfig {
+  /** The training graph for batches of this many samples (each size asked for once). */
+  graphFor: (batch: number) => Promise<OrtTrainingGraph>;
   /** Starting values by weight name (copied; the trainer owns its copies). */
   start: ReadonlyMap<string, Float32Array>;
   masks: ReadonlyMap<string, Mask>;
   train: Dataset;
   optimizer: OptimizerKind;
   momentum: number;
-  /** The original model's head values for a batch (distillation targets). */
-  teacherOutputs?: (x: Float32Array, dims: number[]) => Promise<Float32Array>;
+  teacherOutputs?: TeacherOutputs;
   file?: string;
+}
+
+interface Prepared {
+  graph: OrtTrainingGraph;
+  x: Float32Array;
+  onehot?: Float32Array;
+  feeds: Record<string, ort.Tensor>;
+  fetch: string[];
 }
 
 export class OrtTrainer implements Trainer {
   private readonly weights = new Map<string, Float32Array>();
   private readonly optimizer: MaskedOptimizer;
   private readonly perSample: number;
+  private readonly prepared = new Map<number, Promise<Prepared>>();
 
   constructor(private readonly c: OrtTrainerConfig) {
-    for (const w of c.weights) this.weights.set(w.name, new Float32Array(c.start.get(w.name)!));
+    for (const [name, w] of c.start) this.weights.set(name, new Float32Array(w));
     this.optimizer = new MaskedOptimizer(this.weights, c.masks, { kind: c.optimizer, momentum: c.momentum });
     this.perSample = c.train.sampleDims.reduce((a, b) => a * b, 1);
+  }
+
+  private prepare(n: number): Promise<Prepared> {
+    let p = this.prepared.get(n);
+    if (!p) {
+      p = this.c.graphFor(n).then((graph) => {
+        const x = new Float32Array(n * this.perSample);
+        const feeds: Record<string, ort.Tensor> = { [graph.data]: new ort.Tensor('float32', x, [n, ...this.c.train.sampleDims]) };
+        for (const w of graph.weights) {
+          const values = this.weights.get(w.name);
+          if (!values) throw new Error(`no starting values for trainable weight "${w.name}"`);
+          feeds[w.name] = new ort.Tensor('float32', values, w.dims);
+        }
+        let onehot: Float32Array | undefined;
+        if (graph.labels) {
+          onehot = new Float32Array(n * graph.headValues);
+          feeds[graph.labels] = new ort.Tensor('float32', onehot, [n, graph.headValues]);
+        }
+        return { graph, x, onehot, feeds, fetch: [graph.loss, ...graph.weights.map((w) => w.grad)] };
+      });
+      this.prepared.set(n, p);
+    }
+    return p;
   }
 
   /** Loss and gradients at the current weights for these samples (no update). */
@@ -49,25 +93,22 @@ export class OrtTrainer implements Trainer {
     const { train } = this.c;
     const n = indices.length;
     const per = this.perSample;
-    const xb = new Float32Array(n * per);
-    for (let i = 0; i < n; i++) xb.set(train.x.subarray(indices[i] * per, (indices[i] + 1) * per), i * per);
-    const dims = [n, ...train.sampleDims];
-    const feeds: Record<string, { data: Float32Array; dims: number[] }> = { [this.c.data]: { data: xb, dims } };
-    for (const w of this.c.weights) feeds[w.name] = { data: this.weights.get(w.name)!, dims: w.dims };
-    const flat = [n, this.c.headValues];
-    if (this.c.labels) {
+    const p = await this.prepare(n);
+    const { graph } = p;
+    for (let i = 0; i < n; i++) p.x.set(train.x.subarray(indices[i] * per, (indices[i] + 1) * per), i * per);
+    if (p.onehot) {
       if (!train.labels) throw new Error('cross-entropy needs labels');
-      const onehot = new Float32Array(n * this.c.headValues);
-      for (let i = 0; i < n; i++) onehot[i * this.c.headValues + train.labels[indices[i]]] = 1;
-      feeds[this.c.labels] = { data: onehot, dims: flat };
+      p.onehot.fill(0);
+      for (let i = 0; i < n; i++) p.onehot[i * graph.headValues + train.labels[indices[i]]] = 1;
     }
-    if (this.c.teacher) {
+    if (graph.teacher) {
       if (!this.c.teacherOutputs) throw new Error('distillation needs the original model');
-      feeds[this.c.teacher] = { data: await this.c.teacherOutputs(xb, dims), dims: flat };
+      const dims = [n, ...train.sampleDims];
+      p.feeds[graph.teacher] = new ort.Tensor('float32', await this.c.teacherOutputs(p.x, dims, indices), [n, graph.headValues]);
     }
-    const out = await runFloat(this.c.session, feeds, [this.c.loss, ...this.c.weights.map((w) => w.grad)], this.c.file);
-    const grads = new Map(this.c.weights.map((w) => [w.name, out.get(w.grad)!.data]));
-    return { loss: out.get(this.c.loss)!.data[0], grads };
+    const out = await runTensors(graph.session, p.feeds, p.fetch, this.c.file);
+    const grads = new Map(graph.weights.map((w) => [w.name, out.get(w.grad)!.data]));
+    return { loss: out.get(graph.loss)!.data[0], grads };
   }
 
   async step(indices: Uint32Array, lr: number): Promise<number> {
@@ -78,5 +119,12 @@ export class OrtTrainer implements Trainer {
 
   snapshot(): ReadonlyMap<string, Float32Array> {
     return new Map([...this.weights].map(([k, v]) => [k, new Float32Array(v)]));
+  }
+
+  /** Closes every training graph the trainer opened. */
+  async release(): Promise<void> {
+    const all = await Promise.allSettled(this.prepared.values());
+    this.prepared.clear();
+    for (const r of all) if (r.status === 'fulfilled') await r.value.graph.session.release();
   }
 }

@@ -105,13 +105,11 @@ export async function openTrainingSession(bytes: Uint8Array, options: TrainingSe
   }
 }
 
-/** Runs a session on float32 feeds and returns the float32 outputs asked for. */
-export async function runFloat(session: ort.InferenceSession, feeds: Record<string, { data: Float32Array; dims: number[] }>, fetch: string[], file?: string): Promise<Map<string, { data: Float32Array; dims: number[] }>> {
-  const tensors: Record<string, ort.Tensor> = {};
-  for (const [name, f] of Object.entries(feeds)) tensors[name] = new ort.Tensor('float32', f.data, f.dims);
+/** Runs a session on ready tensors and returns the float32 outputs asked for (the data not copied). */
+export async function runTensors(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, fetch: string[], file?: string): Promise<Map<string, { data: Float32Array; dims: number[] }>> {
   let r: ort.InferenceSession.OnnxValueMapType;
   try {
-    r = await session.run(tensors, fetch);
+    r = await session.run(feeds, fetch);
   } catch (e) {
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new KpruneError('runtime', `onnxruntime failed to run the training graph: ${why}`, { file, cause: e });
@@ -123,6 +121,13 @@ export async function runFloat(session: ort.InferenceSession, feeds: Record<stri
     out.set(name, { data: t.data as Float32Array, dims: [...t.dims] });
   }
   return out;
+}
+
+/** Runs a session on float32 feeds and returns the float32 outputs asked for. */
+export function runFloat(session: ort.InferenceSession, feeds: Record<string, { data: Float32Array; dims: number[] }>, fetch: string[], file?: string): Promise<Map<string, { data: Float32Array; dims: number[] }>> {
+  const tensors: Record<string, ort.Tensor> = {};
+  for (const [name, f] of Object.entries(feeds)) tensors[name] = new ort.Tensor('float32', f.data, f.dims);
+  return runTensors(session, tensors, fetch, file);
 }
 
 /** Every output of one run, with its dims and element type (static shapes for the graph builder). */

@@ -511,7 +511,10 @@ export const RULES: readonly GradRule[] = [
   globalAveragePool,
   binary('Add'), binary('Sub'), binary('Mul'), binary('Div'),
   sum,
-  unary('Relu', (c, dy) => c.e.where(c.e.op1('Greater', [c.output(0), c.e.scalar(0)]), dy)),
+  // dY times the 0/1 mask (Y > 0) as float: onnxruntime's Where runs on one thread; Cast and Mul
+  // split over the pool. Measured on [64, 32, 28, 28] (bench/micro-ops.ts): 0.84x the time of
+  // Where(Y > 0, dY, 0) on one thread, 0.51x on two.
+  unary('Relu', (c, dy) => c.e.mul(dy, c.e.op1('Cast', [c.e.op1('Greater', [c.output(0), c.e.scalar(0)])], [attr.int('to', 1)]))),
   unary('LeakyRelu', (c, dy) => c.e.op1('Where', [
     c.e.op1('Greater', [c.input(0), c.e.scalar(0)]), dy, c.e.scale(dy, c.attrs.float('alpha', 0.01)),
   ])),
