@@ -10,7 +10,7 @@
  *   tfjs   bench/large-tfjs.ts: a LayersModel of 100 Conv2D 3x3 512->512, 944 MB in 226 shards of 4 MiB.
  *
  * For each, the kprune CLI runs as a child process: `analyze <model> --json`, then
- * `prune <model> --shape cross -o <out> --json --latency-runs 0` (plus `--no-run` when the CLI offers
+ * `prune <model> --shape cross -o <out> --json --no-run` (or `--latency-runs 0` when the CLI has no `--no-run`
  * it, so that neither the input nor the output is loaded into a runtime; `--with-run` also measures
  * prune without it). The child's peak RSS is process.resourceUsage().maxRSS written at exit by a
  * preloaded module (bench/maxrss-preload.ts; needs nothing installed). A failing run is recorded with
@@ -419,7 +419,8 @@ async function main(): Promise<void> {
       const rel = (p: string) => path.relative(a.dir, p);
       const ops: { op: Measurement['op']; args: (out: string) => string[] }[] = [
         { op: 'analyze', args: () => ['analyze', m.path, '--json', ...(noRun.analyze ? ['--no-run'] : [])] },
-        { op: 'prune', args: (out) => ['prune', m.path, '--shape', 'cross', '-o', out, '--json', '--latency-runs', '0', ...(noRun.prune ? ['--no-run'] : [])] },
+        // --no-run already skips latency, and the CLI refuses --latency-runs beside it (an option that does nothing).
+        { op: 'prune', args: (out) => ['prune', m.path, '--shape', 'cross', '-o', out, '--json', ...(noRun.prune ? ['--no-run'] : ['--latency-runs', '0'])] },
       ];
       if (a.withRun && noRun.prune) ops.push({ op: 'prune (with run)', args: (out) => ['prune', m.path, '--shape', 'cross', '-o', out, '--json', '--latency-runs', '0'] });
       const measurements: Measurement[] = [];
@@ -485,7 +486,7 @@ async function main(): Promise<void> {
     const failures = results.flatMap((r) => r.measurements.flatMap((m) => m.runs.filter((x) => x.error).map((x) => `${r.id} ${m.op}: ${x.error!.split('\n').slice(-3).join(' / ')}`)));
     const notes = [
       `Each run is \`node ${cliName} <args>\` in a fresh process; peak RSS = that process's process.resourceUsage().maxRSS at exit (bench/maxrss-preload.ts); wall time includes Node start-up.`,
-      `prune = \`prune <model> --shape cross -o <out> --json --latency-runs 0${noRun.prune ? ' --no-run' : ''}\`${noRun.prune ? '' : ' (this CLI has no --no-run: prune also loads the input and output into a runtime to measure and verify them)'}; analyze = \`analyze <model> --json\`.`,
+      `prune = \`prune <model> --shape cross -o <out> --json ${noRun.prune ? '--no-run' : '--latency-runs 0'}\`${noRun.prune ? '' : ' (this CLI has no --no-run: prune also loads the input and output into a runtime to measure and verify them)'}; analyze = \`analyze <model> --json\`.`,
       `Baseline: \`kprune --version\` (Node + kprune's imports, no model) peaks at ${baselineKiB === null ? 'unknown' : `${fmtNum(baselineKiB / 1024, 0)} MiB`}. The hardening target: (peak − baseline) ÷ (largest tensor + output) at most about 1 (below 1 when the output is streamed to disk rather than held), for analyze (output 0) a few tensors at most; peak ÷ model far below 1 on the large models. Ratios are left out for failed runs (their peak RSS is kept: how far they got).`,
       `Sizes in MiB (2^20 bytes). Total bench time ${fmtNum(totalMs / 1000, 0)} s.`,
       ...failures.map((f) => `Failed: ${f}`),
