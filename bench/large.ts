@@ -10,8 +10,8 @@
  *   tfjs   bench/large-tfjs.ts: a LayersModel of 100 Conv2D 3x3 512->512, 944 MB in 226 shards of 4 MiB.
  *
  * For each, the kprune CLI runs as a child process: `analyze <model> --json`, then
- * `prune <model> --shape cross -o <out> --json --no-run` (or `--latency-runs 0` when the CLI has no `--no-run`
- * it, so that neither the input nor the output is loaded into a runtime; `--with-run` also measures
+ * `prune <model> --shape cross -o <out> --json --no-run` (`--latency-runs 0` instead when the CLI has no
+ * `--no-run`), so that neither the input nor the output is loaded into a runtime; `--with-run` also measures
  * prune without it). The child's peak RSS is process.resourceUsage().maxRSS written at exit by a
  * preloaded module (bench/maxrss-preload.ts; needs nothing installed). A failing run is recorded with
  * its message, not thrown. Prints a Markdown table on stdout, progress on stderr, and writes
