@@ -22,6 +22,7 @@ import { precomputeTeacher } from '../src/models/onnx/finetune-in-ort.js';
 import type { FinetuneOptions } from '../src/core/finetune/run.js';
 import { probeShapes } from '../src/runtime/ort/training-session.js';
 import { OrtTrainer, OrtTrainingGraph } from '../src/runtime/ort/trainer.js';
+import { TrainPool } from '../src/runtime/ort/train-pool.js';
 import { FIXTURES } from './helpers/tmp.js';
 
 const model = await readOnnxModel(path.join(FIXTURES, 'models', 'vgg-fmnist.onnx'));
@@ -95,5 +96,60 @@ test('teacher targets computed once train as the TF.js path\'s per-step targets:
       n += b[i] ** 2;
     }
     assert.ok(Math.sqrt(d / n) < 1e-4, `${l.name}: ${Math.sqrt(d / n)}`);
+  }
+});
+
+async function graphBytesAt(n: number): Promise<Uint8Array> {
+  const probe = await ort.InferenceSession.create(probeModelBytes(model, start, computedValues(model)), { intraOpNumThreads: 1 });
+  const shapes = await probeShapes(probe, 'input', train.x.subarray(0, n * 784), [n, 1, 28, 28]);
+  await probe.release();
+  const built = buildTrainingGraph(model, { trainable: layers.map((l) => l.id), head, shapes, masks, loss: { objective: 'cross-entropy', temperature: 2, distillWeight: 0 } });
+  assert.ok(built.ok);
+  return built.graph.bytes;
+}
+
+test('data parallelism: a batch split over worker threads gives the whole batch\'s loss and gradients, and trains alike', async () => {
+  const pool = TrainPool.open(2);
+  const asked: number[] = [];
+  const one = new OrtTrainer({ graphFor: graphAt, start, masks, train, optimizer: 'adam', momentum: 0 });
+  const split = new OrtTrainer({
+    graphFor: graphAt, start, masks, train, optimizer: 'adam', momentum: 0,
+    shards: { pool, graphBytesFor: (n) => { asked.push(n); return graphBytesAt(n); } },
+  });
+  try {
+    // 33 samples: shards of 17 and 16, each with its own graph, asked for once.
+    const indices = Uint32Array.from({ length: 33 }, (_, i) => (i * 7) % train.count);
+    const a = await one.gradients(indices);
+    const b = await split.gradients(indices);
+    assert.ok(Math.abs(a.loss - b.loss) <= 1e-5 * Math.abs(a.loss), `loss ${a.loss} vs ${b.loss}`);
+    for (const [id, g] of a.grads) {
+      let scale = 0;
+      for (const v of g) scale = Math.max(scale, Math.abs(v));
+      const h = b.grads.get(id)!;
+      for (let i = 0; i < g.length; i++) assert.ok(Math.abs(g[i] - h[i]) <= 1e-4 * scale, `${id}[${i}]: ${g[i]} vs ${h[i]}`);
+    }
+    // A few steps train the same weights (up to float rounding); dropped positions stay zero.
+    for (let s = 0; s < 3; s++) {
+      await one.step(indices, 1e-3);
+      await split.step(indices, 1e-3);
+    }
+    assert.deepEqual(asked.sort((x, y) => x - y), [16, 17]);
+    const wa = one.snapshot();
+    const wb = split.snapshot();
+    for (const [id, w] of wa) {
+      const v = wb.get(id)!;
+      for (let i = 0; i < w.length; i++) {
+        assert.ok(Math.abs(w[i] - v[i]) <= 1e-4, `${id}[${i}]: ${w[i]} vs ${v[i]}`);
+        if (i % 9 === 0) assert.equal(v[i], 0, 'a corner stays dropped');
+      }
+    }
+    // Fewer than two samples per worker: one session.
+    const small = await split.gradients(indices.subarray(0, 3));
+    const ref = await one.gradients(indices.subarray(0, 3));
+    assert.ok(Math.abs(small.loss - ref.loss) <= 1e-6 * Math.abs(ref.loss));
+  } finally {
+    await one.release();
+    await split.release();
+    await pool.release();
   }
 });

@@ -79,7 +79,7 @@ export function pruneCommand(): Command {
     .option('--latency-runs <n>', 'timed runs per model for the latency comparison (default 50; 0 = skip)', parseInteger('--latency-runs'))
     .option('--no-run', 'never execute the model (for models too large for a runtime to hold): the output is checked by reading it back; latency and MACs are reported unknown')
     .option('--no-gzip', 'report file sizes without gzip sizes (gzip of a model of gigabytes takes minutes)')
-    .option('--threads <n>', 'onnxruntime threads for timings and fine-tuning (ONNX; default: its own choice)', parseInteger('--threads'))
+    .option('--threads <n>', 'onnxruntime threads for timings (ONNX; default: its own choice); fine-tuning on the CPU splits each batch over this many worker threads (default: the machine\'s cores; 1: one session)', parseInteger('--threads'))
     .option('--threshold <t>', 'low-magnitude threshold for the analysis (default 0.5)', parseNumber('--threshold'))
     .option('--plan <file>', 'replay the plan of an earlier report (or a plan file) instead of choosing shapes')
     .addOption(new Option('--recover <method>', 'recovery with data (default reconstruct)').choices(['reconstruct', 'none']))

@@ -116,6 +116,12 @@ export interface FinetuneOptions {
   /** onnxruntime intra-op threads (default: its own choice, one per physical core). */
   threads?: number;
   /**
+   * onnxruntime on the CPU: split each batch over this many worker threads, each with a one-thread
+   * session (runtime/ort/train-pool.ts); 0 or 1: one session with `threads` threads. Default:
+   * `threads` when given, else the machine's cores (up to 8).
+   */
+  workers?: number;
+  /**
    * ONNX in onnxruntime: the value the loss reads (default: the model's output, before any final
    * softmax). An intermediate value (distilled by mean squared error) trains a block of layers
    * against the original's output of that block (measured in bench/block-recon.ts).

@@ -33,6 +33,8 @@ export interface FinetuneRequest {
   device?: Device;
   /** onnxruntime intra-op threads (default: its own choice). */
   threads?: number;
+  /** onnxruntime on the CPU: worker threads a batch is split over (see FinetuneOptions.workers). */
+  workers?: number;
 }
 
 /** Held-out samples: enough to rank checkpoints by loss; the rest trains. */
@@ -95,6 +97,7 @@ export async function finetuneWeights(
     engine: request.engine,
     device: request.device,
     threads: request.threads,
+    workers: request.workers,
     onStep: (p) => onProgress?.({
       phase: 'fine-tuning', done: p.step, total: p.steps, unit: 'steps',
       detail: `loss ${p.lossAverage.toFixed(4)}, ${Math.round(p.imagesPerSecond)} img/s`,

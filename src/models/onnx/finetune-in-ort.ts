@@ -18,8 +18,9 @@ import type { OnnxModel } from '../../formats/onnx/read.js';
 import { MissingGradient, TrainingGraph, ValueShape, buildForwardGraph, buildTrainingGraph, computedValues, headValue } from '../../formats/onnx/training/index.js';
 import { FinetuneData, FinetuneOptions, FinetuneResult, runFinetuneLoop, trainSettings, usage } from '../../core/finetune/run.js';
 import { createSession } from '../../runtime/ort/session.js';
-import { describeDevice, openTrainingSession, probeShapes, runFloat } from '../../runtime/ort/training-session.js';
+import { describeDevice, openTrainingSession, probeShapes, runFloat, trainingWorkers } from '../../runtime/ort/training-session.js';
 import { OrtTrainer, OrtTrainingGraph, TeacherOutputs } from '../../runtime/ort/trainer.js';
+import { TrainPool } from '../../runtime/ort/train-pool.js';
 import type { OnnxFinetunePlan } from './finetune-plan.js';
 import type { Conv3x3Layer } from '../../model/conv.js';
 import type { OutputSet } from '../../core/metrics.js';
@@ -138,6 +139,7 @@ export async function finetuneInOrt(
   let runner: HeadRunner | null = null;
   let trainer: OrtTrainer | null = null;
   let first: ort.InferenceSession | null = null;
+  let pool: TrainPool | null = null;
   try {
     runner = await HeadRunner.student(model, weightDims, head, maxBatch, fixedBatch, options, { masks, shapes });
     const student = runner;
@@ -183,14 +185,23 @@ export async function finetuneInOrt(
         return out;
       };
     }
+    // The batch split over worker threads where the machine has the cores (a fixed-batch model cannot be split).
+    const workers = fixedBatch || batch < 4 ? 0 : trainingWorkers(options);
+    if (workers >= 2) pool = TrainPool.open(workers, model.path);
+    const graphBytesFor = async (n: number): Promise<Uint8Array> => {
+      const g = build(await shapesAt(n));
+      if (!g.ok) throw new KpruneError('runtime', `the training graph could not be built for a batch of ${n}`, { file: model.path });
+      return g.graph.bytes;
+    };
     trainer = new OrtTrainer({
       graphFor, start: startWeights, masks, train: data.train,
       optimizer: settings.optimizer, momentum: settings.momentum, teacherOutputs, file: model.path,
+      ...(pool ? { shards: { pool, graphBytesFor } } : {}),
     });
     await checkStartLoss(trainer, student, startWeights, data.train, batch, objective, settings.temperature, settings.distillWeight, perStep, model.path);
     const trained = await runFinetuneLoop({
       trainer,
-      backend: describeDevice(options.device ?? 'cpu', options.threads),
+      backend: describeDevice(options.device ?? 'cpu', options.threads, pool?.size ?? 0),
       engine: 'onnxruntime',
       objective,
       batch,
@@ -199,6 +210,7 @@ export async function finetuneInOrt(
     }, startWeights, data, options, began);
     return { trained };
   } finally {
+    await pool?.release();
     await trainer?.release();
     await (first as ort.InferenceSession | null)?.release();
     await runner?.release();

@@ -14,6 +14,7 @@ import { MaskedOptimizer, OptimizerKind } from '../../core/finetune/optimizer.js
 import type { Mask } from '../../core/lattice.js';
 import type { Dataset } from '../../data/types.js';
 import { runTensors } from './training-session.js';
+import type { TrainPool } from './train-pool.js';
 
 /** A training graph opened in onnxruntime, for one batch size. */
 export interface OrtTrainingGraph {
@@ -43,6 +44,11 @@ export interface OrtTrainerConfig {
   momentum: number;
   teacherOutputs?: TeacherOutputs;
   file?: string;
+  /**
+   * Data parallelism (train-pool.ts): batches of at least two samples per worker are split into
+   * one shard per worker, each run from the training graph for its size (its bytes asked for once).
+   */
+  shards?: { pool: TrainPool; graphBytesFor: (n: number) => Promise<Uint8Array> };
 }
 
 interface Prepared {
@@ -88,8 +94,12 @@ export class OrtTrainer implements Trainer {
     return p;
   }
 
+  private readonly graphBytes = new Map<number, Promise<Uint8Array>>();
+
   /** Loss and gradients at the current weights for these samples (no update). */
   async gradients(indices: Uint32Array): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+    const shards = this.c.shards;
+    if (shards && indices.length >= 2 * shards.pool.size) return this.shardedGradients(indices, shards);
     const { train } = this.c;
     const n = indices.length;
     const per = this.perSample;
@@ -109,6 +119,69 @@ export class OrtTrainer implements Trainer {
     const out = await runTensors(graph.session, p.feeds, p.fetch, this.c.file);
     const grads = new Map(graph.weights.map((w) => [w.name, out.get(w.grad)!.data]));
     return { loss: out.get(graph.loss)!.data[0], grads };
+  }
+
+  /**
+   * The same, one shard per worker: each shard's mean loss and gradients, averaged by shard size
+   * (the graph's loss is a mean over its batch, so this is the whole batch's).
+   */
+  private async shardedGradients(indices: Uint32Array, shards: NonNullable<OrtTrainerConfig['shards']>): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+    const { train } = this.c;
+    const n = indices.length;
+    const per = this.perSample;
+    const k = shards.pool.size;
+    // Names and weight dims are the same in a graph of any batch size: the whole batch's graph has them.
+    const { graph } = await this.prepare(n);
+    let teacher: Float32Array | undefined;
+    if (graph.teacher) {
+      if (!this.c.teacherOutputs) throw new Error('distillation needs the original model');
+      const x = new Float32Array(n * per);
+      for (let i = 0; i < n; i++) x.set(train.x.subarray(indices[i] * per, (indices[i] + 1) * per), i * per);
+      teacher = await this.c.teacherOutputs(x, [n, ...train.sampleDims], indices);
+    }
+    const fetch = [graph.loss, ...graph.weights.map((w) => w.grad)];
+    const runs: Promise<Float32Array[]>[] = [];
+    const sizes: number[] = [];
+    let start = 0;
+    for (let s = 0; s < k; s++) {
+      const m = Math.floor(n / k) + (s < n % k ? 1 : 0);
+      const idx = indices.subarray(start, start + m);
+      const x = new Float32Array(m * per);
+      for (let i = 0; i < m; i++) x.set(train.x.subarray(idx[i] * per, (idx[i] + 1) * per), i * per);
+      const feeds: Record<string, { data: Float32Array; dims: number[] }> = { [graph.data]: { data: x, dims: [m, ...train.sampleDims] } };
+      for (const w of graph.weights) feeds[w.name] = { data: this.weights.get(w.name)!, dims: w.dims };
+      if (graph.labels) {
+        if (!train.labels) throw new Error('cross-entropy needs labels');
+        const onehot = new Float32Array(m * graph.headValues);
+        for (let i = 0; i < m; i++) onehot[i * graph.headValues + train.labels[idx[i]]] = 1;
+        feeds[graph.labels] = { data: onehot, dims: [m, graph.headValues] };
+      }
+      if (graph.teacher && teacher) {
+        feeds[graph.teacher] = { data: teacher.slice(start * graph.headValues, (start + m) * graph.headValues), dims: [m, graph.headValues] };
+      }
+      let bytes = this.graphBytes.get(m);
+      if (!bytes) {
+        bytes = shards.graphBytesFor(m);
+        this.graphBytes.set(m, bytes);
+      }
+      const ready = await bytes;
+      runs.push(shards.pool.run(s, m, () => ready, feeds, fetch));
+      sizes.push(m);
+      start += m;
+    }
+    const outs = await Promise.all(runs);
+    let loss = 0;
+    const grads = new Map(graph.weights.map((w) => [w.name, new Float32Array(this.weights.get(w.name)!.length)]));
+    outs.forEach((out, s) => {
+      const share = sizes[s] / n;
+      loss += share * out[0][0];
+      graph.weights.forEach((w, i) => {
+        const g = grads.get(w.name)!;
+        const part = out[1 + i];
+        for (let j = 0; j < g.length; j++) g[j] += share * part[j];
+      });
+    });
+    return { loss, grads };
   }
 
   async step(indices: Uint32Array, lr: number): Promise<number> {
