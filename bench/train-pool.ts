@@ -1,11 +1,13 @@
 /**
  * A training step in onnxruntime, one session with onnxruntime's own threads against the batch
- * split over worker threads (one one-thread session each, src/runtime/ort/train-pool.ts), side by
- * side: rounds interleaved, medians of per-step wall and process CPU time.
+ * split over worker threads (one one-thread session each, src/runtime/ort/train-pool.ts), and the
+ * same step in PyTorch with as many threads as workers (bench/torch_step.py, when torch is
+ * installed), side by side: rounds interleaved, medians of per-step wall and process CPU time.
  *
  *   node dist/bench/train-pool.js [--models resnet-fmnist,vgg-fmnist,dwsep-fmnist,misc-fmnist]
  *     [--batch 64] [--steps 12] [--rounds 3] [--workers 2]
  */
+import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -31,6 +33,7 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..',
 const batch = Number(args.batch);
 const workers = Number(args.workers);
 const rows: string[][] = [];
+const torch = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
 const split = await loadData(path.join(root, 'fixtures', 'data', 'fashion-mnist', 't10k-images-idx3-ubyte.gz'), { inputDims: ['N', 1, 28, 28], calib: 512, eval: 16, seed: 1, numClasses: 10 });
 for (const name of args.models!.split(',')) {
   const model = await readOnnxModel(path.join(root, 'fixtures', 'models', `${name}.onnx`));
@@ -58,6 +61,7 @@ for (const name of args.models!.split(',')) {
     workers: new OrtTrainer({ graphFor, start, masks, train: split.calib, optimizer: 'adam', momentum: 0, shards: { pool, graphBytesFor: async (n) => (await bytesAt(n)).bytes } }),
   };
   const wall: Record<string, number[]> = { threads: [], workers: [] };
+  const torchMs: number[] = [];
   const cpu: Record<string, number[]> = { threads: [], workers: [] };
   const indices = (s: number) => Uint32Array.from({ length: batch }, (_, i) => (s * batch + i) % split.calib.count);
   for (const t of Object.values(trainers)) await t.step(indices(0), 1e-3); // warm-up: graphs opened
@@ -70,13 +74,22 @@ for (const name of args.models!.split(',')) {
       const c = process.cpuUsage(c0);
       cpu[key].push((c.user + c.system) / 1000 / Number(args.steps));
     }
+    if (torch) {
+      const t = spawnSync('/usr/bin/python3', [path.join(root, 'bench', 'torch_step.py'), '--model', name, '--batch', String(batch), '--reps', args.steps!, '--threads', String(workers)], { encoding: 'utf8' });
+      if (t.status !== 0) throw new Error(`PyTorch: ${t.stderr.trim().split('\n').slice(-1)[0]}`);
+      torchMs.push((JSON.parse(t.stdout) as { stepMs: number }).stepMs);
+    }
   }
   for (const t of Object.values(trainers)) await t.release();
   await pool.release();
   const [a, b] = [median(wall.threads), median(wall.workers)];
-  rows.push([name, `${(batch / a * 1000).toFixed(0)} (${a.toFixed(1)} ms; CPU ${median(cpu.threads).toFixed(1)} ms)`, `${(batch / b * 1000).toFixed(0)} (${b.toFixed(1)} ms; CPU ${median(cpu.workers).toFixed(1)} ms)`, (a / b).toFixed(2), os.loadavg()[0].toFixed(1)]);
+  const t = torchMs.length ? median(torchMs) : NaN;
+  rows.push([
+    name, `${(batch / a * 1000).toFixed(0)} (${a.toFixed(1)} ms; CPU ${median(cpu.threads).toFixed(1)} ms)`, `${(batch / b * 1000).toFixed(0)} (${b.toFixed(1)} ms; CPU ${median(cpu.workers).toFixed(1)} ms)`, (a / b).toFixed(2),
+    Number.isFinite(t) ? `${(batch / t * 1000).toFixed(0)} (${t.toFixed(1)} ms)` : '–', Number.isFinite(t) ? (t / b).toFixed(2) : '–', os.loadavg()[0].toFixed(1),
+  ]);
   process.stderr.write(`${name} done\n`);
 }
 const m = machineInfo();
 console.log(`Training step, batch ${batch}, cross, Adam, cross-entropy: one session with onnxruntime's default threads vs ${workers} workers of one thread; ${m.cpu}, ${m.cores} cores, Node ${m.node}, ${new Date().toISOString().slice(0, 16)}Z`);
-console.log(markdownTable(['model', 'one session, default threads: img/s', `${workers} workers: img/s`, 'speed-up', 'load'], rows, ['l', 'r', 'r', 'r', 'r']));
+console.log(markdownTable(['model', 'one session, default threads: img/s', `${workers} workers: img/s`, 'workers / one session', `PyTorch, ${workers} threads: img/s`, 'workers / PyTorch', 'load'], rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r']));
