@@ -109,6 +109,24 @@ function snapshot(folder: string): Record<string, string> {
   return Object.fromEntries(readdirSync(folder).sort().map((f) => [f, readFileSync(path.join(folder, f)).toString('base64')]));
 }
 
+/**
+ * Every external tensor of a written model, read as the ONNX spec says (no offset: byte 0; no
+ * length: to the end of the file), holds exactly its elements: a reader stricter than onnxruntime
+ * (which sizes a tensor by its dims) would otherwise read the bytes appended after it.
+ */
+function assertExternalAsSpecified(file: string): void {
+  const m = onnx.ModelProto.decode(readFileSync(file));
+  for (const t of m.graph?.initializer ?? []) {
+    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const entry = (k: string) => t.externalData?.find((e) => e.key === k)?.value ?? undefined;
+    const data = readFileSync(path.join(path.dirname(file), entry('location')!));
+    const offset = Number(entry('offset') ?? 0);
+    const length = entry('length') === undefined ? data.length - offset : Number(entry('length'));
+    const elements = (t.dims ?? []).reduce((a: number, d) => a * Number(d), 1);
+    assert.equal(length, elements * 4, `${t.name}: ${length} bytes from offset ${offset} as the spec reads it, for ${elements} float32 elements`);
+  }
+}
+
 const inline = writeModel(path.join(dir, 'inline'), 'inline');
 
 for (const variant of ['per-file', 'shared'] as const) {
@@ -135,6 +153,7 @@ for (const variant of ['per-file', 'shared'] as const) {
       assert.deepEqual(back.layers.map((l) => l.id), ref.layers.map((l) => l.id));
       for (const [i, l] of back.layers.entries()) assert.deepEqual(l.weights, ref.layers[i].weights, `${layout}: ${l.id}`);
       assert.deepEqual(snapshot(folder), before, 'the input and its data files are untouched');
+      assertExternalAsSpecified(out);
     });
   }
 }
