@@ -95,6 +95,8 @@ export class OrtTrainer implements Trainer {
   }
 
   private readonly graphBytes = new Map<number, Promise<Uint8Array>>();
+  /** The batch size whose graph gives the names the sharded steps feed. */
+  private namesFrom: number | undefined;
 
   /** Loss and gradients at the current weights for these samples (no update). */
   async gradients(indices: Uint32Array): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
@@ -130,35 +132,37 @@ export class OrtTrainer implements Trainer {
     const n = indices.length;
     const per = this.perSample;
     const k = shards.pool.size;
-    // Names and weight dims are the same in a graph of any batch size: the whole batch's graph has them.
-    const { graph } = await this.prepare(n);
+    // Names and weight dims are the same in a graph of any batch size: the first one asked for
+    // serves (no session is opened for a size only the workers run).
+    const { graph } = await this.prepare(this.namesFrom ??= n);
+    // The batch gathered once; each shard gets a copy of its own rows (a view would carry the whole
+    // buffer to every worker).
+    const x = new Float32Array(n * per);
+    for (let i = 0; i < n; i++) x.set(train.x.subarray(indices[i] * per, (indices[i] + 1) * per), i * per);
+    let onehot: Float32Array | undefined;
+    if (graph.labels) {
+      if (!train.labels) throw new Error('cross-entropy needs labels');
+      onehot = new Float32Array(n * graph.headValues);
+      for (let i = 0; i < n; i++) onehot[i * graph.headValues + train.labels[indices[i]]] = 1;
+    }
     let teacher: Float32Array | undefined;
     if (graph.teacher) {
       if (!this.c.teacherOutputs) throw new Error('distillation needs the original model');
-      const x = new Float32Array(n * per);
-      for (let i = 0; i < n; i++) x.set(train.x.subarray(indices[i] * per, (indices[i] + 1) * per), i * per);
       teacher = await this.c.teacherOutputs(x, [n, ...train.sampleDims], indices);
     }
     const fetch = [graph.loss, ...graph.weights.map((w) => w.grad)];
+    const h = graph.headValues;
     const runs: Promise<Float32Array[]>[] = [];
     const sizes: number[] = [];
     let start = 0;
     for (let s = 0; s < k; s++) {
       const m = Math.floor(n / k) + (s < n % k ? 1 : 0);
-      const idx = indices.subarray(start, start + m);
-      const x = new Float32Array(m * per);
-      for (let i = 0; i < m; i++) x.set(train.x.subarray(idx[i] * per, (idx[i] + 1) * per), i * per);
-      const feeds: Record<string, { data: Float32Array; dims: number[] }> = { [graph.data]: { data: x, dims: [m, ...train.sampleDims] } };
+      const feeds: Record<string, { data: Float32Array; dims: number[] }> = {
+        [graph.data]: { data: x.slice(start * per, (start + m) * per), dims: [m, ...train.sampleDims] },
+      };
       for (const w of graph.weights) feeds[w.name] = { data: this.weights.get(w.name)!, dims: w.dims };
-      if (graph.labels) {
-        if (!train.labels) throw new Error('cross-entropy needs labels');
-        const onehot = new Float32Array(m * graph.headValues);
-        for (let i = 0; i < m; i++) onehot[i * graph.headValues + train.labels[idx[i]]] = 1;
-        feeds[graph.labels] = { data: onehot, dims: [m, graph.headValues] };
-      }
-      if (graph.teacher && teacher) {
-        feeds[graph.teacher] = { data: teacher.slice(start * graph.headValues, (start + m) * graph.headValues), dims: [m, graph.headValues] };
-      }
+      if (graph.labels && onehot) feeds[graph.labels] = { data: onehot.slice(start * h, (start + m) * h), dims: [m, h] };
+      if (graph.teacher && teacher) feeds[graph.teacher] = { data: teacher.slice(start * h, (start + m) * h), dims: [m, h] };
       let bytes = this.graphBytes.get(m);
       if (!bytes) {
         bytes = shards.graphBytesFor(m);
