@@ -7,7 +7,7 @@ import path from 'node:path';
 import { compare } from '../src/pipeline/compare.js';
 import { prune } from '../src/pipeline/prune.js';
 import { resolveInputShapes } from '../src/pipeline/common.js';
-import { renderCompare, renderPrune } from '../src/report/text.js';
+import { costLine, renderCompare, renderPrune } from '../src/report/text.js';
 import { renderHtml } from '../src/report/html.js';
 import { baseName } from '../src/report/html-escape.js';
 import type { LoadedModel } from '../src/models/index.js';
@@ -79,4 +79,34 @@ test('page titles name a TF.js model by its folder; shards are not called extern
   assert.match(html, /<title>kprune: esrgan\/model\.json → esrgan\.kpruned\/model\.json/);
   assert.doesNotMatch(html, /files: [^<]*external data/);
   assert.match(html, /model\.json and weight shards/);
+});
+
+test('a run that lost a point or more says what it bought and how to measure a better trade', async () => {
+  const r = await prune(vgg, { shape: 'cross', output: path.join(dir, 'cost.onnx'), latencyRuns: 0, gzip: false });
+  assert.equal(r.accuracy.status, 'unknown');
+  assert.equal(costLine(r), null, 'no accuracy, no cost line');
+  const pair = (top1: number) => ({ clean: { top1, top5: 1, agreement: top1 } });
+  const measured = (original: number, written: number) => ({
+    ...r,
+    accuracy: { status: 'measured', evalSamples: 100, evalSource: 'test', runtime: 'ort', occlusion: null, original: pair(original), reshaped: pair(0.5), written: pair(written) },
+  }) as unknown as typeof r;
+  assert.equal(costLine(measured(0.9, 0.895)), null, 'half a point is not called a cost');
+  const line = costLine(measured(0.9, 0.87));
+  assert.ok(line);
+  assert.match(line, /^cost: 3\.00 points of top-1 for \d+\.\d% of the parameters and \d+\.\d% of the MACs/);
+  const saved = 100 * (1 - r.after.params.nonzero / r.before.params.nonzero);
+  assert.ok(line.includes(`for ${saved.toFixed(1)}% of the parameters`), line);
+  assert.ok(line.includes(`kprune sweep ${vgg} --budget-of macs --max-drop 1`), line);
+  assert.match(renderPrune(measured(0.9, 0.87)), /^cost: 3\.00 points/m);
+  // A gate already judged the drop: no second verdict.
+  const gated = { ...measured(0.9, 0.87), gate: { maxDrop: 5, metric: 'top1', drop: 3, passed: true, reason: '' } } as typeof r;
+  assert.equal(costLine(gated), null);
+});
+
+test('the page carries the cost line too', async () => {
+  const r = await prune(vgg, { shape: 'cross', output: path.join(dir, 'cost-page.onnx'), latencyRuns: 0, gzip: false });
+  const pair = (top1: number) => ({ clean: { top1, top5: 1, agreement: top1 } });
+  const lost = { ...r, accuracy: { status: 'measured', evalSamples: 100, evalSource: 'test', runtime: 'ort', occlusion: null, original: pair(0.9), reshaped: pair(0.5), written: pair(0.85) } } as unknown as typeof r;
+  assert.match(renderHtml(lost), /<p class="gate failed">cost: 5\.00 points of top-1/);
+  assert.doesNotMatch(renderHtml(r), /cost: /);
 });

@@ -10,7 +10,7 @@ import { formatQuality, qualityRows } from './quality-rows.js';
 import type { QualityFigures } from '../model/quality.js';
 import type { LayerReport, ModelFigures, PruneReport } from './report.js';
 import type { LatencyComparison } from '../model/latency.js';
-import { formatBytes, formatCount, layoutSizeNote, propagationLine } from './text.js';
+import { costLine, formatBytes, formatCount, layoutSizeNote, propagationLine } from './text.js';
 import { baseName, esc, sideFiles } from './html-escape.js';
 import { REPORT_CSS } from './html-style.js';
 import { finetuneCardHtml } from './html-finetune.js';
@@ -428,6 +428,12 @@ function methodHtml(r: PruneReport): string {
 // ---------------------------------------------------------------------------------------------
 
 /** `--max-drop`: passed or failed, with the figures it was decided on. */
+/** The cost line of the text report (a loss of a point or more that no gate judged). */
+function costHtml(r: PruneReport): string {
+  const line = costLine(r);
+  return line ? `<p class="gate failed">${esc(line)}</p>` : '';
+}
+
 export function gateHtml(gate: Gate | null | undefined): string {
   // Reports written before the gate existed have no field at all.
   const g = gate ?? null;
@@ -454,6 +460,7 @@ export function renderHtml(r: PruneReport, run?: RunInfo): string {
     + `<span>${esc(r.tool.name)} ${esc(r.tool.version)}, report schema ${esc(r.schemaVersion)}</span></p>`
     + runInfoHtml(run)
     + gateHtml(r.gate)
+    + costHtml(r)
     // Reports written before the reach existed have no field.
     + (r.reach ? `<p class="meta${r.reach.small ? ' reach-small' : ''}">${esc(r.reach.summary)}${r.reach.macs ? '' : ` (MACs not counted: ${esc(r.reach.macsUnknown ?? '')})`}.</p>` : '')
     + (r.layoutFallback ? `<p class="meta">Layout: ${esc(r.layoutFallback)}.</p>` : '')

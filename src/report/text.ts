@@ -264,7 +264,33 @@ function renderAccuracy(r: PruneReport): string[] {
   }
   pushAll(out, table(rows, new Set([1, 2, 3, 4])));
   if (a.occlusion) out.push(`occlusion: ${a.occlusion}`);
+  const cost = costLine(r);
+  if (cost) out.push(style.bad(cost));
   return out;
+}
+
+/** Points lost from which a run says what it cost and where to look for a better trade. */
+export const COSTLY_DROP = 1;
+
+/**
+ * One line when the written model lost COSTLY_DROP points or more (top-1, or agreement without
+ * labels) and no gate judged it: what the loss bought, and the commands that measure a better
+ * trade. A depthwise model reshaped by auto can lose points for a few percent of its MACs; the
+ * table shows both, this says it in words.
+ */
+export function costLine(r: PruneReport): string | null {
+  const a = r.accuracy;
+  if (a.status === 'unknown' || r.gate) return null;
+  const o = a.original.clean;
+  const w = a.written.clean;
+  const drop = o.top1 !== undefined && w.top1 !== undefined ? 100 * (o.top1 - w.top1) : w.agreement !== undefined ? 100 * (1 - w.agreement) : null;
+  if (drop === null || !(drop >= COSTLY_DROP - 1e-9)) return null;
+  const what = o.top1 !== undefined && w.top1 !== undefined ? 'top-1' : 'agreement with the original';
+  const saved = (before: number, after: number) => `${(100 * (1 - after / before)).toFixed(1)}%`;
+  const macs = r.before.macs.status === 'measured' && r.after.macs.status === 'measured' && r.before.macs.effective > 0
+    ? ` and ${saved(r.before.macs.effective, r.after.macs.effective)} of the MACs` : '';
+  const bought = r.before.params.nonzero > 0 ? ` for ${saved(r.before.params.nonzero, r.after.params.nonzero)} of the parameters${macs}` : '';
+  return `cost: ${drop.toFixed(2)} points of ${what}${bought}; \`kprune sweep ${r.input.path} --budget-of macs --max-drop ${COSTLY_DROP}\` with the same --data names the plan that saves the most within ${COSTLY_DROP} point`;
 }
 
 export function renderCompare(r: CompareReport, options: RenderOptions = {}): string {
