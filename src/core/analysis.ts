@@ -45,21 +45,25 @@ export interface ModelAnalysis {
 
 export const DEFAULT_LOW_THRESHOLD = 0.5;
 
-/** Per-position sums over all kernels of a layer: sum |w| and sum w^2, in float64. */
+/**
+ * Per-position sums over all kernels of a layer: sum |w| and sum w^2, in float64. The nine
+ * positions' sums live in locals (registers) rather than in arrays indexed in the loop: an analysis
+ * reads every 3x3 weight of the model (14.7 M in a VGG-16), and the indexed form took 1.5-2x as long
+ * (same sums: each position is still added in kernel order).
+ */
 export function positionSums(layer: Conv3x3Layer): { abs: Float64Array; sq: Float64Array } {
-  const abs = new Float64Array(9);
-  const sq = new Float64Array(9);
   const w = layer.weights;
-  const kernels = kernelCount(layer);
-  for (let k = 0; k < kernels; k++) {
-    const base = 9 * k;
-    for (let p = 0; p < 9; p++) {
-      const v = w[base + p];
-      abs[p] += Math.abs(v);
-      sq[p] += v * v;
-    }
+  const end = 9 * kernelCount(layer);
+  let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0, a8 = 0;
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, s8 = 0;
+  for (let b = 0; b < end; b += 9) {
+    const v0 = w[b], v1 = w[b + 1], v2 = w[b + 2], v3 = w[b + 3], v4 = w[b + 4], v5 = w[b + 5], v6 = w[b + 6], v7 = w[b + 7], v8 = w[b + 8];
+    a0 += Math.abs(v0); a1 += Math.abs(v1); a2 += Math.abs(v2); a3 += Math.abs(v3); a4 += Math.abs(v4);
+    a5 += Math.abs(v5); a6 += Math.abs(v6); a7 += Math.abs(v7); a8 += Math.abs(v8);
+    s0 += v0 * v0; s1 += v1 * v1; s2 += v2 * v2; s3 += v3 * v3; s4 += v4 * v4;
+    s5 += v5 * v5; s6 += v6 * v6; s7 += v7 * v7; s8 += v8 * v8;
   }
-  return { abs, sq };
+  return { abs: Float64Array.of(a0, a1, a2, a3, a4, a5, a6, a7, a8), sq: Float64Array.of(s0, s1, s2, s3, s4, s5, s6, s7, s8) };
 }
 
 export function energyKeptBy(energyShare: ArrayLike<number>, mask: Mask): number {

@@ -1,12 +1,19 @@
 /** PNG and JPEG files to raw pixels: 1 channel for gray PNGs, else 3 (alpha is dropped, not composited). */
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
+import type jpegJs from 'jpeg-js';
+import type pngJs from 'pngjs';
 import { KpruneError } from '../errors.js';
 import type { RawImage } from './source.js';
 import { checkLimit, limitValue } from '../util/limits.js';
 
 export type ImageFormat = 'png' | 'jpeg';
+
+// The decoders load on the first image: a run without an image folder (every ONNX analysis, the
+// bundled data sets) does not pay ~20 ms of start-up for them.
+const load = createRequire(import.meta.url);
+let png: typeof pngJs.PNG | undefined;
+let jpeg: typeof jpegJs | undefined;
 
 /** By extension, case-insensitive; undefined for files that are not images. */
 export function imageFormat(file: string): ImageFormat | undefined {
@@ -56,10 +63,11 @@ export function jpegSize(b: Uint8Array): { width: number; height: number } | und
 
 function decodePng(bytes: Uint8Array): RawImage {
   // pngjs always returns 8-bit RGBA (16-bit samples rescaled, palettes expanded).
-  const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  const { width, height, data } = png;
+  png ??= (load('pngjs') as typeof pngJs).PNG;
+  const image = png.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  const { width, height, data } = image;
   // Colour types 0 and 4 are gray and gray+alpha: R = G = B, keep one.
-  const gray = (png.colorType as number) === 0 || (png.colorType as number) === 4;
+  const gray = (image.colorType as number) === 0 || (image.colorType as number) === 4;
   return dropAlpha(data, width, height, 4, gray ? 1 : 3);
 }
 
@@ -69,6 +77,7 @@ function decodeJpeg(bytes: Uint8Array): RawImage {
   // limit, checked before, so that one limit governs. Its buffers for a 3-component image (the
   // components and the output) come to under 10 bytes a pixel.
   const megapixels = limitValue('imagePixels') / 1e6;
+  jpeg ??= load('jpeg-js') as typeof jpegJs;
   const { width, height, data } = jpeg.decode(bytes, {
     useTArray: true, formatAsRGBA: false, maxResolutionInMP: megapixels + 1, maxMemoryUsageInMB: Math.max(512, Math.ceil(megapixels * 10)),
   });
