@@ -126,6 +126,13 @@ function typeCheck(dir: string, list: Mutation[]): string[] {
   return failures;
 }
 
+/** `npm run bundle` in the copy: the bundled command line from the emitted modules. */
+function bundle(dir: string): boolean {
+  const r = spawnSync('npm', ['run', '-s', 'bundle'], { cwd: dir, encoding: 'utf8' });
+  if (r.status !== 0) console.error(`the copy does not bundle:\n${r.stderr}`);
+  return r.status === 0;
+}
+
 /** The compiled JavaScript of one source file, as tsc would emit it (module syntax kept). */
 function emit(dir: string, file: string, source: string): string {
   const config = ts.getParsedCommandLineOfConfigFile(path.join(dir, 'tsconfig.json'), {}, {
@@ -184,6 +191,8 @@ async function main(): Promise<number> {
       console.error(`the copy does not build:\n${build.output}`);
       return 2;
     }
+    // The bundled command line (test/cli-bundle.test.ts runs it beside dist/cli/main.js).
+    if (!bundle(dir)) return 2;
     const typeFailures = typeCheck(dir, list);
     if (typeFailures.length > 0) {
       for (const f of typeFailures) console.error(f);
@@ -208,12 +217,17 @@ async function main(): Promise<number> {
       const mutated = source.replace(m.original, m.replacement);
       writeFileSync(src, mutated);
       writeFileSync(js, emit(dir, m.file, mutated));
+      // Under src/ or cli/, the bundle holds the mutant too (a fraction of a second), so that the
+      // bundle's tests compare like with like.
+      const bundled = /^(src|cli)\//.test(m.file);
       let o: Outcome;
       try {
+        if (bundled && !bundle(dir)) return 2;
         o = await runTests(dir, testsOf(m));
       } finally {
         writeFileSync(src, source);
         writeFileSync(js, compiled);
+        if (bundled) bundle(dir);
       }
       results.push({ m, o });
       const by = o.timedOut ? 'timed out' : o.failed.slice(0, 3).join(' | ');

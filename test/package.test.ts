@@ -23,7 +23,7 @@ const dir = tempDir('kprune-pack-');
 test('npm pack: only what runs, a LICENSE, and prune through the public API in an empty project', () => {
   const packed = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }));
   const files: string[] = packed[0].files.map((f: { path: string }) => f.path);
-  for (const must of ['LICENSE', 'README.md', 'package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/cli/main.js', 'schema/prune-report.schema.json', 'fixtures/data/fashion-mnist/t10k-images-idx3-ubyte.gz']) {
+  for (const must of ['LICENSE', 'README.md', 'package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/cli/main.js', 'dist/cli/kprune.js', 'dist/cli/chunks/tf.js', 'schema/prune-report.schema.json', 'fixtures/data/fashion-mnist/t10k-images-idx3-ubyte.gz']) {
     assert.ok(files.includes(must), `${must} is in the package`);
   }
   for (const f of files) {
@@ -67,9 +67,12 @@ test('npm pack: only what runs, a LICENSE, and prune through the public API in a
   assert.match(out.graph.runtime, /^TF\.js 4\.\d+\.\d+ \((wasm|tensorflow) backend\)$/, 'TF.js runs from the declared sub-packages');
   assert.match(out.error, /missing\.onnx/);
   assert.match(out.message, /missing\.onnx/, 'the message a library user prints names the file');
-  // The bin runs from the package too.
-  const bin = spawnSync(process.execPath, [path.join(modules, 'kprune', 'dist', 'cli', 'main.js'), '--version'], { cwd: project, encoding: 'utf8' });
+  // The bin (the bundled command line) runs from the package too, and finds package.json there.
+  const bin = spawnSync(process.execPath, [path.join(modules, 'kprune', pkg.bin.kprune), '--version'], { cwd: project, encoding: 'utf8' });
   assert.equal(bin.stdout.trim(), pkg.version);
+  const analysis = spawnSync(process.execPath, [path.join(modules, 'kprune', pkg.bin.kprune), 'analyze', 'model.onnx', '--no-run', '--json'], { cwd: project, encoding: 'utf8' });
+  assert.equal(analysis.status, 0, analysis.stderr);
+  assert.equal(JSON.parse(analysis.stdout).kind, 'analyze');
 });
 
 test('every package src/ and cli/ import is a runtime dependency; TF.js comes in sub-packages, not the umbrella', () => {

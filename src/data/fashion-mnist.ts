@@ -4,14 +4,13 @@
  * split, so the two never overlap.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { idxSource } from './idx-source.js';
 import { statOrUndefined } from './read-file.js';
 import type { Source } from './source.js';
+import { PACKAGE_ROOT } from '../version.js';
 
 export const SYSTEM_DIR = '/usr/share/datasets/fashion-mnist';
-// From dist/src/data/ (compiled) to the package root's fixtures/.
-export const BUNDLED_DIR = fileURLToPath(new URL('../../../fixtures/data/fashion-mnist/', import.meta.url)).replace(/\/$/, '');
+export const BUNDLED_DIR = path.join(PACKAGE_ROOT, 'fixtures', 'data', 'fashion-mnist');
 
 const FILES = {
   train: ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz'],

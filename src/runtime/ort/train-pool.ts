@@ -8,9 +8,17 @@
  * (1.07-1.20x from a second thread on the bundled models), and two sessions in one thread run one
  * after the other; workers put each core on its own shard.
  */
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { KpruneError } from '../../errors.js';
+import { PACKAGE_ROOT } from '../../version.js';
 import type { WorkerReply, WorkerRun } from './train-worker.js';
+
+/**
+ * The worker's own module graph, as tsc emitted it: found from the package root, not from this
+ * module, which may be part of the bundled command line (dist/cli/kprune.js).
+ */
+const WORKER_SCRIPT = path.join(PACKAGE_ROOT, 'dist', 'src', 'runtime', 'ort', 'train-worker.js');
 
 export class TrainPool {
   private nextId = 0;
@@ -36,7 +44,7 @@ export class TrainPool {
   }
 
   static open(count: number, file?: string): TrainPool {
-    const workers = Array.from({ length: count }, () => new Worker(new URL('./train-worker.js', import.meta.url)));
+    const workers = Array.from({ length: count }, () => new Worker(WORKER_SCRIPT));
     // Idle workers must not keep a finished process alive.
     for (const w of workers) w.unref();
     return new TrainPool(workers, file);
