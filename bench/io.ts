@@ -84,7 +84,8 @@ async function main(): Promise<void> {
       await writeVgg16Model(model, 16, 'full');
     }
     const modelBytes = statSync(model).size;
-    const cli = (r: string) => path.join(r, 'dist', 'cli', 'main.js');
+    // The bin a user runs: the bundled command line where the build has one (older builds: main.js).
+    const cli = (r: string) => [path.join(r, 'dist', 'cli', 'kprune.js'), path.join(r, 'dist', 'cli', 'main.js')].find((f) => existsSync(f))!;
     const kprune = (r: string, tag: string): Command[] => [
       { id: `prune${tag}`, label: `kprune${tag} --no-run --no-gzip`, argv: ['node', cli(r), model, '--shape', 'cross', '--no-run', '--no-gzip', '-o', path.join(dir, `out${tag}.onnx`), '--json', '-q'], out: path.join(dir, `out${tag}.onnx`), report: true },
       { id: `analyze${tag}`, label: `kprune${tag} analyze --no-run`, argv: ['node', cli(r), 'analyze', model, '--no-run', '--json'] },

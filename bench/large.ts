@@ -47,7 +47,7 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 
 interface Args {
   dir: string;
-  /** The kprune CLI script to measure (default this checkout's dist/cli/main.js). */
+  /** The kprune CLI script to measure (default this checkout's bin, dist/cli/kprune.js). */
   cli: string;
   keep: boolean;
   /** The JSON result file. */
@@ -84,7 +84,7 @@ const CASE_IDS: CaseId[] = ['vgg16', 'onnx', 'tfjs'];
 
 function parseArgs(argv: string[]): Args {
   const a: Args = {
-    dir: path.join(os.tmpdir(), 'kprune-large-bench'), cli: path.join(root, 'dist', 'cli', 'main.js'), keep: false, out: path.join(root, 'bench', 'out', 'large.json'), only: new Set(CASE_IDS), runs: 1, withRun: false,
+    dir: path.join(os.tmpdir(), 'kprune-large-bench'), cli: path.join(root, 'dist', 'cli', 'kprune.js'), keep: false, out: path.join(root, 'bench', 'out', 'large.json'), only: new Set(CASE_IDS), runs: 1, withRun: false,
     timeoutMs: 30 * 60_000, onnx: { ...LARGE_ONNX_DEFAULTS }, tfjs: { ...LARGE_TFJS_DEFAULTS },
   };
   const int = (name: string, v: string | undefined, min = 1): number => {
