@@ -28,7 +28,10 @@ test('fine-tuning a TF.js LayersModel: kept positions train, pruned ones stay ze
   const dims = [400, 10, 10, 3];
   const x = path.join(dir, 'x.npy');
   writeFileSync(x, npyBytes('<f4', dims, randomFloats(dims.reduce((a, b) => a * b, 1), 9)));
-  const data = { data: x, calib: 32, eval: 32, occlusion: 0 };
+  // Without compensation: the Dense head re-solved on 32 images leaves little for 30 steps to gain
+  // on these random weights (held-out KL still falls, logit MSE does not), and this test is about
+  // the 3x3 kernels training.
+  const data = { data: x, calib: 32, eval: 32, occlusion: 0, compensate: 'none' as const };
   const reconstructed = path.join(dir, 'rec', 'model.json');
   const tuned = path.join(dir, 'tuned', 'model.json');
   mkdirSync(path.dirname(reconstructed));

@@ -186,3 +186,58 @@ test('a TF.js LayersModel compensates downstream: the 1x1 convolutions after res
   for (const id of pw) assert.ok(maxRelDiff(new Map([[id, weightFloats(tunedFile, tunedFile.byName.get(id)!)!]]), new Map([[id, compensated.weights.get(id)!]])) < 1e-6, `${id} stays compensated`);
   assert.ok(auto.accuracy.written.clean.mse! < 0.9 * none.accuracy.written.clean.mse!, `MSE to the original: compensated ${auto.accuracy.written.clean.mse} vs not ${none.accuracy.written.clean.mse}`);
 });
+
+test('a TF.js LayersModel compensates a Dense head on pooled features; Dense layers it cannot re-solve are left alone', async () => {
+  const tf = await tfjs();
+  const m = tf.sequential({ name: 'headed' });
+  m.add(tf.layers.conv2d({ inputShape: [10, 10, 3], filters: 8, kernelSize: 3, padding: 'same', activation: 'relu', name: 'stem' }));
+  m.add(tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', activation: 'relu', name: 'dw' }));
+  // On the 4-D map (the last axis): not a 2-D input, so not re-solved.
+  m.add(tf.layers.dense({ units: 8, name: 'per_pixel' }));
+  m.add(tf.layers.globalAveragePooling2d({ name: 'gap' }));
+  m.add(tf.layers.dropout({ rate: 0.1, name: 'drop' }));
+  // With an activation: its output is not its pre-activation value, so not re-solved.
+  m.add(tf.layers.dense({ units: 8, activation: 'relu', name: 'hidden' }));
+  m.add(tf.layers.dense({ units: 6, name: 'head' }));
+  seedWeights(tf, m, 41);
+  const file = await saveLayersModel(tf, m, path.join(dir, 'headed'));
+  const data = { data: npy('headed', [160, 10, 10, 3], 17), calib: 128, eval: 32, seed: 5, occlusion: 0 };
+  const model = await loadModel(file);
+  const dense = (await import('../src/formats/tfjs/read.js')).readTfjsModel;
+  const source = await dense(file);
+  const head = source.weights.find((w) => w.name.startsWith('head/') && w.shape.length === 2)!.name;
+  const linear = model.linearLayers!(new Set(model.layers.map((l) => l.id)));
+  assert.deepEqual(linear.map((l) => [l.id, l.linear.kind, l.inChannelsPerGroup, l.outChannels]), [[head, 'gemm', 8, 6]]);
+
+  const reshaped = reshape(model, 'cross');
+  const rerun = await recover(model, reshaped, { ...data, propagation: 'rerun', compensate: 'linear' });
+  const segments = await recover(model, reshaped, { ...data, propagation: 'segments', compensate: 'linear' });
+  assert.equal(segments.propagation.engine, 'segments', segments.propagation.fallbackReason);
+  const solved = segments.layers.find((l) => l.layer === head);
+  assert.ok(solved && solved.role === 'compensating', 'the head is re-solved');
+  assert.ok(solved.errorAfter < solved.errorBefore, `head error ${solved.errorBefore} -> ${solved.errorAfter}`);
+  assert.ok(maxRelDiff(rerun.weights, segments.weights) < 1e-5, 'segments give the rerun\'s weights');
+
+  // The compensated head brings the outputs closer to the original's than the uncompensated one,
+  // run through the same runner that evaluates and writes (TF.js, the re-solved kernel in place).
+  const none = await recover(model, reshaped, { ...data, compensate: 'none' });
+  const x = randomFloats(32 * 10 * 10 * 3, 99);
+  const outputs = async (weights: ReadonlyMap<string, Float32Array>) => {
+    const runner = await model.createRunner(weights, []);
+    try {
+      return [...(await runner.run(x, [32, 10, 10, 3])).values()][0].data;
+    } finally {
+      await runner.release();
+    }
+  };
+  const original = await outputs(new Map());
+  const mse = (y: Float32Array) => y.reduce((a, v, i) => a + (v - original[i]) ** 2, 0) / y.length;
+  const [compensated, uncompensated] = [mse(await outputs(segments.weights)), mse(await outputs(none.weights))];
+  assert.ok(compensated < 0.9 * uncompensated, `MSE to the original: compensated ${compensated} vs not ${uncompensated}`);
+
+  const out = path.join(dir, 'head-linear', 'model.json');
+  await prune(file, { shape: 'cross', output: out, latencyRuns: 0, data: { ...data, compensate: 'linear' } });
+  const { weightFloats } = await import('../src/formats/tfjs/read.js');
+  const written = await dense(out);
+  assert.ok(maxRelDiff(new Map([[head, weightFloats(written, written.byName.get(head)!)!]]), new Map([[head, segments.weights.get(head)!]])) < 1e-6, 'the head is written as recovered');
+});

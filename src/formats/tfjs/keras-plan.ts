@@ -31,6 +31,11 @@ export interface KerasExecOp {
   outputCount: number;
   kwargs: Record<string, unknown>;
   conv?: KerasConvSpec;
+  /**
+   * A Dense layer without an activation on a 2-D input, which recovery may re-solve: the manifest
+   * name of its kernel, so that a run can use re-solved values in place of the layer's own.
+   */
+  dense?: { kernelId: string };
 }
 
 export interface KerasPlan {

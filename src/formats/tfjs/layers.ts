@@ -13,6 +13,7 @@
 import { Conv3x3Layer, ConvUse, addConvUse } from '../../model/conv.js';
 import { KpruneError } from '../../errors.js';
 import type { ChannelLayout, ElementType, InputSpec } from '../../model/inputs.js';
+import { opOutputs } from './keras-plan.js';
 import type { KerasConvSpec, KerasExecOp, KerasPlan } from './keras-plan.js';
 import type { ComputeNode } from '../../model/inventory.js';
 import type { SkippedConv } from '../../model/conv.js';
@@ -59,17 +60,26 @@ export interface KerasScan {
   inputs: InputSpec[];
   /** Every layer class used, for the report. */
   classes: Set<string>;
-  /** 1x1 Conv2D layers recovery may re-solve to compensate (see keras-linear.ts). */
+  /** 1x1 Conv2D and Dense layers recovery may re-solve to compensate (see keras-linear.ts). */
   pointwise: KerasPointwise[];
 }
 
-/** A plain 1x1 Conv2D (one group, no dilation, float32 kernel [1, 1, in, out], channels last). */
+/**
+ * A plain 1x1 Conv2D (one group, no dilation, float32 kernel [1, 1, in, out], channels last), or a
+ * Dense layer without an activation on a 2-D input (float32 kernel [in, out]).
+ */
 export interface KerasPointwise {
+  kind: 'conv1x1' | 'dense';
   use: ConvUse;
   kernel: WeightEntry;
   /** Its op's position in the plan. */
   op: number;
 }
+
+/** Layers whose output is 2-D ([batch, features]) whatever their input's rank. */
+const FLATTENING = new Set(['Flatten', 'GlobalAveragePooling2D', 'GlobalMaxPooling2D', 'GlobalAveragePooling1D', 'GlobalMaxPooling1D']);
+/** Layers whose output has their input's rank. */
+const RANK_KEEPING = new Set(['Dropout', 'Activation', 'ReLU', 'LeakyReLU', 'ELU', 'PReLU', 'BatchNormalization', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'Softmax', 'Dense']);
 
 const CONTAINERS = new Set(['Sequential', 'Model', 'Functional']);
 const CONV_CLASSES = new Set(['Conv2D', 'Convolution2D', 'DepthwiseConv2D', 'SeparableConv2D', 'SeparableConvolution2D']);
@@ -321,6 +331,18 @@ export function scanKeras(model: TfjsModel): KerasScan {
     return c.outputs.map((r) => resolve(tname(r)));
   };
 
+  // Whether a value is 2-D: made by a flattening layer, through layers that keep the rank.
+  const isTwoD = (value: string | undefined): boolean => {
+    for (let v = value, hops = 0; v !== undefined && hops < 64; hops++) {
+      const producer = ops.find((o) => opOutputs(o).includes(v!));
+      if (!producer) return false;
+      if (FLATTENING.has(producer.className)) return true;
+      if (!RANK_KEEPING.has(producer.className)) return false;
+      v = producer.inputs[0];
+    }
+    return false;
+  };
+
   const visitLayer = (layer: LayerDef, op: KerasExecOp, callName: string, scopes: string[]) => {
     const cfg = layer.config;
     const out = `${op.outputBase}:0`;
@@ -328,6 +350,24 @@ export function scanKeras(model: TfjsModel): KerasScan {
     if (layer.className === 'Dense') {
       const k = weight('kernel');
       if (k && k.shape.length === 2) compute.push({ node: callName, opType: 'Dense', output: out, weight: k.name, macsPerOutput: k.shape[0] });
+      // Re-solvable when its output is its pre-activation value and its input is known to be 2-D
+      // (Dense on a 4-D input applies to the last axis: NHWC pixels, which the statistics would
+      // read as NCHW).
+      const activation = String(cfg.activation ?? 'linear');
+      if (k && k.shape.length === 2 && k.dtype === 'float32' && (activation === 'linear' || activation === 'None') && isTwoD(op.inputs[0])) {
+        const bias = cfg.use_bias === false ? undefined : weight('bias');
+        op.dense = { kernelId: k.name };
+        pointwise.push({
+          kind: 'dense',
+          kernel: k,
+          op: ops.length,
+          use: {
+            node: callName, input: op.inputs[0], output: out,
+            ...(bias ? { bias: bias.name, biasValues: weightFloats(model, bias) ?? undefined } : {}),
+            group: 1, strides: [1, 1], dilations: [1, 1], pads: [1, 1, 1, 1], autoPad: 'NOTSET',
+          },
+        });
+      }
       return;
     }
     if (layer.className === 'Conv1D' || layer.className === 'Conv3D') {
@@ -385,6 +425,7 @@ export function scanKeras(model: TfjsModel): KerasScan {
       // Read as a 3x3 convolution with only its centre tap: one more pixel of padding (a 1x1
       // kernel has no padding in TF, "same" or "valid").
       pointwise.push({
+        kind: 'conv1x1',
         kernel,
         op: ops.length,
         use: {

@@ -151,6 +151,13 @@ export function executePlan(
           // A linear activation hands back its input: two names, two disposable tensors.
           return [out, inner === out ? tf.clone(inner) : inner];
         }
+        const dense = op.dense ? kernels.get(op.dense.kernelId) : undefined;
+        if (dense) {
+          // A re-solved Dense layer (linear, 2-D input: see KerasExecOp.dense): x W + b.
+          const bias = weightBySuffix(layer, 'bias');
+          const y = tf.matMul(inputs[0] as TF.Tensor2D, dense as TF.Tensor2D);
+          return [bias ? tf.add(y, bias) : y];
+        }
         const r = layer.apply(inputs.length === 1 ? inputs[0] : inputs, op.kwargs) as TF.Tensor | TF.Tensor[];
         // A layer may hand back its input (Dropout at inference): a clone keeps the two disposable apart.
         return (Array.isArray(r) ? r : [r]).map((t) => (inputs.includes(t) ? tf.clone(t) : t));

@@ -44,7 +44,8 @@ export function kerasDataflow(plan: KerasPlan): DataflowGraph {
 export function kerasCuts(plan: KerasPlan, layers: Conv3x3Layer[]): (number | undefined)[] {
   const byKernel = new Map<string, number>();
   plan.ops.forEach((op, i) => {
-    if (op.conv) byKernel.set(op.conv.kernelId, i);
+    const id = op.conv?.kernelId ?? op.dense?.kernelId;
+    if (id !== undefined) byKernel.set(id, i);
   });
   return layers.map((l) => byKernel.get(l.id));
 }
