@@ -22,7 +22,7 @@ function run(cli: string, args: string[]): { status: number | null; stdout: stri
   return spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, KPRUNE_WRITE_LOG: '' } });
 }
 
-test('the bin is the bundle; it imports only packages and its own chunks, and TF.js only lazily', () => {
+test('the bin is the bundle; it imports only packages and its own chunks, and TF.js and onnxruntime only lazily', () => {
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   assert.equal(pkg.bin.kprune, 'dist/cli/kprune.js');
   const text = readFileSync(BUNDLE, 'utf8');
@@ -32,6 +32,8 @@ test('the bin is the bundle; it imports only packages and its own chunks, and TF
   // Relative imports would load a second copy of kprune's modules beside the bundled one.
   assert.deepEqual(statics.filter((s) => s.startsWith('.') && !s.startsWith('./chunks/')), []);
   assert.deepEqual(statics.filter((s) => s.startsWith('@tensorflow/')), [], 'TF.js is not loaded at start-up');
+  // Nor onnxruntime (runtime/ort/ort.ts): commands that run no model do not map its library.
+  assert.ok(!statics.includes('onnxruntime-node'), 'onnxruntime is loaded on first use');
   const lazy = [...text.matchAll(/import\(\s*"(\.\/chunks\/[^"]+)"\s*\)/g)].map((m) => m[1]);
   assert.ok(lazy.length > 0, 'TF.js sits in a chunk loaded on demand');
   for (const chunk of lazy) assert.ok(existsSync(path.join(ROOT, 'dist', 'cli', chunk)), `${chunk} exists`);

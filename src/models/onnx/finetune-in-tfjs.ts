@@ -7,7 +7,8 @@
  *
  * Only the 3x3 filters change: the result is new weights by layer id, for LoadedModel.write.
  */
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
+import { ortApi } from '../../runtime/ort/ort.js';
 import { chooseObjective, scoreOutputs } from '../../core/finetune/score.js';
 import type { Dataset } from '../../model/dataset.js';
 import { KpruneError } from '../../errors.js';
@@ -51,7 +52,7 @@ async function headRunner(model: OnnxModel, weights: ReadonlyMap<string, Float32
         padded.set(chunk);
         chunk = padded;
       }
-      const r = await session.run({ [input]: new ort.Tensor('float32', chunk, [fixed ? maxBatch : n, ...sampleDims]) }, [head]);
+      const r = await session.run({ [input]: new (ortApi().Tensor)('float32', chunk, [fixed ? maxBatch : n, ...sampleDims]) }, [head]);
       const t = r[head] as ort.Tensor;
       if (t.type !== 'float32') throw new KpruneError('unsupported', `fine-tuning needs float32 model outputs; "${head}" is ${t.type}`, { file: model.path });
       outDims = [...t.dims].slice(1);

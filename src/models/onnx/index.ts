@@ -15,7 +15,8 @@ import { finetuneOnnx } from './finetune.js';
 import { compareLatency } from '../../runtime/ort/latency.js';
 import { openProbeSession } from './probe.js';
 import { halfToFloat } from '../../util/half.js';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
+import { ortApi } from '../../runtime/ort/ort.js';
 import { Activation, ModelRunner } from '../../model/runner.js';
 import { openOnnxLayerwise } from './layerwise.js';
 import { findLinearLayers, soleReaderConstants } from '../../formats/onnx/linear.js';
@@ -103,12 +104,12 @@ async function createOnnxRunner(model: OnnxModel, weights: ReadonlyMap<string, F
   const outputNames = (model.graph.output ?? []).map((o) => o.name ?? '');
   const batchDim = input.dims[0];
   return {
-    runtime: `onnxruntime-node ${ort.env.versions.node ?? ''} (CPU)`,
+    runtime: `onnxruntime-node ${ortApi().env.versions.node ?? ''} (CPU)`,
     inputName: input.name,
     outputNames,
     maxBatch: typeof batchDim === 'number' && batchDim > 0 ? batchDim : Number.MAX_SAFE_INTEGER,
     async run(x, dims, fetch = outputNames) {
-      const feeds: Record<string, ort.Tensor> = { [input.name]: new ort.Tensor('float32', x, dims) };
+      const feeds: Record<string, ort.Tensor> = { [input.name]: new (ortApi().Tensor)('float32', x, dims) };
       const wanted = fetch.filter((f) => f !== input.name);
       let results: ort.InferenceSession.OnnxValueMapType = {};
       try {

@@ -6,7 +6,7 @@
  * seconds instead of a minute; float64 throughout. Without the contrib Inverse (a build without
  * contrib ops), solves stay in JavaScript (Cholesky).
  */
-import * as ort from 'onnxruntime-node';
+import { ortApi } from './ort.js';
 import onnxProto from 'onnx-proto';
 import type { GramEngine } from '../../core/recover/layer-stats.js';
 
@@ -45,10 +45,10 @@ function multiplyModel(): Uint8Array {
 const OPTIONS = { intraOpNumThreads: 0, logSeverityLevel: 4 } as const;
 
 export async function createOrtGramEngine(): Promise<GramEngine & { release(): Promise<void> }> {
-  const gram = await ort.InferenceSession.create(gramModel(), OPTIONS);
-  const multiply = await ort.InferenceSession.create(multiplyModel(), OPTIONS);
-  const solve = await ort.InferenceSession.create(solveModel(), OPTIONS).catch(() => null);
-  const t = (data: Float64Array, dims: number[]) => new ort.Tensor('float64', data, dims);
+  const gram = await ortApi().InferenceSession.create(gramModel(), OPTIONS);
+  const multiply = await ortApi().InferenceSession.create(multiplyModel(), OPTIONS);
+  const solve = await ortApi().InferenceSession.create(solveModel(), OPTIONS).catch(() => null);
+  const t = (data: Float64Array, dims: number[]) => new (ortApi().Tensor)('float64', data, dims);
   return {
     async product(at, yt, n, o, r) {
       const out = await gram.run({ at: t(at, [n, r]), yt: t(yt, [o, r]) });

@@ -2,7 +2,8 @@
  * Latency of two ONNX models measured side by side in one process: same input, same session
  * options, runs interleaved (util/timing.ts) so that drift in machine load hits both alike.
  */
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
+import { ortApi } from './ort.js';
 import type { InputSpec } from '../../model/inputs.js';
 import { LatencyComparison, latencyComparison } from '../../model/latency.js';
 import { DEFAULT_LATENCY_CAP_MS, timeInterleaved, timingValues } from '../../util/timing.js';
@@ -16,10 +17,10 @@ export function latencyFeeds(inputs: InputSpec[], shapes: Map<string, number[]>)
     const dims = shapes.get(spec.name)!;
     const n = dims.reduce((a, b) => a * b, 1);
     switch (spec.type) {
-      case 'float32': out[spec.name] = new ort.Tensor('float32', Float32Array.from({ length: n }, next), dims); break;
-      case 'float64': out[spec.name] = new ort.Tensor('float64', Float64Array.from({ length: n }, next), dims); break;
+      case 'float32': out[spec.name] = new (ortApi().Tensor)('float32', Float32Array.from({ length: n }, next), dims); break;
+      case 'float64': out[spec.name] = new (ortApi().Tensor)('float64', Float64Array.from({ length: n }, next), dims); break;
       // Half-precision bit patterns of values in [2^-7, 1): exponent 8..14, any mantissa.
-      case 'float16': out[spec.name] = new ort.Tensor('float16', Uint16Array.from({ length: n }, () => ((8 + Math.floor(next() * 7)) << 10) | Math.floor(next() * 1024)), dims); break;
+      case 'float16': out[spec.name] = new (ortApi().Tensor)('float16', Uint16Array.from({ length: n }, () => ((8 + Math.floor(next() * 7)) << 10) | Math.floor(next() * 1024)), dims); break;
       default: out[spec.name] = zeros(spec.type, dims);
     }
   }
@@ -45,7 +46,7 @@ export async function compareLatency(
   try {
     const [ta, tb] = await timeSessions([a, b], latencyFeeds(inputs, shapes), runs, warmup, options.maxMs ?? DEFAULT_LATENCY_CAP_MS);
     return latencyComparison([ta, tb], {
-      runtime: `onnxruntime-node ${ort.env.versions.node ?? ''} (CPU)`.trim(),
+      runtime: `onnxruntime-node ${ortApi().env.versions.node ?? ''} (CPU)`.trim(),
       threads: options.threads ?? 'default',
       batch: shapes.get(inputs[0]?.name ?? '')?.[0] ?? 1,
       warmup,

@@ -2,7 +2,8 @@
  * An onnxruntime session over one segment of a graph (see src/formats/onnx/segments.ts): fed named
  * values of any element type, returning named values, nothing converted on the way.
  */
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
+import { ortApi } from './ort.js';
 import type { CachedValue } from '../../core/recover/propagation.js';
 import { KpruneError } from '../../errors.js';
 import { createSession } from './session.js';
@@ -17,7 +18,7 @@ export async function openSegmentSession(bytes: Uint8Array, file: string): Promi
   return {
     async run(feeds, fetch) {
       const input: Record<string, ort.Tensor> = {};
-      for (const [name, v] of feeds) input[name] = new ort.Tensor(v.type as ort.Tensor.Type, v.data as ort.Tensor.DataType, v.dims);
+      for (const [name, v] of feeds) input[name] = new (ortApi().Tensor)(v.type as ort.Tensor.Type, v.data as ort.Tensor.DataType, v.dims);
       let results: ort.InferenceSession.OnnxValueMapType;
       try {
         results = await session.run(input, fetch);

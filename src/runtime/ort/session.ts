@@ -1,7 +1,8 @@
 /**
  * Executing ONNX models in onnxruntime-node, the runtime users deploy them in.
  */
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
+import { ortApi } from './ort.js';
 import { KpruneError } from '../../errors.js';
 import type { ElementType, InputSpec } from '../../model/inputs.js';
 
@@ -18,7 +19,7 @@ export async function createSession(model: Uint8Array | string, options: Session
       logSeverityLevel: 4,
       graphOptimizationLevel: 'all',
     };
-    return typeof model === 'string' ? await ort.InferenceSession.create(model, opts) : await ort.InferenceSession.create(model, opts);
+    return typeof model === 'string' ? await ortApi().InferenceSession.create(model, opts) : await ortApi().InferenceSession.create(model, opts);
   } catch (e) {
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new KpruneError('runtime', `onnxruntime cannot load the model: ${why}`, { file, cause: e });
@@ -28,14 +29,14 @@ export async function createSession(model: Uint8Array | string, options: Session
 export function zeros(type: ElementType, dims: number[]): ort.Tensor {
   const n = dims.reduce((a, b) => a * b, 1);
   switch (type) {
-    case 'float32': return new ort.Tensor('float32', new Float32Array(n), dims);
-    case 'float64': return new ort.Tensor('float64', new Float64Array(n), dims);
-    case 'float16': return new ort.Tensor('float16', new Uint16Array(n), dims);
-    case 'int64': return new ort.Tensor('int64', new BigInt64Array(n), dims);
-    case 'int32': return new ort.Tensor('int32', new Int32Array(n), dims);
-    case 'uint8': return new ort.Tensor('uint8', new Uint8Array(n), dims);
-    case 'int8': return new ort.Tensor('int8', new Int8Array(n), dims);
-    case 'bool': return new ort.Tensor('bool', new Uint8Array(n), dims);
+    case 'float32': return new (ortApi().Tensor)('float32', new Float32Array(n), dims);
+    case 'float64': return new (ortApi().Tensor)('float64', new Float64Array(n), dims);
+    case 'float16': return new (ortApi().Tensor)('float16', new Uint16Array(n), dims);
+    case 'int64': return new (ortApi().Tensor)('int64', new BigInt64Array(n), dims);
+    case 'int32': return new (ortApi().Tensor)('int32', new Int32Array(n), dims);
+    case 'uint8': return new (ortApi().Tensor)('uint8', new Uint8Array(n), dims);
+    case 'int8': return new (ortApi().Tensor)('int8', new Int8Array(n), dims);
+    case 'bool': return new (ortApi().Tensor)('bool', new Uint8Array(n), dims);
   }
 }
 

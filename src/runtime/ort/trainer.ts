@@ -8,7 +8,8 @@
  * the input buffers and their tensors are made once and refilled each step, and the weights are fed
  * as tensors over the arrays the optimiser updates in place: a step allocates no inputs.
  */
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
+import { ortApi } from './ort.js';
 import type { Trainer } from '../../core/finetune/loop.js';
 import { MaskedOptimizer, OptimizerKind } from '../../core/finetune/optimizer.js';
 import type { Mask } from '../../core/lattice.js';
@@ -76,16 +77,16 @@ export class OrtTrainer implements Trainer {
     if (!p) {
       p = this.c.graphFor(n).then((graph) => {
         const x = new Float32Array(n * this.perSample);
-        const feeds: Record<string, ort.Tensor> = { [graph.data]: new ort.Tensor('float32', x, [n, ...this.c.train.sampleDims]) };
+        const feeds: Record<string, ort.Tensor> = { [graph.data]: new (ortApi().Tensor)('float32', x, [n, ...this.c.train.sampleDims]) };
         for (const w of graph.weights) {
           const values = this.weights.get(w.name);
           if (!values) throw new Error(`no starting values for trainable weight "${w.name}"`);
-          feeds[w.name] = new ort.Tensor('float32', values, w.dims);
+          feeds[w.name] = new (ortApi().Tensor)('float32', values, w.dims);
         }
         let onehot: Float32Array | undefined;
         if (graph.labels) {
           onehot = new Float32Array(n * graph.headValues);
-          feeds[graph.labels] = new ort.Tensor('float32', onehot, [n, graph.headValues]);
+          feeds[graph.labels] = new (ortApi().Tensor)('float32', onehot, [n, graph.headValues]);
         }
         return { graph, x, onehot, feeds, fetch: [graph.loss, ...graph.weights.map((w) => w.grad)] };
       });
@@ -116,7 +117,7 @@ export class OrtTrainer implements Trainer {
     if (graph.teacher) {
       if (!this.c.teacherOutputs) throw new Error('distillation needs the original model');
       const dims = [n, ...train.sampleDims];
-      p.feeds[graph.teacher] = new ort.Tensor('float32', await this.c.teacherOutputs(p.x, dims, indices), [n, graph.headValues]);
+      p.feeds[graph.teacher] = new (ortApi().Tensor)('float32', await this.c.teacherOutputs(p.x, dims, indices), [n, graph.headValues]);
     }
     const out = await runTensors(graph.session, p.feeds, p.fetch, this.c.file);
     const grads = new Map(graph.weights.map((w) => [w.name, out.get(w.grad)!.data]));

@@ -10,7 +10,8 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
+import { ortApi } from './ort.js';
 import { KpruneError } from '../../errors.js';
 
 import type { Device } from '../../model/finetune.js';
@@ -26,7 +27,7 @@ export interface TrainingSessionOptions {
 /** What onnxruntime-node offers on this machine (each provider's name; bundled or not). */
 export function offeredDevices(): string[] {
   try {
-    return ort.listSupportedBackends().map((b) => b.name);
+    return ortApi().listSupportedBackends().map((b) => b.name);
   } catch {
     return ['cpu'];
   }
@@ -34,7 +35,7 @@ export function offeredDevices(): string[] {
 
 export function describeDevice(device: Device, threads: number | undefined, workers = 0): string {
   const t = workers >= 2 ? `${workers} worker threads, one session each` : threads && threads > 0 ? `${threads} thread${threads === 1 ? '' : 's'}` : 'default threads';
-  return `onnxruntime-node ${ort.env.versions.node ?? ''} (${device}, ${t})`;
+  return `onnxruntime-node ${ortApi().env.versions.node ?? ''} (${device}, ${t})`;
 }
 
 /** At most this many training workers by default (each holds its own copy of the training graph). */
@@ -78,7 +79,7 @@ export function checkDevice(device: Device, file?: string): void {
   if (!DEVICES.includes(device)) throw new KpruneError('usage', `--device must be one of ${DEVICES.join(', ')}, got "${device}"`);
   const offered = offeredDevices();
   if (device !== 'cpu' && !offered.includes(device)) {
-    throw new KpruneError('usage', `--device ${device}: onnxruntime-node ${ort.env.versions.node ?? ''} on ${os.platform()}-${os.arch()} has no ${device} execution provider (it offers ${offered.join(', ')})`, {
+    throw new KpruneError('usage', `--device ${device}: onnxruntime-node ${ortApi().env.versions.node ?? ''} on ${os.platform()}-${os.arch()} has no ${device} execution provider (it offers ${offered.join(', ')})`, {
       file,
       suggestion: device === 'coreml' ? 'CoreML is offered on macOS' : device === 'dml' ? 'DirectML is offered on Windows' : 'use --device cpu',
     });
@@ -107,7 +108,7 @@ export async function openTrainingSession(bytes: Uint8Array, options: TrainingSe
     extra: { session: { intra_op: { allow_spinning: '0' } } },
   };
   try {
-    return await ort.InferenceSession.create(bytes, opts);
+    return await ortApi().InferenceSession.create(bytes, opts);
   } catch (e) {
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     if (device !== 'cpu') {
@@ -141,7 +142,7 @@ export async function runTensors(session: ort.InferenceSession, feeds: Record<st
 /** Runs a session on float32 feeds and returns the float32 outputs asked for. */
 export function runFloat(session: ort.InferenceSession, feeds: Record<string, { data: Float32Array; dims: number[] }>, fetch: string[], file?: string): Promise<Map<string, { data: Float32Array; dims: number[] }>> {
   const tensors: Record<string, ort.Tensor> = {};
-  for (const [name, f] of Object.entries(feeds)) tensors[name] = new ort.Tensor('float32', f.data, f.dims);
+  for (const [name, f] of Object.entries(feeds)) tensors[name] = new (ortApi().Tensor)('float32', f.data, f.dims);
   return runTensors(session, tensors, fetch, file);
 }
 
@@ -149,7 +150,7 @@ export function runFloat(session: ort.InferenceSession, feeds: Record<string, { 
 export async function probeShapes(session: ort.InferenceSession, input: string, x: Float32Array, dims: number[], file?: string): Promise<Map<string, { dims: number[]; type: string }>> {
   let r: ort.InferenceSession.OnnxValueMapType;
   try {
-    r = await session.run({ [input]: new ort.Tensor('float32', x, dims) });
+    r = await session.run({ [input]: new (ortApi().Tensor)('float32', x, dims) });
   } catch (e) {
     const why = e instanceof Error ? e.message.split('\n')[0] : String(e);
     throw new KpruneError('runtime', `onnxruntime failed to run the model: ${why}`, { file, cause: e });
