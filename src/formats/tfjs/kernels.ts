@@ -23,13 +23,26 @@ export function kernelLayer(model: TfjsModel, kernel: WeightEntry, name: string,
   };
 }
 
+/**
+ * Input channels per tile of the two transposes below. Element by element, one side of a transpose
+ * is read or written 9 * I floats apart (18 KB at I = 512), a cache miss each: the plain loops ran
+ * at ~22 M weights/s, 11 s of a 900 MB model's write. In tiles of TILE input channels, for each
+ * output channel the tile's 9 x TILE elements are contiguous on one side, and the 9 x TILE cache
+ * lines of the other side are the ones the next output channel reads again.
+ */
+const TILE = 16;
+
 /** [3][3][I][O] -> [O][I][9]. */
 export function hwioToOihw(hwio: Float32Array, inChannels: number, outChannels: number): Float32Array {
   const out = new Float32Array(hwio.length);
-  for (let p = 0; p < 9; p++) {
-    for (let i = 0; i < inChannels; i++) {
-      const src = (p * inChannels + i) * outChannels;
-      for (let o = 0; o < outChannels; o++) out[(o * inChannels + i) * 9 + p] = hwio[src + o];
+  const plane = inChannels * outChannels;
+  for (let i0 = 0; i0 < inChannels; i0 += TILE) {
+    const i1 = Math.min(inChannels, i0 + TILE);
+    for (let o = 0; o < outChannels; o++) {
+      let dst = (o * inChannels + i0) * 9;
+      for (let i = i0; i < i1; i++) {
+        for (let src = i * outChannels + o, p = 0; p < 9; p++, src += plane) out[dst++] = hwio[src];
+      }
     }
   }
   return out;
@@ -38,10 +51,14 @@ export function hwioToOihw(hwio: Float32Array, inChannels: number, outChannels: 
 /** [O][I][9] -> [3][3][I][O]. */
 export function oihwToHwio(oihw: Float32Array, inChannels: number, outChannels: number): Float32Array {
   const out = new Float32Array(oihw.length);
-  for (let p = 0; p < 9; p++) {
-    for (let i = 0; i < inChannels; i++) {
-      const dst = (p * inChannels + i) * outChannels;
-      for (let o = 0; o < outChannels; o++) out[dst + o] = oihw[(o * inChannels + i) * 9 + p];
+  const plane = inChannels * outChannels;
+  for (let i0 = 0; i0 < inChannels; i0 += TILE) {
+    const i1 = Math.min(inChannels, i0 + TILE);
+    for (let o = 0; o < outChannels; o++) {
+      let src = (o * inChannels + i0) * 9;
+      for (let i = i0; i < i1; i++) {
+        for (let dst = i * outChannels + o, p = 0; p < 9; p++, dst += plane) out[dst] = oihw[src++];
+      }
     }
   }
   return out;
