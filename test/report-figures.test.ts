@@ -255,3 +255,32 @@ test('parameters and MACs of a hand-counted model, before and after the cross', 
     assert.equal(size.gzipBytes, f.gzipBytes);
   }
 });
+
+test('non-zero counts and kept energy: from the analysis\'s position sums, equal to counting the weights', async () => {
+  const { loadModel } = await import('../src/models/index.js');
+  const { analyzeModel } = await import('../src/core/analysis.js');
+  const { countNonzero, kernelCount } = await import('../src/model/conv.js');
+  const { maskWeights } = await import('../src/core/reshape.js');
+  const { FIXTURES } = await import('./helpers/tmp.js');
+  // A model whose 3x3 kernels already have zeros (corners dropped), reshaped again to keep the corners.
+  const crossed = path.join(dir, 'crossed.onnx');
+  await prune(path.join(FIXTURES, 'models', 'vgg-fmnist.onnx'), { shape: 'cross', layout: 'masked', output: crossed, latencyRuns: 0, gzip: false });
+  const r = await prune(crossed, { shape: 'x', layout: 'masked', output: path.join(dir, 'x.onnx'), latencyRuns: 0, gzip: false });
+  const model = await loadModel(crossed);
+  const analysis = analyzeModel(model.layers);
+  const fromSums = applyPlan(model.layers, r.plan, analysis);
+  const fromReads = applyPlan(model.layers, r.plan);
+  for (const l of model.layers) {
+    const mask = r.plan.entries.find((e) => e.layer === l.id)!;
+    const masked = maskWeights(l.weights, kernelCount(l), (await import('../src/core/plan.js')).planMask(mask));
+    const expected = { before: countNonzero(l.weights), kept: countNonzero(masked) };
+    assert.ok(expected.kept < expected.before && expected.kept > 0, 'the corners were zero: only the centres are left');
+    assert.deepEqual(fromSums.find((x) => x.id === l.id)!.nonzero, expected);
+    assert.deepEqual(fromReads.find((x) => x.id === l.id)!.nonzero, expected);
+    const energy = (w: Float32Array) => w.reduce((a, v) => a + v * v, 0);
+    const kept = energy(masked) / energy(l.weights);
+    assert.ok(Math.abs(fromSums.find((x) => x.id === l.id)!.energyKept - kept) < 1e-9);
+    const reported = r.layers.find((x) => x.id === l.id)!;
+    assert.deepEqual([reported.nonzeroBefore, reported.nonzeroAfter], [expected.before, expected.kept], `${l.name} as reported`);
+  }
+});

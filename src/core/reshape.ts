@@ -5,6 +5,7 @@
 import { KpruneError } from '../errors.js';
 import { Conv3x3Layer, kernelCount, layerParams } from '../model/conv.js';
 import { Mask, maskHas } from './lattice.js';
+import { ModelAnalysis, positionSums } from './analysis.js';
 import { PrunePlan, planMask } from './plan.js';
 import { DerivedMap } from '../util/derived-map.js';
 
@@ -15,6 +16,8 @@ export interface ReshapedLayer {
   readonly weights: Float32Array;
   /** Share of the layer's squared-weight energy left after masking. */
   energyKept: number;
+  /** Non-zero weights of the original, and of the reshaped weights (those at kept positions). */
+  nonzero: { before: number; kept: number };
 }
 
 export function maskWeights(weights: Float32Array, kernels: number, mask: Mask): Float32Array {
@@ -26,18 +29,20 @@ export function maskWeights(weights: Float32Array, kernels: number, mask: Mask):
   return out;
 }
 
-function energy(w: Float32Array): number {
-  let e = 0;
-  for (let i = 0; i < w.length; i++) e += w[i] * w[i];
-  return e;
+/** Sum over the positions a mask keeps (all nine without one). */
+function sumAt(perPosition: Float64Array, mask?: Mask): number {
+  let s = 0;
+  for (let p = 0; p < 9; p++) if (!mask || maskHas(mask, p)) s += perPosition[p];
+  return s;
 }
 
 /**
  * Applies a plan to the layers it was made for (or replays it on the same original model). The
  * reshaped weights are made when asked for (`ReshapedLayer.weights`, `maskedWeightMap`) rather than
- * held: each layer is read once here for its kept energy and dropped.
+ * held. What a mask keeps (energy, non-zeros) comes from the analysis's position sums when given,
+ * else from one read of each layer here.
  */
-export function applyPlan(layers: Conv3x3Layer[], plan: PrunePlan): ReshapedLayer[] {
+export function applyPlan(layers: Conv3x3Layer[], plan: PrunePlan, analysis?: Pick<ModelAnalysis, 'positions'>): ReshapedLayer[] {
   const byId = new Map(layers.map((l) => [l.id, l]));
   const planned = new Set(plan.entries.map((e) => e.layer));
   const missing = layers.find((l) => !planned.has(l.id));
@@ -55,14 +60,15 @@ export function applyPlan(layers: Conv3x3Layer[], plan: PrunePlan): ReshapedLaye
       throw new KpruneError('usage', `the plan was made for a different "${e.layer}" (${e.params} weights, this one has ${layerParams(layer)})`);
     }
     const mask = planMask(e);
-    const original = layer.weights;
-    const before = energy(original);
-    const kept = energy(maskWeights(original, kernelCount(layer), mask));
+    const sums = analysis?.positions?.get(layer.id) ?? positionSums(layer);
+    const before = sumAt(sums.sq);
+    const kept = sumAt(sums.sq, mask);
     return {
       id: layer.id,
       mask,
       get weights() { return maskWeights(layer.weights, kernelCount(layer), mask); },
       energyKept: before > 0 ? kept / before : 1,
+      nonzero: { before: sumAt(sums.nonzero), kept: sumAt(sums.nonzero, mask) },
     };
   });
 }
@@ -78,6 +84,11 @@ export function maskedWeightMap(reshaped: ReshapedLayer[]): ReadonlyMap<string, 
 
 /** True if every kernel has zeros outside the mask (the precondition of the structural layouts). */
 export function respectsMask(weights: Float32Array, mask: Mask): boolean {
-  for (let i = 0; i < weights.length; i++) if (weights[i] !== 0 && !maskHas(mask, i % 9)) return false;
+  // One pass, kernel by kernel, looking at the dropped positions only (no i % 9 per element).
+  const dropped: number[] = [];
+  for (let p = 0; p < 9; p++) if (!maskHas(mask, p)) dropped.push(p);
+  for (let b = 0; b < weights.length; b += 9) {
+    for (const p of dropped) if (weights[b + p] !== 0) return false;
+  }
   return true;
 }

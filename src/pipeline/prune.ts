@@ -173,7 +173,7 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
         budget: options.budget, overrides, losses,
         ...(spec.kind === 'auto' ? await timed(timings, 'countMacs', onPhase, () => autoSizes(model, options)) : {}),
       });
-      const reshaped = await timed(timings, 'reshape', onPhase, () => inFile(file, () => applyPlan(model.layers, plan)));
+      const reshaped = await timed(timings, 'reshape', onPhase, () => inFile(file, () => applyPlan(model.layers, plan, analysis)));
       const maskedWeights = maskedWeightMap(reshaped);
       const masks = planMasks(plan);
       const recovery = ctx && recoverMode === 'reconstruct'

@@ -75,8 +75,10 @@ export function pruneReport(run: PruneRun): PruneReport {
       storedWeights: lo?.storedWeights ?? e.params,
       params: e.params,
       keptParams: e.keptParams,
-      nonzeroBefore: countNonzero(l.weights),
-      nonzeroAfter: countNonzero(newWeights.get(l.id)!),
+      // From the reshaping's counts when the written weights are the reshaped ones (no recovery, no
+      // fine-tuning): counting them again would read each layer twice more.
+      nonzeroBefore: r.nonzero.before,
+      nonzeroAfter: recovery || finetuned ? countNonzero(newWeights.get(l.id)!) : r.nonzero.kept,
       energyKept: r.energyKept,
       reconstructionError: recoveryById.get(l.id) ? { before: recoveryById.get(l.id)!.errorBefore, after: recoveryById.get(l.id)!.errorAfter } : null,
       macsBefore: nodeMacs(figures.before.macs, 'dense'),
