@@ -10,6 +10,7 @@
  */
 import { closeSync, fsync, openSync, rmSync, write } from 'node:fs';
 import { promisify } from 'node:util';
+import { FileRange, RangeReader, isFileRange } from './file-range.js';
 
 const pending = new Set<() => void>();
 
@@ -75,8 +76,17 @@ export async function writeAll(fd: number, bytes: Uint8Array): Promise<void> {
   }
 }
 
-/** A chunk given as a function is made only when its turn to be written comes, then dropped. */
-export type Chunk = Uint8Array | (() => Uint8Array);
+/**
+ * A chunk given as a function is made only when its turn to be written comes, then dropped; one
+ * given as a file range is copied from that file then, a few MiB at a time (file-range.ts).
+ */
+export type Chunk = Uint8Array | (() => Uint8Array) | FileRange;
+
+/** A chunk's length in bytes, where it is known before writing (not for a function's). */
+export function chunkLength(chunk: Chunk): number {
+  if (typeof chunk === 'function') throw new Error('the length of a chunk made when written is not known before');
+  return chunk.length;
+}
 
 /** An error from making a chunk (a bug, or an input that changed) rather than from writing it. */
 export class ChunkError extends Error {
@@ -124,9 +134,49 @@ function closeQuietly(fd: number): void {
   }
 }
 
-/** `onMade` sees each chunk made by a function (index, bytes) while it is being written. */
+/**
+ * `onMade` sees each chunk made by a function (index, bytes) while it is being written. File ranges
+ * are copied block by block, the next block read while the last one is being written.
+ */
 async function writeEach(fd: number, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<void> {
+  const reader = new RangeReader();
+  try {
+    await writeEachWith(reader, fd, data, onMade);
+  } catch (e) {
+    try {
+      reader.close();
+    } catch {
+      // The first error is the one to report.
+    }
+    throw e;
+  }
+  try {
+    reader.close();
+  } catch (e) {
+    throw new ChunkError(e);
+  }
+}
+
+async function writeEachWith(reader: RangeReader, fd: number, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<void> {
   for (const [i, chunk] of (Array.isArray(data) ? data : [data]).entries()) {
+    if (isFileRange(chunk)) {
+      let writing: Promise<void> | null = null;
+      for (let done = 0; done < chunk.length;) {
+        let block: Uint8Array;
+        try {
+          block = reader.read(chunk, done);
+          chunk.onBlock?.(block);
+        } catch (e) {
+          await writing?.catch(() => undefined);
+          throw new ChunkError(e);
+        }
+        await writing;
+        writing = writeAll(fd, block);
+        done += block.length;
+      }
+      await writing;
+      continue;
+    }
     let bytes: Uint8Array;
     try {
       bytes = typeof chunk === 'function' ? chunk() : chunk;

@@ -3,13 +3,15 @@
  * chunks given as bytes (views into an input: the copied parts of a model) are compared byte for
  * byte (a memcmp: a SHA-256 over all 553 MB of a model on both sides cost ~1.2 s of CPU, this
  * ~0.1 s); chunks made by functions when written (new tensors, shards, external data; the makers
- * may be single-use) by the SHA-256 of the bytes made, taken while they were written.
+ * may be single-use) by the SHA-256 of the bytes made, taken while they were written; chunks copied
+ * from an input file (file-range.ts) against that file, block by block, the same way.
  */
 import { createHash } from 'node:crypto';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { Chunk } from './cleanup.js';
+import { COPY_BLOCK, RangeReader, isFileRange } from './file-range.js';
 
-const BLOCK = 1 << 22;
+const BLOCK = COPY_BLOCK;
 
 /** A chunk made when written: its length and SHA-256. */
 export interface MadeChunk {
@@ -24,6 +26,7 @@ export function madeChunk(bytes: Uint8Array): MadeChunk {
 /** Whether `file` holds exactly `data`'s chunks, the made ones as recorded in `made` (by index). */
 export function readsBackAs(file: string, data: Uint8Array | Chunk[], made: ReadonlyMap<number, MadeChunk>): boolean {
   const fd = openSync(file, 'r');
+  const inputs = new RangeReader();
   try {
     const buf = Buffer.alloc(BLOCK);
     let at = 0;
@@ -38,6 +41,11 @@ export function readsBackAs(file: string, data: Uint8Array | Chunk[], made: Read
       return true;
     };
     for (const [i, chunk] of (Array.isArray(data) ? data : [data]).entries()) {
+      if (isFileRange(chunk)) {
+        // The input is read again here: a change to it since it was loaded throws (file-range.ts).
+        if (!scan(chunk.length, (block, done) => block.equals(inputs.read(chunk, done).subarray(0, block.length)))) return false;
+        continue;
+      }
       if (typeof chunk === 'function') {
         const m = made.get(i);
         if (!m) return false;
@@ -49,8 +57,15 @@ export function readsBackAs(file: string, data: Uint8Array | Chunk[], made: Read
       if (!scan(want.length, (block, done) => block.equals(want.subarray(done, done + block.length)))) return false;
     }
     // Nothing after the last chunk.
-    return readSync(fd, buf, 0, 1, at) === 0;
+    if (readSync(fd, buf, 0, 1, at) !== 0) return false;
+    inputs.close();
+    return true;
   } finally {
     closeSync(fd);
+    try {
+      inputs.close();
+    } catch {
+      // Closed above on success; after a failure, the failure is what counts.
+    }
   }
 }

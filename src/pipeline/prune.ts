@@ -126,7 +126,10 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
   const spec = typeof options.shape === 'object' ? options.shape : parseShapeSpec(options.shape ?? DEFAULT_SHAPE);
   const overrides = fixedOverrides(options.layerShapes);
   const threshold = checkThreshold(options.threshold ?? DEFAULT_LOW_THRESHOLD);
-  const model = await timed(timings, 'load', onPhase, () => loadPrunable(file, { weights: options.weights }));
+  // Never run, an ONNX model is read without its large inline tensors and written by streaming
+  // them from the file (formats/onnx/stream-payloads.ts): one pass, memory near the changed tensors.
+  const streamed = options.run === false;
+  const model = await timed(timings, 'load', onPhase, () => loadPrunable(file, { weights: options.weights, lazy: streamed, stream: streamed }));
   const outFile = options.output ?? model.defaultOutputPath();
 
   const recoverMode = options.recover ?? (options.data ? 'reconstruct' : 'none');

@@ -6,9 +6,12 @@
  */
 import path from 'node:path';
 import { Chunk, PendingFile } from '../../io/atomic-write.js';
+import { chunkLength } from '../../io/cleanup.js';
+import type { FileRange } from '../../io/file-range.js';
+import { countAsCopied, streamPayloads } from './stream-payloads.js';
 import { OutputTransaction, inTransaction } from '../../io/transaction.js';
 import { DataType, NodeProto, TensorProto, onnx } from './proto.js';
-import { OnnxModel, assertWhole, externalBytes } from './read.js';
+import { OnnxModel, assertWhole } from './read.js';
 import { FLOAT_TYPES, TensorRef, bytesPerElement, elementCount, floatsToBytes } from './tensor.js';
 import {
   Chunks, WIRE_LEN, WireField, coalesce, fieldString, lengthDelimited, packedVarints, scanFields, slice, stringField,
@@ -207,7 +210,10 @@ function rewriteGraph(buf: Uint8Array, start: number, end: number, edits: Tensor
   return changed ? out : null;
 }
 
-/** The model's bytes with the edits spliced in. */
+/**
+ * The model's bytes with the edits spliced in. For a model read to stream (read.ts `stream`), the
+ * payloads kept as they were are file ranges, copied from the input as written (stream-payloads.ts).
+ */
 export function rewriteModelBytes(
   model: OnnxModel,
   values: ReadonlyMap<string, Float32Array>,
@@ -215,21 +221,21 @@ export function rewriteModelBytes(
   graph: GraphEdits = emptyGraphEdits(),
   offsets: Map<string, number> = new Map(),
   lengths: Map<string, number> = new Map(),
-): Chunks {
-  assertWhole(model, 'writing');
+): (Uint8Array | FileRange)[] {
+  assertWhole(model, 'writing', true);
   const refs = new Map<string, TensorRef>();
   for (const [name, ref] of model.constants) if (values.has(ref.name)) refs.set(name, ref);
   for (const name of values.keys()) {
     if (!refs.has(name)) throw new Error(`no constant tensor named "${name}" to update`);
   }
   const edits: TensorEdits = { values, refs, locations, offsets, lengths };
-  const buf = model.bytes;
+  const buf = model.image ?? model.bytes;
   const out: Chunks = [];
   for (const f of scanFields(buf)) {
     const sub = f.field === MODEL_GRAPH && f.wire === WIRE_LEN ? rewriteGraph(buf, f.dataStart, f.dataEnd, edits, graph) : null;
     pushAll(out, sub ? lengthDelimited(MODEL_GRAPH, sub) : [slice(buf, f)]);
   }
-  return coalesce(out);
+  return coalesce<FileRange>(streamPayloads(model, out));
 }
 
 /** The size of a float tensor's raw little-endian encoding, which is what `floatsToBytes` makes. */
@@ -317,8 +323,9 @@ export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<strin
       for (const loc of locs) locations.set(loc, name);
       // The new data file holds the tensors that remain, packed in their old order, plus the data of
       // tensors added in place of external ones (decomposed pieces): nothing dropped is carried along.
-      // Each tensor is read (or made from its new values) only when written: memory stays near one
-      // tensor whatever the size of the file.
+      // Each new tensor is made from its new values only when written; the others are copied from
+      // the input file a few MiB at a time, their non-zeros counted as they pass: memory stays near
+      // the changed tensors whatever the size of the file.
       const chunks: Chunk[] = [];
       let at = 0;
       const kept = [...model.constants.values()]
@@ -327,8 +334,12 @@ export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<strin
       for (const ref of kept) {
         const replaced = values.has(ref.name);
         offsets.set(ref.name, at);
-        chunks.push(replaced ? () => floatsToBytes(values.get(ref.name)!, ref.dataType) : () => externalBytes(model, ref));
-        at += replaced ? encodedBytes(ref) : storedBytes(model, ref);
+        const stored = storedBytes(model, ref);
+        const data = model.externalFiles.get(ref.external!.location)!;
+        chunks.push(replaced ? () => floatsToBytes(values.get(ref.name)!, ref.dataType) : {
+          kind: 'file-range', file: data.path, offset: ref.external!.offset, length: stored, stamp: data.stamp, onBlock: countAsCopied(model, ref, stored),
+        });
+        at += replaced ? encodedBytes(ref) : stored;
         if (ref.external!.length === undefined) lengths.set(ref.name, at - offsets.get(ref.name)!);
       }
       for (const added of graph.addInitializers) {
@@ -348,7 +359,7 @@ export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<strin
     pending.push({ path: out, data: rewriteModelBytes(model, values, locations, graph, offsets, lengths), role: 'the output model' });
     for (const p of pending) t.declare({ path: p.path, role: p.role, group: 'model' });
     for (const p of pending) await t.write(p.path, p.data);
-    const modelBytes = (pending[pending.length - 1].data as Uint8Array[]).reduce((a, c) => a + c.length, 0);
+    const modelBytes = (pending[pending.length - 1].data as Chunk[]).reduce((a, c) => a + chunkLength(c), 0);
     return { files: pending.map((p) => p.path), modelBytes, copied: copiedInitializers(model, values, graph) };
   });
 }
