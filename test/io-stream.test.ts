@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import fs, { existsSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import path from 'node:path';
-import { prune } from '../src/index.js';
+import { analyze, prune } from '../src/index.js';
 import { loadModel } from '../src/models/index.js';
 import { loadOnnx } from '../src/models/onnx/index.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
@@ -186,4 +186,38 @@ test('a file range is copied block by block, read back against its input, and a 
   await assert.rejects(tx.checkStaged(out3), /the input changed while kprune was reading it/);
   tx.abort();
   assert.equal(existsSync(out3), false);
+});
+
+for (const external of [false, true]) {
+  const kind = external ? 'external data' : 'inline weights';
+  test(`a default run, ${kind}: onnxruntime reads the weights from the file, the input is never read whole, and the output and figures are the whole-file writer's`, async () => {
+    const folder = path.join(dir, `run-${external ? 'ext' : 'inline'}`);
+    const { file } = writeModel(folder, external);
+    fs.mkdirSync(path.join(folder, 'whole'));
+    const whole = await loadModel(file);
+    await exportModel(whole, reshape(whole, 'cross'), path.join(folder, 'whole', 'out.onnx'), 'decomposed');
+    const before = readdirSync(folder).sort();
+    fs.mkdirSync(path.join(folder, 'streamed'));
+    const out = path.join(folder, 'streamed', 'out.onnx');
+    const { result: report, readWhole } = await watchingReads(() => prune(file, { shape: 'cross', layout: 'decomposed', gzip: false, latencyRuns: 2, output: out }));
+    assert.deepEqual(readWhole.filter((p) => path.resolve(p).startsWith(folder)), []);
+    assert.deepEqual(folderDigests(path.join(folder, 'streamed')), folderDigests(path.join(folder, 'whole')));
+    assert.match(report.output.verified, /ran once in onnxruntime/);
+    // MACs need a run of each model for its tensor sizes: both ran, from their files.
+    assert.ok(report.before.macs.status === 'measured' && report.after.macs.status === 'measured', JSON.stringify(report.before.macs));
+    assert.equal(report.before.macs.dense, 4 * 64 * 36 + 256 * 12288);
+    assert.ok(!('status' in report.latency), JSON.stringify(report.latency));
+    // The probe graphs written beside the models are gone.
+    assert.deepEqual(readdirSync(folder).sort(), [...before, 'streamed'].sort());
+    assert.deepEqual(readdirSync(path.join(folder, 'streamed')).sort(), external ? ['out.onnx', 'out.w.bin'] : ['out.onnx']);
+  });
+}
+
+test('analyze with its run: the sizes come from onnxruntime reading the weights from the file, as from the whole model', async () => {
+  const folder = path.join(dir, 'analyze');
+  const { file } = writeModel(folder, false);
+  const { result: lazy, readWhole } = await watchingReads(() => analyze(file, {}));
+  assert.deepEqual(readWhole.filter((p) => path.resolve(p).startsWith(folder)), []);
+  assert.ok(lazy.reach.macs, lazy.reach.macsUnknown);
+  assert.equal(lazy.reach.macs.model, 4 * 64 * 36 + 256 * 12288);
 });
