@@ -221,3 +221,15 @@ test('analyze with its run: the sizes come from onnxruntime reading the weights 
   assert.ok(lazy.reach.macs, lazy.reach.macsUnknown);
   assert.equal(lazy.reach.macs.model, 4 * 64 * 36 + 256 * 12288);
 });
+
+test('a default run of a model file that is a link to another folder: its tensors are read in for onnxruntime, which refuses data reached through such a link', async () => {
+  const folder = path.join(dir, 'linked');
+  const { file } = writeModel(path.join(folder, 'real'), false);
+  fs.mkdirSync(path.join(folder, 'other'));
+  const link = path.join(folder, 'other', 'link.onnx');
+  fs.symlinkSync(path.relative(path.dirname(link), file), link);
+  const report = await prune(link, { shape: 'cross', layout: 'masked', gzip: false, latencyRuns: 1, output: path.join(folder, 'other', 'out.onnx') });
+  assert.match(report.output.verified, /ran once in onnxruntime/);
+  assert.equal(report.before.macs.status, 'measured');
+  assert.deepEqual(readdirSync(path.join(folder, 'other')).sort(), ['link.onnx', 'out.onnx']);
+});

@@ -13,7 +13,7 @@
  * from the model file itself as external data at their offsets: the file is never held whole.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync } from 'node:fs';
+import { closeSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { KpruneError } from '../../errors.js';
@@ -39,7 +39,9 @@ export async function openProbeSession(
 ): Promise<ort.InferenceSession> {
   // A model read lazily (its large inline tensors left in the file) is given to onnxruntime as a
   // graph beside it whose initializers are external data in the model file itself, at their offsets.
-  const lazy = model.payloads !== undefined;
+  // onnxruntime refuses external data reached through a link out of the graph's folder: a model
+  // file that is a link to another folder has its tensors read in instead.
+  const lazy = model.payloads !== undefined && path.dirname(realpathSync(model.path)) === realpathSync(model.dir);
   if (model.externalFiles.size === 0 && !lazy) return createSession(probeModelBytes(model, weights, outputs), options, model.path);
   const stem = path.join(model.dir, `.${path.basename(model.path)}.kprune-probe.${process.pid}.${randomBytes(4).toString('hex')}`);
   // Created exclusively under a fresh random name (never an existing file, so never one the run
@@ -48,7 +50,7 @@ export async function openProbeSession(
   try {
     const probe: ModelProto = onnx.ModelProto.decode(model.bytes);
     const graph: GraphProto = probe.graph!;
-    resolvePayloads(model, graph, 'refer');
+    resolvePayloads(model, graph, lazy ? 'refer' : 'read');
     const data = createExclusive(`${stem}.bin`);
     made.push(data);
     try {
