@@ -15,6 +15,11 @@ import { analyze, prune } from '../src/index.js';
 import { loadModel } from '../src/models/index.js';
 import { loadOnnx } from '../src/models/onnx/index.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
+import { findConv3x3 } from '../src/formats/onnx/convs.js';
+import { layoutEdits } from '../src/formats/onnx/layouts.js';
+import { writeOnnxModel } from '../src/formats/onnx/write.js';
+import { layoutRequests } from '../src/pipeline/layouts.js';
+import { planMasks } from '../src/core/plan.js';
 import { exportModel, reshape } from '../src/pipeline/steps.js';
 import { COPY_BLOCK, fileStamp } from '../src/io/file-range.js';
 import { writeFilesAtomically } from '../src/io/atomic-write.js';
@@ -232,4 +237,21 @@ test('a default run of a model file that is a link to another folder: its tensor
   assert.match(report.output.verified, /ran once in onnxruntime/);
   assert.equal(report.before.macs.status, 'measured');
   assert.deepEqual(readdirSync(path.join(folder, 'other')).sort(), ['link.onnx', 'out.onnx']);
+});
+
+test('decomposed pieces of external weights have no data until written: made one layer at a time as the data file is written, the bytes those recorded', async () => {
+  const input = path.join(FIXTURES, 'models', 'vgg-fmnist-external', 'model.onnx');
+  const model = await readOnnxModel(input);
+  const { layers } = findConv3x3(model);
+  assert.ok(layers.length >= 2 && layers.every((l) => model.constants.get(l.id)!.storage === 'external'));
+  const loaded = await loadOnnx(input);
+  const { plan, weights } = reshape(loaded, 'cross');
+  const { edits } = layoutEdits(model, layers, weights, layoutRequests(plan, planMasks(plan), 'decomposed'));
+  const pieces = edits.addInitializers.filter((t) => edits.madeLater.has(t));
+  assert.ok(pieces.length >= layers.length, `${pieces.length} pieces made when written`);
+  for (const t of pieces) assert.ok(!t.rawData || t.rawData.length === 0, `${t.name} holds data before the write`);
+  const folder = path.join(dir, 'pieces');
+  fs.mkdirSync(folder);
+  await writeOnnxModel(model, new Map(), path.join(folder, 'out.onnx'), edits);
+  assert.deepEqual(folderDigests(folder), golden.cases['vgg-fmnist-external/model.onnx cross decomposed']);
 });

@@ -9,6 +9,7 @@ import { Chunk, PendingFile } from '../../io/atomic-write.js';
 import { chunkLength } from '../../io/cleanup.js';
 import type { FileRange } from '../../io/file-range.js';
 import { countAsCopied, streamPayloads } from './stream-payloads.js';
+import type { MadeLater } from './decompose.js';
 import { OutputTransaction, inTransaction } from '../../io/transaction.js';
 import { DataType, NodeProto, TensorProto, onnx } from './proto.js';
 import { OnnxModel, assertWhole } from './read.js';
@@ -85,10 +86,15 @@ export interface GraphEdits {
   /** Initializers removed, by name. */
   dropInitializers: Set<string>;
   addInitializers: TensorProto[];
+  /**
+   * Added initializers whose data is made when written (decomposed pieces of external weights,
+   * which go to the output's data file): they have no data until then.
+   */
+  madeLater: Map<TensorProto, MadeLater>;
 }
 
 export function emptyGraphEdits(): GraphEdits {
-  return { replaceNodes: new Map(), insertBefore: new Map(), dropInitializers: new Set(), addInitializers: [] };
+  return { replaceNodes: new Map(), insertBefore: new Map(), dropInitializers: new Set(), addInitializers: [], madeLater: new Map() };
 }
 
 function hasGraphEdits(e: GraphEdits): boolean {
@@ -206,7 +212,10 @@ function rewriteGraph(buf: Uint8Array, start: number, end: number, edits: Tensor
       out.push(slice(buf, f));
     }
   }
-  for (const t of graph.addInitializers) pushAll(out, lengthDelimited(GRAPH_INITIALIZER, [onnx.TensorProto.encode(t).finish()]));
+  for (const t of graph.addInitializers) {
+    if (graph.madeLater.has(t) && t.dataLocation !== 1) throw new Error(`internal: the data of "${t.name}" is made when written, but no data file took it`);
+    pushAll(out, lengthDelimited(GRAPH_INITIALIZER, [onnx.TensorProto.encode(t).finish()]));
+  }
   return changed ? out : null;
 }
 
@@ -344,11 +353,13 @@ export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<strin
       }
       for (const added of graph.addInitializers) {
         const from = droppedExternal.find((r) => locs.includes(r!.external!.location) && (added.name ?? '').startsWith(`${r!.name}/kp_`));
-        if (!from || !added.rawData) continue;
-        added.externalData = [{ key: 'location', value: name }, { key: 'offset', value: String(at) }, { key: 'length', value: String(added.rawData.length) }];
+        const later = graph.madeLater.get(added);
+        if (!from || (!added.rawData && !later)) continue;
+        const bytes = later ? later.bytes : added.rawData!.length;
+        added.externalData = [{ key: 'location', value: name }, { key: 'offset', value: String(at) }, { key: 'length', value: String(bytes) }];
         added.dataLocation = 1;
-        chunks.push(added.rawData);
-        at += added.rawData.length;
+        chunks.push(later ? later.make : added.rawData!);
+        at += bytes;
         added.rawData = new Uint8Array(0);
       }
       // A tensor without a length entry runs to the end of its file: it keeps that form only while
