@@ -11,6 +11,7 @@
 import { closeSync, fsync, openSync, rmSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { FileRange, RangeReader, isFileRange } from './file-range.js';
+import type { DirectWriter } from './direct.js';
 
 const pending = new Set<() => void>();
 
@@ -101,7 +102,7 @@ export class ChunkError extends Error {
  */
 export async function writeChunks(fd: number, data: Uint8Array | Chunk[], options: { sync?: boolean } = {}): Promise<void> {
   try {
-    await writeEach(fd, data);
+    await writeEach((bytes) => writeAll(fd, bytes), data);
     if (options.sync !== false) await fsyncAsync(fd);
   } finally {
     closeSync(fd);
@@ -115,9 +116,25 @@ export async function writeChunks(fd: number, data: Uint8Array | Chunk[], option
  * when the file is on disk, to null or to the flush's error (never rejects: the transaction awaits
  * it before its commit).
  */
-export async function writeChunksSyncLater(fd: number, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<{ synced: Promise<unknown> }> {
+export async function writeChunksSyncLater(
+  fd: number,
+  data: Uint8Array | Chunk[],
+  onMade?: (index: number, bytes: Uint8Array) => void,
+  direct?: DirectWriter | null,
+): Promise<{ synced: Promise<unknown> }> {
   try {
-    await writeEach(fd, data, onMade);
+    if (direct) {
+      // Around the page cache (direct.ts); `fd` is kept for the flush, which covers the file.
+      try {
+        await writeEach((bytes) => direct.push(bytes), data, onMade);
+        await direct.close();
+      } catch (e) {
+        direct.abandon();
+        throw e;
+      }
+    } else {
+      await writeEach((bytes) => writeAll(fd, bytes), data, onMade);
+    }
   } catch (e) {
     closeSync(fd);
     throw e;
@@ -138,10 +155,10 @@ function closeQuietly(fd: number): void {
  * `onMade` sees each chunk made by a function (index, bytes) while it is being written. File ranges
  * are copied block by block, the next block read while the last one is being written.
  */
-async function writeEach(fd: number, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<void> {
+async function writeEach(sink: Sink, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<void> {
   const reader = new RangeReader();
   try {
-    await writeEachWith(reader, fd, data, onMade);
+    await writeEachWith(reader, sink, data, onMade);
   } catch (e) {
     try {
       reader.close();
@@ -157,7 +174,10 @@ async function writeEach(fd: number, data: Uint8Array | Chunk[], onMade?: (index
   }
 }
 
-async function writeEachWith(reader: RangeReader, fd: number, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<void> {
+/** Where bytes go; the bytes may be reused once the promise settles. */
+type Sink = (bytes: Uint8Array) => Promise<void>;
+
+async function writeEachWith(reader: RangeReader, sink: Sink, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<void> {
   for (const [i, chunk] of (Array.isArray(data) ? data : [data]).entries()) {
     if (isFileRange(chunk)) {
       let writing: Promise<void> | null = null;
@@ -171,7 +191,7 @@ async function writeEachWith(reader: RangeReader, fd: number, data: Uint8Array |
           throw new ChunkError(e);
         }
         await writing;
-        writing = writeAll(fd, block);
+        writing = sink(block);
         done += block.length;
       }
       await writing;
@@ -183,7 +203,7 @@ async function writeEachWith(reader: RangeReader, fd: number, data: Uint8Array |
     } catch (e) {
       throw new ChunkError(e);
     }
-    const written = writeAll(fd, bytes);
+    const written = sink(bytes);
     if (typeof chunk === 'function') onMade?.(i, bytes);
     await written;
   }

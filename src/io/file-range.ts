@@ -51,11 +51,11 @@ export class RangeReader {
   private readonly buffers = [Buffer.allocUnsafe(COPY_BLOCK), Buffer.allocUnsafe(COPY_BLOCK)];
   private turn = 0;
 
-  /** The next `min(COPY_BLOCK, range.length - done)` bytes of the range, in the next buffer. */
-  read(range: FileRange, done: number): Buffer {
+  /** The next `min(max, range.length - done)` bytes of the range (max at most COPY_BLOCK), in the next buffer. */
+  read(range: FileRange, done: number, max = COPY_BLOCK): Buffer {
     const fd = this.open(range);
     const buf = this.buffers[(this.turn = 1 - this.turn)];
-    const want = Math.min(COPY_BLOCK, range.length - done);
+    const want = Math.min(max, COPY_BLOCK, range.length - done);
     for (let got = 0; got < want;) {
       let n: number;
       try {
