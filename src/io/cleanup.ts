@@ -10,6 +10,8 @@
  */
 import { closeSync, fsync, openSync, rmSync, write } from 'node:fs';
 import { promisify } from 'node:util';
+import { FileRange, RangeReader, isFileRange } from './file-range.js';
+import type { DirectWriter } from './direct.js';
 
 const pending = new Set<() => void>();
 
@@ -75,8 +77,17 @@ export async function writeAll(fd: number, bytes: Uint8Array): Promise<void> {
   }
 }
 
-/** A chunk given as a function is made only when its turn to be written comes, then dropped. */
-export type Chunk = Uint8Array | (() => Uint8Array);
+/**
+ * A chunk given as a function is made only when its turn to be written comes, then dropped; one
+ * given as a file range is copied from that file then, a few MiB at a time (file-range.ts).
+ */
+export type Chunk = Uint8Array | (() => Uint8Array) | FileRange;
+
+/** A chunk's length in bytes, where it is known before writing (not for a function's). */
+export function chunkLength(chunk: Chunk): number {
+  if (typeof chunk === 'function') throw new Error('the length of a chunk made when written is not known before');
+  return chunk.length;
+}
 
 /** An error from making a chunk (a bug, or an input that changed) rather than from writing it. */
 export class ChunkError extends Error {
@@ -91,7 +102,7 @@ export class ChunkError extends Error {
  */
 export async function writeChunks(fd: number, data: Uint8Array | Chunk[], options: { sync?: boolean } = {}): Promise<void> {
   try {
-    await writeEach(fd, data);
+    await writeEach((bytes) => writeAll(fd, bytes), data);
     if (options.sync !== false) await fsyncAsync(fd);
   } finally {
     closeSync(fd);
@@ -105,9 +116,25 @@ export async function writeChunks(fd: number, data: Uint8Array | Chunk[], option
  * when the file is on disk, to null or to the flush's error (never rejects: the transaction awaits
  * it before its commit).
  */
-export async function writeChunksSyncLater(fd: number, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<{ synced: Promise<unknown> }> {
+export async function writeChunksSyncLater(
+  fd: number,
+  data: Uint8Array | Chunk[],
+  onMade?: (index: number, bytes: Uint8Array) => void,
+  direct?: DirectWriter | null,
+): Promise<{ synced: Promise<unknown> }> {
   try {
-    await writeEach(fd, data, onMade);
+    if (direct) {
+      // Around the page cache (direct.ts); `fd` is kept for the flush, which covers the file.
+      try {
+        await writeEach((bytes) => direct.push(bytes), data, onMade);
+        await direct.close();
+      } catch (e) {
+        direct.abandon();
+        throw e;
+      }
+    } else {
+      await writeEach((bytes) => writeAll(fd, bytes), data, onMade);
+    }
   } catch (e) {
     closeSync(fd);
     throw e;
@@ -124,16 +151,59 @@ function closeQuietly(fd: number): void {
   }
 }
 
-/** `onMade` sees each chunk made by a function (index, bytes) while it is being written. */
-async function writeEach(fd: number, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<void> {
+/**
+ * `onMade` sees each chunk made by a function (index, bytes) while it is being written. File ranges
+ * are copied block by block, the next block read while the last one is being written.
+ */
+async function writeEach(sink: Sink, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<void> {
+  const reader = new RangeReader();
+  try {
+    await writeEachWith(reader, sink, data, onMade);
+  } catch (e) {
+    try {
+      reader.close();
+    } catch {
+      // The first error is the one to report.
+    }
+    throw e;
+  }
+  try {
+    reader.close();
+  } catch (e) {
+    throw new ChunkError(e);
+  }
+}
+
+/** Where bytes go; the bytes may be reused once the promise settles. */
+type Sink = (bytes: Uint8Array) => Promise<void>;
+
+async function writeEachWith(reader: RangeReader, sink: Sink, data: Uint8Array | Chunk[], onMade?: (index: number, bytes: Uint8Array) => void): Promise<void> {
   for (const [i, chunk] of (Array.isArray(data) ? data : [data]).entries()) {
+    if (isFileRange(chunk)) {
+      let writing: Promise<void> | null = null;
+      for (let done = 0; done < chunk.length;) {
+        let block: Uint8Array;
+        try {
+          block = reader.read(chunk, done);
+          chunk.onBlock?.(block);
+        } catch (e) {
+          await writing?.catch(() => undefined);
+          throw new ChunkError(e);
+        }
+        await writing;
+        writing = sink(block);
+        done += block.length;
+      }
+      await writing;
+      continue;
+    }
     let bytes: Uint8Array;
     try {
       bytes = typeof chunk === 'function' ? chunk() : chunk;
     } catch (e) {
       throw new ChunkError(e);
     }
-    const written = writeAll(fd, bytes);
+    const written = sink(bytes);
     if (typeof chunk === 'function') onMade?.(i, bytes);
     await written;
   }

@@ -3,13 +3,15 @@
  * chunks given as bytes (views into an input: the copied parts of a model) are compared byte for
  * byte (a memcmp: a SHA-256 over all 553 MB of a model on both sides cost ~1.2 s of CPU, this
  * ~0.1 s); chunks made by functions when written (new tensors, shards, external data; the makers
- * may be single-use) by the SHA-256 of the bytes made, taken while they were written.
+ * may be single-use) by the SHA-256 of the bytes made, taken while they were written; chunks copied
+ * from an input file (file-range.ts) against that file, block by block, the same way.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
 import { Chunk } from './cleanup.js';
+import { COPY_BLOCK, RangeReader, isFileRange } from './file-range.js';
+import { SequentialReader } from './direct.js';
 
-const BLOCK = 1 << 22;
+const BLOCK = COPY_BLOCK;
 
 /** A chunk made when written: its length and SHA-256. */
 export interface MadeChunk {
@@ -21,36 +23,50 @@ export function madeChunk(bytes: Uint8Array): MadeChunk {
   return { length: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
-/** Whether `file` holds exactly `data`'s chunks, the made ones as recorded in `made` (by index). */
-export function readsBackAs(file: string, data: Uint8Array | Chunk[], made: ReadonlyMap<number, MadeChunk>): boolean {
-  const fd = openSync(file, 'r');
+/**
+ * Whether `file` holds exactly `data`'s chunks, the made ones as recorded in `made` (by index);
+ * `direct`: read around the page cache, as it was written (direct.ts).
+ */
+export function readsBackAs(file: string, data: Uint8Array | Chunk[], made: ReadonlyMap<number, MadeChunk>, direct = false): boolean {
+  const staged = new SequentialReader(file, direct);
+  const inputs = new RangeReader();
   try {
-    const buf = Buffer.alloc(BLOCK);
-    let at = 0;
-    // Reads `length` bytes at `at` a block at a time; false at a short read or when `each` says so.
-    const scan = (length: number, each: (block: Buffer, done: number) => boolean): boolean => {
+    // The next `length` bytes a piece at a time; false at a short read or when `each` says so.
+    const scan = (length: number, each: (piece: Uint8Array, done: number) => boolean): boolean => {
       for (let done = 0; done < length;) {
-        const n = readSync(fd, buf, 0, Math.min(BLOCK, length - done), at);
-        if (n === 0 || !each(buf.subarray(0, n), done)) return false;
-        done += n;
-        at += n;
+        const piece = staged.take(Math.min(BLOCK, length - done));
+        if (piece.length === 0 || !each(piece, done)) return false;
+        done += piece.length;
       }
       return true;
     };
+    const same = (a: Uint8Array, b: Uint8Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
     for (const [i, chunk] of (Array.isArray(data) ? data : [data]).entries()) {
+      if (isFileRange(chunk)) {
+        // The input is read again here: a change to it since it was loaded throws (file-range.ts).
+        if (!scan(chunk.length, (piece, done) => same(piece, inputs.read(chunk, done, piece.length)))) return false;
+        continue;
+      }
       if (typeof chunk === 'function') {
         const m = made.get(i);
         if (!m) return false;
         const hash = createHash('sha256');
-        if (!scan(m.length, (block) => (hash.update(block), true)) || hash.digest('hex') !== m.sha256) return false;
+        if (!scan(m.length, (piece) => (hash.update(piece), true)) || hash.digest('hex') !== m.sha256) return false;
         continue;
       }
       const want = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      if (!scan(want.length, (block, done) => block.equals(want.subarray(done, done + block.length)))) return false;
+      if (!scan(want.length, (piece, done) => same(piece, want.subarray(done, done + piece.length)))) return false;
     }
     // Nothing after the last chunk.
-    return readSync(fd, buf, 0, 1, at) === 0;
+    if (staged.take(1).length !== 0) return false;
+    inputs.close();
+    return true;
   } finally {
-    closeSync(fd);
+    staged.close();
+    try {
+      inputs.close();
+    } catch {
+      // Closed above on success; after a failure, the failure is what counts.
+    }
   }
 }

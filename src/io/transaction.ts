@@ -32,6 +32,8 @@ import path from 'node:path';
 import { KpruneError } from '../errors.js';
 import { Chunk, ChunkError, onInterrupt, writeChunksSyncLater } from './cleanup.js';
 import { FileIdentity, identify, isInside, sameFile, withinFolder } from './identity.js';
+import { openDirectForWriting } from './direct.js';
+import { isFileRange } from './file-range.js';
 
 export interface OutputSpec {
   path: string;
@@ -63,6 +65,8 @@ interface Output {
   data?: Uint8Array | Chunk[];
   /** The chunks made by functions, recorded while written (read-back.ts). */
   made?: Map<number, MadeChunk>;
+  /** Written around the page cache (direct.ts): read back the same way. */
+  direct?: boolean;
 }
 
 interface Input {
@@ -199,7 +203,10 @@ export class OutputTransaction {
     o.order = this.staging++;
     try {
       const made = new Map<number, MadeChunk>();
-      o.synced = (await writeChunksSyncLater(fd, data, (i, bytes) => made.set(i, madeChunk(bytes)))).synced;
+      // Large outputs that copy from an input (a streamed model) go around the page cache (direct.ts).
+      const direct = Array.isArray(data) && data.some(isFileRange) ? openDirectForWriting(staged) : null;
+      o.direct = direct !== null;
+      o.synced = (await writeChunksSyncLater(fd, data, (i, bytes) => made.set(i, madeChunk(bytes)), direct)).synced;
       o.data = data;
       o.made = made;
     } catch (e) {
@@ -219,7 +226,7 @@ export class OutputTransaction {
     if (!o?.staged || !o.data) throw new Error(`${file} is not staged`);
     let same: boolean;
     try {
-      same = readsBackAs(o.staged, o.data, o.made ?? new Map());
+      same = readsBackAs(o.staged, o.data, o.made ?? new Map(), o.direct === true);
     } catch (e) {
       throw ioError(`cannot read back ${o.role}`, o, e);
     }

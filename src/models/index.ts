@@ -47,6 +47,12 @@ export interface LoadOptions {
    * read one tensor at a time already.
    */
   lazy?: boolean;
+  /**
+   * ONNX, with `lazy`: the model can also be written, its unchanged inline tensors streamed from
+   * the input file into the output (formats/onnx/stream-payloads.ts); still never run. For
+   * `prune --no-run`.
+   */
+  stream?: boolean;
 }
 
 export async function loadModel(file: string, options: LoadOptions = {}): Promise<LoadedModel> {
@@ -56,5 +62,5 @@ export async function loadModel(file: string, options: LoadOptions = {}): Promis
     throw new KpruneError('usage', '--weights float32 applies to TF.js models; ONNX weights keep their element type', { file });
   }
   // Tensor checks deep in the reader (data that does not fit its shape) do not know the file.
-  return inFile(file, () => loadOnnx(file, { lazy: options.lazy }));
+  return inFile(file, () => loadOnnx(file, { lazy: options.lazy, stream: options.stream }));
 }

@@ -31,8 +31,9 @@ export function checkThreshold(t: number): number {
 
 export async function analyze(file: string, options: AnalyzeOptions = {}): Promise<AnalyzeReport> {
   const threshold = checkThreshold(options.threshold ?? DEFAULT_LOW_THRESHOLD);
-  // Not run, the model is only analyzed and counted: its large tensors can stay in the file.
-  const model = await loadPrunable(file, { lazy: options.run === false });
+  // The model is only analyzed, counted, and run once for its tensor sizes (onnxruntime reading the
+  // weights from the file, models/onnx/probe.ts): its large tensors can stay in the file.
+  const model = await loadPrunable(file, { lazy: true });
   const tx = new OutputTransaction();
   if (options.report) tx.declare({ path: options.report, role: 'the report' });
   return transact(tx, async () => {

@@ -126,7 +126,12 @@ export async function prune(file: string, options: PruneOptions = {}): Promise<P
   const spec = typeof options.shape === 'object' ? options.shape : parseShapeSpec(options.shape ?? DEFAULT_SHAPE);
   const overrides = fixedOverrides(options.layerShapes);
   const threshold = checkThreshold(options.threshold ?? DEFAULT_LOW_THRESHOLD);
-  const model = await timed(timings, 'load', onPhase, () => loadPrunable(file, { weights: options.weights }));
+  // An ONNX model is read without its large inline tensors and written by streaming them from the
+  // file (formats/onnx/stream-payloads.ts): one pass, memory near the changed tensors. onnxruntime
+  // reads them from the file too (models/onnx/probe.ts); only recovery, fine-tuning and the auto
+  // layout's timings (segment models, runners over new weights) need the model whole.
+  const streamed = options.run === false || (!options.data && !options.finetune && options.layout !== 'auto');
+  const model = await timed(timings, 'load', onPhase, () => loadPrunable(file, { weights: options.weights, lazy: streamed, stream: streamed }));
   const outFile = options.output ?? model.defaultOutputPath();
 
   const recoverMode = options.recover ?? (options.data ? 'reconstruct' : 'none');
@@ -287,7 +292,8 @@ async function afterWrite(
 
   // The written file, read back once for evaluation and measuring (after: as stored and executed).
   let loaded: Promise<LoadedModel> | null = null;
-  const writtenModel = () => (loaded ??= loadModel(staged));
+  // Lazily unless evaluated (which runs it with data): measuring runs it from the file.
+  const writtenModel = () => (loaded ??= loadModel(staged, { lazy: !ctx }));
   const accuracy = ctx
     ? await timed(timings, 'evaluate', onPhase, async () => evaluateQuality(ctx!, model, maskedWeights, await writtenModel(), onPhase, state.finetuned && state.recovery ? state.recovery.weights : undefined))
     : null;

@@ -10,7 +10,7 @@ import { Piece, minimalCover } from '../../core/layout/cover.js';
 import { Mask } from '../../core/lattice.js';
 import { Attributes } from './attributes.js';
 import { NodeProto, SparseTensorProto, TensorProto, onnx } from './proto.js';
-import { floatsToBytes } from './tensor.js';
+import { bytesPerElement, floatsToBytes } from './tensor.js';
 
 const INT = onnx.AttributeProto.AttributeType.INT;
 const INTS = onnx.AttributeProto.AttributeType.INTS;
@@ -21,9 +21,29 @@ const TO_END = 2147483647;
 export interface DecomposedConv {
   nodes: NodeProto[];
   initializers: TensorProto[];
+  /**
+   * With `later` given to decomposeConv: the piece weights' data, made when written (see
+   * GraphEdits.madeLater); their initializers then have no data of their own.
+   */
+  madeLater: Map<TensorProto, MadeLater>;
   /** Pieces as kernel sizes, e.g. "3x1 + 1x2 (dilated 1x2)". */
   description: string;
   storedWeights: number;
+}
+
+/** A tensor's data made when its turn to be written comes, and its size, known before. */
+export interface MadeLater {
+  bytes: number;
+  make: () => Uint8Array;
+}
+
+/**
+ * A piece's data, made from the layer's weights when asked. Made here, not inline in decomposeConv:
+ * a closure there would share its scope, which holds the layer's weights, and keep every
+ * decomposed layer's weights alive until the write ends.
+ */
+function pieceMaker(layer: Conv3x3Layer, p: Piece, dataType: number, later: () => Float32Array): () => Uint8Array {
+  return () => floatsToBytes(pieceWeights(layer, later(), p), dataType);
 }
 
 /** The explicit pads of a use, or why they cannot be known without the input size. */
@@ -69,6 +89,7 @@ export function decomposeConv(
   dataType: number,
   opset: number,
   made: Set<string>,
+  later?: () => Float32Array,
 ): DecomposedConv | string {
   const pads = explicitPads(use);
   if (typeof pads === 'string') return pads;
@@ -82,6 +103,7 @@ export function decomposeConv(
   const strides = attrs.ints('strides', [1, 1]);
   const nodes: NodeProto[] = [];
   const initializers: TensorProto[] = [];
+  const madeLater = new Map<TensorProto, MadeLater>();
   const crops = new Map<string, string>();
   const outputs: string[] = [];
   const base = { domain: node.domain ?? '', docString: node.docString ?? '' };
@@ -118,8 +140,14 @@ export function decomposeConv(
     const wName = pieceName(layer.id, p);
     if (!made.has(wName)) {
       made.add(wName);
-      const values = pieceWeights(layer, weights, p);
-      initializers.push({ name: wName, dims: [layer.outChannels, layer.inChannelsPerGroup, p.rCount, p.cCount], dataType, rawData: floatsToBytes(values, dataType) });
+      const dims = [layer.outChannels, layer.inChannelsPerGroup, p.rCount, p.cCount];
+      if (later) {
+        const t: TensorProto = { name: wName, dims, dataType };
+        madeLater.set(t, { bytes: dims.reduce((a, d) => a * d, 1) * bytesPerElement(dataType), make: pieceMaker(layer, p, dataType, later) });
+        initializers.push(t);
+      } else {
+        initializers.push({ name: wName, dims, dataType, rawData: floatsToBytes(pieceWeights(layer, weights, p), dataType) });
+      }
     }
     const out = pieces.length === 1 ? use.output : `${use.output}/kp_piece${i}`;
     outputs.push(out);
@@ -142,7 +170,7 @@ export function decomposeConv(
     nodes.push({ ...base, name: `${name}/kp_sum`, opType: 'Sum', input: outputs, output: [use.output] });
   }
   const storedWeights = pieces.reduce((a, p) => a + p.positions.length, 0) * layer.outChannels * layer.inChannelsPerGroup;
-  return { nodes, initializers, description: describe(pieces), storedWeights };
+  return { nodes, initializers, madeLater, description: describe(pieces), storedWeights };
 }
 
 /**

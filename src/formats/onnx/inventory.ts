@@ -48,6 +48,16 @@ export function storedNonzero(model: OnnxModel, ref: TensorRef): number {
 
 const storedCounts = new WeakMap<OnnxModel, Map<TensorRef, number>>();
 
+/**
+ * A stored tensor's non-zero count taken elsewhere from its stored bytes: the writer counts the
+ * tensors it copies as they pass (write.ts), so measuring never reads them again.
+ */
+export function recordStoredNonzero(model: OnnxModel, ref: TensorRef, n: number): void {
+  let counted = storedCounts.get(model);
+  if (!counted) storedCounts.set(model, (counted = new Map()));
+  counted.set(ref, n);
+}
+
 function countStored(model: OnnxModel, ref: TensorRef): number {
   if (ref.inFile && ref.inFile.length === elementCount(ref.dims) * bytesPerElement(ref.dataType)) {
     const n = countInFile(model.path, ref.inFile.offset, ref.inFile.length, ref.dataType);

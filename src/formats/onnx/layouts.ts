@@ -10,6 +10,23 @@ import { GraphEdits, emptyGraphEdits } from './write.js';
 import { minOf, pushAll } from '../../util/arrays.js';
 
 
+/** One slot for the makers of one set of edits: a layer's pieces are written one after the other. */
+interface LastWeights {
+  id: string | null;
+  values: Float32Array | null;
+}
+
+function lastOf(slot: LastWeights, id: string, weights: ReadonlyMap<string, Float32Array>, layer: Conv3x3Layer): () => Float32Array {
+  return () => {
+    if (slot.id !== id || !slot.values) {
+      slot.values = null;
+      slot.values = weights.get(id) ?? layer.weights;
+      slot.id = id;
+    }
+    return slot.values;
+  };
+}
+
 function defaultOpset(model: OnnxModel): number {
   return model.opsets.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 1;
 }
@@ -30,6 +47,7 @@ export function layoutEdits(
   const nodes = model.graph.node ?? [];
   const nodeIndex = new Map(nodes.map((n, i) => [n.name || `${n.opType}#${i}`, i]));
   const made = new Set<string>();
+  const slot: LastWeights = { id: null, values: null };
   const opset = defaultOpset(model);
   const graphInputs = new Set((model.graph.input ?? []).map((i) => i.name ?? ''));
   for (const layer of layers) {
@@ -81,7 +99,11 @@ export function layoutEdits(
         failure = `node ${use.node} not found`;
         break;
       }
-      const d = decomposeConv(nodes[index], use, layer, w, req.mask, ref.dataType, opset, localMade);
+      // Pieces of an external weight go to the output's data file: made when written, one layer's
+      // weights at a time (the last one kept for its next piece), so that memory stays near one
+      // tensor however many layers are decomposed.
+      const later = ref.storage === 'external' && ref.origin.kind === 'initializer' ? lastOf(slot, layer.id, weights, layer) : undefined;
+      const d = decomposeConv(nodes[index], use, layer, w, req.mask, ref.dataType, opset, localMade, later);
       if (typeof d === 'string') {
         failure = d;
         break;
@@ -98,6 +120,7 @@ export function layoutEdits(
       if (typeof d === 'string') continue;
       edits.replaceNodes.set(index, d.nodes);
       pushAll(edits.addInitializers, d.initializers);
+      for (const [t, m] of d.madeLater) edits.madeLater.set(t, m);
       description = d.description;
     }
     if (ref.origin.kind === 'initializer') edits.dropInitializers.add(layer.id);

@@ -9,8 +9,9 @@ import { isInside } from '../../io/identity.js';
 import { GraphProto, ModelProto, TensorProto, onnx, toNumber } from './proto.js';
 import { TensorRef, bytesToFloats, describeTensor, elementCount, inlineFloats } from './tensor.js';
 import { scanFields } from './wire.js';
-import { NESTED, Payload, markedPayload, readSkeleton } from './skeleton.js';
+import { NESTED, Payload, Skeleton, markedPayload, readSkeleton } from './skeleton.js';
 import { checkLimit } from '../../util/limits.js';
+import { fileStamp } from '../../io/file-range.js';
 
 export interface OnnxModel {
   format: 'onnx';
@@ -35,18 +36,30 @@ export interface OnnxModel {
    * the model can be checked and measured, never written or run.
    */
   payloads?: Payload[];
+  /**
+   * Set when read with `stream`: the file's bytes at their own offsets, without the payloads
+   * (Skeleton.image). The writer walks it as the file and copies the payloads from the file.
+   */
+  image?: Uint8Array;
+  /** With `stream`: the model file's fileStamp when read (io/file-range.ts). */
+  stamp?: string;
 }
 
 export interface ReadOptions {
   /** Leave inline raw_data of 64 KiB or more in the file, read when asked (see skeleton.ts). */
   lazy?: boolean;
+  /**
+   * With `lazy`: also keep the file's structure at its own offsets (Skeleton.image), so that the
+   * model can be written, streaming its unchanged payloads from the file; it still cannot be run.
+   */
+  stream?: boolean;
   /** With `lazy`: the smallest raw_data left in the file (default 64 KiB; tests go lower). */
   lazyMinBytes?: number;
 }
 
 /** Refuses a model read lazily where the file's own bytes are needed (writing, running it). */
-export function assertWhole(model: OnnxModel, what: string): void {
-  if (model.payloads) throw new Error(`internal: ${what} needs the whole model, which was read without its payloads (lazy)`);
+export function assertWhole(model: OnnxModel, what: string, streamed = false): void {
+  if (model.payloads && !(streamed && model.image)) throw new Error(`internal: ${what} needs the whole model, which was read without its payloads (lazy)`);
 }
 
 export interface ExternalFile {
@@ -58,6 +71,8 @@ export interface ExternalFile {
    * link) that lead to one file share it, and the writer gives them one output data file.
    */
   identity: string;
+  /** Its fileStamp when loaded: a data file that changes before it is copied is an error. */
+  stamp: string;
 }
 
 /** The file's bytes (the first `limit` of them when given), with errors that say why not. */
@@ -228,7 +243,7 @@ function densifySparse(sparse: NonNullable<GraphProto['sparseInitializer']>[numb
 }
 
 export async function readOnnxModel(file: string, options: ReadOptions = {}): Promise<OnnxModel> {
-  const skeleton = options.lazy ? await readSkeletonOf(file, options.lazyMinBytes) : null;
+  const skeleton = options.lazy ? await readSkeletonOf(file, options.lazyMinBytes, options.stream === true) : null;
   const bytes = skeleton ? skeleton.bytes : await readBytes(file);
   const proto = decode(bytes, file);
   const graph = proto.graph!;
@@ -249,14 +264,14 @@ export async function readOnnxModel(file: string, options: ReadOptions = {}): Pr
     }
   }
   const opsets = (proto.opsetImport ?? []).map((o) => ({ domain: o.domain ?? '', version: toNumber(o.version) }));
-  return { format: 'onnx', path: file, dir, bytes, proto, graph, constants, externalFiles, opsets, ...(skeleton ? { payloads: skeleton.payloads } : {}) };
+  return { format: 'onnx', path: file, dir, bytes, proto, graph, constants, externalFiles, opsets, ...(skeleton ? { payloads: skeleton.payloads, stamp: skeleton.stamp } : {}), ...(skeleton?.image ? { image: skeleton.image } : {}) };
 }
 
 /** The skeleton (skeleton.ts), with the errors readBytes and decode give for the whole file. */
-async function readSkeletonOf(file: string, minBytes?: number): Promise<{ bytes: Uint8Array; payloads: Payload[] }> {
+async function readSkeletonOf(file: string, minBytes: number | undefined, image: boolean): Promise<Skeleton> {
   const head = await readBytes(file, 1);
   try {
-    return readSkeleton(file, minBytes);
+    return readSkeleton(file, minBytes, { image });
   } catch (e) {
     if (!(e instanceof RangeError)) throw new KpruneError('io', `cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { file, cause: e });
     const looksOnnx = head[0] === 0x08;
@@ -278,11 +293,11 @@ export function onnxModelFromBytes(bytes: Uint8Array, file: string): OnnxModel {
   return { format: 'onnx', path: file, dir: path.dirname(path.resolve(file)), bytes, proto, graph, constants, externalFiles: new Map(), opsets };
 }
 
-async function fileSize(real: string, location: string, file: string): Promise<{ bytes: number; identity: string }> {
+async function fileSize(real: string, location: string, file: string): Promise<{ bytes: number; identity: string; stamp: string }> {
   try {
     const stat = await fs.stat(real, { bigint: true });
     if (!stat.isFile()) throw new KpruneError('bad-model', `external data "${location}" is not a regular file`, { file });
-    return { bytes: Number(stat.size), identity: `${stat.dev}:${stat.ino}` };
+    return { bytes: Number(stat.size), identity: `${stat.dev}:${stat.ino}`, stamp: fileStamp(stat) };
   } catch (e) {
     if (e instanceof KpruneError) throw e;
     throw new KpruneError('io', `cannot read external data file "${location}" (${(e as NodeJS.ErrnoException).code ?? String(e)})`, { file, cause: e });

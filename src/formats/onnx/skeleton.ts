@@ -12,6 +12,7 @@
  * of sparse values keep their bytes (they are made dense at load anyway).
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { fileStamp } from '../../io/file-range.js';
 import { WIRE_I32, WIRE_I64, WIRE_LEN, WIRE_VARINT, Chunks, chunksLength, lengthDelimited } from './wire.js';
 
 export interface Payload {
@@ -23,7 +24,17 @@ export interface Payload {
 export interface Skeleton {
   /** A ModelProto: the file with each large raw_data replaced by a marker. */
   bytes: Uint8Array;
+  /** In file order. */
   payloads: Payload[];
+  /** The file's fileStamp (io/file-range.ts) when it was opened. */
+  stamp: string;
+  /**
+   * With `image`: the file's bytes at their own offsets, except the payloads, whose bytes are never
+   * read. The array is the file's size, but the pages behind the payloads are never touched, so
+   * they cost address space, not memory: the byte-splicing writer walks this as it would the file,
+   * and copies the payloads from the file as it writes (write.ts).
+   */
+  image?: Uint8Array;
 }
 
 const TENSOR_RAW_DATA = 9;
@@ -98,10 +109,11 @@ class Window {
 }
 
 /** Reads the skeleton of the ONNX file at `file`. Throws RangeError on malformed bytes. */
-export function readSkeleton(file: string, minBytes = 1 << 16): Skeleton {
+export function readSkeleton(file: string, minBytes = 1 << 16, options: { image?: boolean } = {}): Skeleton {
   const fd = openSync(file, 'r');
   try {
-    const w = new Window(fd, fstatSync(fd).size);
+    const stat = fstatSync(fd, { bigint: true });
+    const w = new Window(fd, Number(stat.size));
     const payloads: Payload[] = [];
     const message = (kind: string, start: number, end: number, elide: boolean): Chunks => {
       const out: Chunks = [];
@@ -139,8 +151,30 @@ export function readSkeleton(file: string, minBytes = 1 << 16): Skeleton {
       return out;
     };
     const chunks = message('model', 0, w.fileSize, true);
-    return { bytes: Buffer.concat(chunks, chunksLength(chunks)), payloads };
+    const skeleton: Skeleton = { bytes: Buffer.concat(chunks, chunksLength(chunks)), payloads, stamp: fileStamp(stat) };
+    if (options.image) skeleton.image = imageOf(fd, w.fileSize, payloads);
+    return skeleton;
   } finally {
     closeSync(fd);
   }
+}
+
+/** The file's bytes between the payloads, at their offsets in an array of the file's size. */
+function imageOf(fd: number, size: number, payloads: Payload[]): Uint8Array {
+  // Zero-filled and untouched: the kernel gives such pages memory only when written.
+  const image = new Uint8Array(size);
+  const fill = (start: number, end: number) => {
+    for (let at = start; at < end;) {
+      const n = readSync(fd, image, at, Math.min(end - at, 0x40000000), at);
+      if (n === 0) throw new RangeError(`unexpected end of file at byte ${at}`);
+      at += n;
+    }
+  };
+  let at = 0;
+  for (const p of payloads) {
+    fill(at, p.offset);
+    at = p.offset + p.length;
+  }
+  fill(at, size);
+  return image;
 }

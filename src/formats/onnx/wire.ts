@@ -70,11 +70,12 @@ export function lengthDelimited(field: number, payload: Chunks): Chunks {
 
 /**
  * The same bytes in fewer chunks: runs of small chunks are copied together into blocks of at least
- * `block` bytes, large chunks stay as they are (views into the model, not copies). A graph of
- * 100,000 small fields is then written in a few hundred writes instead of 100,000.
+ * `block` bytes, large chunks stay as they are (views into the model, not copies), and anything
+ * that is not bytes (a file range, copied when written) passes as it is. A graph of 100,000 small
+ * fields is then written in a few hundred writes instead of 100,000.
  */
-export function coalesce(chunks: Chunks, block = 1 << 16): Chunks {
-  const out: Chunks = [];
+export function coalesce<T = never>(chunks: (Uint8Array | T)[], block = 1 << 16): (Uint8Array | T)[] {
+  const out: (Uint8Array | T)[] = [];
   let run: Uint8Array[] = [];
   let runBytes = 0;
   const flush = () => {
@@ -84,7 +85,7 @@ export function coalesce(chunks: Chunks, block = 1 << 16): Chunks {
     runBytes = 0;
   };
   for (const c of chunks) {
-    if (c.length >= block) {
+    if (!(c instanceof Uint8Array) || c.length >= block) {
       flush();
       out.push(c);
       continue;

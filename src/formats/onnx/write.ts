@@ -6,9 +6,13 @@
  */
 import path from 'node:path';
 import { Chunk, PendingFile } from '../../io/atomic-write.js';
+import { chunkLength } from '../../io/cleanup.js';
+import type { FileRange } from '../../io/file-range.js';
+import { countAsCopied, streamPayloads } from './stream-payloads.js';
+import type { MadeLater } from './decompose.js';
 import { OutputTransaction, inTransaction } from '../../io/transaction.js';
 import { DataType, NodeProto, TensorProto, onnx } from './proto.js';
-import { OnnxModel, assertWhole, externalBytes } from './read.js';
+import { OnnxModel, assertWhole } from './read.js';
 import { FLOAT_TYPES, TensorRef, bytesPerElement, elementCount, floatsToBytes } from './tensor.js';
 import {
   Chunks, WIRE_LEN, WireField, coalesce, fieldString, lengthDelimited, packedVarints, scanFields, slice, stringField,
@@ -82,10 +86,15 @@ export interface GraphEdits {
   /** Initializers removed, by name. */
   dropInitializers: Set<string>;
   addInitializers: TensorProto[];
+  /**
+   * Added initializers whose data is made when written (decomposed pieces of external weights,
+   * which go to the output's data file): they have no data until then.
+   */
+  madeLater: Map<TensorProto, MadeLater>;
 }
 
 export function emptyGraphEdits(): GraphEdits {
-  return { replaceNodes: new Map(), insertBefore: new Map(), dropInitializers: new Set(), addInitializers: [] };
+  return { replaceNodes: new Map(), insertBefore: new Map(), dropInitializers: new Set(), addInitializers: [], madeLater: new Map() };
 }
 
 function hasGraphEdits(e: GraphEdits): boolean {
@@ -203,11 +212,17 @@ function rewriteGraph(buf: Uint8Array, start: number, end: number, edits: Tensor
       out.push(slice(buf, f));
     }
   }
-  for (const t of graph.addInitializers) pushAll(out, lengthDelimited(GRAPH_INITIALIZER, [onnx.TensorProto.encode(t).finish()]));
+  for (const t of graph.addInitializers) {
+    if (graph.madeLater.has(t) && t.dataLocation !== 1) throw new Error(`internal: the data of "${t.name}" is made when written, but no data file took it`);
+    pushAll(out, lengthDelimited(GRAPH_INITIALIZER, [onnx.TensorProto.encode(t).finish()]));
+  }
   return changed ? out : null;
 }
 
-/** The model's bytes with the edits spliced in. */
+/**
+ * The model's bytes with the edits spliced in. For a model read to stream (read.ts `stream`), the
+ * payloads kept as they were are file ranges, copied from the input as written (stream-payloads.ts).
+ */
 export function rewriteModelBytes(
   model: OnnxModel,
   values: ReadonlyMap<string, Float32Array>,
@@ -215,21 +230,21 @@ export function rewriteModelBytes(
   graph: GraphEdits = emptyGraphEdits(),
   offsets: Map<string, number> = new Map(),
   lengths: Map<string, number> = new Map(),
-): Chunks {
-  assertWhole(model, 'writing');
+): (Uint8Array | FileRange)[] {
+  assertWhole(model, 'writing', true);
   const refs = new Map<string, TensorRef>();
   for (const [name, ref] of model.constants) if (values.has(ref.name)) refs.set(name, ref);
   for (const name of values.keys()) {
     if (!refs.has(name)) throw new Error(`no constant tensor named "${name}" to update`);
   }
   const edits: TensorEdits = { values, refs, locations, offsets, lengths };
-  const buf = model.bytes;
+  const buf = model.image ?? model.bytes;
   const out: Chunks = [];
   for (const f of scanFields(buf)) {
     const sub = f.field === MODEL_GRAPH && f.wire === WIRE_LEN ? rewriteGraph(buf, f.dataStart, f.dataEnd, edits, graph) : null;
     pushAll(out, sub ? lengthDelimited(MODEL_GRAPH, sub) : [slice(buf, f)]);
   }
-  return coalesce(out);
+  return coalesce<FileRange>(streamPayloads(model, out));
 }
 
 /** The size of a float tensor's raw little-endian encoding, which is what `floatsToBytes` makes. */
@@ -317,8 +332,9 @@ export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<strin
       for (const loc of locs) locations.set(loc, name);
       // The new data file holds the tensors that remain, packed in their old order, plus the data of
       // tensors added in place of external ones (decomposed pieces): nothing dropped is carried along.
-      // Each tensor is read (or made from its new values) only when written: memory stays near one
-      // tensor whatever the size of the file.
+      // Each new tensor is made from its new values only when written; the others are copied from
+      // the input file a few MiB at a time, their non-zeros counted as they pass: memory stays near
+      // the changed tensors whatever the size of the file.
       const chunks: Chunk[] = [];
       let at = 0;
       const kept = [...model.constants.values()]
@@ -327,17 +343,23 @@ export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<strin
       for (const ref of kept) {
         const replaced = values.has(ref.name);
         offsets.set(ref.name, at);
-        chunks.push(replaced ? () => floatsToBytes(values.get(ref.name)!, ref.dataType) : () => externalBytes(model, ref));
-        at += replaced ? encodedBytes(ref) : storedBytes(model, ref);
+        const stored = storedBytes(model, ref);
+        const data = model.externalFiles.get(ref.external!.location)!;
+        chunks.push(replaced ? () => floatsToBytes(values.get(ref.name)!, ref.dataType) : {
+          kind: 'file-range', file: data.path, offset: ref.external!.offset, length: stored, stamp: data.stamp, onBlock: countAsCopied(model, ref, stored),
+        });
+        at += replaced ? encodedBytes(ref) : stored;
         if (ref.external!.length === undefined) lengths.set(ref.name, at - offsets.get(ref.name)!);
       }
       for (const added of graph.addInitializers) {
         const from = droppedExternal.find((r) => locs.includes(r!.external!.location) && (added.name ?? '').startsWith(`${r!.name}/kp_`));
-        if (!from || !added.rawData) continue;
-        added.externalData = [{ key: 'location', value: name }, { key: 'offset', value: String(at) }, { key: 'length', value: String(added.rawData.length) }];
+        const later = graph.madeLater.get(added);
+        if (!from || (!added.rawData && !later)) continue;
+        const bytes = later ? later.bytes : added.rawData!.length;
+        added.externalData = [{ key: 'location', value: name }, { key: 'offset', value: String(at) }, { key: 'length', value: String(bytes) }];
         added.dataLocation = 1;
-        chunks.push(added.rawData);
-        at += added.rawData.length;
+        chunks.push(later ? later.make : added.rawData!);
+        at += bytes;
         added.rawData = new Uint8Array(0);
       }
       // A tensor without a length entry runs to the end of its file: it keeps that form only while
@@ -348,7 +370,7 @@ export async function writeOnnxModel(model: OnnxModel, values: ReadonlyMap<strin
     pending.push({ path: out, data: rewriteModelBytes(model, values, locations, graph, offsets, lengths), role: 'the output model' });
     for (const p of pending) t.declare({ path: p.path, role: p.role, group: 'model' });
     for (const p of pending) await t.write(p.path, p.data);
-    const modelBytes = (pending[pending.length - 1].data as Uint8Array[]).reduce((a, c) => a + c.length, 0);
+    const modelBytes = (pending[pending.length - 1].data as Chunk[]).reduce((a, c) => a + chunkLength(c), 0);
     return { files: pending.map((p) => p.path), modelBytes, copied: copiedInitializers(model, values, graph) };
   });
 }

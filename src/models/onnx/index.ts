@@ -34,8 +34,11 @@ export function kprunedPath(file: string): string {
   return path.join(dir, `${base}.kpruned.onnx`);
 }
 
-/** `lazy`: large inline tensors stay in the file (see formats/onnx/skeleton.ts); for checking and measuring only. */
-export async function loadOnnx(file: string, options: { lazy?: boolean } = {}): Promise<LoadedModel & Recoverable> {
+/**
+ * `lazy`: large inline tensors stay in the file (see formats/onnx/skeleton.ts); for checking and
+ * measuring only, or (`stream`) for writing too, streaming them from the file as written.
+ */
+export async function loadOnnx(file: string, options: { lazy?: boolean; stream?: boolean; lazyMinBytes?: number } = {}): Promise<LoadedModel & Recoverable> {
   const model: OnnxModel = await readOnnxModel(file, options);
   const scan = findConv3x3(model);
   return {

@@ -8,18 +8,20 @@
  * (it may pass protobuf's 2 GiB limit, and would be held twice): its small graph is written as a
  * hidden temporary file beside the original, where onnxruntime finds the data files by their own
  * locations (it refuses data reached through links out of the model's folder), and removed once
- * the session has loaded. Replaced external weights go to a temporary data file beside it.
+ * the session has loaded. Replaced external weights go to a temporary data file beside it. A model
+ * read lazily (read.ts `lazy`) is given the same way, its large inline tensors read by onnxruntime
+ * from the model file itself as external data at their offsets: the file is never held whole.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync } from 'node:fs';
+import { closeSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import type * as ort from 'onnxruntime-node';
 import { KpruneError } from '../../errors.js';
 import { createExclusive, writeAll, writeChunks } from '../../io/cleanup.js';
 import { SessionOptions, createSession } from '../../runtime/ort/session.js';
 import { GraphProto, ModelProto, onnx } from '../../formats/onnx/proto.js';
-import { OnnxModel, assertWhole } from '../../formats/onnx/read.js';
-import { exposeOutputs, probeModelBytes, replaceConstants, setData } from '../../formats/onnx/probe-bytes.js';
+import { OnnxModel } from '../../formats/onnx/read.js';
+import { exposeOutputs, probeModelBytes, replaceConstants, resolvePayloads, setData } from '../../formats/onnx/probe-bytes.js';
 import { floatsToBytes } from '../../formats/onnx/tensor.js';
 
 export { probeModelBytes };
@@ -35,8 +37,12 @@ export async function openProbeSession(
   outputs: string[],
   options: SessionOptions = {},
 ): Promise<ort.InferenceSession> {
-  assertWhole(model, 'running the model');
-  if (model.externalFiles.size === 0) return createSession(probeModelBytes(model, weights, outputs), options, model.path);
+  // A model read lazily (its large inline tensors left in the file) is given to onnxruntime as a
+  // graph beside it whose initializers are external data in the model file itself, at their offsets.
+  // onnxruntime refuses external data reached through a link out of the graph's folder: a model
+  // file that is a link to another folder has its tensors read in instead.
+  const lazy = model.payloads !== undefined && path.dirname(realpathSync(model.path)) === realpathSync(model.dir);
+  if (model.externalFiles.size === 0 && !lazy) return createSession(probeModelBytes(model, weights, outputs), options, model.path);
   const stem = path.join(model.dir, `.${path.basename(model.path)}.kprune-probe.${process.pid}.${randomBytes(4).toString('hex')}`);
   // Created exclusively under a fresh random name (never an existing file, so never one the run
   // reads) and synchronously, registered for removal before they exist (see io/cleanup.ts).
@@ -44,6 +50,7 @@ export async function openProbeSession(
   try {
     const probe: ModelProto = onnx.ModelProto.decode(model.bytes);
     const graph: GraphProto = probe.graph!;
+    resolvePayloads(model, graph, lazy ? 'refer' : 'read');
     const data = createExclusive(`${stem}.bin`);
     made.push(data);
     try {
@@ -74,7 +81,8 @@ export async function openProbeSession(
     if (e instanceof KpruneError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     // A folder we may not write to: an in-memory copy still works below protobuf's limit.
-    const external = [...new Map([...model.externalFiles.values()].map((f) => [f.identity, f.bytes])).values()].reduce((a, b) => a + b, 0);
+    const external = [...new Map([...model.externalFiles.values()].map((f) => [f.identity, f.bytes])).values()].reduce((a, b) => a + b, 0)
+      + (model.payloads ?? []).reduce((a, p) => a + p.length, 0);
     if (external < IN_MEMORY_LIMIT) return createSession(probeModelBytes(model, weights, outputs), options, model.path);
     throw new KpruneError('io', `cannot write a temporary probe model beside the input (${code ?? String(e)}); onnxruntime needs one for a model with external data`, { file: model.path, cause: e });
   } finally {
