@@ -295,3 +295,89 @@ test('around the page cache: odd lengths and made chunks come out exact, a stage
   await assert.rejects(tx.checkStaged(out), /does not read back as it was written/);
   tx.abort();
 });
+
+test('a reshaped model\'s read-back reads what kprune made, not what it copied: made and structure bytes compared, copied ranges by the input\'s stamp', async () => {
+  const folder = path.join(dir, 'stamp-check');
+  fs.mkdirSync(folder);
+  const input = path.join(folder, 'in.bin');
+  const bytes = Buffer.from(randomFloats((DIRECT_BLOCK * 3 + 4444) / 4, 8).buffer);
+  writeFileSync(input, bytes);
+  const stamp = fileStamp(fs.statSync(input, { bigint: true }));
+  const range = { kind: 'file-range' as const, file: input, offset: 5, length: bytes.length - 9, stamp };
+  const made = Buffer.from(randomFloats(3000, 9).buffer);
+  const head = Buffer.from('structure');
+  const write = async () => {
+    const tx = new OutputTransaction();
+    const out = path.join(folder, 'out.bin');
+    tx.declare({ path: out, role: 'the output' });
+    const staged = await tx.write(out, [head, range, () => made, Buffer.from('end')]);
+    return { tx, out, staged };
+  };
+  const flip = (file: string, at: number) => {
+    const fd = fs.openSync(file, 'r+');
+    const b = Buffer.alloc(1);
+    fs.readSync(fd, b, 0, 1, at);
+    fs.writeSync(fd, Buffer.from([b[0] ^ 1]), 0, 1, at);
+    fs.closeSync(fd);
+  };
+  // As written: passes, reading the staged file for its made and structure bytes only (every byte
+  // read counted: the copied range is three blocks; compared, it is read twice, staged and input).
+  const bytesRead = async (f: () => Promise<void>) => {
+    const { readSync } = fs;
+    let total = 0;
+    fs.readSync = ((...a: unknown[]) => {
+      const n = (readSync as (...b: unknown[]) => number)(...a);
+      total += n;
+      return n;
+    }) as typeof fs.readSync;
+    syncBuiltinESMExports();
+    try {
+      await f();
+    } finally {
+      fs.readSync = readSync;
+      syncBuiltinESMExports();
+    }
+    return total;
+  };
+  {
+    const { tx, out } = await write();
+    const stamped = await bytesRead(() => tx.checkStaged(out, 'stamp'));
+    const compared = await bytesRead(() => tx.checkStaged(out));
+    assert.ok(stamped < range.length / 2, `stamp: ${stamped} bytes read for a ${range.length}-byte copied range`);
+    assert.ok(compared >= 2 * range.length, `compare: ${compared} bytes read`);
+    tx.abort();
+  }
+  // A changed byte in what kprune made, or in the structure, fails; so does a cut file.
+  for (const at of [(s: number) => 2, (s: number) => s - made.length - 3 + 100, (s: number) => s - 1]) {
+    const { tx, out, staged } = await write();
+    flip(staged, at(fs.statSync(staged).size));
+    await assert.rejects(tx.checkStaged(out, 'stamp'), /does not read back as it was written/);
+    tx.abort();
+  }
+  {
+    const { tx, out, staged } = await write();
+    fs.truncateSync(staged, fs.statSync(staged).size - 1);
+    await assert.rejects(tx.checkStaged(out, 'stamp'), /does not read back as it was written/);
+    tx.abort();
+  }
+  // The input changed since the copy: an error naming it, as when the copy is compared.
+  {
+    const { tx, out } = await write();
+    const later = new Date(Date.now() + 7000);
+    utimesSync(input, later, later);
+    await assert.rejects(tx.checkStaged(out, 'stamp'), /the input changed while kprune was reading it/);
+    tx.abort();
+  }
+  // The default compares the copied bytes too: a byte changed there fails it.
+  {
+    const stamp2 = fileStamp(fs.statSync(input, { bigint: true }));
+    const tx = new OutputTransaction();
+    const out = path.join(folder, 'out2.bin');
+    tx.declare({ path: out, role: 'the output' });
+    const staged = await tx.write(out, [head, { ...range, stamp: stamp2 }, () => made]);
+    flip(staged, head.length + DIRECT_BLOCK + 17);
+    await assert.rejects(tx.checkStaged(out), /does not read back as it was written/);
+    await tx.checkStaged(out, 'stamp');
+    tx.abort();
+  }
+});

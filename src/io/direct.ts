@@ -141,8 +141,10 @@ export class SequentialReader {
 
   /** Up to `max` next bytes (fewer at a block's end; none at the end of the file). */
   take(max: number): Uint8Array {
-    if (this.pos === this.base + this.filled) {
-      this.base += this.filled;
+    if (this.pos >= this.base + this.filled) {
+      // From the aligned offset at or before the position (after a skip, the position need not be
+      // aligned; after a whole block it is, and this is where the last block ended).
+      this.base = this.pos - (this.pos % ALIGN);
       this.filled = 0;
       // Whole blocks at block-aligned offsets: what O_DIRECT allows; short only at the end.
       for (;;) {
@@ -155,6 +157,11 @@ export class SequentialReader {
     const n = Math.min(max, this.filled - from);
     this.pos += n;
     return this.block.subarray(from, from + n);
+  }
+
+  /** Moves past the next `length` bytes without reading them. */
+  skip(length: number): void {
+    this.pos += length;
   }
 
   close(): void {

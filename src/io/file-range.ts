@@ -69,6 +69,11 @@ export class RangeReader {
     return buf.subarray(0, want);
   }
 
+  /** Throws, naming the file, if the range's input changed since it was stamped (no bytes read). */
+  check(range: FileRange): void {
+    this.open(range);
+  }
+
   private open(range: FileRange): number {
     const known = this.fds.get(range.file);
     if (known) {

@@ -27,7 +27,7 @@
  */
 import { appendFileSync, existsSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { MadeChunk, madeChunk, readsBackAs } from './read-back.js';
+import { CopiedCheck, MadeChunk, madeChunk, readsBackAs } from './read-back.js';
 import path from 'node:path';
 import { KpruneError } from '../errors.js';
 import { Chunk, ChunkError, onInterrupt, writeChunksSyncLater } from './cleanup.js';
@@ -221,12 +221,12 @@ export class OutputTransaction {
    * written from (read-back.ts): every byte checked in a few MiB of memory, for a model whose
    * copied parts are not otherwise read back.
    */
-  async checkStaged(file: string): Promise<void> {
+  async checkStaged(file: string, copied: CopiedCheck = 'compare'): Promise<void> {
     const o = this.outputs.find((x) => x.target === path.resolve(file));
     if (!o?.staged || !o.data) throw new Error(`${file} is not staged`);
     let same: boolean;
     try {
-      same = readsBackAs(o.staged, o.data, o.made ?? new Map(), o.direct === true);
+      same = readsBackAs(o.staged, o.data, o.made ?? new Map(), o.direct === true, copied);
     } catch (e) {
       throw ioError(`cannot read back ${o.role}`, o, e);
     }
