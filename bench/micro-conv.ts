@@ -1,0 +1,53 @@
+/**
+ * `node dist/bench/micro-conv.js`: a cross-masked 3x3 convolution whose weights are a graph input
+ * (as in kprune's training graph), written as its pieces (1x3 + 2x1 dilated, summed: 5/9 of the
+ * multiplications) against one dense 3x3 Conv of the masked weights, timed side by side in
+ * onnxruntime (rounds interleaved, medians) at the shapes of the bundled models (issue #14).
+ */
+import { parseArgs } from 'node:util';
+import os from 'node:os';
+import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
+import { mulberry32 } from '../src/util/random.js';
+
+const { onnx } = onnxProto;
+const AT = onnx.AttributeProto.AttributeType;
+type Node = onnxProto.onnx.INodeProto;
+const { values } = parseArgs({ options: { threads: { type: 'string', default: '1' }, rounds: { type: 'string', default: '5' }, reps: { type: 'string', default: '20' }, shapes: { type: 'string' } } });
+
+function model(inputs: { name: string; dims: number[] }[], output: string, nodes: Node[], inits: onnxProto.onnx.ITensorProto[] = []): Uint8Array {
+  const vi = (name: string, dims?: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: dims ? { dim: dims.map((d) => ({ dimValue: d })) } : undefined } } });
+  return onnx.ModelProto.encode({
+    irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+    graph: { name: 'g', node: nodes, input: inputs.map((i) => vi(i.name, i.dims)), output: [vi(output)], initializer: inits },
+  }).finish();
+}
+const n = (opType: string, input: string[], output: string, attribute: onnxProto.onnx.IAttributeProto[] = []): Node => ({ name: output, opType, input, output: [output], attribute });
+const ints = (name: string, v: number[]) => ({ name, type: AT.INTS, ints: v });
+const rand = (len: number, seed: number) => { const r = mulberry32(seed); return Float32Array.from({ length: len }, () => r() * 2 - 1); };
+
+const shapes: [number, number, number, number][] = values.shapes ? JSON.parse(values.shapes) : [[64, 1, 16, 28], [64, 16, 16, 28], [64, 16, 32, 14], [64, 32, 32, 14], [64, 32, 64, 7], [64, 64, 64, 7], [64, 32, 16, 28]];
+for (const [N, C, O, H] of shapes) {
+  const w = rand(O * C * 9, 2);
+  const w13 = new Float32Array(O * C * 3);
+  const w21 = new Float32Array(O * C * 2);
+  for (let i = 0; i < O * C; i++) {
+    for (let j = 0; j < 9; j++) if (j !== 1 && j !== 3 && j !== 4 && j !== 5 && j !== 7) w[i * 9 + j] = 0;
+    w13[i * 3] = w[i * 9 + 3]; w13[i * 3 + 1] = w[i * 9 + 4]; w13[i * 3 + 2] = w[i * 9 + 5];
+    w21[i * 2] = w[i * 9 + 1]; w21[i * 2 + 1] = w[i * 9 + 7];
+  }
+  const feeds = { x: new ort.Tensor('float32', rand(N * C * H * H, 1), [N, C, H, H]), w: new ort.Tensor('float32', w, [O, C, 3, 3]), a: new ort.Tensor('float32', w13, [O, C, 1, 3]), b: new ort.Tensor('float32', w21, [O, C, 2, 1]) };
+  const dense = model([{ name: 'x', dims: [N, C, H, H] }, { name: 'w', dims: [O, C, 3, 3] }], 'y', [n('Conv', ['x', 'w'], 'y', [ints('pads', [1, 1, 1, 1])])]);
+  const pieces = model([{ name: 'x', dims: [N, C, H, H] }, { name: 'a', dims: [O, C, 1, 3] }, { name: 'b', dims: [O, C, 2, 1] }], 'y', [
+    n('Conv', ['x', 'a'], 'ya', [ints('pads', [0, 1, 0, 1])]), n('Conv', ['x', 'b'], 'yb', [ints('pads', [1, 0, 1, 0]), ints('dilations', [2, 1])]), n('Sum', ['ya', 'yb'], 'y'),
+  ]);
+  const sessions = await Promise.all([dense, pieces].map((b) => ort.InferenceSession.create(b, { intraOpNumThreads: Number(values.threads), interOpNumThreads: 1, graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } })));
+  const outs = await Promise.all(sessions.map(async (s) => (await s.run(feeds)).y.data as Float32Array));
+  let d = 0;
+  for (let i = 0; i < outs[0].length; i++) d = Math.max(d, Math.abs(outs[0][i] - outs[1][i]));
+  const t = [[], []] as number[][];
+  for (let r = 0; r < Number(values.rounds); r++) for (let k = 0; k < 2; k++) for (let i = 0; i < Number(values.reps); i++) { const t0 = performance.now(); await sessions[k].run(feeds); t[k].push(performance.now() - t0); }
+  const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
+  console.log(`X [${N}, ${C}, ${H}, ${H}] -> ${O}: dense ${med(t[0]).toFixed(3)} ms, pieces ${med(t[1]).toFixed(3)} ms, pieces/dense x${(med(t[1]) / med(t[0])).toFixed(2)} (max |diff| ${d.toExponential(1)}, load ${os.loadavg()[0].toFixed(1)})`);
+  for (const s of sessions) await s.release();
+}
