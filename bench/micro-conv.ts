@@ -26,8 +26,11 @@ const n = (opType: string, input: string[], output: string, attribute: onnxProto
 const ints = (name: string, v: number[]) => ({ name, type: AT.INTS, ints: v });
 const rand = (len: number, seed: number) => { const r = mulberry32(seed); return Float32Array.from({ length: len }, () => r() * 2 - 1); };
 
-const shapes: [number, number, number, number][] = values.shapes ? JSON.parse(values.shapes) : [[64, 1, 16, 28], [64, 16, 16, 28], [64, 16, 32, 14], [64, 32, 32, 14], [64, 32, 64, 7], [64, 64, 64, 7], [64, 32, 16, 28]];
-for (const [N, C, O, H] of shapes) {
+// [N, C, O, H, group]: the dense layers of the bundled VGG and ResNet, then the depthwise ones of dwsep.
+const shapes: number[][] = values.shapes ? JSON.parse(values.shapes) : [[64, 1, 16, 28], [64, 16, 16, 28], [64, 16, 32, 14], [64, 32, 32, 14], [64, 32, 64, 7], [64, 64, 64, 7],
+  [64, 16, 16, 28, 16], [64, 32, 32, 28, 32], [64, 64, 64, 14, 64], [64, 128, 128, 7, 128]];
+for (const [N, C0, O, H, G = 1] of shapes) {
+  const C = C0 / G;
   const w = rand(O * C * 9, 2);
   const w13 = new Float32Array(O * C * 3);
   const w21 = new Float32Array(O * C * 2);
@@ -36,10 +39,11 @@ for (const [N, C, O, H] of shapes) {
     w13[i * 3] = w[i * 9 + 3]; w13[i * 3 + 1] = w[i * 9 + 4]; w13[i * 3 + 2] = w[i * 9 + 5];
     w21[i * 2] = w[i * 9 + 1]; w21[i * 2 + 1] = w[i * 9 + 7];
   }
-  const feeds = { x: new ort.Tensor('float32', rand(N * C * H * H, 1), [N, C, H, H]), w: new ort.Tensor('float32', w, [O, C, 3, 3]), a: new ort.Tensor('float32', w13, [O, C, 1, 3]), b: new ort.Tensor('float32', w21, [O, C, 2, 1]) };
-  const dense = model([{ name: 'x', dims: [N, C, H, H] }, { name: 'w', dims: [O, C, 3, 3] }], 'y', [n('Conv', ['x', 'w'], 'y', [ints('pads', [1, 1, 1, 1])])]);
-  const pieces = model([{ name: 'x', dims: [N, C, H, H] }, { name: 'a', dims: [O, C, 1, 3] }, { name: 'b', dims: [O, C, 2, 1] }], 'y', [
-    n('Conv', ['x', 'a'], 'ya', [ints('pads', [0, 1, 0, 1])]), n('Conv', ['x', 'b'], 'yb', [ints('pads', [1, 0, 1, 0]), ints('dilations', [2, 1])]), n('Sum', ['ya', 'yb'], 'y'),
+  const feeds = { x: new ort.Tensor('float32', rand(N * C0 * H * H, 1), [N, C0, H, H]), w: new ort.Tensor('float32', w, [O, C, 3, 3]), a: new ort.Tensor('float32', w13, [O, C, 1, 3]), b: new ort.Tensor('float32', w21, [O, C, 2, 1]) };
+  const group = { name: 'group', type: AT.INT, i: G };
+  const dense = model([{ name: 'x', dims: [N, C0, H, H] }, { name: 'w', dims: [O, C, 3, 3] }], 'y', [n('Conv', ['x', 'w'], 'y', [ints('pads', [1, 1, 1, 1]), group])]);
+  const pieces = model([{ name: 'x', dims: [N, C0, H, H] }, { name: 'a', dims: [O, C, 1, 3] }, { name: 'b', dims: [O, C, 2, 1] }], 'y', [
+    n('Conv', ['x', 'a'], 'ya', [ints('pads', [0, 1, 0, 1]), group]), n('Conv', ['x', 'b'], 'yb', [ints('pads', [1, 0, 1, 0]), ints('dilations', [2, 1]), group]), n('Sum', ['ya', 'yb'], 'y'),
   ]);
   const sessions = await Promise.all([dense, pieces].map((b) => ort.InferenceSession.create(b, { intraOpNumThreads: Number(values.threads), interOpNumThreads: 1, graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } })));
   const outs = await Promise.all(sessions.map(async (s) => (await s.run(feeds)).y.data as Float32Array));
@@ -48,6 +52,6 @@ for (const [N, C, O, H] of shapes) {
   const t = [[], []] as number[][];
   for (let r = 0; r < Number(values.rounds); r++) for (let k = 0; k < 2; k++) for (let i = 0; i < Number(values.reps); i++) { const t0 = performance.now(); await sessions[k].run(feeds); t[k].push(performance.now() - t0); }
   const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
-  console.log(`X [${N}, ${C}, ${H}, ${H}] -> ${O}: dense ${med(t[0]).toFixed(3)} ms, pieces ${med(t[1]).toFixed(3)} ms, pieces/dense x${(med(t[1]) / med(t[0])).toFixed(2)} (max |diff| ${d.toExponential(1)}, load ${os.loadavg()[0].toFixed(1)})`);
+  console.log(`X [${N}, ${C0}, ${H}, ${H}] -> ${O}, group ${G}: dense ${med(t[0]).toFixed(3)} ms, pieces ${med(t[1]).toFixed(3)} ms, pieces/dense x${(med(t[1]) / med(t[0])).toFixed(2)} (max |diff| ${d.toExponential(1)}, load ${os.loadavg()[0].toFixed(1)})`);
   for (const s of sessions) await s.release();
 }

@@ -129,7 +129,8 @@ function filterGrad(c: GradContext, dy: string, g: ConvGeometry): string {
   const canonical = e.padHint(c.input(0));
   const base = canonical && canonical.every((v, i) => v >= g.pads[i]) ? canonical : g.pads;
   const shift = [base[0] - g.pads[0], base[1] - g.pads[1]];
-  const padded = base.some((v) => v !== 0) ? e.padded(c.input(0), base) : c.input(0);
+  // Made on first use (e.padded keeps one per input and pads): a tap list of only the whole input needs none.
+  const padded = () => (base.some((v) => v !== 0) ? e.padded(c.input(0), base) : c.input(0));
   const depthwise = cpg === 1 && opg === 1;
   const dyT = depthwise ? undefined : e.transpose(e.reshape(dy, [n, g.group, opg, p]), [0, 1, 3, 2]); // [N, g, P, opg]
   const dyFlat = depthwise ? e.reshape(dy, [n, ci, p]) : undefined;
@@ -138,7 +139,11 @@ function filterGrad(c: GradContext, dy: string, g: ConvGeometry): string {
     for (let kx = 0; kx < g.kw; kx++) {
       const starts = [shift[0] + ky * g.dilations[0], shift[1] + kx * g.dilations[1]];
       const ends = [starts[0] + (g.outSize[0] - 1) * g.strides[0] + 1, starts[1] + (g.outSize[1] - 1) * g.strides[1] + 1];
-      const view = e.op1('Slice', [padded, e.ints(starts), e.ints(ends), e.ints([2, 3]), e.ints(g.strides)], [], 'tap');
+      // The tap that sees the unpadded input itself (a 3x3's centre at stride 1 with 'same' pads)
+      // reads it directly: a Slice is a copy in onnxruntime.
+      const whole = g.strides.every((s) => s === 1) && starts[0] === base[0] && starts[1] === base[1]
+        && g.outSize[0] === g.xDims[2] && g.outSize[1] === g.xDims[3];
+      const view = whole ? c.input(0) : e.op1('Slice', [padded(), e.ints(starts), e.ints(ends), e.ints([2, 3]), e.ints(g.strides)], [], 'tap');
       // Depthwise: an elementwise product summed over batch and positions; else
       // [N, g, cpg, P] x [N, g, P, opg] -> [N, g, cpg, opg], summed over N.
       const r = cpg === 1 && opg === 1
