@@ -90,6 +90,29 @@ test('Conv of a masked weight (computed as pieces over its kept positions): cros
   }
 });
 
+test('Conv of a masked weight with one input channel (a first layer): one dense Conv of the masked weight, dW at the kept positions only', async () => {
+  const shapes = ['010/111/010', '101/010/101', '110/111/011', '111/111/010'];
+  for (const [j, shape] of shapes.entries()) {
+    const mask = parseMask(shape);
+    for (const [i, c] of [{ x: [2, 1, 7, 7], pads: [1, 1, 1, 1], bias: true, xTrains: true }, { x: [2, 1, 8, 9], pads: [1, 1, 1, 1], strides: [2, 2], xTrains: false }, { x: [1, 1, 9, 9], pads: [2, 2, 2, 2], dilations: [2, 2], xTrains: true }].entries()) {
+      const w = operand('w', [4, 1, 3, 3], 400 + 10 * i + j);
+      w.values = w.values.map((v, k) => (maskHas(mask, k % 9) ? v : 0));
+      const operands = [operand('x', c.x, 500 + i, c.xTrains), w];
+      if (c.bias) operands.push(operand('b', [4], 600 + i));
+      const op: OpCase = {
+        op: 'Conv', opset: 13, operands,
+        attrs: [a.ints('kernel_shape', [3, 3]), a.ints('strides', c.strides ?? [1, 1]), a.ints('dilations', c.dilations ?? [1, 1]), a.ints('pads', c.pads)],
+      };
+      await check('Conv', op, { masks: new Map([['w', mask]]) });
+      const { forward, graph } = await gradientsOf(op, new Map([['w', mask]]));
+      await forward.release();
+      const convs = onnxProto.onnx.ModelProto.decode(graph.bytes).graph!.node!.filter((nd) => nd.opType === 'Conv');
+      // The forward Conv, and the input gradient's when x trains: no pieces, no Sum.
+      assert.equal(convs.length, c.xTrains ? 2 : 1, `${shape}: one dense forward Conv`);
+    }
+  }
+});
+
 test('MaxPool: 2x2 stride 2, 3x3 stride 1, overlapping 3x3 stride 2 pad 1 (opset 16), ceil mode', async () => {
   const x = (seed: number, dims = [2, 3, 8, 8]) => operand('x', dims, seed, true, 'distinct');
   await check('MaxPool', { op: 'MaxPool', opset: 13, operands: [x(1)], attrs: [a.ints('kernel_shape', [2, 2]), a.ints('strides', [2, 2])] });

@@ -150,6 +150,21 @@ export class Emitter {
     return out;
   }
 
+  private readonly tapHints = new Map<string, number[]>();
+
+  /**
+   * Declares that only kernel positions `taps` (row-major in the kernel) of the 4-D weight value
+   * `w` can be non-zero: a convolution's filter gradient is then computed at those positions only,
+   * and exactly zero at the others.
+   */
+  hintTaps(w: string, taps: number[]): void {
+    this.tapHints.set(w, [...taps]);
+  }
+
+  tapHint(w: string): number[] | undefined {
+    return this.tapHints.get(w);
+  }
+
   /** A float32 tensor of zeros, made at run time (no bytes in the file). */
   zeros(dims: number[]): string {
     const zero = { dims: [1], dataType: 1, rawData: new Uint8Array(4) };

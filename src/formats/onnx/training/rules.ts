@@ -135,8 +135,10 @@ function filterGrad(c: GradContext, dy: string, g: ConvGeometry): string {
   const dyT = depthwise ? undefined : e.transpose(e.reshape(dy, [n, g.group, opg, p]), [0, 1, 3, 2]); // [N, g, P, opg]
   const dyFlat = depthwise ? e.reshape(dy, [n, ci, p]) : undefined;
   const perTap: string[] = [];
+  const taps = e.tapHint(c.input(1));
   for (let ky = 0; ky < g.kh; ky++) {
     for (let kx = 0; kx < g.kw; kx++) {
+      if (taps && !taps.includes(ky * g.kw + kx)) continue;
       const starts = [shift[0] + ky * g.dilations[0], shift[1] + kx * g.dilations[1]];
       const ends = [starts[0] + (g.outSize[0] - 1) * g.strides[0] + 1, starts[1] + (g.outSize[1] - 1) * g.strides[1] + 1];
       // The tap that sees the unpadded input itself (a 3x3's centre at stride 1 with 'same' pads)
@@ -153,7 +155,13 @@ function filterGrad(c: GradContext, dy: string, g: ConvGeometry): string {
     }
   }
   const all = perTap.length === 1 ? perTap[0] : e.op1('Concat', perTap, [attr.int('axis', 0)], 'taps'); // [taps, g, cpg, opg]
-  return e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co, cpg, g.kh, g.kw]);
+  if (!taps) return e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co, cpg, g.kh, g.kw]);
+  // Only the kept taps were computed: a one-hot [k, kh*kw] product puts them in place, zeros elsewhere.
+  const k = perTap.length;
+  const place = new Float32Array(k * g.kh * g.kw);
+  taps.forEach((t, j) => { place[j * g.kh * g.kw + t] = 1; });
+  const kept = e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co * cpg, k]);
+  return e.reshape(e.op1('MatMul', [kept, e.floats(place, [k, g.kh * g.kw])], [], 'dWplace'), [g.co, cpg, g.kh, g.kw]);
 }
 
 const maxPool: GradRule = {
