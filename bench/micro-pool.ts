@@ -103,6 +103,25 @@ for (const [N, C, H] of [[64, 16, 28], [64, 32, 14]]) {
       n('Reshape', ['dy', 'd3'], 'dyr'), n('Where', ['m', 'dyr', 'zero'], 'ds'), n('Reshape', ['ds', 'sd'], 'dsr'),
       n('DepthToSpace', ['dsr'], 'dx', [int('blocksize', 2)])], [i64('s3', [N, 4, C * Ho * Ho]), i64('d3', [N, 1, C * Ho * Ho]), i64('sd', [N, 4 * C, Ho, Ho]), f32('zero', [0], []), f32('one', [1], []),
       { name: 'ax1', dims: [], dataType: 7, rawData: new Uint8Array(new BigInt64Array([1n]).buffer) }]) },
+    { name: 'plain MaxPool; SpaceToDepth, ArgMax, flat indices (Gather + Add), MaxUnpool [exact]', bytes: model(ins, ['y', 'dx'], [plain,
+      n('SpaceToDepth', ['x'], 's', [int('blocksize', 2)]), n('Reshape', ['s', 's3'], 'sr'), n('ArgMax', ['sr'], 'am', [int('axis', 1), int('keepdims', 0)]),
+      n('Gather', ['offsets', 'am'], 'off'), n('Add', ['off', 'base'], 'idx'), n('Reshape', ['idx', 'y4'], 'i4'),
+      n('MaxUnpool', ['dy', 'i4', 'xs'], 'dx', pool)], [i64('s3', [N, 4, C * Ho * Ho]), i64('y4', [N, C, Ho, Ho]), xs, i64('offsets', [0, 1, H, H + 1]),
+      { name: 'base', dims: [N, C * Ho * Ho], dataType: 7, rawData: new Uint8Array(BigInt64Array.from({ length: N * C * Ho * Ho }, (_, q) => {
+        const nn = Math.floor(q / (C * Ho * Ho)); const r = q % (C * Ho * Ho); const c = Math.floor(r / (Ho * Ho)); const oy = Math.floor((r % (Ho * Ho)) / Ho); const ox = r % Ho;
+        return BigInt(((nn * C + c) * H + oy * 2) * H + ox * 2);
+      }).buffer) }]) },
+    { name: 'plain MaxPool; two-stage ArgMax (row then window), GatherElements, flat indices, MaxUnpool [exact]', bytes: model(ins, ['y', 'dx'], [plain,
+      n('Reshape', ['x', 'rows'], 'xr'), n('ArgMax', ['xr'], 'ac', [int('axis', 2), int('keepdims', 1)]), n('ReduceMax', ['xr'], 'rm', [ints('axes', [2]), int('keepdims', 1)]),
+      n('Reshape', ['rm', 'wins'], 'rmw'), n('ArgMax', ['rmw'], 'ar', [int('axis', 1), int('keepdims', 1)]),
+      n('Reshape', ['ac', 'wins'], 'acw'), n('GatherElements', ['acw', 'ar'], 'col', [int('axis', 1)]),
+      n('Mul', ['ar', 'wconst'], 'rowoff'), n('Add', ['rowoff', 'col'], 'off'), n('Reshape', ['off', 'flatw'], 'off2'), n('Add', ['off2', 'base'], 'idx'), n('Reshape', ['idx', 'y4'], 'i4'),
+      n('MaxUnpool', ['dy', 'i4', 'xs'], 'dx', pool)], [i64('rows', [N * C * H, Ho, 2]), i64('wins', [N * C * Ho, 2, Ho]), i64('flatw', [N, C * Ho * Ho]), i64('y4', [N, C, Ho, Ho]), xs,
+      { name: 'wconst', dims: [], dataType: 7, rawData: new Uint8Array(BigInt64Array.from([BigInt(H)]).buffer) },
+      { name: 'base', dims: [N, C * Ho * Ho], dataType: 7, rawData: new Uint8Array(BigInt64Array.from({ length: N * C * Ho * Ho }, (_, q) => {
+        const nn = Math.floor(q / (C * Ho * Ho)); const r = q % (C * Ho * Ho); const c = Math.floor(r / (Ho * Ho)); const oy = Math.floor((r % (Ho * Ho)) / Ho); const ox = r % Ho;
+        return BigInt(((nn * C + c) * H + oy * 2) * H + ox * 2);
+      }).buffer) }]) },
     { name: 'MaxPool with indices only (no backward)', bytes: model(ins, ['y', 'dx'], [withIdx, n('Identity', ['x'], 'dx')]) },
     { name: 'plain MaxPool only (forward floor)', bytes: model(ins, ['y', 'dx'], [plain, n('Identity', ['x'], 'dx')]) },
   ], feeds);
