@@ -15,10 +15,10 @@ const AT = onnx.AttributeProto.AttributeType;
 type Node = onnxProto.onnx.INodeProto;
 const { values } = parseArgs({ options: { threads: { type: 'string', default: '1' }, rounds: { type: 'string', default: '5' }, reps: { type: 'string', default: '20' }, shapes: { type: 'string' } } });
 
-function model(inputs: { name: string; dims: number[] }[], output: string, nodes: Node[], inits: onnxProto.onnx.ITensorProto[] = []): Uint8Array {
+function model(inputs: { name: string; dims: number[] }[], output: string, nodes: Node[], inits: onnxProto.onnx.ITensorProto[] = [], ms = false): Uint8Array {
   const vi = (name: string, dims?: number[]) => ({ name, type: { tensorType: { elemType: 1, shape: dims ? { dim: dims.map((d) => ({ dimValue: d })) } : undefined } } });
   return onnx.ModelProto.encode({
-    irVersion: 8, opsetImport: [{ domain: '', version: 17 }],
+    irVersion: 8, opsetImport: [{ domain: '', version: 17 }, ...(ms ? [{ domain: 'com.microsoft', version: 1 }] : [])],
     graph: { name: 'g', node: nodes, input: inputs.map((i) => vi(i.name, i.dims)), output: [vi(output)], initializer: inits },
   }).finish();
 }
@@ -45,13 +45,20 @@ for (const [N, C0, O, H, G = 1] of shapes) {
   const pieces = model([{ name: 'x', dims: [N, C0, H, H] }, { name: 'a', dims: [O, C, 1, 3] }, { name: 'b', dims: [O, C, 2, 1] }], 'y', [
     n('Conv', ['x', 'a'], 'ya', [ints('pads', [0, 1, 0, 1]), group]), n('Conv', ['x', 'b'], 'yb', [ints('pads', [1, 0, 1, 0]), ints('dilations', [2, 1]), group]), n('Sum', ['ya', 'yb'], 'y'),
   ]);
-  const sessions = await Promise.all([dense, pieces].map((b) => ort.InferenceSession.create(b, { intraOpNumThreads: Number(values.threads), interOpNumThreads: 1, graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } })));
+  // The second piece adds the first into its own output: onnxruntime's FusedConv (com.microsoft)
+  // takes a "sum" input that its GEMM accumulates onto, in place.
+  const fused = model([{ name: 'x', dims: [N, C0, H, H] }, { name: 'a', dims: [O, C, 1, 3] }, { name: 'b', dims: [O, C, 2, 1] }], 'y', [
+    n('Conv', ['x', 'a'], 'ya', [ints('pads', [0, 1, 0, 1]), group]),
+    { ...n('FusedConv', ['x', 'b', '', 'ya'], 'y', [ints('pads', [1, 0, 1, 0]), ints('dilations', [2, 1]), group, ints('kernel_shape', [2, 1])]), domain: 'com.microsoft' },
+  ], [], true);
+  const arms = [dense, pieces, fused];
+  const sessions = await Promise.all(arms.map((b) => ort.InferenceSession.create(b, { intraOpNumThreads: Number(values.threads), interOpNumThreads: 1, graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } })));
   const outs = await Promise.all(sessions.map(async (s) => (await s.run(feeds)).y.data as Float32Array));
   let d = 0;
-  for (let i = 0; i < outs[0].length; i++) d = Math.max(d, Math.abs(outs[0][i] - outs[1][i]));
-  const t = [[], []] as number[][];
-  for (let r = 0; r < Number(values.rounds); r++) for (let k = 0; k < 2; k++) for (let i = 0; i < Number(values.reps); i++) { const t0 = performance.now(); await sessions[k].run(feeds); t[k].push(performance.now() - t0); }
+  for (let i = 0; i < outs[0].length; i++) d = Math.max(d, Math.abs(outs[0][i] - outs[1][i]), Math.abs(outs[0][i] - outs[2][i]));
+  const t = arms.map(() => [] as number[]);
+  for (let r = 0; r < Number(values.rounds); r++) for (let k = 0; k < arms.length; k++) for (let i = 0; i < Number(values.reps); i++) { const t0 = performance.now(); await sessions[k].run(feeds); t[k].push(performance.now() - t0); }
   const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
-  console.log(`X [${N}, ${C0}, ${H}, ${H}] -> ${O}, group ${G}: dense ${med(t[0]).toFixed(3)} ms, pieces ${med(t[1]).toFixed(3)} ms, pieces/dense x${(med(t[1]) / med(t[0])).toFixed(2)} (max |diff| ${d.toExponential(1)}, load ${os.loadavg()[0].toFixed(1)})`);
+  console.log(`X [${N}, ${C0}, ${H}, ${H}] -> ${O}, group ${G}: dense ${med(t[0]).toFixed(3)} ms, pieces ${med(t[1]).toFixed(3)} ms, pieces/dense x${(med(t[1]) / med(t[0])).toFixed(2)}, pieces with FusedConv sum ${med(t[2]).toFixed(3)} ms, /pieces x${(med(t[2]) / med(t[1])).toFixed(2)} (max |diff| ${d.toExponential(1)}, load ${os.loadavg()[0].toFixed(1)})`);
   for (const s of sessions) await s.release();
 }

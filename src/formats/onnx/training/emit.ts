@@ -20,6 +20,16 @@ export const attr = {
 /** The oldest default-domain opset a training graph is built for (see the top of this file). */
 export const MIN_TRAINING_OPSET = 11;
 
+/** A gradient scattered by MaxUnpool: dX = MaxUnpool(dy, indices, dims) under a MaxPool of `input` to `pooled`. */
+export interface Unpooled {
+  dy: string;
+  indices: string;
+  dims: number[];
+  kernel: number;
+  input: string;
+  pooled: string;
+}
+
 export class Emitter {
   readonly nodes: NodeProto[] = [];
   readonly initializers: TensorProto[] = [];
@@ -163,6 +173,17 @@ export class Emitter {
 
   tapHint(w: string): number[] | undefined {
     return this.tapHints.get(w);
+  }
+
+  private readonly unpools = new Map<string, Unpooled>();
+
+  /** Records that `dx` is MaxUnpool of a pooled gradient (a tiled MaxPool's backward). */
+  noteUnpool(dx: string, how: Unpooled): void {
+    this.unpools.set(dx, how);
+  }
+
+  unpooled(dx: string): Unpooled | undefined {
+    return this.unpools.get(dx);
   }
 
   /** A float32 tensor of zeros, made at run time (no bytes in the file). */

@@ -222,7 +222,27 @@ function tiledMaxPoolGrad(c: GradContext, dy: string, xDims: number[], k: number
   const corners = e.ints(Array.from({ length: ho * wo }, (_, q) => Math.floor(q / wo) * k * w + (q % wo) * k), [1, ho * wo]);
   const planes = e.ints(Array.from({ length: n * ch }, (_, p) => p * h * w), [n * ch, 1]);
   const flat = e.reshape(e.add(e.add(inWindow, corners), planes), [n, ch, ho, wo]);
-  return e.op1('MaxUnpool', [dy, flat, e.ints(xDims)], [attr.ints('kernel_shape', [k, k]), attr.ints('strides', [k, k])], 'dX');
+  const dx = unpool(c, dy, flat, xDims, k);
+  e.noteUnpool(dx, { dy, indices: flat, dims: xDims, kernel: k, input: c.input(0), pooled: c.output(0) });
+  return dx;
+}
+
+function unpool(c: GradContext, dy: string, indices: string, dims: number[], k: number): string {
+  return c.e.op1('MaxUnpool', [dy, indices, c.e.ints(dims)], [attr.ints('kernel_shape', [k, k]), attr.ints('strides', [k, k])], 'dX');
+}
+
+/**
+ * ReLU backward, dY * (Y > 0). When dY is a tiled MaxPool's scattered gradient of this ReLU's
+ * output and nothing else (conv, BN, ReLU, pool), it is non-zero only at each window's maximum,
+ * where Y equals the pooled value: the mask is applied to the pooled gradient before the scatter,
+ * on a tensor k*k times smaller (the scatter of the unmasked one is then unused and pruned).
+ */
+function reluGrad(c: GradContext, dy: string): string {
+  const e = c.e;
+  const positive = (y: string) => e.op1('Cast', [e.op1('Greater', [y, e.scalar(0)])], [attr.int('to', 1)]);
+  const u = e.unpooled(dy);
+  if (u && u.input === c.output(0)) return unpool(c, e.mul(u.dy, positive(u.pooled)), u.indices, u.dims, u.kernel);
+  return e.mul(dy, positive(c.output(0)));
 }
 
 /** For each output position along one axis: how many window taps the average divides by. */
@@ -566,7 +586,7 @@ export const RULES: readonly GradRule[] = [
   // dY times the 0/1 mask (Y > 0) as float: onnxruntime's Where runs on one thread; Cast and Mul
   // split over the pool. Measured on [64, 32, 28, 28] (bench/micro-ops.ts): 0.84x the time of
   // Where(Y > 0, dY, 0) on one thread, 0.51x on two.
-  unary('Relu', (c, dy) => c.e.mul(dy, c.e.op1('Cast', [c.e.op1('Greater', [c.output(0), c.e.scalar(0)])], [attr.int('to', 1)]))),
+  unary('Relu', reluGrad),
   unary('LeakyRelu', (c, dy) => c.e.op1('Where', [
     c.e.op1('Greater', [c.input(0), c.e.scalar(0)]), dy, c.e.scale(dy, c.attrs.float('alpha', 0.01)),
   ])),
