@@ -390,6 +390,9 @@ async function main(): Promise<void> {
       recipes: { type: 'string', default: JSON.stringify(DEFAULT_RECIPES) },
       goalModels: { type: 'string', default: 'resnet-fmnist,vgg-fmnist' },
       goalArgs: { type: 'string' },
+      /** `ort`: the thread counts to time (default 1,2) and `--noDistill` to skip timing the distillation step. */
+      threads: { type: 'string', default: '1,2' },
+      noDistill: { type: 'boolean', default: false },
     },
   });
   const sections = new Set(values.sections!.split(','));
@@ -483,7 +486,7 @@ async function main(): Promise<void> {
     // The same step side by side: onnxruntime (kprune's training graph), TF.js wasm, PyTorch; the
     // rounds interleave every engine so that load hits all alike. Threads stated per column.
     const rounds = Number(values.rounds);
-    const threadCounts = [1, 2];
+    const threadCounts = values.threads!.split(',').map(Number);
     const rows: string[][] = [];
     const all: unknown[] = [];
     const torchAvailable = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' }).status === 0;
@@ -495,7 +498,7 @@ async function main(): Promise<void> {
       try {
         for (let round = 0; round < rounds; round++) {
           for (const threads of threadCounts) {
-            for (const objective of ['cross-entropy', 'cross-entropy+distill']) {
+            for (const objective of values.noDistill ? ['cross-entropy'] : ['cross-entropy', 'cross-entropy+distill']) {
               const r = await runWorker(['--worker', 'ort', '--model', model, '--batch', String(batch), '--reps', '12', '--threads', String(threads), '--objective', objective]) as { stepMs: { median: number; cpuMedian: number } };
               add(`ort-${objective}-${threads}`, r.stepMs.median, r.stepMs.cpuMedian);
             }

@@ -28,6 +28,8 @@ const { values } = parseArgs({ options: {
   model: { type: 'string', default: 'dwsep-fmnist' }, threads: { type: 'string', default: '2' }, batch: { type: 'string', default: '64' },
   reps: { type: 'string', default: '20' }, options: { type: 'string', default: '{}' }, top: { type: 'string', default: '15' },
   variants: { type: 'string' }, rounds: { type: 'string', default: '6' },
+  /** Operator types whose every node is listed with its input shapes (comma-separated). */
+  nodes: { type: 'string', default: '' },
   /** With --variants: each variant also on the dense graph (no pieces: every 3x3 whole). */
   dense: { type: 'boolean', default: false },
 } });
@@ -104,18 +106,18 @@ session.endProfiling();
 await session.release();
 // onnxruntime names the file after the prefix and the start time.
 const file = path.join(os.tmpdir(), readdirSync(os.tmpdir()).find((f) => f.startsWith(path.basename(prefix)))!);
-const events = JSON.parse(readFileSync(file, 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string } }[];
+const events = JSON.parse(readFileSync(file, 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string; input_type_shape?: Record<string, number[]>[] } }[];
 rmSync(file, { force: true });
 const runs = Number(values.reps) + 3;
 const byOp = new Map<string, number>();
-const byNode = new Map<string, { op: string; us: number }>();
+const byNode = new Map<string, { op: string; us: number; shapes: string }>();
 let total = 0;
 for (const ev of events) {
   if (ev.cat !== 'Node' || !ev.name.endsWith('_kernel_time')) continue;
   const op = ev.args?.op_name ?? '?';
   byOp.set(op, (byOp.get(op) ?? 0) + ev.dur);
   const name = ev.name.replace(/_kernel_time$/, '');
-  const n = byNode.get(name) ?? { op, us: 0 };
+  const n = byNode.get(name) ?? { op, us: 0, shapes: (ev.args?.input_type_shape ?? []).map((t) => `[${Object.values(t)[0]?.join(',')}]`).join(' ') };
   n.us += ev.dur;
   byNode.set(name, n);
   total += ev.dur;
@@ -125,3 +127,8 @@ console.log(`${values.model}, batch ${batch}, ${values.threads} threads, options
 for (const [op, us] of [...byOp].sort((a, b) => b[1] - a[1])) console.log(`  ${op.padEnd(22)} ${(us / runs / 1000).toFixed(2).padStart(8)} ms  ${(100 * us / total).toFixed(1).padStart(5)}%`);
 console.log('  slowest nodes:');
 for (const [name, n] of [...byNode].sort((a, b) => b[1].us - a[1].us).slice(0, Number(values.top))) console.log(`    ${(n.us / runs / 1000).toFixed(2).padStart(7)} ms  ${n.op.padEnd(14)} ${name}`);
+const listed = new Set(values.nodes!.split(',').filter(Boolean));
+if (listed.size > 0) {
+  console.log(`  every node of ${[...listed].join(', ')}, in graph order:`);
+  for (const [name, nd] of byNode) if (listed.has(nd.op)) console.log(`    ${(nd.us / runs / 1000).toFixed(2).padStart(7)} ms  ${nd.op.padEnd(14)} ${name.padEnd(44)} ${nd.shapes}`);
+}

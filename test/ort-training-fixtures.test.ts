@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
+import onnxProto from 'onnx-proto';
 import type * as TF from '../src/runtime/tfjs/tf.js';
 import { kernelCount } from '../src/model/conv.js';
 import type { Objective } from '../src/core/finetune/score.js';
@@ -69,6 +70,14 @@ async function compare(name: string, objectives: Objective[], pieces = false): P
       });
       assert.ok(built.ok, `${name}: ${built.ok ? '' : JSON.stringify(built.missing)}`);
       const g = built.graph;
+      if (name === 'vgg-fmnist') {
+        // Its 2x2 pools follow ReLUs: each pooled gradient is masked by the ReLU before MaxUnpool
+        // scatters it (rules.ts, reluGrad), and the unmasked scatter is pruned.
+        const nodes = onnxProto.onnx.ModelProto.decode(g.bytes).graph!.node!;
+        const unpools = nodes.filter((nd) => nd.opType === 'MaxUnpool');
+        assert.equal(unpools.length, 2, 'one MaxUnpool per pool');
+        for (const u of unpools) assert.equal(nodes.find((nd) => nd.output!.includes(u.input![0]))?.opType, 'Mul', 'the pooled gradient is masked before the scatter');
+      }
       const session = await ort.InferenceSession.create(g.bytes, { intraOpNumThreads: 1 });
       const feeds: Record<string, ort.Tensor> = { [g.data]: new ort.Tensor('float32', x, [N, 1, 28, 28]) };
       for (const w of g.weights) feeds[w.name] = new ort.Tensor('float32', weights.get(w.name)!, w.dims);

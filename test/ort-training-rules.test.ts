@@ -8,7 +8,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RULES } from '../src/formats/onnx/training/index.js';
 import { maskHas, parseMask } from '../src/core/lattice.js';
-import { OpCase, a, checkRule, int64Tensor, values } from './helpers/ort-training.js';
+import onnxProto from 'onnx-proto';
+import { OpCase, a, checkRule, gradientsOf, int64Tensor, values } from './helpers/ort-training.js';
+import { mulberry32 } from '../src/util/random.js';
 
 const size = (d: number[]) => d.reduce((p, q) => p * q, 1);
 const operand = (name: string, dims: number[], seed: number, trainable = true, kind: 'any' | 'away' | 'distinct' = 'any') => ({ name, dims, values: values(size(dims), seed, kind), trainable });
@@ -88,6 +90,29 @@ test('Conv of a masked weight (computed as pieces over its kept positions): cros
   }
 });
 
+test('Conv of a masked weight with one input channel (a first layer): one dense Conv of the masked weight, dW at the kept positions only', async () => {
+  const shapes = ['010/111/010', '101/010/101', '110/111/011', '111/111/010'];
+  for (const [j, shape] of shapes.entries()) {
+    const mask = parseMask(shape);
+    for (const [i, c] of [{ x: [2, 1, 7, 7], pads: [1, 1, 1, 1], bias: true, xTrains: true }, { x: [2, 1, 8, 9], pads: [1, 1, 1, 1], strides: [2, 2], xTrains: false }, { x: [1, 1, 9, 9], pads: [2, 2, 2, 2], dilations: [2, 2], xTrains: true }].entries()) {
+      const w = operand('w', [4, 1, 3, 3], 400 + 10 * i + j);
+      w.values = w.values.map((v, k) => (maskHas(mask, k % 9) ? v : 0));
+      const operands = [operand('x', c.x, 500 + i, c.xTrains), w];
+      if (c.bias) operands.push(operand('b', [4], 600 + i));
+      const op: OpCase = {
+        op: 'Conv', opset: 13, operands,
+        attrs: [a.ints('kernel_shape', [3, 3]), a.ints('strides', c.strides ?? [1, 1]), a.ints('dilations', c.dilations ?? [1, 1]), a.ints('pads', c.pads)],
+      };
+      await check('Conv', op, { masks: new Map([['w', mask]]) });
+      const { forward, graph } = await gradientsOf(op, new Map([['w', mask]]));
+      await forward.release();
+      const convs = onnxProto.onnx.ModelProto.decode(graph.bytes).graph!.node!.filter((nd) => nd.opType === 'Conv');
+      // The forward Conv, and the input gradient's when x trains: no pieces, no Sum.
+      assert.equal(convs.length, c.xTrains ? 2 : 1, `${shape}: one dense forward Conv`);
+    }
+  }
+});
+
 test('MaxPool: 2x2 stride 2, 3x3 stride 1, overlapping 3x3 stride 2 pad 1 (opset 16), ceil mode', async () => {
   const x = (seed: number, dims = [2, 3, 8, 8]) => operand('x', dims, seed, true, 'distinct');
   await check('MaxPool', { op: 'MaxPool', opset: 13, operands: [x(1)], attrs: [a.ints('kernel_shape', [2, 2]), a.ints('strides', [2, 2])] });
@@ -95,6 +120,45 @@ test('MaxPool: 2x2 stride 2, 3x3 stride 1, overlapping 3x3 stride 2 pad 1 (opset
   await check('MaxPool', { op: 'MaxPool', opset: 17, operands: [x(3)], attrs: [a.ints('kernel_shape', [3, 3]), a.ints('strides', [1, 1])] });
   await check('MaxPool', { op: 'MaxPool', opset: 16, operands: [x(4, [1, 3, 9, 9])], attrs: [a.ints('kernel_shape', [3, 3]), a.ints('strides', [2, 2]), a.ints('pads', [1, 1, 1, 1])] });
   await check('MaxPool', { op: 'MaxPool', opset: 13, operands: [x(5, [1, 2, 7, 7])], attrs: [a.ints('kernel_shape', [2, 2]), a.ints('strides', [2, 2]), a.int('ceil_mode', 1)] });
+});
+
+test('MaxPool whose windows tile the input (2x2/2, 3x3/3): plain forward, dY to the first maximum of each window, ties included', async () => {
+  // Values from {0, 0.5, 1}: most windows hold ties (as ReLU zeros and flat image regions do), and
+  // the gradient must land where MaxPool's Indices point (the first maximum, row-major), as before.
+  for (const [k, dims] of [[2, [2, 3, 8, 6]], [3, [1, 2, 9, 6]]] as const) {
+    tested.add('MaxPool');
+    const r = mulberry32(40 + k);
+    const xv = Float32Array.from({ length: size([...dims]), }, () => Math.floor(r() * 3) / 2);
+    const c: OpCase = { op: 'MaxPool', opset: 13, operands: [{ name: 'x', dims: [...dims], values: xv, trainable: true }], attrs: [a.ints('kernel_shape', [k, k]), a.ints('strides', [k, k])] };
+    const { forward, grads, r: dy, graph } = await gradientsOf(c);
+    await forward.release();
+    const [n, ch, h, w] = dims;
+    const expected = new Float32Array(xv.length);
+    let ties = 0;
+    let o = 0;
+    for (let p = 0; p < n * ch; p++) {
+      for (let oy = 0; oy < h / k; oy++) {
+        for (let ox = 0; ox < w / k; ox++, o++) {
+          let best = -1;
+          let count = 0;
+          for (let j = 0; j < k * k; j++) {
+            const at = p * h * w + (oy * k + Math.floor(j / k)) * w + ox * k + (j % k);
+            if (best < 0 || xv[at] > xv[best]) { best = at; count = 1; } else if (xv[at] === xv[best]) count++;
+          }
+          if (count > 1) ties++;
+          expected[best] = dy[o];
+        }
+      }
+    }
+    assert.ok(ties > 10, 'the case has ties to break');
+    assert.deepEqual(Array.from(grads[0]), Array.from(expected), `k ${k}: dX routed to each window's first maximum`);
+    // The forward MaxPool keeps one output: onnxruntime's Indices output is the slow part.
+    const nodes = onnxProto.onnx.ModelProto.decode(graph.bytes).graph!.node!;
+    const pool = nodes.filter((nd) => nd.opType === 'MaxPool');
+    assert.equal(pool.length, 1);
+    assert.equal(pool[0].output!.length, 1, 'forward MaxPool without its Indices output');
+    assert.ok(!nodes.some((nd) => nd.opType === 'ScatterElements'));
+  }
 });
 
 test('AveragePool: with and without pads counted, strides, ceil mode; GlobalAveragePool', async () => {

@@ -94,12 +94,10 @@ async function session(bytes: Uint8Array): Promise<ort.InferenceSession> {
 }
 
 /**
- * Checks the gradient of every trainable operand against central differences (at most `maxElements`
- * of each, spread evenly). Returns the worst error relative to the gradient's scale.
+ * The training graph's gradients of the one-operator graph `c` under the loss sum(y * r), r seeded
+ * values; with the forward session (released by the caller) and its feeds for finite differences.
  */
-export async function checkRule(c: OpCase, o: { h?: number; tol?: number; maxElements?: number; masks?: Map<string, Mask> } = {}): Promise<number> {
-  const h = o.h ?? 1e-2;
-  const tol = o.tol ?? 2e-3;
+export async function gradientsOf(c: OpCase, masks?: Map<string, Mask>) {
   const bytes = modelBytes(c);
   const file = path.join(dir, `case-${count++}.onnx`);
   writeFileSync(file, bytes);
@@ -119,7 +117,7 @@ export async function checkRule(c: OpCase, o: { h?: number; tol?: number; maxEle
   for (const [name, v] of Object.entries(await full.run(feeds(base)))) shapes.set(name, { dims: [...(v as ort.Tensor).dims], type: (v as ort.Tensor).type });
   await full.release();
 
-  const built = buildTrainingGraph(model, { trainable: trainable.map((t) => t.name), head, shapes, loss: { objective: 'dot' }, masks: o.masks });
+  const built = buildTrainingGraph(model, { trainable: trainable.map((t) => t.name), head, shapes, loss: { objective: 'dot' }, masks });
   assert.ok(built.ok, `${c.op}: ${built.ok ? '' : JSON.stringify(built.missing)}`);
   const g = built.graph;
   const r = values(y0.data.length, 777);
@@ -127,9 +125,23 @@ export async function checkRule(c: OpCase, o: { h?: number; tol?: number; maxEle
   const tf = feeds(base);
   tf[g.lossInputs.dhead!] = new ort.Tensor('float32', r, g.flatDims);
   const out = await train.run(tf);
+  await train.release();
+  const grads = trainable.map((_, k) => out[g.weights[k].grad].data as Float32Array);
+  return { forward, feeds, base, head, r, grads, graph: g };
+}
+
+/**
+ * Checks the gradient of every trainable operand against central differences (at most `maxElements`
+ * of each, spread evenly). Returns the worst error relative to the gradient's scale.
+ */
+export async function checkRule(c: OpCase, o: { h?: number; tol?: number; maxElements?: number; masks?: Map<string, Mask> } = {}): Promise<number> {
+  const h = o.h ?? 1e-2;
+  const tol = o.tol ?? 2e-3;
+  const { forward, feeds, base, head, r, grads } = await gradientsOf(c, o.masks);
+  const trainable = c.operands.filter((x) => x.trainable);
   let worst = 0;
   for (const [k, t] of trainable.entries()) {
-    const grad = out[g.weights[k].grad].data as Float32Array;
+    const grad = grads[k];
     assert.equal(grad.length, t.values.length, `${c.op}: gradient of ${t.name} has the operand's size`);
     let scale = 1e-3;
     for (const v of grad) scale = Math.max(scale, Math.abs(v));
@@ -156,6 +168,6 @@ export async function checkRule(c: OpCase, o: { h?: number; tol?: number; maxEle
       assert.ok(err <= tol, `${c.op}: d/d${t.name}[${i}] = ${grad[i]}, finite differences ${fd} (error ${err.toExponential(2)} of scale ${scale.toPrecision(3)})`);
     }
   }
-  await Promise.all([forward.release(), train.release()]);
+  await forward.release();
   return worst;
 }

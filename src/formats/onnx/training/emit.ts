@@ -20,6 +20,16 @@ export const attr = {
 /** The oldest default-domain opset a training graph is built for (see the top of this file). */
 export const MIN_TRAINING_OPSET = 11;
 
+/** A gradient scattered by MaxUnpool: dX = MaxUnpool(dy, indices, dims) under a MaxPool of `input` to `pooled`. */
+export interface Unpooled {
+  dy: string;
+  indices: string;
+  dims: number[];
+  kernel: number;
+  input: string;
+  pooled: string;
+}
+
 export class Emitter {
   readonly nodes: NodeProto[] = [];
   readonly initializers: TensorProto[] = [];
@@ -148,6 +158,32 @@ export class Emitter {
       this.pads.set(key, out);
     }
     return out;
+  }
+
+  private readonly tapHints = new Map<string, number[]>();
+
+  /**
+   * Declares that only kernel positions `taps` (row-major in the kernel) of the 4-D weight value
+   * `w` can be non-zero: a convolution's filter gradient is then computed at those positions only,
+   * and exactly zero at the others.
+   */
+  hintTaps(w: string, taps: number[]): void {
+    this.tapHints.set(w, [...taps]);
+  }
+
+  tapHint(w: string): number[] | undefined {
+    return this.tapHints.get(w);
+  }
+
+  private readonly unpools = new Map<string, Unpooled>();
+
+  /** Records that `dx` is MaxUnpool of a pooled gradient (a tiled MaxPool's backward). */
+  noteUnpool(dx: string, how: Unpooled): void {
+    this.unpools.set(dx, how);
+  }
+
+  unpooled(dx: string): Unpooled | undefined {
+    return this.unpools.get(dx);
   }
 
   /** A float32 tensor of zeros, made at run time (no bytes in the file). */

@@ -10,6 +10,7 @@
  * dropped ones. Nothing else changes: the generic rules differentiate the rewritten graph.
  */
 import { minimalCover } from '../../../core/layout/cover.js';
+import { maskPositions } from '../../../core/lattice.js';
 import type { Mask } from '../../../core/lattice.js';
 import { Attributes } from '../attributes.js';
 import type { NodeProto } from '../proto.js';
@@ -69,6 +70,7 @@ function decomposeOne(node: NodeProto, weight: string, mask: Mask, shapes: Piece
     const pads = resolvePads(attrs, xDims.slice(2), [3, 3], strides, dilations);
     const pieces = minimalCover(mask, { pads: pads as [number, number, number, number], dilations: dilations as [number, number] });
     if (pieces.length === 0) return null;
+    if (wDims[1] === 1 && group === 1 && pieces.length > 1) return denseMasked(node, weight, mask, shapes, e);
     // The pieces' filter gradients can all read one copy of the input padded as the whole 3x3 was.
     e.hintPads(node.input![0], pads);
     const [co, cpg] = wDims;
@@ -114,4 +116,24 @@ function decomposeOne(node: NodeProto, weight: string, mask: Mask, shapes: Piece
     });
     return [{ name: `${node.name ?? ''}/kp.pieces`, opType: results.length === 1 ? 'Identity' : 'Sum', domain: '', input: results, output: [node.output![0]] }];
   }
+}
+
+/**
+ * A convolution of one input channel (a model's first layer on grey images) stays one dense Conv,
+ * of the weight times its constant mask: its pieces would each write the whole output and a Sum
+ * add them, and with one input channel the multiplications saved are fewer than those passes cost
+ * (bench/micro-conv.ts, X [64, 1, 28, 28] -> 16, one thread: the pieces take 1.21-1.24x the dense
+ * Conv). The filter gradient is still computed at the kept positions only (Emitter.hintTaps), and
+ * the product with the mask makes it exactly zero at the dropped ones.
+ */
+function denseMasked(node: NodeProto, weight: string, mask: Mask, shapes: PieceShapes, e: Emitter): NodeProto[] {
+  const taps = maskPositions(mask);
+  const m = new Float32Array(9);
+  for (const p of taps) m[p] = 1;
+  const masked = e.mul(weight, e.floats(m, [1, 1, 3, 3]));
+  shapes.set(masked, shapes.dims(weight));
+  e.hintTaps(masked, taps);
+  const input = [...(node.input ?? [])];
+  input[1] = masked;
+  return [{ ...node, input }];
 }

@@ -129,26 +129,41 @@ function filterGrad(c: GradContext, dy: string, g: ConvGeometry): string {
   const canonical = e.padHint(c.input(0));
   const base = canonical && canonical.every((v, i) => v >= g.pads[i]) ? canonical : g.pads;
   const shift = [base[0] - g.pads[0], base[1] - g.pads[1]];
-  const padded = base.some((v) => v !== 0) ? e.padded(c.input(0), base) : c.input(0);
+  // Made on first use (e.padded keeps one per input and pads): a tap list of only the whole input needs none.
+  const padded = () => (base.some((v) => v !== 0) ? e.padded(c.input(0), base) : c.input(0));
   const depthwise = cpg === 1 && opg === 1;
   const dyT = depthwise ? undefined : e.transpose(e.reshape(dy, [n, g.group, opg, p]), [0, 1, 3, 2]); // [N, g, P, opg]
   const dyFlat = depthwise ? e.reshape(dy, [n, ci, p]) : undefined;
   const perTap: string[] = [];
+  const taps = e.tapHint(c.input(1));
   for (let ky = 0; ky < g.kh; ky++) {
     for (let kx = 0; kx < g.kw; kx++) {
+      if (taps && !taps.includes(ky * g.kw + kx)) continue;
       const starts = [shift[0] + ky * g.dilations[0], shift[1] + kx * g.dilations[1]];
       const ends = [starts[0] + (g.outSize[0] - 1) * g.strides[0] + 1, starts[1] + (g.outSize[1] - 1) * g.strides[1] + 1];
-      const view = e.op1('Slice', [padded, e.ints(starts), e.ints(ends), e.ints([2, 3]), e.ints(g.strides)], [], 'tap');
-      // Depthwise: an elementwise product summed over batch and positions; else
+      // The tap that sees the unpadded input itself (a 3x3's centre at stride 1 with 'same' pads)
+      // reads it directly: a Slice is a copy in onnxruntime.
+      const whole = g.strides.every((s) => s === 1) && starts[0] === base[0] && starts[1] === base[1]
+        && g.outSize[0] === g.xDims[2] && g.outSize[1] === g.xDims[3];
+      const view = whole ? c.input(0) : e.op1('Slice', [padded(), e.ints(starts), e.ints(ends), e.ints([2, 3]), e.ints(g.strides)], [], 'tap');
+      // Depthwise: an elementwise product summed over positions, then over the batch (two
+      // ReduceSums: onnxruntime sums the contiguous axis faster alone, 0.78-0.88x the time of one
+      // over both in bench/micro-dw.ts); else
       // [N, g, cpg, P] x [N, g, P, opg] -> [N, g, cpg, opg], summed over N.
       const r = cpg === 1 && opg === 1
-        ? e.reduceSum(e.mul(e.reshape(view, [n, ci, p]), dyFlat!), [0, 2], false)
+        ? e.reduceSum(e.reduceSum(e.mul(e.reshape(view, [n, ci, p]), dyFlat!), [2], false), [0], false)
         : e.reduceSum(e.op1('MatMul', [e.reshape(view, [n, g.group, cpg, p]), dyT!], [], 'dWtap'), [0], false);
       perTap.push(e.reshape(r, [1, g.group, cpg, opg]));
     }
   }
   const all = perTap.length === 1 ? perTap[0] : e.op1('Concat', perTap, [attr.int('axis', 0)], 'taps'); // [taps, g, cpg, opg]
-  return e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co, cpg, g.kh, g.kw]);
+  if (!taps) return e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co, cpg, g.kh, g.kw]);
+  // Only the kept taps were computed: a one-hot [k, kh*kw] product puts them in place, zeros elsewhere.
+  const k = perTap.length;
+  const place = new Float32Array(k * g.kh * g.kw);
+  taps.forEach((t, j) => { place[j * g.kh * g.kw + t] = 1; });
+  const kept = e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co * cpg, k]);
+  return e.reshape(e.op1('MatMul', [kept, e.floats(place, [k, g.kh * g.kw])], [], 'dWplace'), [g.co, cpg, g.kh, g.kw]);
 }
 
 const maxPool: GradRule = {
@@ -158,7 +173,11 @@ const maxPool: GradRule = {
     if (!dy || !c.needs(0)) return;
     if (c.attrs.int('storage_order', 0) !== 0) refuse('MaxPool with storage_order 1 (column-major indices) has no backward rule');
     const kernel = c.attrs.ints('kernel_shape', []);
-    const { xDims, strides, dilations } = window(c, kernel);
+    const { xDims, strides, dilations, pads } = window(c, kernel);
+    if (tiles(xDims, kernel, strides, dilations, pads)) {
+      c.give(0, tiledMaxPoolGrad(c, dy, xDims, kernel[0]));
+      return;
+    }
     const overlapping = kernel.some((k, i) => (k - 1) * dilations[i] + 1 > strides[i]);
     // Overlapping windows can pick one input twice: the scatter must add, which ScatterElements
     // can from opset 16 on.
@@ -172,6 +191,59 @@ const maxPool: GradRule = {
     c.give(0, e.reshape(flat, xDims));
   },
 };
+
+/** Square windows that tile the input exactly (stride = kernel, no pads or dilations, no remainder). */
+function tiles(xDims: number[], kernel: number[], strides: number[], dilations: number[], pads: number[]): boolean {
+  const k = kernel[0];
+  return kernel.length === 2 && kernel[1] === k && k > 1 && strides.every((s) => s === k) && dilations.every((d) => d === 1)
+    && pads.every((p) => p === 0) && xDims[2] % k === 0 && xDims[3] % k === 0;
+}
+
+/**
+ * MaxPool backward when the windows tile the input: the forward keeps its plain MaxPool (without
+ * the Indices output, which onnxruntime computes with a slow generic loop: 3-5x the pool alone),
+ * and dY goes to the first maximum of each window in row-major order - the element the Indices
+ * output names, so ties go where they went before. SpaceToDepth lays each window's k*k elements
+ * along one axis ([N, k*k, C*Ho*Wo]), ArgMax picks the first maximum there (select_last_index 0),
+ * and its position in the window plus the window's corner is the flat index MaxUnpool scatters dY
+ * to. Measured (bench/micro-pool.ts, one thread, batch 64, forward and backward together): 0.54-0.59x
+ * the time of MaxPool with Indices + ScatterElements; routing by Equal + Where + DepthToSpace
+ * instead of MaxUnpool, 0.68-0.70x; a two-stage ArgMax (within rows, then over rows) without
+ * SpaceToDepth, 0.77-0.83x.
+ */
+function tiledMaxPoolGrad(c: GradContext, dy: string, xDims: number[], k: number): string {
+  const e = c.e;
+  const [n, ch, h, w] = xDims;
+  const [ho, wo] = [h / k, w / k];
+  const windows = e.reshape(e.op1('SpaceToDepth', [c.input(0)], [attr.int('blocksize', k)]), [n, k * k, ch * ho * wo]);
+  const first = e.reshape(e.op1('ArgMax', [windows], [attr.int('axis', 1), attr.int('keepdims', 0)], 'argmax'), [n * ch, ho * wo]);
+  // Flat index = (n*C + c)*H*W (the plane) + oy*k*W + ox*k (the window's corner) + (j / k)*W + j % k.
+  const inWindow = e.op1('Gather', [e.ints(Array.from({ length: k * k }, (_, j) => Math.floor(j / k) * w + (j % k))), first]);
+  const corners = e.ints(Array.from({ length: ho * wo }, (_, q) => Math.floor(q / wo) * k * w + (q % wo) * k), [1, ho * wo]);
+  const planes = e.ints(Array.from({ length: n * ch }, (_, p) => p * h * w), [n * ch, 1]);
+  const flat = e.reshape(e.add(e.add(inWindow, corners), planes), [n, ch, ho, wo]);
+  const dx = unpool(c, dy, flat, xDims, k);
+  e.noteUnpool(dx, { dy, indices: flat, dims: xDims, kernel: k, input: c.input(0), pooled: c.output(0) });
+  return dx;
+}
+
+function unpool(c: GradContext, dy: string, indices: string, dims: number[], k: number): string {
+  return c.e.op1('MaxUnpool', [dy, indices, c.e.ints(dims)], [attr.ints('kernel_shape', [k, k]), attr.ints('strides', [k, k])], 'dX');
+}
+
+/**
+ * ReLU backward, dY * (Y > 0). When dY is a tiled MaxPool's scattered gradient of this ReLU's
+ * output and nothing else (conv, BN, ReLU, pool), it is non-zero only at each window's maximum,
+ * where Y equals the pooled value: the mask is applied to the pooled gradient before the scatter,
+ * on a tensor k*k times smaller (the scatter of the unmasked one is then unused and pruned).
+ */
+function reluGrad(c: GradContext, dy: string): string {
+  const e = c.e;
+  const positive = (y: string) => e.op1('Cast', [e.op1('Greater', [y, e.scalar(0)])], [attr.int('to', 1)]);
+  const u = e.unpooled(dy);
+  if (u && u.input === c.output(0)) return unpool(c, e.mul(u.dy, positive(u.pooled)), u.indices, u.dims, u.kernel);
+  return e.mul(dy, positive(c.output(0)));
+}
 
 /** For each output position along one axis: how many window taps the average divides by. */
 function windowCounts(inSize: number, outSize: number, k: number, s: number, d: number, begin: number, end: number, includePad: boolean): number[] {
@@ -514,7 +586,7 @@ export const RULES: readonly GradRule[] = [
   // dY times the 0/1 mask (Y > 0) as float: onnxruntime's Where runs on one thread; Cast and Mul
   // split over the pool. Measured on [64, 32, 28, 28] (bench/micro-ops.ts): 0.84x the time of
   // Where(Y > 0, dY, 0) on one thread, 0.51x on two.
-  unary('Relu', (c, dy) => c.e.mul(dy, c.e.op1('Cast', [c.e.op1('Greater', [c.output(0), c.e.scalar(0)])], [attr.int('to', 1)]))),
+  unary('Relu', reluGrad),
   unary('LeakyRelu', (c, dy) => c.e.op1('Where', [
     c.e.op1('Greater', [c.input(0), c.e.scalar(0)]), dy, c.e.scale(dy, c.attrs.float('alpha', 0.01)),
   ])),
