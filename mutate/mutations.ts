@@ -100,7 +100,7 @@ export const MUTATIONS: Mutation[] = [
   },
   {
     id: 'energy-not-squared', file: 'src/core/reshape.ts',
-    original: 'for (let i = 0; i < w.length; i++) e += w[i] * w[i];', replacement: 'for (let i = 0; i < w.length; i++) e += Math.abs(w[i]);',
+    original: 'const before = sumAt(sums.sq);\n    const kept = sumAt(sums.sq, mask);', replacement: 'const before = sumAt(sums.abs);\n    const kept = sumAt(sums.abs, mask);',
     tests: ['report-figures'], why: 'energy as the sum of magnitudes',
   },
   {
