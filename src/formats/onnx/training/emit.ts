@@ -160,6 +160,19 @@ export class Emitter {
     return out;
   }
 
+  private readonly transposes = new Map<string, string>();
+
+  /** Transpose of `x` by `perm`, made once per (x, perm): the layouts several rules read. */
+  transposedOnce(x: string, perm: number[]): string {
+    const key = `${x}\u0000${perm.join(',')}`;
+    let out = this.transposes.get(key);
+    if (!out) {
+      out = this.transpose(x, perm);
+      this.transposes.set(key, out);
+    }
+    return out;
+  }
+
   private readonly tapHints = new Map<string, number[]>();
 
   /**

@@ -132,6 +132,7 @@ function filterGrad(c: GradContext, dy: string, g: ConvGeometry): string {
   // Made on first use (e.padded keeps one per input and pads): a tap list of only the whole input needs none.
   const padded = () => (base.some((v) => v !== 0) ? e.padded(c.input(0), base) : c.input(0));
   const depthwise = cpg === 1 && opg === 1;
+  if (!depthwise && g.group === 1 && foldBatch(n, cpg, opg, p)) return filterGradFolded(c, dy, g, base, shift);
   const dyT = depthwise ? undefined : e.transpose(e.reshape(dy, [n, g.group, opg, p]), [0, 1, 3, 2]); // [N, g, P, opg]
   const dyFlat = depthwise ? e.reshape(dy, [n, ci, p]) : undefined;
   const perTap: string[] = [];
@@ -164,6 +165,55 @@ function filterGrad(c: GradContext, dy: string, g: ConvGeometry): string {
   taps.forEach((t, j) => { place[j * g.kh * g.kw + t] = 1; });
   const kept = e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co * cpg, k]);
   return e.reshape(e.op1('MatMul', [kept, e.floats(place, [k, g.kh * g.kw])], [], 'dWplace'), [g.co, cpg, g.kh, g.kw]);
+}
+
+/**
+ * When dW is computed with the batch folded into the product (one GEMM per tap, K = N*Ho*Wo)
+ * rather than one product per image summed over the batch (K = Ho*Wo, N times the result written
+ * and read again). Folding costs a transpose of the input and of dY per layer; the per-image form
+ * wastes most where Ho*Wo is small against the channels (a deep layer of a large model: 2x2 or 7x7
+ * positions, 256-512 channels), where its products have a tiny K. Measured with
+ * bench/micro-dw-fold.ts (one thread, batch 16 and 64, 8-512 channels, 2x2 to 56x56).
+ */
+export function foldBatch(n: number, cpg: number, opg: number, p: number): boolean {
+  return FOLD.rule(n, cpg, opg, p);
+}
+
+/** The rule foldBatch applies (a bench swaps it to time both forms on one graph). */
+export const FOLD = { rule: (_n: number, cpg: number, opg: number, p: number): boolean => p <= 8 * Math.min(cpg, opg) };
+
+/**
+ * dW with the batch folded into the product, group 1: the input as [Ci, N, H, W] (one transpose,
+ * padded once, shared by every tap and piece reading it), each tap's view of it [Ci, N*Ho*Wo], dY
+ * as [Co, N*Ho*Wo]; per tap Gemm(dY, view, transB) = [Co, Ci], in the weight's own order.
+ */
+function filterGradFolded(c: GradContext, dy: string, g: ConvGeometry, base: number[], shift: number[]): string {
+  const e = c.e;
+  const [n, ci, h, w] = g.xDims;
+  const np = n * g.outSize[0] * g.outSize[1];
+  const xT = e.transposedOnce(c.input(0), [1, 0, 2, 3]); // [Ci, N, H, W]
+  const padded = () => (base.some((v) => v !== 0) ? e.padded(xT, base) : xT);
+  const dyT = e.reshape(e.transpose(dy, [1, 0, 2, 3]), [g.co, np]);
+  const perTap: string[] = [];
+  const taps = e.tapHint(c.input(1));
+  for (let ky = 0; ky < g.kh; ky++) {
+    for (let kx = 0; kx < g.kw; kx++) {
+      if (taps && !taps.includes(ky * g.kw + kx)) continue;
+      const starts = [shift[0] + ky * g.dilations[0], shift[1] + kx * g.dilations[1]];
+      const ends = [starts[0] + (g.outSize[0] - 1) * g.strides[0] + 1, starts[1] + (g.outSize[1] - 1) * g.strides[1] + 1];
+      const whole = g.strides.every((s) => s === 1) && starts[0] === base[0] && starts[1] === base[1] && g.outSize[0] === h && g.outSize[1] === w;
+      const view = whole ? xT : e.op1('Slice', [padded(), e.ints(starts), e.ints(ends), e.ints([2, 3]), e.ints(g.strides)], [], 'tap');
+      const r = e.op1('Gemm', [dyT, e.reshape(view, [ci, np])], [attr.int('transB', 1)], 'dWtap'); // [Co, Ci]
+      perTap.push(e.reshape(r, [1, g.co * ci]));
+    }
+  }
+  const k = perTap.length;
+  const all = k === 1 ? perTap[0] : e.op1('Concat', perTap, [attr.int('axis', 0)], 'taps'); // [taps, Co*Ci]
+  if (!taps) return k === 1 ? e.reshape(all, [g.co, ci, g.kh, g.kw]) : e.reshape(e.transpose(all, [1, 0]), [g.co, ci, g.kh, g.kw]);
+  // Only the kept taps were computed: [taps, Co*Ci]^T x one-hot [taps, kh*kw] puts them in place.
+  const place = new Float32Array(k * g.kh * g.kw);
+  taps.forEach((t, j) => { place[j * g.kh * g.kw + t] = 1; });
+  return e.reshape(e.op1('Gemm', [all, e.floats(place, [k, g.kh * g.kw])], [attr.int('transA', 1)], 'dWplace'), [g.co, ci, g.kh, g.kw]);
 }
 
 const maxPool: GradRule = {
