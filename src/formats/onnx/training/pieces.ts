@@ -80,6 +80,7 @@ function decomposeOne(node: NodeProto, weight: string, mask: Mask, shapes: Piece
       flat.set(weight, f);
     }
     const results: string[] = [];
+    const used: string[] = [];
     const [dh, dw] = dilations;
     pieces.forEach((p, i) => {
       const key = `${weight}\u0000${p.positions.join(',')}`;
@@ -113,7 +114,14 @@ function decomposeOne(node: NodeProto, weight: string, mask: Mask, shapes: Piece
       ], 'piece');
       shapes.set(y, yDims);
       results.push(y);
+      used.push(pieceWeights.get(key)!);
     });
+    // The weight's gradient: one filter gradient of the whole 3x3 at the kept positions, from the
+    // Sum's dY (every piece sees the same dY), instead of one per piece mapped back through its
+    // selection (a transpose and a product the size of the weight per piece).
+    if (results.length > 1) {
+      e.hintMaskedConv(node.output![0], { input: node.input![0], weight, taps: maskPositions(mask), strides, dilations, pads, group }, used);
+    }
     return [{ name: `${node.name ?? ''}/kp.pieces`, opType: results.length === 1 ? 'Identity' : 'Sum', domain: '', input: results, output: [node.output![0]] }];
   }
 }
