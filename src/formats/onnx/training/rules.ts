@@ -66,7 +66,10 @@ const conv: GradRule = {
     const group = c.attrs.int('group', 1);
     const e = c.e;
     const flippedPads = [0, 1].map((i) => dilations[i] * ((i === 0 ? kh : kw) - 1) - pads[i]).concat([0, 1].map((i) => dilations[i] * ((i === 0 ? kh : kw) - 1) - pads[i + 2]));
-    if (c.needs(0) && strides.every((v) => v === 1) && flippedPads.every((v) => v >= 0)) {
+    // Where the weight is larger than dY (deep layers of a large model: 512 channels at 2x2), its
+    // flipped and swapped copy costs more than the convolution: ConvTranspose reads it as it is.
+    const smallWeight = product(wDims) <= product(c.dims(c.output(0)));
+    if (c.needs(0) && smallWeight && strides.every((v) => v === 1) && flippedPads.every((v) => v >= 0)) {
       // Stride 1: dX is a plain convolution of dY with the filter flipped and its channel axes
       // swapped (per group), a little faster in onnxruntime than ConvTranspose (measured on the
       // bundled ResNet: 3-5% of the step).
