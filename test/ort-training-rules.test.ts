@@ -268,3 +268,54 @@ test('every row of the table is checked by a test above', () => {
   const untested = RULES.map((r) => r.op).filter((op) => !tested.has(op));
   assert.deepEqual(untested, []);
 });
+
+test('Conv on wide layers with few positions: dW folded into one Gemm or per image, from a masked convolution\'s pieces or as one product of its kept columns; dX by ConvTranspose where the weight outgrows dY', async () => {
+  const { FOLD, foldBatch } = await import('../src/formats/onnx/training/rules.js');
+  const { IM2COL } = await import('../src/formats/onnx/training/pieces.js');
+  // The rule: fold where positions are few against the channels (deep layers of a large model).
+  assert.equal(foldBatch(16, 512, 512, 4), true);
+  assert.equal(foldBatch(64, 16, 16, 784), false);
+  const wide: ConvCase[] = [
+    { x: [3, 12, 2, 2], w: [12, 12, 3, 3], pads: [1, 1, 1, 1], bias: true },
+    { x: [2, 10, 4, 5], w: [12, 10, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+    { x: [2, 9, 5, 5], w: [11, 9, 3, 3], dilations: [2, 2], pads: [2, 1, 2, 1] },
+    { x: [2, 3, 6, 6], w: [4, 3, 3, 3], pads: [1, 1, 1, 1] },
+  ];
+  const rules = [FOLD.rule, IM2COL.rule];
+  try {
+    for (const [fold, cols] of [[true, false], [false, false], [true, true]]) {
+      FOLD.rule = () => fold;
+      IM2COL.rule = () => cols;
+      for (const [i, c] of wide.entries()) {
+        for (const shape of ['111/111/111', '010/111/010', '101/010/101']) {
+          const mask = parseMask(shape);
+          const w = operand('w', c.w, 700 + i);
+          w.values = w.values.map((v, k) => (maskHas(mask, k % 9) ? v : 0));
+          const operands = [operand('x', c.x, 710 + i), w];
+          if (c.bias) operands.push(operand('b', [c.w[0]], 720 + i));
+          const op: OpCase = {
+            op: 'Conv', opset: 13, operands,
+            attrs: [a.ints('kernel_shape', [3, 3]), a.ints('strides', c.strides ?? [1, 1]), a.ints('dilations', c.dilations ?? [1, 1]), a.ints('pads', c.pads ?? [0, 0, 0, 0])],
+          };
+          const masks = shape === '111/111/111' ? undefined : new Map([['w', mask]]);
+          await check('Conv', op, { masks });
+          const { forward, graph } = await gradientsOf(op, masks);
+          await forward.release();
+          const nodes = onnxProto.onnx.ModelProto.decode(graph.bytes).graph!.node!;
+          const label = `${c.x} ${shape} fold ${fold} columns ${cols}`;
+          if (cols && masks && !c.strides) {
+            // A masked stride-1 convolution as one product of its kept columns: no Conv at all.
+            assert.equal(nodes.filter((nd) => nd.opType === 'Conv' || nd.opType === 'ConvTranspose').length, 0, label);
+            continue;
+          }
+          // Folded: one Gemm for dW (of the whole 3x3 at the kept positions, for pieces too).
+          assert.equal(nodes.filter((nd) => nd.opType === 'Gemm').length, fold ? 1 : 0, label);
+          // dX: ConvTranspose when the weight has more elements than dY (12x12x9 against 3x12x2x2).
+          if (i === 0) assert.ok(nodes.some((nd) => nd.opType === 'ConvTranspose'), label);
+        }
+      }
+    }
+  } finally {
+    [FOLD.rule, IM2COL.rule] = rules;
+  }
+});

@@ -282,6 +282,12 @@ export function buildTrainingGraph(model: OnnxModel, spec: TrainingGraphSpec): T
         list.push(g);
         contributions.set(inputs[k], list);
       },
+      giveTo: (v, g) => {
+        if (!needed.has(v) || !live.has(v)) return;
+        const list = contributions.get(v) ?? [];
+        list.push(g);
+        contributions.set(v, list);
+      },
       constant: (name) => {
         const t = p.constants.get(name);
         return t ? tensorNumbers(t) : e.intsOf(name);

@@ -27,6 +27,11 @@ export interface GradContext {
   dy(i: number): string | undefined;
   /** Adds `grad` to the gradient of input `i` (contributions from several consumers are summed). */
   give(i: number, grad: string): void;
+  /**
+   * Adds `grad` to the gradient of a value upstream of this node (ignored unless that value needs
+   * one): a masked convolution's pieces give their weight's gradient once, from their Sum.
+   */
+  giveTo(value: string, grad: string): void;
   /** The values of a constant input (an initializer or a Constant node's value), if it is one. */
   constant(name: string): number[] | undefined;
   /** The name of forward output `i`, adding it to the node if the model left it out (MaxPool's Indices). */

@@ -30,6 +30,18 @@ export interface Unpooled {
   pooled: string;
 }
 
+/** A masked 3x3 convolution computed as pieces: what its weight's gradient is computed from. */
+export interface MaskedConv {
+  input: string;
+  weight: string;
+  /** Kept kernel positions, row-major. */
+  taps: number[];
+  strides: number[];
+  dilations: number[];
+  pads: number[];
+  group: number;
+}
+
 export class Emitter {
   readonly nodes: NodeProto[] = [];
   readonly initializers: TensorProto[] = [];
@@ -158,6 +170,41 @@ export class Emitter {
       this.pads.set(key, out);
     }
     return out;
+  }
+
+  private readonly transposes = new Map<string, string>();
+
+  /** Transpose of `x` by `perm`, made once per (x, perm): the layouts several rules read. */
+  transposedOnce(x: string, perm: number[]): string {
+    const key = `${x}\u0000${perm.join(',')}`;
+    let out = this.transposes.get(key);
+    if (!out) {
+      out = this.transpose(x, perm);
+      this.transposes.set(key, out);
+    }
+    return out;
+  }
+
+  private readonly maskedConvs = new Map<string, MaskedConv>();
+  private readonly pieceWeights = new Set<string>();
+
+  /**
+   * Records that `y` is the Sum of the pieces of a masked convolution (pieces.ts): its weight's
+   * gradient is computed there, once, at the kept positions, and not through each piece's kernel
+   * (`pieceWeight`).
+   */
+  hintMaskedConv(y: string, conv: MaskedConv, pieceWeights: string[]): void {
+    this.maskedConvs.set(y, conv);
+    for (const w of pieceWeights) this.pieceWeights.add(w);
+  }
+
+  maskedConv(y: string): MaskedConv | undefined {
+    return this.maskedConvs.get(y);
+  }
+
+  /** Is `w` a piece's kernel, whose weight gets its gradient from the pieces' Sum? */
+  pieceWeight(w: string): boolean {
+    return this.pieceWeights.has(w);
   }
 
   private readonly tapHints = new Map<string, number[]>();

@@ -71,6 +71,10 @@ function decomposeOne(node: NodeProto, weight: string, mask: Mask, shapes: Piece
     const pieces = minimalCover(mask, { pads: pads as [number, number, number, number], dilations: dilations as [number, number] });
     if (pieces.length === 0) return null;
     if (wDims[1] === 1 && group === 1 && pieces.length > 1) return denseMasked(node, weight, mask, shapes, e);
+    const [n, , ho, wo] = yDims;
+    if (group === 1 && strides.every((s) => s === 1) && IM2COL.rule(n, wDims[1], wDims[0], ho * wo)) {
+      return columns(node, weight, mask, { xDims, yDims, pads, dilations }, shapes, e, state);
+    }
     // The pieces' filter gradients can all read one copy of the input padded as the whole 3x3 was.
     e.hintPads(node.input![0], pads);
     const [co, cpg] = wDims;
@@ -80,6 +84,7 @@ function decomposeOne(node: NodeProto, weight: string, mask: Mask, shapes: Piece
       flat.set(weight, f);
     }
     const results: string[] = [];
+    const used: string[] = [];
     const [dh, dw] = dilations;
     pieces.forEach((p, i) => {
       const key = `${weight}\u0000${p.positions.join(',')}`;
@@ -113,9 +118,68 @@ function decomposeOne(node: NodeProto, weight: string, mask: Mask, shapes: Piece
       ], 'piece');
       shapes.set(y, yDims);
       results.push(y);
+      used.push(pieceWeights.get(key)!);
     });
+    // The weight's gradient: one filter gradient of the whole 3x3 at the kept positions, from the
+    // Sum's dY (every piece sees the same dY), instead of one per piece mapped back through its
+    // selection (a transpose and a product the size of the weight per piece).
+    if (results.length > 1) {
+      e.hintMaskedConv(node.output![0], { input: node.input![0], weight, taps: maskPositions(mask), strides, dilations, pads, group }, used);
+    }
     return [{ name: `${node.name ?? ''}/kp.pieces`, opType: results.length === 1 ? 'Identity' : 'Sum', domain: '', input: results, output: [node.output![0]] }];
   }
+}
+
+/**
+ * When a masked convolution runs as one product of its kept columns: where its positions are at
+ * most a sixteenth of its channels (bench/micro-cols.ts, one thread: columns / pieces 0.43 at 512
+ * channels 2x2, 0.81-0.90 at 256-512 channels 4x4, 0.97-1.23 at 7x7 to 28x28 and on the fixtures).
+ * A bench swaps the rule.
+ */
+export const IM2COL = { rule: (_n: number, cpg: number, co: number, p: number): boolean => 16 * p <= Math.min(cpg, co) };
+
+/**
+ * A masked convolution (stride 1, group 1) where the positions are few against the channels (deep
+ * layers of a large model: 512 channels at 2x2) as one matrix product over the whole batch: the
+ * input as [Ci, N, H, W], padded, the kept taps' views stacked as columns [Ci * taps, N*Ho*Wo],
+ * Y^T = W[kept] [Co, Ci * taps] x columns. onnxruntime's Conv (and ConvTranspose for dX) run one
+ * im2col + GEMM per image, whose GEMM has only Ho*Wo columns there; the generic rules differentiate
+ * this form (dW = dY^T x columns^T, dX = the columns' gradient added back through Slice and Pad).
+ */
+function columns(node: NodeProto, weight: string, mask: Mask, g: { xDims: number[]; yDims: number[]; pads: number[]; dilations: number[] },
+  shapes: PieceShapes, e: Emitter, state: { flat: Map<string, string>; pieceWeights: Map<string, string> }): NodeProto[] {
+  const [n, ci, h, w] = g.xDims;
+  const [, co, ho, wo] = g.yDims;
+  const np = n * ho * wo;
+  const taps = maskPositions(mask);
+  const k = taps.length;
+  const made = (name: string, dims: number[]) => { shapes.set(name, dims); return name; };
+  const xT = made(e.transpose(node.input![0], [1, 0, 2, 3]), [ci, n, h, w]);
+  const [t, l, b, r] = g.pads;
+  const padded = g.pads.some((v) => v !== 0)
+    ? made(e.op1('Pad', [xT, e.ints([0, 0, t, l, 0, 0, b, r])], [attr.str('mode', 'constant')]), [ci, n, h + t + b, w + l + r])
+    : xT;
+  const views = taps.map((pos) => {
+    const starts = [Math.floor(pos / 3) * g.dilations[0], (pos % 3) * g.dilations[1]];
+    const whole = starts[0] === t && starts[1] === l && ho === h && wo === w;
+    const view = whole ? xT : made(e.slice(padded, starts, [starts[0] + ho, starts[1] + wo], [2, 3]), [ci, n, ho, wo]);
+    return made(e.reshape(view, [ci, 1, np]), [ci, 1, np]);
+  });
+  const stacked = k === 1 ? views[0] : made(e.op1('Concat', views, [attr.int('axis', 1)], 'columns'), [ci, k, np]);
+  const cols = made(e.reshape(stacked, [ci * k, np]), [ci * k, np]);
+  if (!state.flat.has(weight)) state.flat.set(weight, made(e.reshape(weight, [co * ci, 9]), [co * ci, 9]));
+  const select = new Float32Array(9 * k);
+  taps.forEach((pos, j) => { select[pos * k + j] = 1; });
+  const kept = made(e.op1('MatMul', [state.flat.get(weight)!, e.floats(select, [9, k])], [], 'kept_w'), [co * ci, k]);
+  const wk = made(e.reshape(kept, [co, ci * k]), [co, ci * k]);
+  const yT = made(e.op1('MatMul', [wk, cols], [], 'yT'), [co, np]);
+  const y4 = made(e.reshape(yT, [co, n, ho, wo]), [co, n, ho, wo]);
+  const out = node.output![0];
+  const bias = node.input?.[2];
+  if (!bias) return [{ name: `${node.name ?? ''}/kp.columns`, opType: 'Transpose', domain: '', input: [y4], output: [out], attribute: [attr.ints('perm', [1, 0, 2, 3])] }];
+  const y = made(e.transpose(y4, [1, 0, 2, 3]), [n, co, ho, wo]);
+  const b4 = made(e.reshape(bias, [1, co, 1, 1]), [1, co, 1, 1]);
+  return [{ name: `${node.name ?? ''}/kp.columns`, opType: 'Add', domain: '', input: [y, b4], output: [out] }];
 }
 
 /**

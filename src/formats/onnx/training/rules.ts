@@ -15,6 +15,7 @@
  */
 import { GradContext, GradRule, normAxis, product, refuse, resolvePads, sameDims, transposePads, unbroadcast } from './context.js';
 import { attr } from './emit.js';
+import type { Emitter } from './emit.js';
 
 /** Rows for operators whose gradient is the output gradient reshaped to the input's dims. */
 function passThrough(op: string, check?: (c: GradContext) => void): GradRule {
@@ -65,7 +66,10 @@ const conv: GradRule = {
     const group = c.attrs.int('group', 1);
     const e = c.e;
     const flippedPads = [0, 1].map((i) => dilations[i] * ((i === 0 ? kh : kw) - 1) - pads[i]).concat([0, 1].map((i) => dilations[i] * ((i === 0 ? kh : kw) - 1) - pads[i + 2]));
-    if (c.needs(0) && strides.every((v) => v === 1) && flippedPads.every((v) => v >= 0)) {
+    // Where the weight is larger than dY (deep layers of a large model: 512 channels at 2x2), its
+    // flipped and swapped copy costs more than the convolution: ConvTranspose reads it as it is.
+    const smallWeight = product(wDims) <= product(c.dims(c.output(0)));
+    if (c.needs(0) && smallWeight && strides.every((v) => v === 1) && flippedPads.every((v) => v >= 0)) {
       // Stride 1: dX is a plain convolution of dY with the filter flipped and its channel axes
       // swapped (per group), a little faster in onnxruntime than ConvTranspose (measured on the
       // bundled ResNet: 3-5% of the step).
@@ -88,8 +92,8 @@ const conv: GradRule = {
         ...(t.outputPadding.some((p) => p !== 0) ? [attr.ints('output_padding', t.outputPadding)] : []),
       ], 'dX'));
     }
-    if (c.needs(1)) {
-      c.give(1, filterGrad(c, dy, { xDims, outSize, strides, dilations, pads, group, kh, kw, co }));
+    if (c.needs(1) && !e.pieceWeight(c.input(1))) {
+      c.give(1, filterGrad(e, c.input(0), dy, { xDims, outSize, strides, dilations, pads, group, kh, kw, co }, e.tapHint(c.input(1))));
     }
     if (c.inputCount > 2 && c.input(2) && c.needs(2)) {
       c.give(2, e.reduceSum(dy, [0, 2, 3], false));
@@ -117,8 +121,7 @@ interface ConvGeometry {
  * convolution with one-hot filters (no faster): the per-tap products are as fast as any and need
  * no copy of the input beyond the tap's view.
  */
-function filterGrad(c: GradContext, dy: string, g: ConvGeometry): string {
-  const e = c.e;
+function filterGrad(e: Emitter, x: string, dy: string, g: ConvGeometry, taps: number[] | undefined): string {
   const [n, ci] = g.xDims;
   const cpg = ci / g.group;
   const opg = g.co / g.group;
@@ -126,17 +129,17 @@ function filterGrad(c: GradContext, dy: string, g: ConvGeometry): string {
   // One padded copy of the input serves every convolution reading it with pads no larger (the
   // pieces of one masked convolution pad differently): onnxruntime's Pad is slow, a copy per piece
   // cost a tenth of a step.
-  const canonical = e.padHint(c.input(0));
+  const canonical = e.padHint(x);
   const base = canonical && canonical.every((v, i) => v >= g.pads[i]) ? canonical : g.pads;
   const shift = [base[0] - g.pads[0], base[1] - g.pads[1]];
   // Made on first use (e.padded keeps one per input and pads): a tap list of only the whole input needs none.
-  const padded = () => (base.some((v) => v !== 0) ? e.padded(c.input(0), base) : c.input(0));
+  const padded = () => (base.some((v) => v !== 0) ? e.padded(x, base) : x);
   const depthwise = cpg === 1 && opg === 1;
+  if (!depthwise && g.group === 1 && foldBatch(n, cpg, opg, p)) return filterGradFolded(e, x, dy, g, base, shift, taps);
   const dyT = depthwise ? undefined : e.transpose(e.reshape(dy, [n, g.group, opg, p]), [0, 1, 3, 2]); // [N, g, P, opg]
   const dyFlat = depthwise ? e.reshape(dy, [n, ci, p]) : undefined;
   const perTap: string[] = [];
-  const taps = e.tapHint(c.input(1));
-  for (let ky = 0; ky < g.kh; ky++) {
+    for (let ky = 0; ky < g.kh; ky++) {
     for (let kx = 0; kx < g.kw; kx++) {
       if (taps && !taps.includes(ky * g.kw + kx)) continue;
       const starts = [shift[0] + ky * g.dilations[0], shift[1] + kx * g.dilations[1]];
@@ -145,7 +148,7 @@ function filterGrad(c: GradContext, dy: string, g: ConvGeometry): string {
       // reads it directly: a Slice is a copy in onnxruntime.
       const whole = g.strides.every((s) => s === 1) && starts[0] === base[0] && starts[1] === base[1]
         && g.outSize[0] === g.xDims[2] && g.outSize[1] === g.xDims[3];
-      const view = whole ? c.input(0) : e.op1('Slice', [padded(), e.ints(starts), e.ints(ends), e.ints([2, 3]), e.ints(g.strides)], [], 'tap');
+      const view = whole ? x : e.op1('Slice', [padded(), e.ints(starts), e.ints(ends), e.ints([2, 3]), e.ints(g.strides)], [], 'tap');
       // Depthwise: an elementwise product summed over positions, then over the batch (two
       // ReduceSums: onnxruntime sums the contiguous axis faster alone, 0.78-0.88x the time of one
       // over both in bench/micro-dw.ts); else
@@ -164,6 +167,55 @@ function filterGrad(c: GradContext, dy: string, g: ConvGeometry): string {
   taps.forEach((t, j) => { place[j * g.kh * g.kw + t] = 1; });
   const kept = e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co * cpg, k]);
   return e.reshape(e.op1('MatMul', [kept, e.floats(place, [k, g.kh * g.kw])], [], 'dWplace'), [g.co, cpg, g.kh, g.kw]);
+}
+
+/**
+ * When dW is computed with the batch folded into the product (one GEMM per tap, K = N*Ho*Wo)
+ * rather than one product per image summed over the batch (K = Ho*Wo, N times the result written
+ * and read again). Folding costs a transpose of the input and of dY per layer; the per-image form
+ * wastes most where Ho*Wo is small against the channels (a deep layer of a large model: 2x2 or 7x7
+ * positions, 256-512 channels), where its products have a tiny K. Measured with
+ * bench/micro-dw-fold.ts (one thread, batch 16 and 64, 8-512 channels, 2x2 to 56x56).
+ */
+export function foldBatch(n: number, cpg: number, opg: number, p: number): boolean {
+  return FOLD.rule(n, cpg, opg, p);
+}
+
+/** The rule foldBatch applies (a bench swaps it to time both forms on one graph). */
+export const FOLD = { rule: (_n: number, cpg: number, opg: number, p: number): boolean => p <= 8 * Math.min(cpg, opg) };
+
+/**
+ * dW with the batch folded into the product, group 1: the input as [Ci, N, H, W] (one transpose,
+ * padded once, shared by every convolution reading it), the kept taps' views of it stacked as
+ * [Ci, taps, N*Ho*Wo] (one Concat of contiguous rows), dY as [Co, N*Ho*Wo]; one Gemm(dY, views,
+ * transB) gives [Co, Ci, taps], the weight's own order (per-tap Gemms, [taps, Co, Ci], needed a
+ * transpose the size of the weight, which cost as much as the products at 512 channels, 2x2).
+ */
+function filterGradFolded(e: Emitter, x: string, dy: string, g: ConvGeometry, base: number[], shift: number[], taps: number[] | undefined): string {
+  const [n, ci, h, w] = g.xDims;
+  const np = n * g.outSize[0] * g.outSize[1];
+  const xT = e.transposedOnce(x, [1, 0, 2, 3]); // [Ci, N, H, W]
+  const padded = () => (base.some((v) => v !== 0) ? e.padded(xT, base) : xT);
+  const dyT = e.reshape(e.transpose(dy, [1, 0, 2, 3]), [g.co, np]);
+  const views: string[] = [];
+  for (let ky = 0; ky < g.kh; ky++) {
+    for (let kx = 0; kx < g.kw; kx++) {
+      if (taps && !taps.includes(ky * g.kw + kx)) continue;
+      const starts = [shift[0] + ky * g.dilations[0], shift[1] + kx * g.dilations[1]];
+      const ends = [starts[0] + (g.outSize[0] - 1) * g.strides[0] + 1, starts[1] + (g.outSize[1] - 1) * g.strides[1] + 1];
+      const whole = g.strides.every((s) => s === 1) && starts[0] === base[0] && starts[1] === base[1] && g.outSize[0] === h && g.outSize[1] === w;
+      const view = whole ? xT : e.op1('Slice', [padded(), e.ints(starts), e.ints(ends), e.ints([2, 3]), e.ints(g.strides)], [], 'tap');
+      views.push(e.reshape(view, [ci, 1, np]));
+    }
+  }
+  const k = views.length;
+  const stacked = e.reshape(k === 1 ? views[0] : e.op1('Concat', views, [attr.int('axis', 1)], 'taps'), [ci * k, np]);
+  const r = e.op1('Gemm', [dyT, stacked], [attr.int('transB', 1)], 'dW'); // [Co, Ci * taps]
+  if (!taps) return e.reshape(r, [g.co, ci, g.kh, g.kw]);
+  // Only the kept taps were computed: a one-hot [taps, kh*kw] product puts them in place, zeros elsewhere.
+  const place = new Float32Array(k * g.kh * g.kw);
+  taps.forEach((t, j) => { place[j * g.kh * g.kw + t] = 1; });
+  return e.reshape(e.op1('MatMul', [e.reshape(r, [g.co * ci, k]), e.floats(place, [k, g.kh * g.kw])], [], 'dWplace'), [g.co, ci, g.kh, g.kw]);
 }
 
 const maxPool: GradRule = {
@@ -334,6 +386,13 @@ const sum: GradRule = {
     if (!dy) return;
     const yDims = c.dims(c.output(0));
     for (let i = 0; i < c.inputCount; i++) if (c.needs(i)) c.give(i, unbroadcast(c.e, dy, yDims, c.dims(c.input(i))));
+    const m = c.e.maskedConv(c.output(0));
+    if (m) {
+      // The pieces of a masked convolution (pieces.ts): its weight's gradient at the kept positions.
+      const [co, , kh, kw] = c.dims(m.weight);
+      const xDims = c.dims(m.input);
+      c.giveTo(m.weight, filterGrad(c.e, m.input, dy, { xDims, outSize: yDims.slice(2), strides: m.strides, dilations: m.dilations, pads: m.pads, group: m.group, kh, kw, co }, m.taps));
+    }
   },
 };
 
