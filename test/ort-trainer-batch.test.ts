@@ -153,3 +153,17 @@ test('data parallelism: a batch split over worker threads gives the whole batch\
     await pool.release();
   }
 });
+
+test('workers by default only where a step\'s compute outweighs its gradients; asked for, always', async () => {
+  const { trainingWorkers, WORKERS_MIN_MACS_PER_WEIGHT } = await import('../src/runtime/ort/training-session.js');
+  const os = await import('node:os');
+  const cores = Math.min(os.availableParallelism(), 8);
+  const heavy = { macs: 2 * WORKERS_MIN_MACS_PER_WEIGHT * 1e6, trainedWeights: 1e6 };
+  const light = { macs: 0.2 * WORKERS_MIN_MACS_PER_WEIGHT * 1e6, trainedWeights: 1e6 };
+  assert.equal(trainingWorkers({}, heavy), cores >= 2 ? cores : 0);
+  assert.equal(trainingWorkers({}, light), 0, 'a ResNet-18 at 56 px (188 MACs per weight): one session');
+  assert.equal(trainingWorkers({ threads: 2 }, light), 2, '--threads N asks for N workers');
+  assert.equal(trainingWorkers({ workers: 3 }, light), 3);
+  assert.equal(trainingWorkers({ threads: 1 }, heavy), 0);
+  assert.equal(trainingWorkers({ device: 'cuda' }, heavy), 0);
+});

@@ -319,3 +319,47 @@ test('Conv on wide layers with few positions: dW folded into one Gemm or per ima
     [FOLD.rule, IM2COL.rule] = rules;
   }
 });
+
+test('a forward graph with pieces runs batches of any size: the columns form, whose shapes fix the batch, is left to training graphs', async () => {
+  const { IM2COL } = await import('../src/formats/onnx/training/pieces.js');
+  const { buildForwardGraph } = await import('../src/formats/onnx/training/build.js');
+  const { readOnnxModel } = await import('../src/formats/onnx/read.js');
+  const { writeFileSync } = await import('node:fs');
+  const { floatTensor, valueInfo } = await import('./helpers/onnx-builder.js');
+  const { tempDir } = await import('./helpers/tmp.js');
+  const ort = await import('onnxruntime-node');
+  const path = await import('node:path');
+  const mask = parseMask('010/111/010');
+  const w = values(12 * 12 * 9, 901).map((v, k) => (maskHas(mask, k % 9) ? v : 0));
+  const graph = {
+    name: 'g',
+    node: [{ name: 'c', opType: 'Conv', input: ['x', 'w'], output: ['y'], attribute: [a.ints('kernel_shape', [3, 3]), a.ints('pads', [1, 1, 1, 1])] }],
+    input: [valueInfo('x', ['N', 12, 2, 2])],
+    initializer: [floatTensor('w', [12, 12, 3, 3], w)],
+    output: [{ name: 'y' }],
+  };
+  const bytes = onnxProto.onnx.ModelProto.encode({ irVersion: 8, opsetImport: [{ domain: '', version: 13 }], graph }).finish();
+  const file = path.join(tempDir('kprune-forward-'), 'wide.onnx');
+  writeFileSync(file, bytes);
+  const model = await readOnnxModel(file);
+  const rule = IM2COL.rule;
+  IM2COL.rule = () => true; // the columns form wherever a training graph would take it
+  let built;
+  try {
+    // Shapes probed at a batch of 2, as fine-tuning probes its training batch.
+    built = buildForwardGraph(model, ['w'], ['y'], { masks: new Map([['w', mask]]), shapes: new Map([['x', { dims: [2, 12, 2, 2], type: 'float32' }], ['y', { dims: [2, 12, 2, 2], type: 'float32' }]]) });
+  } finally {
+    IM2COL.rule = rule;
+  }
+  const forward = await ort.InferenceSession.create(built.bytes);
+  const reference = await ort.InferenceSession.create(bytes);
+  for (const n of [2, 5]) {
+    const x = new ort.Tensor('float32', values(n * 12 * 4, 902 + n), [n, 12, 2, 2]);
+    const got = (await forward.run({ [built.data]: x, w: new ort.Tensor('float32', w, [12, 12, 3, 3]) })).y.data as Float32Array;
+    const want = (await reference.run({ x })).y.data as Float32Array;
+    assert.equal(got.length, want.length, `batch ${n}`);
+    for (let i = 0; i < got.length; i++) assert.ok(Math.abs(got[i] - want[i]) <= 1e-5 * (1 + Math.abs(want[i])), `batch ${n} [${i}]: ${got[i]} vs ${want[i]}`);
+  }
+  await forward.release();
+  await reference.release();
+});

@@ -18,7 +18,8 @@ import type { OnnxModel } from '../../formats/onnx/read.js';
 import { MissingGradient, TrainingGraph, ValueShape, buildForwardGraph, buildTrainingGraph, computedValues, headValue } from '../../formats/onnx/training/index.js';
 import { FinetuneData, FinetuneOptions, FinetuneResult, runFinetuneLoop, trainSettings, usage } from '../../core/finetune/run.js';
 import { createSession } from '../../runtime/ort/session.js';
-import { describeDevice, openTrainingSession, probeShapes, runFloat, trainingWorkers } from '../../runtime/ort/training-session.js';
+import { StepWork, describeDevice, openTrainingSession, probeShapes, runFloat, trainingWorkers } from '../../runtime/ort/training-session.js';
+import { onnxComputeNodes } from '../../formats/onnx/inventory.js';
 import { OrtTrainer, OrtTrainingGraph, TeacherOutputs } from '../../runtime/ort/trainer.js';
 import { TrainPool } from '../../runtime/ort/train-pool.js';
 import type { OnnxFinetunePlan } from './finetune-plan.js';
@@ -88,6 +89,16 @@ class HeadRunner {
 }
 
 /** Dims and types of every value of the model at this batch, from one run (the builder's static shapes). */
+/** A step's forward MACs (the compute nodes at the probed batch's shapes) and its trained weights. */
+export function stepWork(model: OnnxModel, shapes: ReadonlyMap<string, { dims: number[] }>, layers: Conv3x3Layer[]): StepWork {
+  let macs = 0;
+  for (const c of onnxComputeNodes(model)) {
+    const dims = shapes.get(c.output)?.dims;
+    if (dims) macs += dims.reduce((a, b) => a * b, 1) * c.macsPerOutput;
+  }
+  return { macs, trainedWeights: layers.reduce((a, l) => a + l.outChannels * l.inChannelsPerGroup * 9, 0) };
+}
+
 async function valueShapes(model: OnnxModel, start: ReadonlyMap<string, Float32Array>, input: string, x: Float32Array, dims: number[]) {
   const session = await createSession(probeModelBytes(model, start, computedValues(model)), { threads: 1 }, model.path);
   try {
@@ -186,7 +197,7 @@ export async function finetuneInOrt(
       };
     }
     // The batch split over worker threads where the machine has the cores (a fixed-batch model cannot be split).
-    const workers = fixedBatch || batch < 4 ? 0 : trainingWorkers(options);
+    const workers = fixedBatch || batch < 4 ? 0 : trainingWorkers(options, stepWork(model, shapes, layers));
     if (workers >= 2) pool = TrainPool.open(workers, model.path);
     const graphBytesFor = async (n: number): Promise<Uint8Array> => {
       const g = build(await shapesAt(n));

@@ -47,11 +47,28 @@ const MAX_DEFAULT_WORKERS = 8;
  * Measured on the bundled models, batch 64, 2 cores (bench/train-pool.ts): 1.30-1.67x the steps/s of
  * one session with onnxruntime's default threads, 1.10-1.69x of one with two threads.
  */
-export function trainingWorkers(o: { workers?: number; threads?: number; device?: Device }): number {
+export function trainingWorkers(o: { workers?: number; threads?: number; device?: Device }, work?: StepWork): number {
   if ((o.device ?? 'cpu') !== 'cpu') return 0;
+  // Unasked, workers only where a step's compute outweighs sending the shards' gradients back.
+  if (o.workers === undefined && o.threads === undefined && work && work.macs < WORKERS_MIN_MACS_PER_WEIGHT * work.trainedWeights) return 0;
   const n = o.workers ?? o.threads ?? Math.min(os.availableParallelism(), MAX_DEFAULT_WORKERS);
   return n >= 2 ? n : 0;
 }
+
+/** A training step's size: the forward MACs of one batch, and the weights that train. */
+export interface StepWork {
+  macs: number;
+  trainedWeights: number;
+}
+
+/**
+ * Below this many forward MACs per trained weight in a step, one session (onnxruntime's own
+ * threads) beats workers by default: each worker's gradient for every trained weight is sent back
+ * and averaged on the main thread. Measured with two workers against one session (bench/train-pool.ts,
+ * bench/train-deep.ts, 2 cores): ResNet-18 at batch 16 and 56 / 112 / 224 px (188 / 706 / 2,641
+ * MACs per weight) 0.61x / 0.80x / 1.40x; the bundled models at batch 64 (8,124-73,132) 1.12-1.71x.
+ */
+export const WORKERS_MIN_MACS_PER_WEIGHT = 1000;
 
 /**
  * A provider onnxruntime-node lists but did not install (its CUDA and TensorRT parts are a separate

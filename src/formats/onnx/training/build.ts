@@ -188,7 +188,7 @@ export function buildForwardGraph(model: OnnxModel, trainable: string[], outputs
       if (!d) throw new NoGradient(`the dims of "${name}" are not known`);
       return d;
     };
-    p.graph.node = decomposeMasked(p.graph.node ?? [], pieces.masks, { dims, set: (n, d) => made.set(n, d) }, e);
+    p.graph.node = decomposeMasked(p.graph.node ?? [], pieces.masks, { dims, set: (n, d) => made.set(n, d) }, e, { anyBatch: true });
     p.graph.initializer = [...(p.graph.initializer ?? []), ...e.initializers];
   }
   p.graph.output = outputs.map((name) => ({ name }));

@@ -26,11 +26,13 @@ export interface PieceShapes {
 
 /**
  * Returns the graph's nodes with every Conv of a masked weight replaced by its pieces (new nodes
- * are made with `e`, placed where the Conv was; constants go to `e.initializers`).
+ * are made with `e`, placed where the Conv was; constants go to `e.initializers`). `anyBatch`: the
+ * graph must run on batches of any size (a forward graph scoring held-out images in chunks), so no
+ * form whose shapes fix the batch (the columns form) is used.
  */
-export function decomposeMasked(nodes: NodeProto[], masks: ReadonlyMap<string, Mask>, shapes: PieceShapes, e: Emitter): NodeProto[] {
+export function decomposeMasked(nodes: NodeProto[], masks: ReadonlyMap<string, Mask>, shapes: PieceShapes, e: Emitter, options: { anyBatch?: boolean } = {}): NodeProto[] {
   const out: NodeProto[] = [];
-  const state = { flat: new Map<string, string>(), pieceWeights: new Map<string, string>() };
+  const state = { flat: new Map<string, string>(), pieceWeights: new Map<string, string>(), anyBatch: options.anyBatch === true };
   for (const node of nodes) {
     const weight = node.input?.[1] ?? '';
     const mask = masks.get(weight);
@@ -56,7 +58,7 @@ export function decomposeMasked(nodes: NodeProto[], masks: ReadonlyMap<string, M
 
 /** The pieces of one Conv: nodes left in `e.nodes`, and the final Sum returned (null: keep the Conv). */
 function decomposeOne(node: NodeProto, weight: string, mask: Mask, shapes: PieceShapes, e: Emitter,
-  state: { flat: Map<string, string>; pieceWeights: Map<string, string> }): NodeProto[] | null {
+  state: { flat: Map<string, string>; pieceWeights: Map<string, string>; anyBatch: boolean }): NodeProto[] | null {
   const { flat, pieceWeights } = state;
   {
     const wDims = shapes.dims(weight);
@@ -72,7 +74,7 @@ function decomposeOne(node: NodeProto, weight: string, mask: Mask, shapes: Piece
     if (pieces.length === 0) return null;
     if (wDims[1] === 1 && group === 1 && pieces.length > 1) return denseMasked(node, weight, mask, shapes, e);
     const [n, , ho, wo] = yDims;
-    if (group === 1 && strides.every((s) => s === 1) && IM2COL.rule(n, wDims[1], wDims[0], ho * wo)) {
+    if (!state.anyBatch && group === 1 && strides.every((s) => s === 1) && IM2COL.rule(n, wDims[1], wDims[0], ho * wo)) {
       return columns(node, weight, mask, { xDims, yDims, pads, dilations }, shapes, e, state);
     }
     // The pieces' filter gradients can all read one copy of the input padded as the whole 3x3 was.
