@@ -100,7 +100,7 @@ export const MUTATIONS: Mutation[] = [
   },
   {
     id: 'energy-not-squared', file: 'src/core/reshape.ts',
-    original: 'const before = sumAt(sums.sq);\n    const kept = sumAt(sums.sq, mask);', replacement: 'const before = sumAt(sums.abs);\n    const kept = sumAt(sums.abs, mask);',
+    original: 'const before = energyKeptBy(sums.sq, FULL_MASK);\n    const kept = energyKeptBy(sums.sq, mask);', replacement: 'const before = energyKeptBy(sums.abs, FULL_MASK);\n    const kept = energyKeptBy(sums.abs, mask);',
     tests: ['report-figures'], why: 'energy as the sum of magnitudes',
   },
   {

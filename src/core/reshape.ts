@@ -4,8 +4,8 @@
  */
 import { KpruneError } from '../errors.js';
 import { Conv3x3Layer, kernelCount, layerParams } from '../model/conv.js';
-import { Mask, maskHas } from './lattice.js';
-import { ModelAnalysis, positionSums } from './analysis.js';
+import { FULL_MASK, Mask, maskHas, maskPositions } from './lattice.js';
+import { ModelAnalysis, energyKeptBy, positionSums } from './analysis.js';
 import { PrunePlan, planMask } from './plan.js';
 import { DerivedMap } from '../util/derived-map.js';
 
@@ -27,13 +27,6 @@ export function maskWeights(weights: Float32Array, kernels: number, mask: Mask):
     for (let k = 0; k < kernels; k++) out[9 * k + p] = 0;
   }
   return out;
-}
-
-/** Sum over the positions a mask keeps (all nine without one). */
-function sumAt(perPosition: Float64Array, mask?: Mask): number {
-  let s = 0;
-  for (let p = 0; p < 9; p++) if (!mask || maskHas(mask, p)) s += perPosition[p];
-  return s;
 }
 
 /**
@@ -61,14 +54,15 @@ export function applyPlan(layers: Conv3x3Layer[], plan: PrunePlan, analysis?: Pi
     }
     const mask = planMask(e);
     const sums = analysis?.positions?.get(layer.id) ?? positionSums(layer);
-    const before = sumAt(sums.sq);
-    const kept = sumAt(sums.sq, mask);
+    // Per-position sums over the positions a mask keeps (energyKeptBy sums whatever it is given).
+    const before = energyKeptBy(sums.sq, FULL_MASK);
+    const kept = energyKeptBy(sums.sq, mask);
     return {
       id: layer.id,
       mask,
       get weights() { return maskWeights(layer.weights, kernelCount(layer), mask); },
       energyKept: before > 0 ? kept / before : 1,
-      nonzero: { before: sumAt(sums.nonzero), kept: sumAt(sums.nonzero, mask) },
+      nonzero: { before: energyKeptBy(sums.nonzero, FULL_MASK), kept: energyKeptBy(sums.nonzero, mask) },
     };
   });
 }
@@ -85,8 +79,7 @@ export function maskedWeightMap(reshaped: ReshapedLayer[]): ReadonlyMap<string, 
 /** True if every kernel has zeros outside the mask (the precondition of the structural layouts). */
 export function respectsMask(weights: Float32Array, mask: Mask): boolean {
   // One pass, kernel by kernel, looking at the dropped positions only (no i % 9 per element).
-  const dropped: number[] = [];
-  for (let p = 0; p < 9; p++) if (!maskHas(mask, p)) dropped.push(p);
+  const dropped = maskPositions(FULL_MASK ^ mask);
   for (let b = 0; b < weights.length; b += 9) {
     for (const p of dropped) if (weights[b + p] !== 0) return false;
   }

@@ -9,7 +9,7 @@
  * w -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), with eps = 1e-7 (TF.js's float32
  * epsilon). Momentum: a = mu a + g; w -= lr a. SGD: w -= lr g.
  */
-import { Mask, maskHas } from '../lattice.js';
+import { FULL_MASK, Mask, maskHas, maskPositions } from '../lattice.js';
 
 export type OptimizerKind = 'adam' | 'sgd';
 
@@ -71,7 +71,7 @@ export class MaskedOptimizer {
         weights: w,
         keep,
         kept,
-        dropped: Int32Array.from({ length: 9 }, (_, p) => p).filter((p) => !maskHas(mask, p)),
+        dropped: Int32Array.from(maskPositions(FULL_MASK ^ mask)),
         m: new Float32Array(needsM ? w.length : 0),
         v: new Float32Array(needsV ? w.length : 0),
       });
