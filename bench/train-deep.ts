@@ -6,7 +6,8 @@
  * Adam — timed side by side, rounds interleaved:
  *
  *   onnxruntime, one session, one thread   vs   PyTorch, one thread
- *   onnxruntime, 2 worker threads (kprune's default here)   vs   PyTorch, 2 threads
+ *   onnxruntime, one session, 2 threads (kprune's default on this model)   vs   PyTorch, 2 threads
+ *   onnxruntime, 2 worker threads (one session each)   vs   PyTorch, 2 threads
  *
  * Per step: median wall time over the rounds (each round the median of `steps` steps after a
  * warm-up); images/s and the ratio to PyTorch at the same thread count; the load average per size.
@@ -73,24 +74,26 @@ try {
       const probe = await ort.InferenceSession.create(probeModelBytes(model, start, computedValues(model)), { intraOpNumThreads: 1 });
       const shapes = await probeShapes(probe, input, train.x.subarray(0, n * pixels), [n, 3, size, size]);
       await probe.release();
-      const built = buildTrainingGraph(model, { trainable: layers.map((l) => l.id), head, shapes, masks, loss: { objective: 'cross-entropy', temperature: 2, distillWeight: 0 } });
+      const built = buildTrainingGraph(model, { trainable: layers.map((l) => l.id), head, shapes, masks, layout: 'kept', loss: { objective: 'cross-entropy', temperature: 2, distillWeight: 0 } });
       if (!built.ok) throw new Error(`no training graph: ${JSON.stringify(built.missing)}`);
       return built.graph;
     };
-    const graphFor = async (n: number) => {
+    const graphWith = (threads: number) => async (n: number) => {
       const g = await graphAt(n);
-      return { session: await openTrainingSession(g.bytes, { threads: 1 }), data: g.data, loss: g.loss, labels: g.lossInputs.labels, headValues: g.flatDims[1], weights: g.weights };
+      return { session: await openTrainingSession(g.bytes, { threads }), data: g.data, loss: g.loss, labels: g.lossInputs.labels, headValues: g.flatDims[1], weights: g.weights };
     };
+    const graphFor = graphWith(1);
     const pool = TrainPool.open(workers);
     const trainers = {
       one: new OrtTrainer({ graphFor, start, masks, train, optimizer: 'adam', momentum: 0 }),
+      threads: new OrtTrainer({ graphFor: graphWith(workers), start, masks, train, optimizer: 'adam', momentum: 0 }),
       workers: new OrtTrainer({ graphFor, start, masks, train, optimizer: 'adam', momentum: 0, shards: { pool, graphBytesFor: async (n) => (await graphAt(n)).bytes } }),
     };
     const indices = (s: number) => Uint32Array.from({ length: batch }, (_, i) => (s * batch + i) % count);
     for (const t of Object.values(trainers)) await t.step(indices(0), 1e-4); // warm-up: graphs opened
-    const ms: Record<'one' | 'workers' | 'torch1' | 'torchN', number[]> = { one: [], workers: [], torch1: [], torchN: [] };
+    const ms: Record<'one' | 'threads' | 'workers' | 'torch1' | 'torchN', number[]> = { one: [], threads: [], workers: [], torch1: [], torchN: [] };
     for (let round = 0; round < Number(args.rounds); round++) {
-      for (const key of (round % 2 ? ['workers', 'one'] : ['one', 'workers']) as ('one' | 'workers')[]) {
+      for (const key of (round % 2 ? ['workers', 'threads', 'one'] : ['one', 'threads', 'workers']) as ('one' | 'threads' | 'workers')[]) {
         const per: number[] = [];
         for (let s = 0; s < steps; s++) {
           const t0 = performance.now();
@@ -101,7 +104,7 @@ try {
       }
       ms.torch1.push(torchStep(size, 1));
       ms.torchN.push(torchStep(size, workers));
-      log(`size ${size} round ${round + 1}: one ${ms.one.at(-1)!.toFixed(0)} ms, workers ${ms.workers.at(-1)!.toFixed(0)} ms, PyTorch 1 thread ${ms.torch1.at(-1)!.toFixed(0)} ms, ${workers} threads ${ms.torchN.at(-1)!.toFixed(0)} ms`);
+      log(`size ${size} round ${round + 1}: one ${ms.one.at(-1)!.toFixed(0)} ms, ${workers} threads ${ms.threads.at(-1)!.toFixed(0)} ms, workers ${ms.workers.at(-1)!.toFixed(0)} ms, PyTorch 1 thread ${ms.torch1.at(-1)!.toFixed(0)} ms, ${workers} threads ${ms.torchN.at(-1)!.toFixed(0)} ms`);
     }
     for (const t of Object.values(trainers)) await t.release();
     await pool.release();
@@ -109,7 +112,7 @@ try {
     const ips = (stepMs: number) => (batch / stepMs * 1000).toFixed(1);
     rows.push([
       `${size}x${size}`, ips(m.one), ips(m.torch1), (m.torch1 / m.one).toFixed(2),
-      ips(m.workers), ips(m.torchN), (m.torchN / m.workers).toFixed(2), os.loadavg()[0].toFixed(1),
+      ips(m.threads), ips(m.workers), ips(m.torchN), (m.torchN / m.threads).toFixed(2), (m.torchN / m.workers).toFixed(2), os.loadavg()[0].toFixed(1),
     ]);
   }
 } finally {
@@ -118,6 +121,6 @@ try {
 const m = machineInfo();
 console.log(`Training step of a ResNet-18 (torchvision layout, 3-channel input; 16 3x3 filters reshaped to a cross and trained), batch ${batch}, Adam, cross-entropy; medians of ${args.rounds} interleaved rounds of ${steps} steps; ${m.cpu}, ${m.cores} cores, Node ${m.node}, onnxruntime-node ${ort.env.versions.node}, ${new Date().toISOString().slice(0, 16)}Z`);
 console.log(markdownTable(
-  ['input', 'onnxruntime, 1 thread: img/s', 'PyTorch, 1 thread: img/s', 'ratio', `onnxruntime, ${workers} workers: img/s`, `PyTorch, ${workers} threads: img/s`, 'ratio', 'load'],
-  rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  ['input', 'onnxruntime, 1 thread: img/s', 'PyTorch, 1 thread: img/s', 'ratio', `onnxruntime, one session, ${workers} threads: img/s`, `onnxruntime, ${workers} workers: img/s`, `PyTorch, ${workers} threads: img/s`, 'ratio (session)', 'ratio (workers)', 'load'],
+  rows, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
 ));

@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MaskedOptimizer } from '../src/core/finetune/optimizer.js';
+import { packKept, unpackKept } from '../src/core/finetune/kept-layout.js';
 import { maskHas, parseMask } from '../src/core/lattice.js';
 import { mulberry32 } from '../src/util/random.js';
 
@@ -39,10 +40,38 @@ test('masked Adam over the kept indices: bit for bit the per-element form; dropp
         }
         m[i] = b1 * m[i] + a1 * g[i];
         v[i] = b2 * v[i] + a2 * g[i] * g[i];
-        ref[i] -= (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + 1e-7);
+        ref[i] -= ((lr / c1) * m[i]) / (Math.sqrt(v[i]) * (1 / Math.sqrt(c2)) + 1e-7);
       }
       assert.deepEqual(w, ref, `${shape}, step ${step + 1}`);
     }
     for (let i = 0; i < n; i++) if (!maskHas(mask, i % 9)) assert.equal(w[i], 0);
   }
+});
+
+test('a weight in the kept layout trains as the masked 3x3 weight does, bit for bit (Adam, momentum, SGD)', () => {
+  const mask = parseMask('010/111/010');
+  const order = [1, 7, 3, 4, 5]; // the pieces' order of a cross (column, then row)
+  for (const [kind, momentum] of [['adam', 0], ['sgd', 0.9], ['sgd', 0]] as const) {
+    const r = mulberry32(11);
+    const n = 9 * 41;
+    const w = Float32Array.from({ length: n }, (_, i) => (maskHas(mask, i % 9) ? r() - 0.5 : 0));
+    const packed = packKept(w, order);
+    assert.equal(packed.length, 5 * 41);
+    const masked = new MaskedOptimizer(new Map([['w', w]]), new Map([['w', mask]]), { kind, momentum });
+    const kept = new MaskedOptimizer(new Map([['w', packed]]), new Map([['w', 'kept' as const]]), { kind, momentum });
+    for (let step = 0; step < 4; step++) {
+      const g = Float32Array.from({ length: n }, () => (r() - 0.5) * 10 ** (-1 - step));
+      masked.step(new Map([['w', g]]), 1e-3);
+      kept.step(new Map([['w', packKept(g, order)]]), 1e-3);
+      assert.deepEqual(unpackKept(packed, order), w, `${kind} ${momentum}, step ${step + 1}`);
+    }
+    assert.ok(w.some((v, i) => maskHas(mask, i % 9) && v !== 0), 'the weights moved');
+  }
+});
+
+test('packKept and unpackKept: each kernel\'s positions in the order given, zeros elsewhere', () => {
+  const full = Float32Array.from({ length: 18 }, (_, i) => i + 1);
+  assert.deepEqual([...packKept(full, [4, 0])], [5, 1, 14, 10]);
+  assert.deepEqual([...unpackKept(Float32Array.from([5, 1, 14, 10]), [4, 0])], [1, 0, 0, 0, 5, 0, 0, 0, 0, 10, 0, 0, 0, 14, 0, 0, 0, 0]);
+  assert.throws(() => unpackKept(new Float32Array(5), [4, 0]), /not made of kernels of 2 positions/);
 });

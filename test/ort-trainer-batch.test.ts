@@ -34,11 +34,11 @@ const split = await loadData(path.join(FIXTURES, 'data', 'fashion-mnist', 't10k-
 const train = split.calib;
 const head = headValue(model);
 
-async function graphAt(n: number): Promise<OrtTrainingGraph> {
+async function graphAt(n: number, layout: 'full' | 'kept' = 'full'): Promise<OrtTrainingGraph> {
   const probe = await ort.InferenceSession.create(probeModelBytes(model, start, computedValues(model)), { intraOpNumThreads: 1 });
   const shapes = await probeShapes(probe, 'input', train.x.subarray(0, n * 784), [n, 1, 28, 28]);
   await probe.release();
-  const built = buildTrainingGraph(model, { trainable: layers.map((l) => l.id), head, shapes, masks, loss: { objective: 'cross-entropy', temperature: 2, distillWeight: 0 } });
+  const built = buildTrainingGraph(model, { trainable: layers.map((l) => l.id), head, shapes, masks, layout, loss: { objective: 'cross-entropy', temperature: 2, distillWeight: 0 } });
   assert.ok(built.ok);
   const g = built.graph;
   const session = await ort.InferenceSession.create(g.bytes, { intraOpNumThreads: 1 });
@@ -99,22 +99,49 @@ test('teacher targets computed once train as the TF.js path\'s per-step targets:
   }
 });
 
-async function graphBytesAt(n: number): Promise<Uint8Array> {
+async function graphBytesAt(n: number, layout: 'full' | 'kept' = 'full'): Promise<Uint8Array> {
   const probe = await ort.InferenceSession.create(probeModelBytes(model, start, computedValues(model)), { intraOpNumThreads: 1 });
   const shapes = await probeShapes(probe, 'input', train.x.subarray(0, n * 784), [n, 1, 28, 28]);
   await probe.release();
-  const built = buildTrainingGraph(model, { trainable: layers.map((l) => l.id), head, shapes, masks, loss: { objective: 'cross-entropy', temperature: 2, distillWeight: 0 } });
+  const built = buildTrainingGraph(model, { trainable: layers.map((l) => l.id), head, shapes, masks, layout, loss: { objective: 'cross-entropy', temperature: 2, distillWeight: 0 } });
   assert.ok(built.ok);
   return built.graph.bytes;
 }
 
-test('data parallelism: a batch split over worker threads gives the whole batch\'s loss and gradients, and trains alike', async () => {
+test('the kept layout (weights fed as their kept positions) trains the same weights as the 3x3 layout', async () => {
+  const whole = new OrtTrainer({ graphFor: (n) => graphAt(n, 'full'), start, masks, train, optimizer: 'adam', momentum: 0 });
+  const kept = new OrtTrainer({ graphFor: (n) => graphAt(n, 'kept'), start, masks, train, optimizer: 'adam', momentum: 0 });
+  try {
+    const indices = Uint32Array.from({ length: 16 }, (_, i) => (i * 5) % train.count);
+    const g = await kept.gradients(indices);
+    for (const l of layers) assert.equal(g.grads.get(l.id)!.length, l.weights.length / 9 * 5, `${l.id}: a gradient of the kept positions only`);
+    for (let s = 0; s < 3; s++) {
+      const a = await whole.step(indices, 1e-3);
+      const b = await kept.step(indices, 1e-3);
+      assert.ok(Math.abs(a - b) <= 1e-6 * Math.abs(a), `loss ${a} vs ${b}`);
+    }
+    const wa = whole.snapshot();
+    const wb = kept.snapshot();
+    for (const l of layers) {
+      const [x, y] = [wa.get(l.id)!, wb.get(l.id)!];
+      assert.equal(y.length, l.weights.length, 'the snapshot is in 3x3 kernels');
+      for (let i = 0; i < x.length; i++) assert.ok(Math.abs(x[i] - y[i]) <= 1e-6, `${l.id}[${i}]: ${x[i]} vs ${y[i]}`);
+      assert.ok(y.every((v, i) => (i % 9) % 2 === 1 || i % 9 === 4 || v === 0), `${l.id}: dropped positions are zero`);
+      assert.ok(y.some((v, i) => v !== start.get(l.id)![i]), `${l.id}: trained`);
+    }
+  } finally {
+    await whole.release();
+    await kept.release();
+  }
+});
+
+test('data parallelism: a batch split over worker threads gives the whole batch\'s loss and gradients, and trains alike (kept layout)', async () => {
   const pool = TrainPool.open(2);
   const asked: number[] = [];
-  const one = new OrtTrainer({ graphFor: graphAt, start, masks, train, optimizer: 'adam', momentum: 0 });
+  const one = new OrtTrainer({ graphFor: (n) => graphAt(n, 'kept'), start, masks, train, optimizer: 'adam', momentum: 0 });
   const split = new OrtTrainer({
-    graphFor: graphAt, start, masks, train, optimizer: 'adam', momentum: 0,
-    shards: { pool, graphBytesFor: (n) => { asked.push(n); return graphBytesAt(n); } },
+    graphFor: (n) => graphAt(n, 'kept'), start, masks, train, optimizer: 'adam', momentum: 0,
+    shards: { pool, graphBytesFor: (n) => { asked.push(n); return graphBytesAt(n, 'kept'); } },
   });
   try {
     // 33 samples: shards of 17 and 16, each with its own graph, asked for once.

@@ -8,6 +8,9 @@
  * Adam as TF.js writes it: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
  * w -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps), with eps = 1e-7 (TF.js's float32
  * epsilon). Momentum: a = mu a + g; w -= lr a. SGD: w -= lr g.
+ *
+ * A weight given in the kept layout (core/finetune/kept-layout.ts; its mask 'kept') holds kept
+ * positions only: every element trains, nothing is zeroed.
  */
 import { FULL_MASK, Mask, maskHas, maskPositions } from '../lattice.js';
 
@@ -22,12 +25,15 @@ export interface MaskedOptimizerOptions {
   epsilon?: number;
 }
 
+/** A weight's mask, or 'kept': the weight is in the kept layout, every element kept. */
+export type SlotMask = Mask | 'kept';
+
 interface Slot {
   weights: Float32Array;
-  /** 1 where the position is kept, 0 where dropped, per element. */
-  keep: Uint8Array;
-  /** The indices of the kept elements, ascending, and the dropped positions within a kernel. */
-  kept: Int32Array;
+  /** 1 where the position is kept, 0 where dropped, per element (null: every element). */
+  keep: Uint8Array | null;
+  /** The indices of the kept elements, ascending (null: every element), and the dropped positions within a kernel. */
+  kept: Int32Array | null;
   dropped: Int32Array;
   m: Float32Array;
   v: Float32Array;
@@ -50,7 +56,7 @@ export class MaskedOptimizer {
   private readonly epsilon: number;
 
   /** `weights` are updated in place; `masks` by the same names. */
-  constructor(weights: ReadonlyMap<string, Float32Array>, masks: ReadonlyMap<string, Mask>, private readonly o: MaskedOptimizerOptions) {
+  constructor(weights: ReadonlyMap<string, Float32Array>, masks: ReadonlyMap<string, SlotMask>, private readonly o: MaskedOptimizerOptions) {
     this.beta1 = o.beta1 ?? 0.9;
     this.beta2 = o.beta2 ?? 0.999;
     this.acc1 = Math.fround(this.beta1);
@@ -59,9 +65,14 @@ export class MaskedOptimizer {
     for (const [name, w] of weights) {
       const mask = masks.get(name);
       if (mask === undefined) throw new Error(`no mask for trainable weight "${name}"`);
-      if (w.length % 9 !== 0) throw new Error(`trainable weight "${name}" is not made of 3x3 kernels`);
       const needsV = o.kind === 'adam';
       const needsM = o.kind === 'adam' || o.momentum > 0;
+      const moments = { m: new Float32Array(needsM ? w.length : 0), v: new Float32Array(needsV ? w.length : 0) };
+      if (mask === 'kept') {
+        this.slots.set(name, { weights: w, keep: null, kept: null, dropped: new Int32Array(0), ...moments });
+        continue;
+      }
+      if (w.length % 9 !== 0) throw new Error(`trainable weight "${name}" is not made of 3x3 kernels`);
       const keep = keepFlags(w.length, mask);
       let count = 0;
       for (let i = 0; i < keep.length; i++) count += keep[i];
@@ -72,8 +83,7 @@ export class MaskedOptimizer {
         keep,
         kept,
         dropped: Int32Array.from(maskPositions(FULL_MASK ^ mask)),
-        m: new Float32Array(needsM ? w.length : 0),
-        v: new Float32Array(needsV ? w.length : 0),
+        ...moments,
       });
     }
   }
@@ -89,13 +99,28 @@ export class MaskedOptimizer {
     const c2 = f(1 - this.acc2);
     this.acc1 = f(this.acc1 * b1);
     this.acc2 = f(this.acc2 * b2);
+    // lr (m / c1) / (sqrt(v / c2) + eps) as (lr / c1) m / (sqrt(v) / sqrt(c2) + eps): one division
+    // and one square root per weight instead of three and one (the same value up to double
+    // rounding, then rounded to float32: 0.6x the time on 6.2 M weights).
+    const step = lr / c1;
+    const root = 1 / Math.sqrt(c2);
     for (const [name, s] of this.slots) {
       const g = grads.get(name);
       if (!g || g.length !== s.weights.length) throw new Error(`no gradient of the right size for "${name}"`);
       const { weights: w, keep, kept, dropped, m, v } = s;
       // One loop per rule (the rule chosen once, not per element): the step is a tight loop over
       // typed arrays.
-      if (this.o.kind === 'adam') {
+      if (this.o.kind === 'adam' && !kept) {
+        // The kept layout: every element, in order.
+        for (let i = 0; i < w.length; i++) {
+          const gi = g[i];
+          const mi = f(b1 * m[i] + a1 * gi);
+          const vi = f(b2 * v[i] + a2 * gi * gi);
+          m[i] = mi;
+          v[i] = vi;
+          w[i] -= (step * mi) / (Math.sqrt(vi) * root + eps);
+        }
+      } else if (this.o.kind === 'adam' && kept) {
         // Over the kept indices (no branch; the moments rounded to float32 as their arrays store
         // them, so the arithmetic is the same): 0.5-0.7x the time of a loop over every element
         // testing a flag (ResNet-18's 11 M weights, 6.2 M kept), then the dropped positions zeroed.
@@ -106,9 +131,19 @@ export class MaskedOptimizer {
           const vi = f(b2 * v[i] + a2 * gi * gi);
           m[i] = mi;
           v[i] = vi;
-          w[i] -= (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps);
+          w[i] -= (step * mi) / (Math.sqrt(vi) * root + eps);
         }
         for (let base = 0; base < w.length; base += 9) for (let j = 0; j < dropped.length; j++) w[base + dropped[j]] = 0;
+      } else if (!keep) {
+        const mu = this.o.momentum;
+        if (mu > 0) {
+          for (let i = 0; i < w.length; i++) {
+            m[i] = mu * m[i] + g[i];
+            w[i] -= lr * m[i];
+          }
+        } else {
+          for (let i = 0; i < w.length; i++) w[i] -= lr * g[i];
+        }
       } else if (this.o.momentum > 0) {
         const mu = this.o.momentum;
         for (let i = 0; i < w.length; i++) {

@@ -165,6 +165,8 @@ export async function finetuneInOrt(
       // Convolutions of the reshaped weights compute only their kept positions (pieces): 1.45x
       // faster steps on the bundled ResNet with a cross; the optimiser masks all the same.
       masks,
+      // And their weights are fed, updated and returned as the kept positions alone.
+      layout: 'kept',
     });
     const built = build(shapes);
     if (!built.ok) return { missing: built.missing };

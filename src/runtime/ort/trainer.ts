@@ -7,11 +7,17 @@
  * smaller than a batch, a caller's own) gets its own graph, asked for once and kept. Per batch size
  * the input buffers and their tensors are made once and refilled each step, and the weights are fed
  * as tensors over the arrays the optimiser updates in place: a step allocates no inputs.
+ *
+ * A graph built with the kept layout (formats/onnx/training, `layout: 'kept'`) takes a masked
+ * weight as its kept positions alone: the trainer then holds that weight packed the same way
+ * (core/finetune/kept-layout.ts), the optimiser steps it without masks, and a snapshot unpacks it
+ * into 3x3 kernels.
  */
 import type * as ort from 'onnxruntime-node';
 import { ortApi } from './ort.js';
 import type { Trainer } from '../../core/finetune/loop.js';
-import { MaskedOptimizer, OptimizerKind } from '../../core/finetune/optimizer.js';
+import { MaskedOptimizer, OptimizerKind, SlotMask } from '../../core/finetune/optimizer.js';
+import { packKept, unpackKept } from '../../core/finetune/kept-layout.js';
 import type { Mask } from '../../core/lattice.js';
 import type { Dataset } from '../../data/types.js';
 import { runTensors } from './training-session.js';
@@ -27,8 +33,8 @@ export interface OrtTrainingGraph {
   teacher?: string;
   /** The head as the loss sees it, per sample (classes, or values for MSE). */
   headValues: number;
-  /** Trainable weights: graph input name, dims, gradient output name. */
-  weights: { name: string; dims: number[]; grad: string }[];
+  /** Trainable weights: graph input name, dims, gradient output name; `positions`: fed in the kept layout. */
+  weights: { name: string; dims: number[]; grad: string; positions?: number[] }[];
 }
 
 /** Distillation targets: the original model's head values for these training samples. */
@@ -60,29 +66,66 @@ interface Prepared {
   fetch: string[];
 }
 
+/** The weights as the training graphs take them, and their optimiser. */
+interface Held {
+  weights: Map<string, Float32Array>;
+  /** Weights held in the kept layout: their positions' order. */
+  positions: Map<string, readonly number[]>;
+  optimizer: MaskedOptimizer;
+}
+
 export class OrtTrainer implements Trainer {
-  private readonly weights = new Map<string, Float32Array>();
-  private readonly optimizer: MaskedOptimizer;
+  /** Set from the first training graph opened (its layout): the weights the steps update. */
+  private held: Held | undefined;
   private readonly perSample: number;
   private readonly prepared = new Map<number, Promise<Prepared>>();
 
   constructor(private readonly c: OrtTrainerConfig) {
-    for (const [name, w] of c.start) this.weights.set(name, new Float32Array(w));
-    this.optimizer = new MaskedOptimizer(this.weights, c.masks, { kind: c.optimizer, momentum: c.momentum });
     this.perSample = c.train.sampleDims.reduce((a, b) => a * b, 1);
+  }
+
+  /**
+   * The weights in the layout of `graph` (the first graph decides; a graph for another batch size
+   * must agree, as graphs built from one model and masks do).
+   */
+  private adopt(graph: OrtTrainingGraph): Held {
+    if (this.held) {
+      for (const w of graph.weights) {
+        const p = this.held.positions.get(w.name);
+        if (String(p ?? '') !== String(w.positions ?? '')) throw new Error(`training graphs disagree on the layout of "${w.name}"`);
+      }
+      return this.held;
+    }
+    const weights = new Map<string, Float32Array>();
+    const positions = new Map<string, readonly number[]>();
+    const masks = new Map<string, SlotMask>();
+    for (const w of graph.weights) {
+      const start = this.c.start.get(w.name);
+      const mask = this.c.masks.get(w.name);
+      if (!start) throw new Error(`no starting values for trainable weight "${w.name}"`);
+      if (mask === undefined) throw new Error(`no mask for trainable weight "${w.name}"`);
+      if (w.positions) {
+        weights.set(w.name, packKept(start, w.positions));
+        positions.set(w.name, w.positions);
+        masks.set(w.name, 'kept');
+      } else {
+        weights.set(w.name, new Float32Array(start));
+        masks.set(w.name, mask);
+      }
+    }
+    const optimizer = new MaskedOptimizer(weights, masks, { kind: this.c.optimizer, momentum: this.c.momentum });
+    this.held = { weights, positions, optimizer };
+    return this.held;
   }
 
   private prepare(n: number): Promise<Prepared> {
     let p = this.prepared.get(n);
     if (!p) {
       p = this.c.graphFor(n).then((graph) => {
+        const held = this.adopt(graph);
         const x = new Float32Array(n * this.perSample);
         const feeds: Record<string, ort.Tensor> = { [graph.data]: new (ortApi().Tensor)('float32', x, [n, ...this.c.train.sampleDims]) };
-        for (const w of graph.weights) {
-          const values = this.weights.get(w.name);
-          if (!values) throw new Error(`no starting values for trainable weight "${w.name}"`);
-          feeds[w.name] = new (ortApi().Tensor)('float32', values, w.dims);
-        }
+        for (const w of graph.weights) feeds[w.name] = new (ortApi().Tensor)('float32', held.weights.get(w.name)!, w.dims);
         let onehot: Float32Array | undefined;
         if (graph.labels) {
           onehot = new Float32Array(n * graph.headValues);
@@ -99,7 +142,7 @@ export class OrtTrainer implements Trainer {
   /** The batch size whose graph gives the names the sharded steps feed. */
   private namesFrom: number | undefined;
 
-  /** Loss and gradients at the current weights for these samples (no update). */
+  /** Loss and gradients at the current weights for these samples (no update), in the graphs' layout. */
   async gradients(indices: Uint32Array): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
     const shards = this.c.shards;
     if (shards && indices.length >= 2 * shards.pool.size) return this.shardedGradients(indices, shards);
@@ -161,7 +204,7 @@ export class OrtTrainer implements Trainer {
       const feeds: Record<string, { data: Float32Array; dims: number[] }> = {
         [graph.data]: { data: x.slice(start * per, (start + m) * per), dims: [m, ...train.sampleDims] },
       };
-      for (const w of graph.weights) feeds[w.name] = { data: this.weights.get(w.name)!, dims: w.dims };
+      for (const w of graph.weights) feeds[w.name] = { data: this.held!.weights.get(w.name)!, dims: w.dims };
       if (graph.labels && onehot) feeds[graph.labels] = { data: onehot.slice(start * h, (start + m) * h), dims: [m, h] };
       if (graph.teacher && teacher) feeds[graph.teacher] = { data: teacher.slice(start * h, (start + m) * h), dims: [m, h] };
       let bytes = this.graphBytes.get(m);
@@ -176,7 +219,7 @@ export class OrtTrainer implements Trainer {
     }
     const outs = await Promise.all(runs);
     let loss = 0;
-    const grads = new Map(graph.weights.map((w) => [w.name, new Float32Array(this.weights.get(w.name)!.length)]));
+    const grads = new Map(graph.weights.map((w) => [w.name, new Float32Array(this.held!.weights.get(w.name)!.length)]));
     outs.forEach((out, s) => {
       const share = sizes[s] / n;
       loss += share * out[0][0];
@@ -191,12 +234,17 @@ export class OrtTrainer implements Trainer {
 
   async step(indices: Uint32Array, lr: number): Promise<number> {
     const { loss, grads } = await this.gradients(indices);
-    this.optimizer.step(grads, lr);
+    this.held!.optimizer.step(grads, lr);
     return loss;
   }
 
   snapshot(): ReadonlyMap<string, Float32Array> {
-    return new Map([...this.weights].map(([k, v]) => [k, new Float32Array(v)]));
+    if (!this.held) return new Map([...this.c.start].map(([k, v]) => [k, new Float32Array(v)]));
+    const { weights, positions } = this.held;
+    return new Map([...weights].map(([k, v]) => {
+      const p = positions.get(k);
+      return [k, p ? unpackKept(v, p) : new Float32Array(v)];
+    }));
   }
 
   /** Closes every training graph the trainer opened. */

@@ -22,7 +22,7 @@ import { GradContext, NoGradient } from './context.js';
 import { Emitter, MIN_TRAINING_OPSET } from './emit.js';
 import { LossInputs, LossSpec, emitLoss } from './loss.js';
 import { RULES_BY_OP } from './rules.js';
-import { decomposeMasked } from './pieces.js';
+import { KeptLayout, decomposeMasked } from './pieces.js';
 import type { Mask } from '../../../core/lattice.js';
 
 /** A value's dims and onnxruntime element type ('float32', 'int64', ...). */
@@ -51,14 +51,25 @@ export interface TrainingGraphSpec {
    * position is computed (and has its gradient).
    */
   masks?: ReadonlyMap<string, Mask>;
+  /**
+   * 'kept': a masked weight read by one convolution alone is fed, and its gradient given, as its
+   * kept positions only, [Cout, Cin/g, k] in the order `weights[].positions` names (pieces.ts,
+   * KeptLayout): no dropped position is fed, computed or returned. Default 'full': every trainable
+   * weight in its own dims.
+   */
+  layout?: 'full' | 'kept';
 }
 
 export interface TrainingGraph {
   bytes: Uint8Array;
   /** The model's data input ('' when every input is trained, as in one-operator test graphs). */
   data: string;
-  /** The trainable weights, fed each step, with the output names of their gradients. */
-  weights: { name: string; dims: number[]; grad: string }[];
+  /**
+   * The trainable weights, fed each step, with the output names of their gradients. `positions`:
+   * the weight is fed in the kept layout, [Cout, Cin/g, k] = `dims`, holding these 3x3 positions
+   * of each kernel in this order (its gradient likewise).
+   */
+  weights: TrainableInput[];
   /** The scalar loss output. */
   loss: string;
   /** Inputs the loss reads besides the data (one-hot labels, teacher outputs, a given head gradient). */
@@ -67,6 +78,13 @@ export interface TrainingGraph {
   flatDims: [number, number];
   /** How many nodes of each operator the gradient passes through. */
   pathOps: Record<string, number>;
+}
+
+export interface TrainableInput {
+  name: string;
+  dims: number[];
+  grad: string;
+  positions?: number[];
 }
 
 export type TrainingBuild = { ok: true; graph: TrainingGraph } | { ok: false; missing: MissingGradient[] };
@@ -144,6 +162,23 @@ function prepare(model: OnnxModel, trainable: string[]) {
   return { proto, graph, opset, weightDims, constants, data: data[0] ?? '' };
 }
 
+/**
+ * Masked weights that can be fed in the kept layout: read by exactly one node, as a Conv's weight
+ * (one rewrite decides the order of its positions; any other reader would need the 3x3 layout).
+ */
+function keptCandidates(nodes: NodeProto[], masks: ReadonlyMap<string, Mask>): Set<string> {
+  const readers = new Map<string, number>();
+  const asConvWeight = new Set<string>();
+  for (const n of nodes) {
+    (n.input ?? []).forEach((v, k) => {
+      if (!masks.has(v)) return;
+      readers.set(v, (readers.get(v) ?? 0) + 1);
+      if (k === 1 && n.opType === 'Conv' && (!n.domain || n.domain === 'ai.onnx')) asConvWeight.add(v);
+    });
+  }
+  return new Set([...asConvWeight].filter((v) => readers.get(v) === 1 && masks.get(v) !== 0x1ff && masks.get(v) !== 0));
+}
+
 /** Keeps only the nodes and initializers the outputs depend on. */
 function prune(graph: GraphProto): void {
   const wanted = new Set((graph.output ?? []).map((o) => o.name ?? ''));
@@ -210,9 +245,15 @@ export function buildTrainingGraph(model: OnnxModel, spec: TrainingGraphSpec): T
     if (!d) throw new NoGradient(`the dims of "${name}" are not known`);
     return d;
   };
+  const kept: KeptLayout = { candidates: new Set(), orders: new Map() };
   if (spec.masks && spec.masks.size > 0) {
     const masks = new Map([...spec.masks].filter(([k]) => p.weightDims.has(k)));
-    graph.node = decomposeMasked(graph.node ?? [], masks, { dims, set: (n, d) => made.set(n, d) }, e);
+    if (spec.layout === 'kept') kept.candidates = keptCandidates(graph.node ?? [], masks);
+    graph.node = decomposeMasked(graph.node ?? [], masks, { dims, set: (n, d) => made.set(n, d) }, e, { kept });
+    for (const [name, order] of kept.orders) {
+      const input = (graph.input ?? []).find((i) => i.name === name)!;
+      Object.assign(input, valueInfo(name, [...dims(name).slice(0, 2), order.length]));
+    }
   }
   const nodes = graph.node ?? [];
   const isFloat = (name: string) => {
@@ -310,11 +351,12 @@ export function buildTrainingGraph(model: OnnxModel, spec: TrainingGraphSpec): T
   if (missing.length > 0) return { ok: false, missing };
 
   const headFlat = loss.flatDims;
-  const weights = spec.trainable.map((name, i) => {
-    const wd = p.weightDims.get(name)!;
+  const weights = spec.trainable.map((name, i): TrainableInput => {
+    const wd = dims(name);
     const g = gradOf(name) ?? e.zeros(wd);
     e.nodes.push({ name: `kprune.grad_out.${i}`, opType: 'Identity', domain: '', input: [g], output: [gradOutput(i)] });
-    return { name, dims: wd, grad: gradOutput(i) };
+    const positions = kept.orders.get(name);
+    return { name, dims: wd, grad: gradOutput(i), ...(positions ? { positions } : {}) };
   });
   e.nodes.push({ name: 'kprune.loss_out', opType: 'Identity', domain: '', input: [loss.loss], output: [LOSS_OUTPUT] });
   graph.node = [...nodes, ...e.nodes];

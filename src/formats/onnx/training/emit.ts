@@ -34,8 +34,12 @@ export interface Unpooled {
 export interface MaskedConv {
   input: string;
   weight: string;
-  /** Kept kernel positions, row-major. */
+  /** Kept kernel positions: row-major, or in the kept layout's order. */
   taps: number[];
+  /** The weight's dims as a 4-D kernel [Cout, Cin/g, kh, kw] (also when it is fed in the kept layout). */
+  kernelDims: number[];
+  /** The weight is fed in the kept layout [Cout, Cin/g, taps], taps in `taps`' order: its gradient is too. */
+  kept?: boolean;
   strides: number[];
   dilations: number[];
   pads: number[];

@@ -120,8 +120,12 @@ interface ConvGeometry {
  * Ho x Wo: twice as slow), explicit columns (Slice + Concat: slower by the copy), and im2col by a
  * convolution with one-hot filters (no faster): the per-tap products are as fast as any and need
  * no copy of the input beyond the tap's view.
+ *
+ * `taps`: only these positions are computed, in this order; the result is the whole kernel with
+ * zeros elsewhere, or with `kept` the kept positions alone, [Cout, Cin/g, taps] in the order given
+ * (a weight fed in the kept layout, pieces.ts).
  */
-function filterGrad(e: Emitter, x: string, dy: string, g: ConvGeometry, taps: number[] | undefined): string {
+function filterGrad(e: Emitter, x: string, dy: string, g: ConvGeometry, taps: number[] | undefined, kept = false): string {
   const [n, ci] = g.xDims;
   const cpg = ci / g.group;
   const opg = g.co / g.group;
@@ -135,38 +139,37 @@ function filterGrad(e: Emitter, x: string, dy: string, g: ConvGeometry, taps: nu
   // Made on first use (e.padded keeps one per input and pads): a tap list of only the whole input needs none.
   const padded = () => (base.some((v) => v !== 0) ? e.padded(x, base) : x);
   const depthwise = cpg === 1 && opg === 1;
-  if (!depthwise && g.group === 1 && foldBatch(n, cpg, opg, p)) return filterGradFolded(e, x, dy, g, base, shift, taps);
+  if (!depthwise && g.group === 1 && foldBatch(n, cpg, opg, p)) return filterGradFolded(e, x, dy, g, base, shift, taps, kept);
   const dyT = depthwise ? undefined : e.transpose(e.reshape(dy, [n, g.group, opg, p]), [0, 1, 3, 2]); // [N, g, P, opg]
   const dyFlat = depthwise ? e.reshape(dy, [n, ci, p]) : undefined;
   const perTap: string[] = [];
-    for (let ky = 0; ky < g.kh; ky++) {
-    for (let kx = 0; kx < g.kw; kx++) {
-      if (taps && !taps.includes(ky * g.kw + kx)) continue;
-      const starts = [shift[0] + ky * g.dilations[0], shift[1] + kx * g.dilations[1]];
-      const ends = [starts[0] + (g.outSize[0] - 1) * g.strides[0] + 1, starts[1] + (g.outSize[1] - 1) * g.strides[1] + 1];
-      // The tap that sees the unpadded input itself (a 3x3's centre at stride 1 with 'same' pads)
-      // reads it directly: a Slice is a copy in onnxruntime.
-      const whole = g.strides.every((s) => s === 1) && starts[0] === base[0] && starts[1] === base[1]
-        && g.outSize[0] === g.xDims[2] && g.outSize[1] === g.xDims[3];
-      const view = whole ? x : e.op1('Slice', [padded(), e.ints(starts), e.ints(ends), e.ints([2, 3]), e.ints(g.strides)], [], 'tap');
-      // Depthwise: an elementwise product summed over positions, then over the batch (two
-      // ReduceSums: onnxruntime sums the contiguous axis faster alone, 0.78-0.88x the time of one
-      // over both in bench/micro-dw.ts); else
-      // [N, g, cpg, P] x [N, g, P, opg] -> [N, g, cpg, opg], summed over N.
-      const r = cpg === 1 && opg === 1
-        ? e.reduceSum(e.reduceSum(e.mul(e.reshape(view, [n, ci, p]), dyFlat!), [2], false), [0], false)
-        : e.reduceSum(e.op1('MatMul', [e.reshape(view, [n, g.group, cpg, p]), dyT!], [], 'dWtap'), [0], false);
-      perTap.push(e.reshape(r, [1, g.group, cpg, opg]));
-    }
+  for (const t of taps ?? Array.from({ length: g.kh * g.kw }, (_, i) => i)) {
+    const [ky, kx] = [Math.floor(t / g.kw), t % g.kw];
+    const starts = [shift[0] + ky * g.dilations[0], shift[1] + kx * g.dilations[1]];
+    const ends = [starts[0] + (g.outSize[0] - 1) * g.strides[0] + 1, starts[1] + (g.outSize[1] - 1) * g.strides[1] + 1];
+    // The tap that sees the unpadded input itself (a 3x3's centre at stride 1 with 'same' pads)
+    // reads it directly: a Slice is a copy in onnxruntime.
+    const whole = g.strides.every((s) => s === 1) && starts[0] === base[0] && starts[1] === base[1]
+      && g.outSize[0] === g.xDims[2] && g.outSize[1] === g.xDims[3];
+    const view = whole ? x : e.op1('Slice', [padded(), e.ints(starts), e.ints(ends), e.ints([2, 3]), e.ints(g.strides)], [], 'tap');
+    // Depthwise: an elementwise product summed over positions, then over the batch (two
+    // ReduceSums: onnxruntime sums the contiguous axis faster alone, 0.78-0.88x the time of one
+    // over both in bench/micro-dw.ts); else
+    // [N, g, cpg, P] x [N, g, P, opg] -> [N, g, cpg, opg], summed over N.
+    const r = cpg === 1 && opg === 1
+      ? e.reduceSum(e.reduceSum(e.mul(e.reshape(view, [n, ci, p]), dyFlat!), [2], false), [0], false)
+      : e.reduceSum(e.op1('MatMul', [e.reshape(view, [n, g.group, cpg, p]), dyT!], [], 'dWtap'), [0], false);
+    perTap.push(e.reshape(r, [1, g.group, cpg, opg]));
   }
   const all = perTap.length === 1 ? perTap[0] : e.op1('Concat', perTap, [attr.int('axis', 0)], 'taps'); // [taps, g, cpg, opg]
   if (!taps) return e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co, cpg, g.kh, g.kw]);
-  // Only the kept taps were computed: a one-hot [k, kh*kw] product puts them in place, zeros elsewhere.
   const k = perTap.length;
+  if (kept) return e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co, cpg, k]);
+  // Only the kept taps were computed: a one-hot [k, kh*kw] product puts them in place, zeros elsewhere.
   const place = new Float32Array(k * g.kh * g.kw);
   taps.forEach((t, j) => { place[j * g.kh * g.kw + t] = 1; });
-  const kept = e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co * cpg, k]);
-  return e.reshape(e.op1('MatMul', [kept, e.floats(place, [k, g.kh * g.kw])], [], 'dWplace'), [g.co, cpg, g.kh, g.kw]);
+  const atTaps = e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co * cpg, k]);
+  return e.reshape(e.op1('MatMul', [atTaps, e.floats(place, [k, g.kh * g.kw])], [], 'dWplace'), [g.co, cpg, g.kh, g.kw]);
 }
 
 /**
@@ -191,27 +194,26 @@ export const FOLD = { rule: (_n: number, cpg: number, opg: number, p: number): b
  * transB) gives [Co, Ci, taps], the weight's own order (per-tap Gemms, [taps, Co, Ci], needed a
  * transpose the size of the weight, which cost as much as the products at 512 channels, 2x2).
  */
-function filterGradFolded(e: Emitter, x: string, dy: string, g: ConvGeometry, base: number[], shift: number[], taps: number[] | undefined): string {
+function filterGradFolded(e: Emitter, x: string, dy: string, g: ConvGeometry, base: number[], shift: number[], taps: number[] | undefined, kept: boolean): string {
   const [n, ci, h, w] = g.xDims;
   const np = n * g.outSize[0] * g.outSize[1];
   const xT = e.transposedOnce(x, [1, 0, 2, 3]); // [Ci, N, H, W]
   const padded = () => (base.some((v) => v !== 0) ? e.padded(xT, base) : xT);
   const dyT = e.reshape(e.transpose(dy, [1, 0, 2, 3]), [g.co, np]);
   const views: string[] = [];
-  for (let ky = 0; ky < g.kh; ky++) {
-    for (let kx = 0; kx < g.kw; kx++) {
-      if (taps && !taps.includes(ky * g.kw + kx)) continue;
-      const starts = [shift[0] + ky * g.dilations[0], shift[1] + kx * g.dilations[1]];
-      const ends = [starts[0] + (g.outSize[0] - 1) * g.strides[0] + 1, starts[1] + (g.outSize[1] - 1) * g.strides[1] + 1];
-      const whole = g.strides.every((s) => s === 1) && starts[0] === base[0] && starts[1] === base[1] && g.outSize[0] === h && g.outSize[1] === w;
-      const view = whole ? xT : e.op1('Slice', [padded(), e.ints(starts), e.ints(ends), e.ints([2, 3]), e.ints(g.strides)], [], 'tap');
-      views.push(e.reshape(view, [ci, 1, np]));
-    }
+  for (const t of taps ?? Array.from({ length: g.kh * g.kw }, (_, i) => i)) {
+    const [ky, kx] = [Math.floor(t / g.kw), t % g.kw];
+    const starts = [shift[0] + ky * g.dilations[0], shift[1] + kx * g.dilations[1]];
+    const ends = [starts[0] + (g.outSize[0] - 1) * g.strides[0] + 1, starts[1] + (g.outSize[1] - 1) * g.strides[1] + 1];
+    const whole = g.strides.every((s) => s === 1) && starts[0] === base[0] && starts[1] === base[1] && g.outSize[0] === h && g.outSize[1] === w;
+    const view = whole ? xT : e.op1('Slice', [padded(), e.ints(starts), e.ints(ends), e.ints([2, 3]), e.ints(g.strides)], [], 'tap');
+    views.push(e.reshape(view, [ci, 1, np]));
   }
   const k = views.length;
   const stacked = e.reshape(k === 1 ? views[0] : e.op1('Concat', views, [attr.int('axis', 1)], 'taps'), [ci * k, np]);
   const r = e.op1('Gemm', [dyT, stacked], [attr.int('transB', 1)], 'dW'); // [Co, Ci * taps]
   if (!taps) return e.reshape(r, [g.co, ci, g.kh, g.kw]);
+  if (kept) return e.reshape(r, [g.co, ci, k]);
   // Only the kept taps were computed: a one-hot [taps, kh*kw] product puts them in place, zeros elsewhere.
   const place = new Float32Array(k * g.kh * g.kw);
   taps.forEach((t, j) => { place[j * g.kh * g.kw + t] = 1; });
@@ -389,9 +391,9 @@ const sum: GradRule = {
     const m = c.e.maskedConv(c.output(0));
     if (m) {
       // The pieces of a masked convolution (pieces.ts): its weight's gradient at the kept positions.
-      const [co, , kh, kw] = c.dims(m.weight);
+      const [co, , kh, kw] = m.kernelDims;
       const xDims = c.dims(m.input);
-      c.giveTo(m.weight, filterGrad(c.e, m.input, dy, { xDims, outSize: yDims.slice(2), strides: m.strides, dilations: m.dilations, pads: m.pads, group: m.group, kh, kw, co }, m.taps));
+      c.giveTo(m.weight, filterGrad(c.e, m.input, dy, { xDims, outSize: yDims.slice(2), strides: m.strides, dilations: m.dilations, pads: m.pads, group: m.group, kh, kw, co }, m.taps, m.kept === true));
     }
   },
 };
