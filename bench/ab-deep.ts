@@ -2,7 +2,8 @@
  * `node dist/bench/ab-deep.js --file r18-56.onnx --input 3,56,56 [--base dist-base] [--profile]`:
  * bench/ab-step.ts for any ONNX file (train-deep's ResNet-18: `python3 bench/torch_deep.py --size 56
  * --export r18-56.onnx`): the training step (cross masks on every 3x3 convolution, cross-entropy,
- * batch 16, one thread) built by this tree's graph builder against the one of another build
+ * batch 16, one thread; `--layout full|kept`, default kept, as fine-tuning feeds them; `--inner W`
+ * the widest output with the batch innermost, rules.ts BATCH_INNER) built by this tree's graph builder against the one of another build
  * (`--base`: a copy of dist/ made from the code before a change), one session each in one process,
  * rounds interleaved, wall and process CPU per step, medians; the two graphs' losses and gradients
  * compared first. `--profile`: also onnxruntime's profile of each (kernel time summed by operator,
@@ -17,10 +18,12 @@ import * as ort from 'onnxruntime-node';
 import { kernelCount } from '../src/model/conv.js';
 import { parseMask } from '../src/core/lattice.js';
 import { maskWeights } from '../src/core/reshape.js';
+import { packKept } from '../src/core/finetune/kept-layout.js';
 import { findConv3x3 } from '../src/formats/onnx/convs.js';
 import { probeModelBytes } from '../src/models/onnx/probe.js';
 import { readOnnxModel } from '../src/formats/onnx/read.js';
 import * as current from '../src/formats/onnx/training/index.js';
+import { BATCH_INNER } from '../src/formats/onnx/training/rules.js';
 import { probeShapes } from '../src/runtime/ort/training-session.js';
 import { mulberry32 } from '../src/util/random.js';
 
@@ -30,9 +33,13 @@ const { values } = parseArgs({ options: {
   file: { type: 'string' }, input: { type: 'string', default: '3,56,56' }, base: { type: 'string', default: 'dist-base' },
   threads: { type: 'string', default: '1' }, batch: { type: 'string', default: '16' }, reps: { type: 'string', default: '3' },
   rounds: { type: 'string', default: '4' }, profile: { type: 'boolean', default: false }, top: { type: 'string', default: '12' },
+  layout: { type: 'string', default: 'kept' },
+  inner: { type: 'string' },
 } });
 const base = await import(path.resolve(root, values.base!, 'src', 'formats', 'onnx', 'training', 'index.js')) as typeof current;
 const batch = Number(values.batch);
+// `--inner W`: this tree's graph puts the batch innermost up to output width W (rules.ts, BATCH_INNER).
+if (values.inner !== undefined) BATCH_INNER.rule = (wo) => wo <= Number(values.inner);
 const sample = values.input!.split(',').map(Number);
 const pixels = sample.reduce((a, b) => a * b, 1);
 const med = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1];
@@ -55,12 +62,12 @@ const options: ort.InferenceSession.SessionOptions = {
 };
 const arms = [] as { label: string; bytes: Uint8Array; session: ort.InferenceSession; feeds: Record<string, ort.Tensor>; fetch: string[]; wall: number[]; cpu: number[] }[];
 for (const [label, lib] of [['base', base], ['this', current]] as const) {
-  const b = lib.buildTrainingGraph(onnx, { trainable: layers.map((l) => l.id), head: lib.headValue(onnx), shapes, masks, loss: { objective: 'cross-entropy', temperature: 2, distillWeight: 0 } });
+  const b = lib.buildTrainingGraph(onnx, { trainable: layers.map((l) => l.id), head: lib.headValue(onnx), shapes, masks, layout: values.layout as 'full' | 'kept', loss: { objective: 'cross-entropy', temperature: 2, distillWeight: 0 } });
   if (!b.ok) throw new Error(`${label}: no training graph`);
   const g = b.graph;
   const session = await ort.InferenceSession.create(g.bytes, options);
   const feeds: Record<string, ort.Tensor> = { [g.data]: new ort.Tensor('float32', xs, [batch, ...sample]), [g.lossInputs.labels!]: new ort.Tensor('float32', onehot, [batch, 10]) };
-  for (const w of g.weights) feeds[w.name] = new ort.Tensor('float32', start.get(w.name)!, w.dims);
+  for (const w of g.weights) feeds[w.name] = new ort.Tensor('float32', w.positions ? packKept(start.get(w.name)!, w.positions) : start.get(w.name)!, w.dims);
   arms.push({ label, bytes: g.bytes, session, feeds, fetch: [g.loss, ...g.weights.map((w) => w.grad)], wall: [], cpu: [] });
 }
 const outs = await Promise.all(arms.map((a) => a.session.run(a.feeds, a.fetch)));

@@ -269,23 +269,26 @@ test('every row of the table is checked by a test above', () => {
   assert.deepEqual(untested, []);
 });
 
-test('Conv on wide layers with few positions: dW folded into one Gemm or per image, from a masked convolution\'s pieces or as one product of its kept columns; dX by ConvTranspose where the weight outgrows dY', async () => {
-  const { FOLD, foldBatch } = await import('../src/formats/onnx/training/rules.js');
+test('Conv on wide layers with few positions: dW folded into one Gemm or per image, from a masked convolution\'s pieces or as one product of its kept columns, the batch outermost or innermost; dX by ConvTranspose where the weight outgrows dY', async () => {
+  const { FOLD, foldBatch, BATCH_INNER } = await import('../src/formats/onnx/training/rules.js');
   const { IM2COL } = await import('../src/formats/onnx/training/pieces.js');
   // The rule: fold where positions are few against the channels (deep layers of a large model).
   assert.equal(foldBatch(16, 512, 512, 4), true);
   assert.equal(foldBatch(64, 16, 16, 784), false);
+  // The batch innermost where the output is narrow (2x2 to 14x14), not at 28 or 56 columns.
+  assert.deepEqual([2, 7, 14, 28, 56].map((wo) => BATCH_INNER.rule(wo)), [true, true, true, false, false]);
   const wide: ConvCase[] = [
     { x: [3, 12, 2, 2], w: [12, 12, 3, 3], pads: [1, 1, 1, 1], bias: true },
     { x: [2, 10, 4, 5], w: [12, 10, 3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
     { x: [2, 9, 5, 5], w: [11, 9, 3, 3], dilations: [2, 2], pads: [2, 1, 2, 1] },
     { x: [2, 3, 6, 6], w: [4, 3, 3, 3], pads: [1, 1, 1, 1] },
   ];
-  const rules = [FOLD.rule, IM2COL.rule];
+  const rules = [FOLD.rule, IM2COL.rule, BATCH_INNER.rule] as const;
   try {
-    for (const [fold, cols] of [[true, false], [false, false], [true, true]]) {
+    for (const [fold, cols, inner] of [[true, false, false], [true, false, true], [false, false, true], [true, true, false], [true, true, true]]) {
       FOLD.rule = () => fold;
       IM2COL.rule = () => cols;
+      BATCH_INNER.rule = () => inner;
       for (const [i, c] of wide.entries()) {
         for (const shape of ['111/111/111', '010/111/010', '101/010/101']) {
           const mask = parseMask(shape);
@@ -302,7 +305,10 @@ test('Conv on wide layers with few positions: dW folded into one Gemm or per ima
           const { forward, graph } = await gradientsOf(op, masks);
           await forward.release();
           const nodes = onnxProto.onnx.ModelProto.decode(graph.bytes).graph!.node!;
-          const label = `${c.x} ${shape} fold ${fold} columns ${cols}`;
+          const label = `${c.x} ${shape} fold ${fold} columns ${cols} batch inner ${inner}`;
+          // The input laid out for a product over the batch, [Ci, H, W, N] with the batch innermost.
+          const batchInner = nodes.some((nd) => nd.opType === 'Transpose' && nd.attribute?.find((at) => at.name === 'perm')?.ints?.map(Number).join() === '1,2,3,0');
+          assert.equal(batchInner, inner && (fold || (cols && !!masks && !c.strides)), label);
           if (cols && masks && !c.strides) {
             // A masked stride-1 convolution as one product of its kept columns: no Conv at all.
             assert.equal(nodes.filter((nd) => nd.opType === 'Conv' || nd.opType === 'ConvTranspose').length, 0, label);
@@ -316,7 +322,7 @@ test('Conv on wide layers with few positions: dW folded into one Gemm or per ima
       }
     }
   } finally {
-    [FOLD.rule, IM2COL.rule] = rules;
+    [FOLD.rule, IM2COL.rule, BATCH_INNER.rule] = rules;
   }
 });
 

@@ -165,12 +165,17 @@ export class Emitter {
     return this.padHints.get(x);
   }
 
-  /** `x` [N, C, H, W] zero-padded by [top, left, bottom, right], made once per (x, pads). */
-  padded(x: string, pads: number[]): string {
-    const key = `${x}\u0000${pads.join(',')}`;
+  /**
+   * `x` [N, C, H, W] zero-padded by [top, left, bottom, right], made once per (x, pads); `axes`:
+   * the rows and columns axes when they are elsewhere (a layout [C, H, W, N] pads 1 and 2).
+   */
+  padded(x: string, pads: number[], axes: [number, number] = [2, 3]): string {
+    const key = `${x}\u0000${pads.join(',')}\u0000${axes.join(',')}`;
     let out = this.pads.get(key);
     if (!out) {
-      out = this.op1('Pad', [x, this.ints([0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]])], [attr.str('mode', 'constant')]);
+      const all = new Array<number>(8).fill(0);
+      [all[axes[0]], all[axes[1]], all[4 + axes[0]], all[4 + axes[1]]] = pads;
+      out = this.op1('Pad', [x, this.ints(all)], [attr.str('mode', 'constant')]);
       this.pads.set(key, out);
     }
     return out;

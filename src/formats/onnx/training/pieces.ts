@@ -22,6 +22,7 @@ import type { Mask } from '../../../core/lattice.js';
 import { Attributes } from '../attributes.js';
 import type { NodeProto } from '../proto.js';
 import { NoGradient, resolvePads } from './context.js';
+import { BATCH_INNER } from './rules.js';
 import { Emitter, attr } from './emit.js';
 import { pushAll } from '../../../util/arrays.js';
 
@@ -191,7 +192,7 @@ export const IM2COL = { rule: (_n: number, cpg: number, co: number, p: number): 
 /**
  * A masked convolution (stride 1, group 1) where the positions are few against the channels (deep
  * layers of a large model: 512 channels at 2x2) as one matrix product over the whole batch: the
- * input as [Ci, N, H, W], padded, the kept taps' views stacked as columns [Ci * taps, N*Ho*Wo],
+ * input as [Ci, N, H, W] or [Ci, H, W, N] (rules.ts, BATCH_INNER), padded, the kept taps' views stacked as columns [Ci * taps, N*Ho*Wo],
  * Y^T = W[kept] [Co, Ci * taps] x columns. onnxruntime's Conv (and ConvTranspose for dX) run one
  * im2col + GEMM per image, whose GEMM has only Ho*Wo columns there; the generic rules differentiate
  * this form (dW = dY^T x columns^T, dX = the columns' gradient added back through Slice and Pad).
@@ -204,15 +205,21 @@ function columns(node: NodeProto, weight: string, mask: Mask, g: { xDims: number
   const taps = maskPositions(mask);
   const k = taps.length;
   const made = (name: string, dims: number[]) => { shapes.set(name, dims); return name; };
-  const xT = made(e.transpose(node.input![0], [1, 0, 2, 3]), [ci, n, h, w]);
+  // The input as [Ci, H, W, N] where the output is narrow (rules.ts, BATCH_INNER: a tap's view is
+  // then runs of Wo*N values, not of Wo, 2 at 2x2), else [Ci, N, H, W]; shared with a folded filter
+  // gradient of the same input. (Cached by the emitter: nothing below may throw NoGradient, which
+  // would drop these nodes.)
+  const inner = BATCH_INNER.rule(wo);
+  const xT = made(e.transposedOnce(node.input![0], inner ? [1, 2, 3, 0] : [1, 0, 2, 3]), inner ? [ci, h, w, n] : [ci, n, h, w]);
   const [t, l, b, r] = g.pads;
+  const spatial: [number, number] = inner ? [1, 2] : [2, 3];
   const padded = g.pads.some((v) => v !== 0)
-    ? made(e.op1('Pad', [xT, e.ints([0, 0, t, l, 0, 0, b, r])], [attr.str('mode', 'constant')]), [ci, n, h + t + b, w + l + r])
+    ? made(e.padded(xT, g.pads, spatial), inner ? [ci, h + t + b, w + l + r, n] : [ci, n, h + t + b, w + l + r])
     : xT;
   const views = taps.map((pos) => {
     const starts = [Math.floor(pos / 3) * g.dilations[0], (pos % 3) * g.dilations[1]];
     const whole = starts[0] === t && starts[1] === l && ho === h && wo === w;
-    const view = whole ? xT : made(e.slice(padded, starts, [starts[0] + ho, starts[1] + wo], [2, 3]), [ci, n, ho, wo]);
+    const view = whole ? xT : made(e.slice(padded, starts, [starts[0] + ho, starts[1] + wo], spatial), inner ? [ci, ho, wo, n] : [ci, n, ho, wo]);
     return made(e.reshape(view, [ci, 1, np]), [ci, 1, np]);
   });
   const stacked = k === 1 ? views[0] : made(e.op1('Concat', views, [attr.int('axis', 1)], 'columns'), [ci, k, np]);
@@ -229,11 +236,12 @@ function columns(node: NodeProto, weight: string, mask: Mask, g: { xDims: number
     wk = made(e.reshape(atTaps, [co, ci * k]), [co, ci * k]);
   }
   const yT = made(e.op1('MatMul', [wk, cols], [], 'yT'), [co, np]);
-  const y4 = made(e.reshape(yT, [co, n, ho, wo]), [co, n, ho, wo]);
+  const y4 = made(e.reshape(yT, inner ? [co, ho, wo, n] : [co, n, ho, wo]), inner ? [co, ho, wo, n] : [co, n, ho, wo]);
+  const back = inner ? [3, 0, 1, 2] : [1, 0, 2, 3];
   const out = node.output![0];
   const bias = node.input?.[2];
-  if (!bias) return [{ name: `${node.name ?? ''}/kp.columns`, opType: 'Transpose', domain: '', input: [y4], output: [out], attribute: [attr.ints('perm', [1, 0, 2, 3])] }];
-  const y = made(e.transpose(y4, [1, 0, 2, 3]), [n, co, ho, wo]);
+  if (!bias) return [{ name: `${node.name ?? ''}/kp.columns`, opType: 'Transpose', domain: '', input: [y4], output: [out], attribute: [attr.ints('perm', back)] }];
+  const y = made(e.transpose(y4, back), [n, co, ho, wo]);
   const b4 = made(e.reshape(bias, [1, co, 1, 1]), [1, co, 1, 1]);
   return [{ name: `${node.name ?? ''}/kp.columns`, opType: 'Add', domain: '', input: [y, b4], output: [out] }];
 }

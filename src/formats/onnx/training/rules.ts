@@ -184,29 +184,44 @@ export function foldBatch(n: number, cpg: number, opg: number, p: number): boole
   return FOLD.rule(n, cpg, opg, p);
 }
 
+/**
+ * Where an input laid out for a product over the batch puts the batch innermost, [Ci, H, W, N],
+ * rather than [Ci, N, H, W]: a tap's view is then runs of Wo*N values instead of Wo, and
+ * onnxruntime's Slice and Pad (and the Pads and Slices that differentiate them) cost per run; the
+ * transpose that makes it reads with a stride. By output width Wo: bench/ab-deep.ts, ResNet-18,
+ * batch 16, the whole training step against [Ci, N, H, W] everywhere, two threads: at 56x56 input
+ * (every 3x3 output 14 wide or less) 0.81x, one thread 0.82x; at 112x112 0.92-0.94x with the
+ * batch innermost up to 7, 14 or 28 columns; at 224x224 0.98x up to 14, 1.03-1.06x up to 7, 28 or
+ * everywhere (noise about 5%); the bundled models (28x28, one thread, bench/ab-step.ts) 0.93-1.00x.
+ */
+export const BATCH_INNER = { rule: (wo: number): boolean => wo <= 14 };
+
 /** The rule foldBatch applies (a bench swaps it to time both forms on one graph). */
 export const FOLD = { rule: (_n: number, cpg: number, opg: number, p: number): boolean => p <= 8 * Math.min(cpg, opg) };
 
 /**
- * dW with the batch folded into the product, group 1: the input as [Ci, N, H, W] (one transpose,
- * padded once, shared by every convolution reading it), the kept taps' views of it stacked as
- * [Ci, taps, N*Ho*Wo] (one Concat of contiguous rows), dY as [Co, N*Ho*Wo]; one Gemm(dY, views,
+ * dW with the batch folded into the product, group 1: the input as [Ci, N, H, W], or [Ci, H, W, N]
+ * where the output is narrow (BATCH_INNER) (one transpose, padded once, shared by every
+ * convolution reading it), the kept taps' views of it stacked as [Ci, taps, N*Ho*Wo] (one Concat
+ * of contiguous rows), dY as [Co, N*Ho*Wo] in the same order; one Gemm(dY, views,
  * transB) gives [Co, Ci, taps], the weight's own order (per-tap Gemms, [taps, Co, Ci], needed a
  * transpose the size of the weight, which cost as much as the products at 512 channels, 2x2).
  */
 function filterGradFolded(e: Emitter, x: string, dy: string, g: ConvGeometry, base: number[], shift: number[], taps: number[] | undefined, kept: boolean): string {
   const [n, ci, h, w] = g.xDims;
   const np = n * g.outSize[0] * g.outSize[1];
-  const xT = e.transposedOnce(x, [1, 0, 2, 3]); // [Ci, N, H, W]
-  const padded = () => (base.some((v) => v !== 0) ? e.padded(xT, base) : xT);
-  const dyT = e.reshape(e.transpose(dy, [1, 0, 2, 3]), [g.co, np]);
+  const inner = BATCH_INNER.rule(g.outSize[1]);
+  const xT = e.transposedOnce(x, inner ? [1, 2, 3, 0] : [1, 0, 2, 3]); // [Ci, H, W, N] or [Ci, N, H, W]
+  const spatial: [number, number] = inner ? [1, 2] : [2, 3];
+  const padded = () => (base.some((v) => v !== 0) ? e.padded(xT, base, spatial) : xT);
+  const dyT = e.reshape(e.transpose(dy, inner ? [1, 2, 3, 0] : [1, 0, 2, 3]), [g.co, np]); // [Co, Ho*Wo*N] (dY's order as x's)
   const views: string[] = [];
   for (const t of taps ?? Array.from({ length: g.kh * g.kw }, (_, i) => i)) {
     const [ky, kx] = [Math.floor(t / g.kw), t % g.kw];
     const starts = [shift[0] + ky * g.dilations[0], shift[1] + kx * g.dilations[1]];
     const ends = [starts[0] + (g.outSize[0] - 1) * g.strides[0] + 1, starts[1] + (g.outSize[1] - 1) * g.strides[1] + 1];
     const whole = g.strides.every((s) => s === 1) && starts[0] === base[0] && starts[1] === base[1] && g.outSize[0] === h && g.outSize[1] === w;
-    const view = whole ? xT : e.op1('Slice', [padded(), e.ints(starts), e.ints(ends), e.ints([2, 3]), e.ints(g.strides)], [], 'tap');
+    const view = whole ? xT : e.op1('Slice', [padded(), e.ints(starts), e.ints(ends), e.ints(spatial), e.ints(g.strides)], [], 'tap');
     views.push(e.reshape(view, [ci, 1, np]));
   }
   const k = views.length;
