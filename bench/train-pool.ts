@@ -47,7 +47,7 @@ for (const name of args.models!.split(',')) {
     const probe = await ort.InferenceSession.create(probeModelBytes(model, start, computedValues(model)), { intraOpNumThreads: 1 });
     const shapes = await probeShapes(probe, input, split.calib.x.subarray(0, n * 784), [n, 1, 28, 28]);
     await probe.release();
-    const built = buildTrainingGraph(model, { trainable: layers.map((l) => l.id), head, shapes, masks, loss: { objective: 'cross-entropy', temperature: 2, distillWeight: 0 } });
+    const built = buildTrainingGraph(model, { trainable: layers.map((l) => l.id), head, shapes, masks, layout: 'kept', loss: { objective: 'cross-entropy', temperature: 2, distillWeight: 0 } });
     if (!built.ok) throw new Error('no training graph');
     return built.graph;
   };

@@ -188,7 +188,16 @@ test('workers by default only where a step\'s compute outweighs its gradients; a
   const heavy = { macs: 2 * WORKERS_MIN_MACS_PER_WEIGHT * 1e6, trainedWeights: 1e6 };
   const light = { macs: 0.2 * WORKERS_MIN_MACS_PER_WEIGHT * 1e6, trainedWeights: 1e6 };
   assert.equal(trainingWorkers({}, heavy), cores >= 2 ? cores : 0);
-  assert.equal(trainingWorkers({}, light), 0, 'a ResNet-18 at 56 px (188 MACs per weight): one session');
+  assert.equal(trainingWorkers({}, light), 0, 'a ResNet-18 at 56 px (338 MACs per kept weight): one session');
+  // The bundled VGG at batch 64: its work counts the kept positions (5 of 9 with a cross); workers.
+  const { stepWork } = await import('../src/models/onnx/finetune-in-ort.js');
+  const probe = await ort.InferenceSession.create(probeModelBytes(model, start, computedValues(model)), { intraOpNumThreads: 1 });
+  const shapes = await probeShapes(probe, 'input', train.x.subarray(0, 64 * 784), [64, 1, 28, 28]);
+  await probe.release();
+  const vgg = stepWork(model, shapes, layers, masks);
+  assert.equal(vgg.trainedWeights, layers.reduce((a, l) => a + l.weights.length / 9 * 5, 0));
+  assert.ok(vgg.macs > WORKERS_MIN_MACS_PER_WEIGHT * vgg.trainedWeights, `${vgg.macs / vgg.trainedWeights} MACs per kept weight`);
+  assert.equal(trainingWorkers({}, vgg), cores >= 2 ? cores : 0);
   assert.equal(trainingWorkers({ threads: 2 }, light), 2, '--threads N asks for N workers');
   assert.equal(trainingWorkers({ workers: 3 }, light), 3);
   assert.equal(trainingWorkers({ threads: 1 }, heavy), 0);

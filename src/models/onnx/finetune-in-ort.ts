@@ -10,6 +10,7 @@
  */
 import type * as ort from 'onnxruntime-node';
 import { crossEntropy, distillKl, meanSquaredError, chooseObjective, scoreOutputs } from '../../core/finetune/score.js';
+import { FULL_MASK, maskPositions } from '../../core/lattice.js';
 import type { Mask } from '../../core/lattice.js';
 import type { Dataset } from '../../data/types.js';
 import { KpruneError } from '../../errors.js';
@@ -88,15 +89,17 @@ class HeadRunner {
   }
 }
 
-/** Dims and types of every value of the model at this batch, from one run (the builder's static shapes). */
-/** A step's forward MACs (the compute nodes at the probed batch's shapes) and its trained weights. */
-export function stepWork(model: OnnxModel, shapes: ReadonlyMap<string, { dims: number[] }>, layers: Conv3x3Layer[]): StepWork {
+/**
+ * A step's forward MACs (the compute nodes at the probed batch's shapes) and its trained weights:
+ * the kept positions of each reshaped filter (what a step's gradients hold in the kept layout).
+ */
+export function stepWork(model: OnnxModel, shapes: ReadonlyMap<string, { dims: number[] }>, layers: Conv3x3Layer[], masks: ReadonlyMap<string, Mask>): StepWork {
   let macs = 0;
   for (const c of onnxComputeNodes(model)) {
     const dims = shapes.get(c.output)?.dims;
     if (dims) macs += dims.reduce((a, b) => a * b, 1) * c.macsPerOutput;
   }
-  return { macs, trainedWeights: layers.reduce((a, l) => a + l.outChannels * l.inChannelsPerGroup * 9, 0) };
+  return { macs, trainedWeights: layers.reduce((a, l) => a + l.outChannels * l.inChannelsPerGroup * maskPositions(masks.get(l.id) ?? FULL_MASK).length, 0) };
 }
 
 async function valueShapes(model: OnnxModel, start: ReadonlyMap<string, Float32Array>, input: string, x: Float32Array, dims: number[]) {
@@ -199,7 +202,7 @@ export async function finetuneInOrt(
       };
     }
     // The batch split over worker threads where the machine has the cores (a fixed-batch model cannot be split).
-    const workers = fixedBatch || batch < 4 ? 0 : trainingWorkers(options, stepWork(model, shapes, layers));
+    const workers = fixedBatch || batch < 4 ? 0 : trainingWorkers(options, stepWork(model, shapes, layers, masks));
     if (workers >= 2) pool = TrainPool.open(workers, model.path);
     const graphBytesFor = async (n: number): Promise<Uint8Array> => {
       const g = build(await shapesAt(n));

@@ -62,13 +62,15 @@ export interface StepWork {
 }
 
 /**
- * Below this many forward MACs per trained weight in a step, one session (onnxruntime's own
- * threads) beats workers by default: each worker's gradient for every trained weight is sent back
- * and averaged on the main thread. Measured with two workers against one session (bench/train-pool.ts,
- * bench/train-deep.ts, 2 cores): ResNet-18 at batch 16 and 56 / 112 / 224 px (188 / 706 / 2,641
- * MACs per weight) 0.61x / 0.80x / 1.40x; the bundled models at batch 64 (8,124-73,132) 1.12-1.71x.
+ * Below this many forward MACs per trained weight (kept position) in a step, one session
+ * (onnxruntime's own threads) beats workers by default: each worker's gradient for every trained
+ * weight is sent back and averaged on the main thread. Measured with two workers against one
+ * session (bench/train-pool.ts, bench/train-deep.ts, 2 cores, kept-layout graphs, 2026-12-02 11:05):
+ * ResNet-18 at batch 16 and 56 / 112 / 224 px, cross (338 / 1,271 / 4,754 MACs per kept weight)
+ * 0.61x / 0.84x / 0.87x; the bundled models at batch 64, cross (14,600-131,600) 1.40-1.48x. (Before
+ * the kept layout and the batch-innermost products, ResNet-18 at 224 px gained 1.40x from workers.)
  */
-export const WORKERS_MIN_MACS_PER_WEIGHT = 1000;
+export const WORKERS_MIN_MACS_PER_WEIGHT = 8000;
 
 /**
  * A provider onnxruntime-node lists but did not install (its CUDA and TensorRT parts are a separate
