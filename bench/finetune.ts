@@ -179,7 +179,7 @@ async function ortSpeedWorker(model: string, batch: number, reps: number, thread
   const probe = await ort.InferenceSession.create(probeModelBytes(onnx, start, computedValues(onnx)), { intraOpNumThreads: 1 });
   const shapes = await probeShapes(probe, 'input', xs, [batch, 1, 28, 28]);
   await probe.release();
-  const built = buildTrainingGraph(onnx, { trainable: layers.map((l) => l.id), head, shapes, masks, loss: { objective, temperature: 4, distillWeight: 0.9 } });
+  const built = buildTrainingGraph(onnx, { trainable: layers.map((l) => l.id), head, shapes, masks, layout: 'kept', loss: { objective, temperature: 4, distillWeight: 0.9 } });
   if (!built.ok) throw new Error(`no training graph: ${JSON.stringify(built.missing)}`);
   const g = built.graph;
   const session = await openTrainingSession(g.bytes, { threads });

@@ -212,6 +212,22 @@ export const MUTATIONS: Mutation[] = [
     original: '.uint32(chunksLength(payload)).finish();', replacement: '.uint32(chunksLength(payload) + 1).finish();',
     tests: ['onnx-roundtrip'], why: 'a spliced message\'s length prefix is one too long',
   },
+  // --- training graphs: the kept layout and the batch innermost (formats/onnx/training, core/finetune) ---
+  {
+    id: 'kept-piece-reads-first-run', file: 'src/formats/onnx/training/pieces.ts',
+    original: 'e.slice(weight, [offsets[i]], [offsets[i] + k], [2])', replacement: 'e.slice(weight, [0], [k], [2])',
+    tests: ['ort-training-fixtures'], why: 'every piece of a weight in the kept layout reads the first piece\'s positions',
+  },
+  {
+    id: 'kept-pack-ignores-order', file: 'src/core/finetune/kept-layout.ts',
+    original: 'out[i * k + j] = full[i * 9 + p];', replacement: 'out[i * k + j] = full[i * 9 + j];',
+    tests: ['masked-optimizer', 'ort-trainer-batch'], why: 'weights are packed from the first k positions, not the kept ones',
+  },
+  {
+    id: 'batch-inner-dy-order', file: 'src/formats/onnx/training/rules.ts',
+    original: 'const dyT = e.reshape(e.transpose(dy, inner ? [1, 2, 3, 0] : [1, 0, 2, 3]), [g.co, np]);', replacement: 'const dyT = e.reshape(e.transpose(dy, [1, 0, 2, 3]), [g.co, np]);',
+    tests: ['ort-training-rules', 'ort-training-fixtures'], why: 'a folded dW pairs an input with the batch innermost with dY in batch-major order',
+  },
   // --- interruption (cli/main.ts) ---
   {
     id: 'signal-exit-codes-swapped', file: 'cli/main.ts',
