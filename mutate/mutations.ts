@@ -215,12 +215,12 @@ export const MUTATIONS: Mutation[] = [
   // --- training graphs: the kept layout and the batch innermost (formats/onnx/training, core/finetune) ---
   {
     id: 'kept-piece-reads-first-run', file: 'src/formats/onnx/training/pieces.ts',
-    original: 'e.slice(weight, [offsets[i]], [offsets[i] + k], [2])', replacement: 'e.slice(weight, [0], [k], [2])',
+    original: 'e.slice(weight, [offsets[i]], [offsets[i] + k], [2])', replacement: 'e.slice(weight, [offsets[i] * 0], [offsets[i] * 0 + k], [2])',
     tests: ['ort-training-fixtures'], why: 'every piece of a weight in the kept layout reads the first piece\'s positions',
   },
   {
     id: 'kept-pack-ignores-order', file: 'src/core/finetune/kept-layout.ts',
-    original: 'out[i * k + j] = full[i * 9 + p];', replacement: 'out[i * k + j] = full[i * 9 + j];',
+    original: 'out[i * k + j] = full[i * 9 + p];', replacement: 'out[i * k + j] = full[i * 9 + j + p * 0];',
     tests: ['masked-optimizer', 'ort-trainer-batch'], why: 'weights are packed from the first k positions, not the kept ones',
   },
   {
