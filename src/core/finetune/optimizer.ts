@@ -111,7 +111,8 @@ export class MaskedOptimizer {
       // One loop per rule (the rule chosen once, not per element): the step is a tight loop over
       // typed arrays.
       if (this.o.kind === 'adam' && !kept) {
-        // The kept layout: every element, in order.
+        // The kept layout: every element, in order. (The same body as the loop below, on purpose:
+        // one loop with `i = kept ? kept[k] : k` took 2.1x the time here and 1.4x there, 6.1 M weights.)
         for (let i = 0; i < w.length; i++) {
           const gi = g[i];
           const mi = f(b1 * m[i] + a1 * gi);
