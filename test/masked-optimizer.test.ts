@@ -38,9 +38,10 @@ test('masked Adam over the kept indices: bit for bit the per-element form; dropp
           ref[i] = 0;
           continue;
         }
-        m[i] = b1 * m[i] + a1 * g[i];
-        v[i] = b2 * v[i] + a2 * g[i] * g[i];
-        ref[i] -= ((lr / c1) * m[i]) / (Math.sqrt(v[i]) * (1 / Math.sqrt(c2)) + 1e-7);
+        // Every operation rounded to float32, as the optimiser (and its WebAssembly kernel) computes.
+        m[i] = f(f(b1 * m[i]) + f(a1 * g[i]));
+        v[i] = f(f(b2 * v[i]) + f(a2 * f(g[i] * g[i])));
+        ref[i] = f(ref[i] - f(f(f(lr / c1) * m[i]) / f(f(f(Math.sqrt(v[i])) * f(1 / Math.sqrt(c2))) + f(1e-7))));
       }
       assert.deepEqual(w, ref, `${shape}, step ${step + 1}`);
     }
@@ -48,22 +49,24 @@ test('masked Adam over the kept indices: bit for bit the per-element form; dropp
   }
 });
 
-test('a weight in the kept layout trains as the masked 3x3 weight does, bit for bit (Adam, momentum, SGD)', () => {
+test('a weight in the kept layout trains as the masked 3x3 weight does, bit for bit (Adam in WebAssembly and in JS, momentum, SGD)', () => {
   const mask = parseMask('010/111/010');
   const order = [1, 7, 3, 4, 5]; // the pieces' order of a cross (column, then row)
-  for (const [kind, momentum] of [['adam', 0], ['sgd', 0.9], ['sgd', 0]] as const) {
+  for (const [kind, momentum, wasm] of [['adam', 0, true], ['adam', 0, false], ['sgd', 0.9, true], ['sgd', 0, true]] as const) {
     const r = mulberry32(11);
     const n = 9 * 41;
     const w = Float32Array.from({ length: n }, (_, i) => (maskHas(mask, i % 9) ? r() - 0.5 : 0));
     const packed = packKept(w, order);
     assert.equal(packed.length, 5 * 41);
     const masked = new MaskedOptimizer(new Map([['w', w]]), new Map([['w', mask]]), { kind, momentum });
-    const kept = new MaskedOptimizer(new Map([['w', packed]]), new Map([['w', 'kept' as const]]), { kind, momentum });
+    const kept = new MaskedOptimizer(new Map([['w', packed]]), new Map([['w', 'kept' as const]]), { kind, momentum, wasm });
+    // Adam's kept-layout weights move into the WebAssembly arena (where this Node has SIMD: 20 has).
+    assert.equal(kept.inWasm, kind === 'adam' && wasm, `${kind} ${wasm}: in WebAssembly`);
     for (let step = 0; step < 4; step++) {
       const g = Float32Array.from({ length: n }, () => (r() - 0.5) * 10 ** (-1 - step));
       masked.step(new Map([['w', g]]), 1e-3);
       kept.step(new Map([['w', packKept(g, order)]]), 1e-3);
-      assert.deepEqual(unpackKept(packed, order), w, `${kind} ${momentum}, step ${step + 1}`);
+      assert.deepEqual(unpackKept(kept.weightsOf('w'), order), w, `${kind} ${momentum} wasm ${wasm}, step ${step + 1}`);
     }
     assert.ok(w.some((v, i) => maskHas(mask, i % 9) && v !== 0), 'the weights moved');
   }

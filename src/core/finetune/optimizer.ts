@@ -10,9 +10,15 @@
  * epsilon). Momentum: a = mu a + g; w -= lr a. SGD: w -= lr g.
  *
  * A weight given in the kept layout (core/finetune/kept-layout.ts; its mask 'kept') holds kept
- * positions only: every element trains, nothing is zeroed.
+ * positions only: every element trains, nothing is zeroed. With Adam such weights, their moments
+ * and a gradient buffer move into one WebAssembly memory (adam-wasm.ts, SIMD), where the update runs
+ * four at a time: the arrays to feed and read are then `weightsOf(name)`, not the ones given.
+ *
+ * Adam's update is computed in float32, each operation rounded (Math.fround here, float32 lanes in
+ * the WebAssembly kernel: the same values bit for bit), as TF.js's float32 kernels compute it.
  */
 import { FULL_MASK, Mask, maskHas, maskPositions } from '../lattice.js';
+import { AdamArena } from './adam-wasm.js';
 
 export type OptimizerKind = 'adam' | 'sgd';
 
@@ -30,6 +36,8 @@ export type SlotMask = Mask | 'kept';
 
 interface Slot {
   weights: Float32Array;
+  /** Where the slot's arrays live in the WebAssembly arena, if they do. */
+  arena?: number;
   /** 1 where the position is kept, 0 where dropped, per element (null: every element). */
   keep: Uint8Array | null;
   /** The indices of the kept elements, ascending (null: every element), and the dropped positions within a kernel. */
@@ -54,9 +62,14 @@ export class MaskedOptimizer {
   private readonly beta1: number;
   private readonly beta2: number;
   private readonly epsilon: number;
+  private readonly arena: AdamArena | null = null;
 
-  /** `weights` are updated in place; `masks` by the same names. */
-  constructor(weights: ReadonlyMap<string, Float32Array>, masks: ReadonlyMap<string, SlotMask>, private readonly o: MaskedOptimizerOptions) {
+  /**
+   * `weights` are updated in place, except kept-layout weights under Adam, copied into the
+   * WebAssembly arena (`weightsOf`); `masks` by the same names. `wasm: false` keeps every update
+   * in JS (the arena is used where WebAssembly SIMD is there and the weights fit in 4 GiB).
+   */
+  constructor(weights: ReadonlyMap<string, Float32Array>, masks: ReadonlyMap<string, SlotMask>, private readonly o: MaskedOptimizerOptions & { wasm?: boolean }) {
     this.beta1 = o.beta1 ?? 0.9;
     this.beta2 = o.beta2 ?? 0.999;
     this.acc1 = Math.fround(this.beta1);
@@ -86,6 +99,27 @@ export class MaskedOptimizer {
         ...moments,
       });
     }
+    const inArena = o.kind === 'adam' && o.wasm !== false ? [...this.slots.values()].filter((s) => !s.kept) : [];
+    this.arena = inArena.length > 0 ? AdamArena.open(inArena.map((s) => s.weights.length)) : null;
+    if (this.arena) {
+      inArena.forEach((s, k) => {
+        const w = this.arena!.array(k, 0);
+        w.set(s.weights);
+        [s.weights, s.m, s.v, s.arena] = [w, this.arena!.array(k, 2), this.arena!.array(k, 3), k];
+      });
+    }
+  }
+
+  /** The array the optimiser updates for this weight (feed it, read it; it changes in place). */
+  weightsOf(name: string): Float32Array {
+    const s = this.slots.get(name);
+    if (!s) throw new Error(`no trainable weight "${name}"`);
+    return s.weights;
+  }
+
+  /** Whether Adam runs in WebAssembly for some weights (for reports and tests). */
+  get inWasm(): boolean {
+    return this.arena !== null;
   }
 
   /** One step with these gradients (by weight name, each the weight's length). */
@@ -100,14 +134,19 @@ export class MaskedOptimizer {
     this.acc1 = f(this.acc1 * b1);
     this.acc2 = f(this.acc2 * b2);
     // lr (m / c1) / (sqrt(v / c2) + eps) as (lr / c1) m / (sqrt(v) / sqrt(c2) + eps): one division
-    // and one square root per weight instead of three and one (the same value up to double
-    // rounding, then rounded to float32: 0.6x the time on 6.2 M weights).
-    const step = lr / c1;
-    const root = 1 / Math.sqrt(c2);
+    // and one square root per weight instead of three and one (0.6x the time on 6.2 M weights).
+    const step = f(lr / c1);
+    const root = f(1 / Math.sqrt(c2));
+    const e = f(eps);
     for (const [name, s] of this.slots) {
       const g = grads.get(name);
       if (!g || g.length !== s.weights.length) throw new Error(`no gradient of the right size for "${name}"`);
       const { weights: w, keep, kept, dropped, m, v } = s;
+      if (this.o.kind === 'adam' && s.arena !== undefined) {
+        this.arena!.array(s.arena, 1).set(g);
+        this.arena!.step(s.arena, { b1, b2, a1, a2, step, root, eps: e });
+        continue;
+      }
       // One loop per rule (the rule chosen once, not per element): the step is a tight loop over
       // typed arrays.
       if (this.o.kind === 'adam' && !kept) {
@@ -115,11 +154,11 @@ export class MaskedOptimizer {
         // one loop with `i = kept ? kept[k] : k` took 2.1x the time here and 1.4x there, 6.1 M weights.)
         for (let i = 0; i < w.length; i++) {
           const gi = g[i];
-          const mi = f(b1 * m[i] + a1 * gi);
-          const vi = f(b2 * v[i] + a2 * gi * gi);
+          const mi = f(f(b1 * m[i]) + f(a1 * gi));
+          const vi = f(f(b2 * v[i]) + f(a2 * f(gi * gi)));
           m[i] = mi;
           v[i] = vi;
-          w[i] -= (step * mi) / (Math.sqrt(vi) * root + eps);
+          w[i] = f(w[i] - f(f(step * mi) / f(f(f(Math.sqrt(vi)) * root) + e)));
         }
       } else if (this.o.kind === 'adam' && kept) {
         // Over the kept indices (no branch; the moments rounded to float32 as their arrays store
@@ -128,11 +167,11 @@ export class MaskedOptimizer {
         for (let k = 0; k < kept.length; k++) {
           const i = kept[k];
           const gi = g[i];
-          const mi = f(b1 * m[i] + a1 * gi);
-          const vi = f(b2 * v[i] + a2 * gi * gi);
+          const mi = f(f(b1 * m[i]) + f(a1 * gi));
+          const vi = f(f(b2 * v[i]) + f(a2 * f(gi * gi)));
           m[i] = mi;
           v[i] = vi;
-          w[i] -= (step * mi) / (Math.sqrt(vi) * root + eps);
+          w[i] = f(w[i] - f(f(step * mi) / f(f(f(Math.sqrt(vi)) * root) + e)));
         }
         for (let base = 0; base < w.length; base += 9) for (let j = 0; j < dropped.length; j++) w[base + dropped[j]] = 0;
       } else if (!keep) {

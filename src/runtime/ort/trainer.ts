@@ -114,6 +114,8 @@ export class OrtTrainer implements Trainer {
       }
     }
     const optimizer = new MaskedOptimizer(weights, masks, { kind: this.c.optimizer, momentum: this.c.momentum });
+    // The arrays the optimiser updates (kept-layout weights under Adam live in its WebAssembly memory).
+    for (const name of [...weights.keys()]) weights.set(name, optimizer.weightsOf(name));
     this.held = { weights, positions, optimizer };
     return this.held;
   }
@@ -196,6 +198,10 @@ export class OrtTrainer implements Trainer {
     }
     const fetch = [graph.loss, ...graph.weights.map((w) => w.grad)];
     const h = graph.headValues;
+    // Posting a view sends its whole buffer: a weight held in the optimiser's WebAssembly memory is
+    // sent as a copy of its own values (or every worker would get the whole arena, each weight).
+    const own = (a: Float32Array) => (a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : a.slice());
+    const weights = new Map(graph.weights.map((w) => [w.name, own(this.held!.weights.get(w.name)!)]));
     const runs: Promise<Float32Array[]>[] = [];
     const sizes: number[] = [];
     let start = 0;
@@ -204,7 +210,7 @@ export class OrtTrainer implements Trainer {
       const feeds: Record<string, { data: Float32Array; dims: number[] }> = {
         [graph.data]: { data: x.slice(start * per, (start + m) * per), dims: [m, ...train.sampleDims] },
       };
-      for (const w of graph.weights) feeds[w.name] = { data: this.held!.weights.get(w.name)!, dims: w.dims };
+      for (const w of graph.weights) feeds[w.name] = { data: weights.get(w.name)!, dims: w.dims };
       if (graph.labels && onehot) feeds[graph.labels] = { data: onehot.slice(start * h, (start + m) * h), dims: [m, h] };
       if (graph.teacher && teacher) feeds[graph.teacher] = { data: teacher.slice(start * h, (start + m) * h), dims: [m, h] };
       let bytes = this.graphBytes.get(m);
