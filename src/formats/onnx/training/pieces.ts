@@ -192,8 +192,8 @@ export const IM2COL = { rule: (_n: number, cpg: number, co: number, p: number): 
 /**
  * A masked convolution (stride 1, group 1) where the positions are few against the channels (deep
  * layers of a large model: 512 channels at 2x2) as one matrix product over the whole batch: the
- * input as [Ci, N, H, W] or [Ci, H, W, N] (rules.ts, BATCH_INNER), padded, the kept taps' views stacked as columns [Ci * taps, N*Ho*Wo],
- * Y^T = W[kept] [Co, Ci * taps] x columns. onnxruntime's Conv (and ConvTranspose for dX) run one
+ * input as [Ci, N, H, W] or [Ci, H, W, N] (rules.ts, BATCH_INNER), padded, the kept taps' views
+ * stacked as columns [Ci * taps, N*Ho*Wo], Y^T = W[kept] [Co, Ci * taps] x columns. onnxruntime's Conv (and ConvTranspose for dX) run one
  * im2col + GEMM per image, whose GEMM has only Ho*Wo columns there; the generic rules differentiate
  * this form (dW = dY^T x columns^T, dX = the columns' gradient added back through Slice and Pad).
  */
