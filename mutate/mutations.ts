@@ -228,6 +228,11 @@ export const MUTATIONS: Mutation[] = [
     original: 'const dyT = e.reshape(e.transpose(dy, inner ? [1, 2, 3, 0] : [1, 0, 2, 3]), [g.co, np]);', replacement: 'const dyT = e.reshape(e.transpose(dy, [1, 0, 2, 3]), [g.co, np]);',
     tests: ['ort-training-rules', 'ort-training-fixtures'], why: 'a folded dW pairs an input with the batch innermost with dY in batch-major order',
   },
+  {
+    id: 'wasm-adam-moments-swapped', file: 'src/core/finetune/adam-wasm.ts',
+    original: 'this.adam(this.at(slot, 0), this.at(slot, 1), this.at(slot, 2), this.at(slot, 3)', replacement: 'this.adam(this.at(slot, 0), this.at(slot, 1), this.at(slot, 3), this.at(slot, 2)',
+    tests: ['adam-wasm', 'masked-optimizer'], why: 'the WebAssembly Adam keeps its first moment where the second belongs',
+  },
   // --- interruption (cli/main.ts) ---
   {
     id: 'signal-exit-codes-swapped', file: 'cli/main.ts',
