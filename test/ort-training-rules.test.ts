@@ -62,7 +62,7 @@ test('Conv: only the weight trains (no input gradient), as for a model\'s first 
   await check('Conv', { op: 'Conv', opset: 11, operands: [operand('x', [2, 1, 6, 6], 1, false), operand('w', [3, 1, 3, 3], 2)], attrs: [a.ints('pads', [1, 1, 1, 1])] });
 });
 
-test('Conv of a masked weight (computed as pieces over its kept positions): cross, x, quasi-hexagonal, with strides, dilations, groups', async () => {
+test('Conv of a masked weight (computed as pieces over its kept positions): cross, x, quasi-hexagonal, with strides, dilations, groups; fed whole and in the kept layout', async () => {
   const shapes = ['010/111/010', '101/010/101', '110/111/011', '011/111/110', '111/111/010'];
   const cases: ConvCase[] = [
     { x: [2, 3, 7, 7], w: [4, 3, 3, 3], pads: [1, 1, 1, 1], bias: true },
@@ -73,7 +73,7 @@ test('Conv of a masked weight (computed as pieces over its kept positions): cros
     { x: [1, 3, 7, 7], w: [4, 3, 3, 3], autoPad: 'VALID' },
   ];
   for (const [i, c] of cases.entries()) {
-    for (const [j, shape] of shapes.entries()) {
+    for (const [j, shape] of shapes.entries()) for (const layout of ['full', 'kept'] as const) {
       const mask = parseMask(shape);
       const w = operand('w', c.w, 200 + 10 * i + j);
       w.values = w.values.map((v, k) => (maskHas(mask, k % 9) ? v : 0));
@@ -85,14 +85,14 @@ test('Conv of a masked weight (computed as pieces over its kept positions): cros
           a.int('group', c.group ?? 1), a.ints('kernel_shape', [3, 3]), a.ints('strides', c.strides ?? [1, 1]), a.ints('dilations', c.dilations ?? [1, 1]),
           ...(c.autoPad ? [a.str('auto_pad', c.autoPad)] : [a.ints('pads', c.pads ?? [0, 0, 0, 0])]),
         ],
-      }, { masks: new Map([['w', mask]]) });
+      }, { masks: new Map([['w', mask]]), layout });
     }
   }
 });
 
-test('Conv of a masked weight with one input channel (a first layer): one dense Conv of the masked weight, dW at the kept positions only', async () => {
+test('Conv of a masked weight with one input channel (a first layer): one dense Conv of the masked weight, dW at the kept positions only; fed whole and in the kept layout', async () => {
   const shapes = ['010/111/010', '101/010/101', '110/111/011', '111/111/010'];
-  for (const [j, shape] of shapes.entries()) {
+  for (const [j, shape] of shapes.entries()) for (const layout of ['full', 'kept'] as const) {
     const mask = parseMask(shape);
     for (const [i, c] of [{ x: [2, 1, 7, 7], pads: [1, 1, 1, 1], bias: true, xTrains: true }, { x: [2, 1, 8, 9], pads: [1, 1, 1, 1], strides: [2, 2], xTrains: false }, { x: [1, 1, 9, 9], pads: [2, 2, 2, 2], dilations: [2, 2], xTrains: true }].entries()) {
       const w = operand('w', [4, 1, 3, 3], 400 + 10 * i + j);
@@ -103,8 +103,8 @@ test('Conv of a masked weight with one input channel (a first layer): one dense 
         op: 'Conv', opset: 13, operands,
         attrs: [a.ints('kernel_shape', [3, 3]), a.ints('strides', c.strides ?? [1, 1]), a.ints('dilations', c.dilations ?? [1, 1]), a.ints('pads', c.pads)],
       };
-      await check('Conv', op, { masks: new Map([['w', mask]]) });
-      const { forward, graph } = await gradientsOf(op, new Map([['w', mask]]));
+      await check('Conv', op, { masks: new Map([['w', mask]]), layout });
+      const { forward, graph } = await gradientsOf(op, new Map([['w', mask]]), layout);
       await forward.release();
       const convs = onnxProto.onnx.ModelProto.decode(graph.bytes).graph!.node!.filter((nd) => nd.opType === 'Conv');
       // The forward Conv, and the input gradient's when x trains: no pieces, no Sum.
@@ -302,7 +302,9 @@ test('Conv on wide layers with few positions: dW folded into one Gemm or per ima
           };
           const masks = shape === '111/111/111' ? undefined : new Map([['w', mask]]);
           await check('Conv', op, { masks });
-          const { forward, graph } = await gradientsOf(op, masks);
+          // Masked, also in the kept layout, as fine-tuning feeds it.
+          if (masks) await check('Conv', op, { masks, layout: 'kept' });
+          const { forward, graph } = await gradientsOf(op, masks, 'kept');
           await forward.release();
           const nodes = onnxProto.onnx.ModelProto.decode(graph.bytes).graph!.node!;
           const label = `${c.x} ${shape} fold ${fold} columns ${cols} batch inner ${inner}`;

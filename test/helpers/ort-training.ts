@@ -14,6 +14,7 @@ import { buildTrainingGraph } from '../../src/formats/onnx/training/index.js';
 import type { ValueShape } from '../../src/formats/onnx/training/index.js';
 import { mulberry32 } from '../../src/util/random.js';
 import { Mask, maskHas } from '../../src/core/lattice.js';
+import { packKept, unpackKept } from '../../src/core/finetune/kept-layout.js';
 import { floatTensor, valueInfo } from './onnx-builder.js';
 import { tempDir } from './tmp.js';
 
@@ -97,7 +98,7 @@ async function session(bytes: Uint8Array): Promise<ort.InferenceSession> {
  * The training graph's gradients of the one-operator graph `c` under the loss sum(y * r), r seeded
  * values; with the forward session (released by the caller) and its feeds for finite differences.
  */
-export async function gradientsOf(c: OpCase, masks?: Map<string, Mask>) {
+export async function gradientsOf(c: OpCase, masks?: Map<string, Mask>, layout: 'full' | 'kept' = 'full') {
   const bytes = modelBytes(c);
   const file = path.join(dir, `case-${count++}.onnx`);
   writeFileSync(file, bytes);
@@ -117,16 +118,22 @@ export async function gradientsOf(c: OpCase, masks?: Map<string, Mask>) {
   for (const [name, v] of Object.entries(await full.run(feeds(base)))) shapes.set(name, { dims: [...(v as ort.Tensor).dims], type: (v as ort.Tensor).type });
   await full.release();
 
-  const built = buildTrainingGraph(model, { trainable: trainable.map((t) => t.name), head, shapes, loss: { objective: 'dot' }, masks });
+  const built = buildTrainingGraph(model, { trainable: trainable.map((t) => t.name), head, shapes, loss: { objective: 'dot' }, masks, layout });
   assert.ok(built.ok, `${c.op}: ${built.ok ? '' : JSON.stringify(built.missing)}`);
   const g = built.graph;
   const r = values(y0.data.length, 777);
   const train = await session(g.bytes);
   const tf = feeds(base);
+  // A weight in the kept layout is fed as its kept positions, and its gradient unpacked to compare.
+  for (const w of g.weights) if (w.positions) tf[w.name] = new ort.Tensor('float32', packKept(base.get(w.name)!, w.positions), w.dims);
   tf[g.lossInputs.dhead!] = new ort.Tensor('float32', r, g.flatDims);
   const out = await train.run(tf);
   await train.release();
-  const grads = trainable.map((_, k) => out[g.weights[k].grad].data as Float32Array);
+  const grads = trainable.map((_, k) => {
+    const w = g.weights[k];
+    const data = out[w.grad].data as Float32Array;
+    return w.positions ? unpackKept(data, w.positions) : data;
+  });
   return { forward, feeds, base, head, r, grads, graph: g };
 }
 
@@ -134,10 +141,14 @@ export async function gradientsOf(c: OpCase, masks?: Map<string, Mask>) {
  * Checks the gradient of every trainable operand against central differences (at most `maxElements`
  * of each, spread evenly). Returns the worst error relative to the gradient's scale.
  */
-export async function checkRule(c: OpCase, o: { h?: number; tol?: number; maxElements?: number; masks?: Map<string, Mask> } = {}): Promise<number> {
+export async function checkRule(c: OpCase, o: { h?: number; tol?: number; maxElements?: number; masks?: Map<string, Mask>; layout?: 'full' | 'kept' } = {}): Promise<number> {
   const h = o.h ?? 1e-2;
   const tol = o.tol ?? 2e-3;
-  const { forward, feeds, base, head, r, grads } = await gradientsOf(c, o.masks);
+  const { forward, feeds, base, head, r, grads, graph } = await gradientsOf(c, o.masks, o.layout);
+  if (o.layout === 'kept') {
+    // Every masked weight of a one-operator graph is read by its one Conv: all in the kept layout.
+    for (const w of graph.weights) if (o.masks?.has(w.name)) assert.ok(w.positions, `${c.op}: ${w.name} fed in the kept layout`);
+  }
   const trainable = c.operands.filter((x) => x.trainable);
   let worst = 0;
   for (const [k, t] of trainable.entries()) {
