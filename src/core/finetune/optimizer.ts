@@ -75,14 +75,17 @@ export class MaskedOptimizer {
     this.acc1 = Math.fround(this.beta1);
     this.acc2 = Math.fround(this.beta2);
     this.epsilon = o.epsilon ?? 1e-7;
+    const needsV = o.kind === 'adam';
+    const needsM = o.kind === 'adam' || o.momentum > 0;
+    const moments = (n: number) => ({ m: new Float32Array(needsM ? n : 0), v: new Float32Array(needsV ? n : 0) });
+    // Kept-layout weights under Adam go to the WebAssembly arena if it opens: their moments are
+    // made there, or below in JS if it does not.
+    const toArena = o.kind === 'adam' && o.wasm !== false;
     for (const [name, w] of weights) {
       const mask = masks.get(name);
       if (mask === undefined) throw new Error(`no mask for trainable weight "${name}"`);
-      const needsV = o.kind === 'adam';
-      const needsM = o.kind === 'adam' || o.momentum > 0;
-      const moments = { m: new Float32Array(needsM ? w.length : 0), v: new Float32Array(needsV ? w.length : 0) };
       if (mask === 'kept') {
-        this.slots.set(name, { weights: w, keep: null, kept: null, dropped: new Int32Array(0), ...moments });
+        this.slots.set(name, { weights: w, keep: null, kept: null, dropped: new Int32Array(0), ...moments(toArena ? 0 : w.length) });
         continue;
       }
       if (w.length % 9 !== 0) throw new Error(`trainable weight "${name}" is not made of 3x3 kernels`);
@@ -96,18 +99,20 @@ export class MaskedOptimizer {
         keep,
         kept,
         dropped: Int32Array.from(maskPositions(FULL_MASK ^ mask)),
-        ...moments,
+        ...moments(w.length),
       });
     }
-    const inArena = o.kind === 'adam' && o.wasm !== false ? [...this.slots.values()].filter((s) => !s.kept) : [];
+    const inArena = toArena ? [...this.slots.values()].filter((s) => !s.kept) : [];
     this.arena = inArena.length > 0 ? AdamArena.open(inArena.map((s) => s.weights.length)) : null;
-    if (this.arena) {
-      inArena.forEach((s, k) => {
-        const w = this.arena!.array(k, 0);
-        w.set(s.weights);
-        [s.weights, s.m, s.v, s.arena] = [w, this.arena!.array(k, 2), this.arena!.array(k, 3), k];
-      });
-    }
+    inArena.forEach((s, k) => {
+      if (!this.arena) {
+        Object.assign(s, moments(s.weights.length));
+        return;
+      }
+      const w = this.arena.array(k, 0);
+      w.set(s.weights);
+      [s.weights, s.m, s.v, s.arena] = [w, this.arena.array(k, 2), this.arena.array(k, 3), k];
+    });
   }
 
   /** The array the optimiser updates for this weight (feed it, read it; it changes in place). */

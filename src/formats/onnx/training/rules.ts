@@ -162,13 +162,14 @@ function filterGrad(e: Emitter, x: string, dy: string, g: ConvGeometry, taps: nu
     perTap.push(e.reshape(r, [1, g.group, cpg, opg]));
   }
   const all = perTap.length === 1 ? perTap[0] : e.op1('Concat', perTap, [attr.int('axis', 0)], 'taps'); // [taps, g, cpg, opg]
-  if (!taps) return e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co, cpg, g.kh, g.kw]);
+  const byWeight = e.transpose(all, [1, 3, 2, 0]); // [g, opg, cpg, taps]: the weight's order
+  if (!taps) return e.reshape(byWeight, [g.co, cpg, g.kh, g.kw]);
   const k = perTap.length;
-  if (kept) return e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co, cpg, k]);
+  if (kept) return e.reshape(byWeight, [g.co, cpg, k]);
   // Only the kept taps were computed: a one-hot [k, kh*kw] product puts them in place, zeros elsewhere.
   const place = new Float32Array(k * g.kh * g.kw);
   taps.forEach((t, j) => { place[j * g.kh * g.kw + t] = 1; });
-  const atTaps = e.reshape(e.transpose(all, [1, 3, 2, 0]), [g.co * cpg, k]);
+  const atTaps = e.reshape(byWeight, [g.co * cpg, k]);
   return e.reshape(e.op1('MatMul', [atTaps, e.floats(place, [k, g.kh * g.kw])], [], 'dWplace'), [g.co, cpg, g.kh, g.kw]);
 }
 
